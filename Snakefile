@@ -1,0 +1,23 @@
+# prunelimit: how far can a deep network be pruned? Theory against one-shot pruning.
+# Thin entry point: config, validation, includes, the final targets. See README.md.
+
+import sys
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+sys.path.insert(0, f"{workflow.basedir}/src")  # the library, also without an install
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        TRAIN_TARGETS,

@@ -1,0 +1,85 @@
+"""Config validation with errors that name the offending key.
+
+The JSON schema (``workflow/schemas/config.schema.yaml``) checks types, ranges and the allowed
+models and datasets; :func:`check_config` adds the cross-references a schema cannot express
+(unique experiment names, names referred to by other sections, schedule milestones).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+
+class ConfigError(ValueError):
+    """The config is invalid; the message names the key and the allowed values."""
+
+
+def _key(path: Iterable) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<top level>"
+
+
+def _message(err: jsonschema.ValidationError) -> str:
+    key = _key(err.absolute_path)
+    if err.validator == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else err.message
+        where = f"{key}." if key != "<top level>" else ""
+        return f"missing config key {where}{missing}"
+    if err.validator == "enum":
+        allowed = ", ".join(map(str, err.validator_value))
+        return f"config key {key}: {err.instance!r} is not allowed; allowed values: {allowed}"
+    if err.validator == "additionalProperties":
+        return f"config key {key}: {err.message}"
+    return f"config key {key}: {err.message}"
+
+
+def load_schema(path: str | Path) -> dict:
+    with open(path) as fh:
+        return yaml.safe_load(fh)
+
+
+def check_config(config: dict, schema: dict) -> None:
+    """Raise :class:`ConfigError` naming the first problem (all problems, one per line)."""
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
+    problems = [_message(e) for e in errors]
+    if not problems:
+        problems = _cross_checks(config)
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def _cross_checks(config: dict) -> list[str]:
+    problems = []
+    names = [e["name"] for e in config["experiments"]]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"config key experiments: the name {name!r} is used more than once")
+    for i, exp in enumerate(config["experiments"]):
+        t = exp["train"]
+        key = f"experiments[{i}].train"
+        if t["warmup_epochs"] >= t["epochs"] and t["warmup_epochs"] > 0:
+            problems.append(
+                f"config key {key}.warmup_epochs ({t['warmup_epochs']}) must be "
+                f"smaller than {key}.epochs ({t['epochs']})"
+            )
+        if t["schedule"] == "multistep" and not t.get("milestones"):
+            problems.append(f"config key {key}.milestones is required when schedule is multistep")
+        if exp["model"] != "mlp" and exp.get("model_args"):
+            problems.append(
+                f"config key experiments[{i}].model_args: only model 'mlp' takes "
+                f"arguments, not {exp['model']!r}"
+            )
+    for section in ("sap", "spline"):
+        for j, name in enumerate(config.get(section, {}).get("experiments", [])):
+            if name not in names:
+                problems.append(
+                    f"config key {section}.experiments[{j}]: {name!r} is not an "
+                    f"experiment; experiments: {', '.join(names)}"
+                )
+    return problems

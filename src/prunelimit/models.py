@@ -1,0 +1,220 @@
+"""Model registry: FC5, FC12, AlexNet, VGG16 (BN), ResNet18/50 (CIFAR stems) and a free MLP.
+
+Every builder takes ``input_shape`` (channels first, without the batch dimension) and
+``num_classes`` from the dataset. Convolutional models are dimension-generic: a 1-D input
+``(C, L)`` (MNIST-1D) gets ``Conv1d`` layers, an image ``(C, H, W)`` gets ``Conv2d``; both end in
+adaptive pooling so any input size that survives the strides works.
+
+Initialisation (as the public code of the pruning-limit paper): Kaiming-normal (fan-in, ReLU
+gain) for Linear and Conv weights, zero biases, BatchNorm weight 1 and bias 0.
+
+Widths: FC5 ``1000-600-300-100`` and FC12 ``1000-900-800-750-700-650-600-500-400-200-100`` are
+the reference widths. AlexNet here is the common CIFAR variant (3x3 kernels, 64-192-384-256-256
+channels, two 4096-wide hidden layers); the public code's stride-4 11x11 first layer is not used.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+FC5_WIDTHS = (1000, 600, 300, 100)
+FC12_WIDTHS = (1000, 900, 800, 750, 700, 650, 600, 500, 400, 200, 100)
+VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
+
+
+def _layers(nd: int) -> tuple[type, type, type, type]:
+    if nd == 1:
+        return nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AdaptiveAvgPool1d
+    if nd == 2:
+        return nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d
+    raise ValueError(f"convolutional models need inputs (C, L) or (C, H, W); got {nd + 1}-D")
+
+
+def _pool_if_large(pool: type, size: int) -> nn.Module:
+    """Max-pool by 2 only while the spatial size allows it (tiny inputs keep their size)."""
+    return pool(2, 2) if size >= 2 else nn.Identity()
+
+
+def init_weights(model: nn.Module) -> nn.Module:
+    for m in model.modules():
+        if isinstance(m, nn.Linear | nn.Conv1d | nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, a=0, mode="fan_in", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+    return model
+
+
+class MLP(nn.Module):
+    """Flatten, then Linear-ReLU per hidden width, then a Linear classifier."""
+
+    def __init__(self, input_shape: Sequence[int], num_classes: int, widths: Sequence[int]):
+        super().__init__()
+        dims = [math.prod(input_shape), *widths]
+        layers: list[nn.Module] = [nn.Flatten()]
+        for a, b in zip(dims[:-1], dims[1:], strict=True):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        layers.append(nn.Linear(dims[-1], num_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class AlexNet(nn.Module):
+    def __init__(self, input_shape: Sequence[int], num_classes: int, hidden: int = 4096):
+        super().__init__()
+        nd = len(input_shape) - 1
+        conv, _, pool, apool = _layers(nd)
+        size = min(input_shape[1:])
+        feats: list[nn.Module] = []
+        chans = [input_shape[0], 64, 192, 384, 256, 256]
+        for i, (a, b) in enumerate(zip(chans[:-1], chans[1:], strict=True)):
+            feats += [conv(a, b, 3, padding=1), nn.ReLU()]
+            if i in (0, 1, 4):
+                feats.append(_pool_if_large(pool, size))
+                size //= 2 if size >= 2 else 1
+        feats.append(apool((2,) * nd))
+        self.features = nn.Sequential(*feats)
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(256 * 2**nd, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, num_classes),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+class VGG(nn.Module):
+    """VGG with BatchNorm; one Linear classifier on the globally pooled 512 channels."""
+
+    def __init__(self, input_shape: Sequence[int], num_classes: int, cfg=VGG16_CFG):
+        super().__init__()
+        nd = len(input_shape) - 1
+        conv, bn, pool, apool = _layers(nd)
+        size = min(input_shape[1:])
+        layers: list[nn.Module] = []
+        c = input_shape[0]
+        for v in cfg:
+            if v == "M":
+                layers.append(_pool_if_large(pool, size))
+                size = size // 2 if size >= 2 else size
+            else:
+                layers += [conv(c, v, 3, padding=1, bias=False), bn(v), nn.ReLU()]
+                c = v
+        layers.append(apool(1))
+        self.features = nn.Sequential(*layers)
+        self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(c, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, nd: int, cin: int, planes: int, stride: int):
+        super().__init__()
+        conv, bn, _, _ = _layers(nd)
+        self.body = nn.Sequential(
+            conv(cin, planes, 3, stride, 1, bias=False),
+            bn(planes),
+            nn.ReLU(),
+            conv(planes, planes, 3, 1, 1, bias=False),
+            bn(planes),
+        )
+        self.shortcut = _shortcut(nd, cin, planes * self.expansion, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.shortcut(x))
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, nd: int, cin: int, planes: int, stride: int):
+        super().__init__()
+        conv, bn, _, _ = _layers(nd)
+        out = planes * self.expansion
+        self.body = nn.Sequential(
+            conv(cin, planes, 1, bias=False),
+            bn(planes),
+            nn.ReLU(),
+            conv(planes, planes, 3, stride, 1, bias=False),
+            bn(planes),
+            nn.ReLU(),
+            conv(planes, out, 1, bias=False),
+            bn(out),
+        )
+        self.shortcut = _shortcut(nd, cin, out, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.body(x) + self.shortcut(x))
+
+
+def _shortcut(nd: int, cin: int, cout: int, stride: int) -> nn.Module:
+    if stride == 1 and cin == cout:
+        return nn.Identity()
+    conv, bn, _, _ = _layers(nd)
+    return nn.Sequential(conv(cin, cout, 1, stride, bias=False), bn(cout))
+
+
+class ResNet(nn.Module):
+    """ResNet with the CIFAR stem (3x3 conv, no max-pool)."""
+
+    def __init__(
+        self, input_shape: Sequence[int], num_classes: int, block: type, blocks: Sequence[int]
+    ):
+        super().__init__()
+        nd = len(input_shape) - 1
+        conv, bn, _, apool = _layers(nd)
+        self.stem = nn.Sequential(conv(input_shape[0], 64, 3, 1, 1, bias=False), bn(64), nn.ReLU())
+        stages: list[nn.Module] = []
+        cin = 64
+        for i, (planes, n) in enumerate(zip((64, 128, 256, 512), blocks, strict=True)):
+            for j in range(n):
+                stride = 2 if (i > 0 and j == 0) else 1
+                stages.append(block(nd, cin, planes, stride))
+                cin = planes * block.expansion
+        self.stages = nn.Sequential(*stages)
+        self.head = nn.Sequential(apool(1), nn.Flatten(), nn.Linear(cin, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stages(self.stem(x)))
+
+
+Builder = Callable[..., nn.Module]
+
+MODELS: dict[str, Builder] = {
+    "mlp": lambda s, k, widths=(256, 256, 128): MLP(s, k, widths),
+    "fc5": lambda s, k: MLP(s, k, FC5_WIDTHS),
+    "fc12": lambda s, k: MLP(s, k, FC12_WIDTHS),
+    "alexnet": lambda s, k: AlexNet(s, k),
+    "vgg16": lambda s, k: VGG(s, k, VGG16_CFG),
+    "resnet18": lambda s, k: ResNet(s, k, BasicBlock, (2, 2, 2, 2)),
+    "resnet50": lambda s, k: ResNet(s, k, Bottleneck, (3, 4, 6, 3)),
+}
+
+
+def build_model(
+    name: str, input_shape: Sequence[int], num_classes: int, seed: int | None = None, **kwargs
+) -> nn.Module:
+    """Build and initialise model ``name``; with ``seed`` the initialisation is reproducible.
+
+    ``kwargs`` are passed to the builder (only ``mlp`` takes any: ``widths``).
+    """
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
+    if seed is not None:
+        torch.manual_seed(seed)
+    return init_weights(MODELS[name](tuple(input_shape), int(num_classes), **kwargs))

@@ -1,0 +1,299 @@
+"""Dense and l1-regularised training, evaluation, resumable checkpoints.
+
+Objective: cross-entropy + ``l1 * sum |theta|`` over all parameters (weights and biases, as the
+public code of the pruning-limit paper), SGD with momentum. Learning-rate schedules are stepped
+once per epoch: linear warm-up over ``warmup_epochs``, then ``none``, ``cosine`` (to 0 at the
+last epoch) or ``multistep`` (times ``gamma`` at each milestone epoch).
+
+A run is resumable: after every epoch the model, optimizer, data-order generator and RNG states
+are checkpointed atomically together with a fingerprint of everything that determines the run;
+a restarted run continues from the last finished epoch and ends with exactly the weights of an
+uninterrupted run. A checkpoint whose fingerprint does not match is ignored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from prunelimit.data import DatasetSplits, Split
+from prunelimit.io import load_torch, save_torch
+from prunelimit.pruning import Masks, apply_masks
+from prunelimit.runtime import generator as make_generator
+
+SCHEDULES = ("none", "cosine", "multistep")
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Hyperparameters of one training run (the ``train`` block of an experiment)."""
+
+    epochs: int
+    batch_size: int = 128
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    l1: float = 0.0
+    schedule: str = "none"
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.5
+    warmup_epochs: int = 0
+    augment: bool = False
+    plateau_window: int = 10
+    plateau_rtol: float = 0.02
+    plateau_atol: float = 1e-3
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        object.__setattr__(self, "milestones", tuple(self.milestones))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainSettings:
+        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def lr_at_epoch(s: TrainSettings, epoch: int) -> float:
+    """Learning rate used during ``epoch`` (0-based)."""
+    if epoch < s.warmup_epochs:
+        return s.lr * (epoch + 1) / s.warmup_epochs
+    if s.schedule == "cosine":
+        span = max(1, s.epochs - s.warmup_epochs)
+        return s.lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - s.warmup_epochs) / span))
+    if s.schedule == "multistep":
+        return s.lr * s.gamma ** sum(epoch >= m for m in s.milestones)
+    return s.lr
+
+
+def l1_norm(model: nn.Module) -> torch.Tensor:
+    return sum(p.abs().sum() for p in model.parameters())
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, batch_size: int = 1024) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy of ``model`` (eval mode) on a whole split."""
+    was_training = model.training
+    model.eval()
+    loss_sum, correct, n = 0.0, 0, 0
+    for x, y in split.batches(batch_size):
+        logits = model(x)
+        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+        correct += (logits.argmax(1) == y).sum().item()
+        n += len(y)
+    model.train(was_training)
+    return loss_sum / n, correct / n
+
+
+@torch.no_grad()
+def minibatch_losses(
+    model: nn.Module, split: Split, batch_size: int, seed: int = 0
+) -> torch.Tensor:
+    """Cross-entropy of each mini-batch of a seeded shuffled pass (eval mode, no augmentation).
+
+    Its standard deviation is the automatic loss tolerance ``eps`` of the pruning objective.
+    """
+    was_training = model.training
+    model.eval()
+    out = [
+        F.cross_entropy(model(x), y).item()
+        for x, y in split.batches(batch_size, make_generator(seed))
+    ]
+    model.train(was_training)
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def plateau(
+    losses: list[float], window: int, rtol: float, atol: float = 1e-3
+) -> tuple[bool, float]:
+    """Has the loss plateaued? Compares the mean of the last ``window`` epochs with the mean of
+    the ``window`` before: converged when the drop is below ``rtol`` of the earlier mean or
+    below ``atol`` (nats) outright (cross-entropy on separable data decays for ever in relative
+    terms). Returns (converged, relative drop); (False, nan) if the history is too short."""
+    if len(losses) < 2 * window:
+        return False, math.nan
+    prev = sum(losses[-2 * window : -window]) / window
+    last = sum(losses[-window:]) / window
+    rel = (prev - last) / max(abs(prev), 1e-12)
+    return (rel < rtol or prev - last < atol), rel
+
+
+def fingerprint(**parts) -> str:
+    """Stable hash of what determines a run (settings, model, dataset, seed, masks...)."""
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def fit(
+    model: nn.Module,
+    data: DatasetSplits,
+    s: TrainSettings,
+    seed: int,
+    checkpoint: str | Path | None = None,
+    run_id: str = "",
+    masks: Masks | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Train ``model`` in place for ``s.epochs`` epochs; return the per-epoch history.
+
+    ``masks`` (bool, True = kept) keep pruned weights at zero: their gradients are zeroed and
+    the masks re-applied after each step. ``checkpoint`` enables resuming; ``run_id`` (e.g. a
+    :func:`fingerprint`) must change whenever anything else that determines the run changes.
+    """
+    device = next(model.parameters()).device
+    opt = torch.optim.SGD(
+        model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay
+    )
+    gen = make_generator(seed)
+    history: dict[str, list] = {
+        k: []
+        for k in (
+            "epoch",
+            "lr",
+            "train_loss",
+            "train_acc",
+            "train_objective",
+            "val_loss",
+            "val_acc",
+            "test_loss",
+            "test_acc",
+            "samples_per_s",
+        )
+    }
+    start = 0
+    run_id = run_id or fingerprint(settings=asdict(s), seed=seed)
+    ckpt = Path(checkpoint) if checkpoint else None
+    if ckpt is not None and ckpt.exists():
+        state = load_torch(ckpt, map_location=device)
+        if state.get("run_id") == run_id:
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            gen.set_state(state["generator"].cpu())
+            torch.set_rng_state(state["torch_rng"].cpu())
+            history, start = state["history"], state["epoch"]
+            log(f"resumed from {ckpt} after epoch {start}")
+        else:
+            log(f"ignoring checkpoint {ckpt}: it belongs to another run configuration")
+    if masks is not None:
+        masks = {k: m.to(device) for k, m in masks.items()}
+        apply_masks(model, masks)
+    params = dict(model.named_parameters())
+
+    for epoch in range(start, s.epochs):
+        lr = lr_at_epoch(s, epoch)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        model.train()
+        t0 = time.perf_counter()
+        loss_sum, obj_sum, correct, n = 0.0, 0.0, 0, 0
+        for x, y in data.train.batches(s.batch_size, gen, augment=s.augment):
+            logits = model(x)
+            loss = F.cross_entropy(logits, y)
+            objective = loss + s.l1 * l1_norm(model) if s.l1 > 0 else loss
+            opt.zero_grad(set_to_none=True)
+            objective.backward()
+            if masks is not None:
+                for name, m in masks.items():
+                    params[name].grad.mul_(m)
+            opt.step()
+            if masks is not None:
+                apply_masks(model, masks)
+            loss_sum += loss.item() * len(y)
+            obj_sum += objective.item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
+            n += len(y)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - t0
+        train_loss = loss_sum / n
+        if not math.isfinite(obj_sum):
+            raise TrainingDiverged(
+                f"training diverged in epoch {epoch + 1}: the loss is {train_loss} "
+                f"(lr={lr}, l1={s.l1}); lower the learning rate or l1 strength"
+            )
+        val_loss, val_acc = evaluate(model, data.val) if len(data.val) else (math.nan, math.nan)
+        test_loss, test_acc = evaluate(model, data.test)
+        for k, v in zip(
+            history,
+            (
+                epoch + 1,
+                lr,
+                train_loss,
+                correct / n,
+                obj_sum / n,
+                val_loss,
+                val_acc,
+                test_loss,
+                test_acc,
+                n / elapsed,
+            ),
+            strict=True,
+        ):
+            history[k].append(v)
+        log(
+            f"epoch {epoch + 1:4d}/{s.epochs} lr {lr:.4g} loss {train_loss:.4f} "
+            f"acc {correct / n:.4f} val_acc {val_acc:.4f} test_acc {test_acc:.4f} "
+            f"{n / elapsed:.0f} samples/s"
+        )
+        if ckpt is not None:
+            save_torch(
+                ckpt,
+                {
+                    "run_id": run_id,
+                    "epoch": epoch + 1,
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "generator": gen.get_state(),
+                    "torch_rng": torch.get_rng_state(),
+                    "history": history,
+                },
+            )
+    return history
+
+
+def summarise(history: dict, s: TrainSettings, data: DatasetSplits, model: nn.Module) -> dict:
+    """Final metrics plus convergence verdicts: ``converged`` is the plateau of the training
+    cross-entropy; ``objective_plateau`` the same test on cross-entropy + l1 term."""
+    tol = (s.plateau_window, s.plateau_rtol, s.plateau_atol)
+    converged, rel = plateau(history["train_loss"], *tol)
+    obj_conv, obj_rel = plateau(history["train_objective"], *tol)
+    train_loss, train_acc = evaluate(model, data.train)
+    val = evaluate(model, data.val) if len(data.val) else (math.nan, math.nan)
+    test_loss, test_acc = evaluate(model, data.test)
+    return {
+        "final": {
+            "train_loss": train_loss,
+            "train_acc": train_acc,
+            "val_loss": val[0],
+            "val_acc": val[1],
+            "test_loss": test_loss,
+            "test_acc": test_acc,
+        },
+        "converged": converged,
+        "plateau": {
+            "window": s.plateau_window,
+            "rtol": s.plateau_rtol,
+            "atol": s.plateau_atol,
+            "rel_change": rel,
+        },
+        "objective_plateau": {"converged": obj_conv, "rel_change": obj_rel},
+        "mean_samples_per_s": (
+            sum(history["samples_per_s"]) / len(history["samples_per_s"])
+            if history["samples_per_s"]
+            else math.nan
+        ),
+    }

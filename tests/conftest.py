@@ -1,0 +1,35 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def mnist1d_path(tmp_path_factory) -> Path:
+    """MNIST-1D prepared once per test session (offline, ~2 s)."""
+    from prunelimit.data import prepare_dataset
+
+    root = tmp_path_factory.mktemp("mnist1d")
+    out = root / "mnist1d.pt"
+    prepare_dataset("mnist1d", root / "raw", out, val_fraction=0.1, split_seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def mnist1d(mnist1d_path):
+    from prunelimit.data import load_dataset
+
+    return load_dataset(mnist1d_path)
+
+
+def run_snakemake(*args: str, cwd: Path = REPO, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run the workflow's snakemake (the one beside this Python) and capture its output."""
+    exe = Path(sys.executable).with_name("snakemake")
+    cmd = [str(exe), "--snakefile", str(REPO / "Snakefile"), *args]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)

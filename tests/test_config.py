@@ -1,0 +1,82 @@
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, run_snakemake
+from prunelimit.config import ConfigError, check_config, load_schema
+from prunelimit.data import DATASETS
+from prunelimit.models import MODELS
+
+SCHEMA = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
+DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+
+
+def test_default_and_paper_configs_are_valid():
+    check_config(DEFAULT, SCHEMA)
+    check_config(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()), SCHEMA)
+
+
+def test_schema_enums_match_the_registries():
+    item = SCHEMA["properties"]["experiments"]["items"]["properties"]
+    assert set(item["model"]["enum"]) == set(MODELS)
+    assert set(item["dataset"]["enum"]) == set(DATASETS)
+
+
+def _bad(mutate) -> str:
+    cfg = copy.deepcopy(DEFAULT)
+    mutate(cfg)
+    with pytest.raises(ConfigError) as err:
+        check_config(cfg, SCHEMA)
+    return str(err.value)
+
+
+def test_errors_name_the_key_and_allowed_values():
+    msg = _bad(lambda c: c["experiments"][0].update(model="transformer"))
+    assert "experiments[0].model" in msg and "'transformer'" in msg and "resnet50" in msg
+    msg = _bad(lambda c: c["experiments"][1]["train"].update(lr=-0.1))
+    assert "experiments[1].train.lr" in msg
+    msg = _bad(lambda c: c["experiments"][0]["train"].pop("epochs"))
+    assert "missing config key experiments[0].train.epochs" in msg
+    msg = _bad(lambda c: c["experiments"][0].update(dataset="imagenet"))
+    assert "experiments[0].dataset" in msg and "cifar100" in msg
+    msg = _bad(lambda c: c.update(seeds=[]))
+    assert "seeds" in msg
+    msg = _bad(lambda c: c["experiments"][1].update(name="mlp"))
+    assert "'mlp' is used more than once" in msg
+    msg = _bad(lambda c: c.update(lr=0.1))
+    assert "Additional properties" in msg and "'lr'" in msg
+
+
+@pytest.mark.parametrize(
+    ("mutate", "key"),
+    [
+        (lambda c: c["experiments"][0].update(model="transformer"), "experiments[0].model"),
+        (lambda c: c["experiments"][0]["train"].update(lr=-1), "experiments[0].train.lr"),
+        (
+            lambda c: c["experiments"][0]["train"].pop("batch_size"),
+            "experiments[0].train.batch_size",
+        ),
+    ],
+)
+def test_snakemake_stops_before_any_job_naming_the_key(tmp_path, mutate, key):
+    cfg = copy.deepcopy(DEFAULT)
+    mutate(cfg)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    proc = run_snakemake("-n", "--configfile", str(path), "--directory", str(tmp_path))
+    assert proc.returncode != 0
+    assert key in proc.stdout + proc.stderr
+    assert not Path(tmp_path / "results").exists()
+
+
+def test_paper_grid_plans_without_data(tmp_path):
+    proc = run_snakemake(
+        "-n", "--configfile", str(REPO / "config" / "paper.yaml"), "--directory", str(tmp_path)
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout + proc.stderr
+    for name in ("cifar10_fc5", "cifar10_vgg16", "cifar100_resnet50", "tinyimagenet_resnet18"):
+        assert f"experiment={name}" in out
+    assert "download" in out

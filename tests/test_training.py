@@ -1,0 +1,126 @@
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from prunelimit.experiment import train_experiment
+from prunelimit.io import load_torch
+from prunelimit.training import TrainingDiverged, TrainSettings, lr_at_epoch, plateau
+
+EXP = {
+    "name": "tiny",
+    "dataset": "mnist1d",
+    "model": "mlp",
+    "model_args": {"widths": [64, 32]},
+    "train": {
+        "epochs": 6,
+        "batch_size": 128,
+        "lr": 0.05,
+        "momentum": 0.9,
+        "weight_decay": 0.0,
+        "l1": 1e-4,
+        "schedule": "none",
+        "warmup_epochs": 0,
+    },
+}
+
+
+def test_schedules_step_per_epoch():
+    s = TrainSettings(
+        epochs=10, lr=1.0, schedule="multistep", milestones=(3, 6), gamma=0.5, warmup_epochs=2
+    )
+    assert [lr_at_epoch(s, e) for e in range(8)] == [0.5, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25]
+    c = TrainSettings(epochs=5, lr=1.0, schedule="cosine")
+    assert lr_at_epoch(c, 0) == 1.0 and math.isclose(lr_at_epoch(c, 5), 0.0, abs_tol=1e-12)
+    assert lr_at_epoch(c, 1) > lr_at_epoch(c, 2) > lr_at_epoch(c, 3)
+    with pytest.raises(ValueError, match="schedule"):
+        TrainSettings(epochs=1, schedule="linear")
+
+
+def test_plateau():
+    assert plateau([1.0] * 20, 10, 0.01) == (True, 0.0)
+    conv, rel = plateau([2.0] * 10 + [1.0] * 10, 10, 0.01)
+    assert not conv and math.isclose(rel, 0.5)
+    assert not plateau([1.0] * 5, 10, 0.01)[0]
+    # a tiny loss still halving is a plateau in absolute terms only
+    assert plateau([2e-4] * 10 + [1e-4] * 10, 10, 0.01) == (True, 0.5)
+    assert not plateau([2e-4] * 10 + [1e-4] * 10, 10, 0.01, atol=0.0)[0]
+
+
+def test_same_seed_same_weights_and_l1_shrinks(mnist1d, tmp_path):
+    dev = torch.device("cpu")
+    runs = {}
+    for tag, kind, seed in [("a", "l1", 0), ("b", "l1", 0), ("c", "l1", 1), ("d", "dense", 0)]:
+        m = train_experiment(
+            EXP, kind, seed, mnist1d, dev, tmp_path / f"{tag}.pt", tmp_path / f"{tag}.json"
+        )
+        runs[tag] = (load_torch(tmp_path / f"{tag}.pt"), m)
+    a, b, c, d = (runs[k][0] for k in "abcd")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+    l1 = sum(v.abs().sum() for k, v in a.items())
+    dense = sum(v.abs().sum() for k, v in d.items())
+    assert l1 < dense  # the l1 penalty shrinks the weights
+    metrics = runs["a"][1]
+    assert len(metrics["history"]["train_loss"]) == 6 and metrics["D"] == 40 * 64 + 64 * 32 + 320
+    assert metrics["history"]["train_loss"][-1] < metrics["history"]["train_loss"][0]
+
+
+def test_divergence_fails_clearly_without_outputs(mnist1d, tmp_path):
+    exp = {**EXP, "train": {**EXP["train"], "lr": 1e6}}
+    with pytest.raises(TrainingDiverged, match="diverged in epoch 1"):
+        train_experiment(
+            exp, "dense", 0, mnist1d, torch.device("cpu"), tmp_path / "m.pt", tmp_path / "m.json"
+        )
+    assert not (tmp_path / "m.pt").exists() and not (tmp_path / "m.json").exists()
+
+
+RESUME_SCRIPT = """
+import sys, torch
+from prunelimit.data import load_dataset
+from prunelimit.experiment import train_experiment
+from prunelimit.runtime import setup
+exp = {exp!r}
+dev = setup(0, threads=1, device="cpu")
+train_experiment(exp, "l1", 0, load_dataset({data!r}), dev, sys.argv[1], sys.argv[2],
+                 checkpoint=sys.argv[3])
+"""
+
+
+def test_interrupted_training_resumes_to_identical_weights(mnist1d_path, tmp_path):
+    exp = {**EXP, "train": {**EXP["train"], "epochs": 40}}
+    script = tmp_path / "run.py"
+    script.write_text(RESUME_SCRIPT.format(exp=exp, data=str(mnist1d_path)))
+
+    def run(tag, kill=False):
+        args = [
+            sys.executable,
+            str(script),
+            str(tmp_path / f"{tag}.pt"),
+            str(tmp_path / f"{tag}.json"),
+            str(tmp_path / f"{tag}.ckpt"),
+        ]
+        if not kill:
+            subprocess.run(args, check=True, timeout=300, capture_output=True)
+            return
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 120
+        while not (tmp_path / f"{tag}.ckpt").exists() and time.time() < deadline:
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+    run("clean")
+    run("resumed", kill=True)
+    ckpt = load_torch(tmp_path / "resumed.ckpt")
+    assert 1 <= ckpt["epoch"] < 40  # really interrupted mid-run
+    assert not (tmp_path / "resumed.pt").exists()
+    run("resumed")
+    clean, resumed = load_torch(tmp_path / "clean.pt"), load_torch(tmp_path / "resumed.pt")
+    assert all(torch.equal(clean[k], resumed[k]) for k in clean)
+    assert not (tmp_path / "resumed.ckpt").exists()

@@ -1,0 +1,30 @@
+# Shared definitions: config validation, experiments, seeds, paths.
+
+from prunelimit.config import ConfigError, check_config, load_schema
+
+check_config(config, load_schema(workflow.source_path("../schemas/config.schema.yaml")))
+
+
+validate(config, "../schemas/config.schema.yaml")
+
+
+EXPERIMENTS = {exp["name"]: exp for exp in config["experiments"]}
+SEEDS = [int(s) for s in config["seeds"]]
+DEVICE = config["device"]
+THREADS = config.get("threads_per_job", 1)
+
+
+wildcard_constraints:
+    experiment="|".join(EXPERIMENTS),
+    seed=r"\d+",
+    kind="dense|l1",
+
+
+def dataset_path(experiment):
+    """The prepared dataset file of an experiment."""
+    return f"resources/datasets/{EXPERIMENTS[experiment]['dataset']}.pt"
+
+
+def per_run(pattern, **extra):
+    """``pattern`` expanded over every experiment and seed."""
+    return expand(pattern, experiment=list(EXPERIMENTS), seed=SEEDS, **extra)
