@@ -15,9 +15,20 @@ configfile: "config/config.yaml"
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/spectrum.smk"
+include: "workflow/rules/theory.smk"
+include: "workflow/rules/limit.smk"
+include: "workflow/rules/results.smk"
+include: "workflow/rules/sap.smk"
+include: "workflow/rules/ntk.smk"
 
 
 rule all:
     default_target: True
     input:
         TRAIN_TARGETS,
+        THEORY_TARGETS,
+        LIMIT_TARGETS,
+        RESULTS_TARGETS,
+        SAP_TARGETS,
+        NTK_TARGETS,

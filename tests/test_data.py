@@ -203,3 +203,15 @@ def test_batches_are_seeded_and_augmentation_keeps_shape(tmp_path, monkeypatch):
 def test_mnist1d_offline(mnist1d):
     assert mnist1d.input_shape == (1, 40) and mnist1d.num_classes == 10
     assert len(mnist1d.train) == 3600 and len(mnist1d.val) == 400 and len(mnist1d.test) == 1000
+
+
+def test_download_table_matches_torchvision():
+    from torchvision import datasets as tvd
+
+    for name, cls in [("mnist", tvd.MNIST), ("fashionmnist", tvd.FashionMNIST)]:
+        files = D.DATASETS[name].files
+        assert [(f.filename, f.md5) for f in files] == list(cls.resources)
+        assert all(f.url == cls.mirrors[0] + f.filename for f in files)
+    for name, cls in [("cifar10", tvd.CIFAR10), ("cifar100", tvd.CIFAR100)]:
+        (f,) = D.DATASETS[name].files
+        assert (f.url, f.filename, f.md5) == (cls.url, cls.filename, cls.tgz_md5)

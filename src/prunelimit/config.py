@@ -75,6 +75,9 @@ def _cross_checks(config: dict) -> list[str]:
                 f"config key experiments[{i}].model_args: only model 'mlp' takes "
                 f"arguments, not {exp['model']!r}"
             )
+    sap = config.get("sap", {})
+    if sap and not sap["p"] < sap["q"]:
+        problems.append(f"config key sap.p ({sap['p']}) must be smaller than sap.q ({sap['q']})")
     for section in ("sap", "spline"):
         for j, name in enumerate(config.get(section, {}).get("experiments", [])):
             if name not in names:
@@ -83,3 +86,8 @@ def _cross_checks(config: dict) -> list[str]:
                     f"experiment; experiments: {', '.join(names)}"
                 )
     return problems
+
+
+def hessian_settings(exp: dict, hessian: dict) -> dict:
+    """The ``hessian`` config section with the experiment's overrides applied."""
+    return {**hessian, **exp.get("hessian", {})}

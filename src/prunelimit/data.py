@@ -62,24 +62,62 @@ class DatasetSpec:
     extra: dict = field(default_factory=dict)
 
 
-def _torchvision_files() -> dict[str, tuple[RemoteFile, ...]]:
-    """URLs and md5 sums as torchvision publishes them (one source of truth)."""
-    from torchvision import datasets as tvd
-
-    def idx(cls) -> tuple[RemoteFile, ...]:
-        mirror = cls.mirrors[0]
-        return tuple(RemoteFile(mirror + fn, fn, md5) for fn, md5 in cls.resources)
-
-    return {
-        "mnist": idx(tvd.MNIST),
-        "fashionmnist": idx(tvd.FashionMNIST),
-        "cifar10": (RemoteFile(tvd.CIFAR10.url, tvd.CIFAR10.filename, tvd.CIFAR10.tgz_md5),),
-        "cifar100": (RemoteFile(tvd.CIFAR100.url, tvd.CIFAR100.filename, tvd.CIFAR100.tgz_md5),),
-    }
+_MNIST = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+_FASHION = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
+_IDX = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+# URLs and md5 sums as torchvision publishes them (tests/test_data.py checks they still match);
+# kept here so that importing this module does not import torchvision.
+_TV_FILES = {
+    "mnist": tuple(
+        RemoteFile(_MNIST + f, f, m)
+        for f, m in zip(
+            _IDX,
+            (
+                "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+                "d53e105ee54ea40749a09fcbcd1e9432",
+                "9fb629c4189551a2d022fa330f9573f3",
+                "ec29112dd5afa0611ce80d1b7f02629c",
+            ),
+            strict=True,
+        )
+    ),
+    "fashionmnist": tuple(
+        RemoteFile(_FASHION + f, f, m)
+        for f, m in zip(
+            _IDX,
+            (
+                "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+                "25c81989df183df01b3e8a0aad5dffbe",
+                "bef4ecab320f06d8554ea6380940ec79",
+                "bb300cfdad3c16e7a12a480ee83cd310",
+            ),
+            strict=True,
+        )
+    ),
+    "cifar10": (
+        RemoteFile(
+            "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+            "cifar-10-python.tar.gz",
+            "c58f30108f718f92721af3b95e74349a",
+        ),
+    ),
+    "cifar100": (
+        RemoteFile(
+            "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+            "cifar-100-python.tar.gz",
+            "eb9058c3a382ffc7106e4002c42a8d85",
+        ),
+    ),
+}
 
 
 def _registry() -> dict[str, DatasetSpec]:
-    tv = _torchvision_files()
+    tv = _TV_FILES
     return {
         "mnist1d": DatasetSpec(
             "mnist1d",

@@ -96,3 +96,181 @@ def train_experiment(
         flush=True,
     )
     return metrics
+
+
+def training_tensors(
+    data: DatasetSplits, samples: int | None, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (normalised, unaugmented) training samples used for the Hessian."""
+    from prunelimit.spectrum import hessian_samples
+
+    idx = hessian_samples(len(data.train), samples, seed).to(data.train.x.device)
+    return data.train.get(idx)
+
+
+def spectrum_of(model: nn.Module, data: DatasetSplits, h: dict) -> dict:
+    """Hessian spectrum of the training loss at ``model``'s weights (``h``: hessian settings)."""
+    from prunelimit.spectrum import estimate_spectrum
+
+    x, y = training_tensors(data, h["samples"], h["seed"])
+    print(
+        f"Hessian over {len(y)} training samples, engine {h['engine']}, "
+        f"{h['probes']} probes x {h['lanczos_steps']} Lanczos steps",
+        flush=True,
+    )
+    return estimate_spectrum(
+        model,
+        x,
+        y,
+        engine=h["engine"],
+        steps=h["lanczos_steps"],
+        probes=h["probes"],
+        batch_size=h["batch_size"],
+        top_k=h["top_k"],
+        seed=h["seed"],
+        power_iterations=h.get("power_iterations", 100),
+        cache_primal=h.get("cache_primal", True),
+    )
+
+
+def loss_tolerance(
+    model: nn.Module, data: DatasetSplits, eps: float | str, batch_size: int, seed: int
+) -> tuple[float, str]:
+    """``eps`` and how it was obtained (``auto``: std of mini-batch training losses at w*)."""
+    from prunelimit.theory import auto_eps
+    from prunelimit.training import minibatch_losses
+
+    if eps == "auto":
+        return auto_eps(minibatch_losses(model, data.train, batch_size, seed)), "auto"
+    return float(eps), "given"
+
+
+def theory_of(
+    model: nn.Module,
+    data: DatasetSplits,
+    spectrum: dict,
+    eps: float | str,
+    negative: str,
+    batch_size: int,
+    seed: int = 0,
+) -> dict:
+    """The theoretical limit and bounds at ``model``'s weights (w*), with every input."""
+    import numpy as np
+
+    from prunelimit.pruning import flat_prunable, sorted_magnitudes
+    from prunelimit.theory import pruning_limit, theory_curve
+    from prunelimit.training import evaluate
+
+    eps_value, eps_mode = loss_tolerance(model, data, eps, batch_size, seed)
+    train_loss, train_acc = evaluate(model, data.train)
+    mags = sorted_magnitudes(flat_prunable(model).cpu())
+    nodes, weights = np.asarray(spectrum["nodes"]), np.asarray(spectrum["weights"])
+    limit = pruning_limit(mags, nodes, weights, eps_value, negative)
+    return {
+        **limit,
+        "inputs": {
+            "D": mags.numel(),
+            "eps": eps_value,
+            "eps_mode": eps_mode,
+            "eps_batch_size": batch_size,
+            "train_loss": train_loss,
+            "train_acc": train_acc,
+            "trace": spectrum["trace"],
+            "abs_trace": spectrum["abs_trace"],
+            "hutchinson_trace": spectrum["hutchinson_trace"],
+            "lambda_max": spectrum["lambda_max"],
+            "lambda_min": spectrum["lambda_min"],
+            "top_eigenvalues": spectrum["top_eigenvalues"],
+            "negative_mass": spectrum["negative_mass"],
+            "negative_trace": spectrum["negative_trace"],
+            "negative": negative,
+            "engine": spectrum["engine"],
+            "lanczos_steps": spectrum["lanczos_steps"],
+            "probes": spectrum["probes"],
+            "hessian_samples": spectrum["samples"],
+            "weight_l2": float(mags.norm()),
+            "weight_l1": float(mags.sum()),
+        },
+        "curve": theory_curve(mags, nodes, weights, eps_value, negative),
+    }
+
+
+def pruning_curve(
+    model: nn.Module,
+    data: DatasetSplits,
+    eps: float,
+    resolution: float,
+    coarse_points: int,
+    rho_min: float,
+) -> dict:
+    """One-shot global magnitude pruning of ``model`` (no fine-tuning) along kept ratios.
+
+    Finds the actual limit under the loss criterion ``L(w_rho) <= L(w*) + eps`` (training loss,
+    the objective ``eps`` is measured on) and under the accuracy criterion (validation accuracy
+    not below the unpruned network's; the test set is never used to choose), each with
+    :func:`prunelimit.search.find_limit`. Evaluations are shared and cached; nothing is saved
+    but the measured curve.
+    """
+    from prunelimit.pruning import global_magnitude_masks, keep_count, prunable_weights
+    from prunelimit.search import find_limit
+    from prunelimit.training import evaluate
+
+    weights = prunable_weights(model)
+    original = {n: w.detach().clone() for n, w in weights.items()}
+    D = sum(w.numel() for w in original.values())
+    base_loss, base_acc = evaluate(model, data.train)
+    base_val = evaluate(model, data.val)[1] if len(data.val) else evaluate(model, data.test)[1]
+    rows: dict[int, dict] = {}
+
+    def measure(i: int) -> dict:
+        if i not in rows:
+            keep = keep_count(i * resolution, D)
+            masks = global_magnitude_masks(original, keep)
+            with torch.no_grad():
+                for n, w in weights.items():
+                    w.copy_(original[n] * masks[n])
+            loss, acc = evaluate(model, data.train)
+            val = evaluate(model, data.val)[1] if len(data.val) else math.nan
+            test = evaluate(model, data.test)[1]
+            rows[i] = {
+                "rho": keep / D,
+                "train_loss": loss,
+                "train_acc": acc,
+                "val_acc": val,
+                "test_acc": test,
+            }
+            print(
+                f"  rho {keep / D:8.4%}  train loss {loss:.4f}  val acc {val:.4f}  "
+                f"test acc {test:.4f}",
+                flush=True,
+            )
+        return rows[i]
+
+    try:
+        by_loss = find_limit(
+            lambda i: measure(i)["train_loss"] <= base_loss + eps,
+            resolution,
+            coarse_points,
+            rho_min,
+        )
+        val_key = "val_acc" if len(data.val) else "test_acc"
+        by_acc = find_limit(
+            lambda i: measure(i)[val_key] >= base_val, resolution, coarse_points, rho_min
+        )
+    finally:
+        with torch.no_grad():
+            for n, w in weights.items():
+                w.copy_(original[n])
+    curve = [rows[i] for i in sorted(rows)]
+    return {
+        "rho_loss": by_loss.rho,
+        "rho_acc": by_acc.rho,
+        "D": D,
+        "eps": eps,
+        "unpruned": {"train_loss": base_loss, "train_acc": base_acc, "val_acc": base_val},
+        "isolated_feasible_loss": by_loss.isolated_feasible,
+        "isolated_feasible_acc": by_acc.isolated_feasible,
+        "evaluations": len(rows),
+        "resolution": resolution,
+        "curve": curve,
+    }

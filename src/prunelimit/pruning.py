@@ -90,11 +90,16 @@ def sorted_magnitudes(w: torch.Tensor) -> torch.Tensor:
     return torch.sort(w.detach().abs().reshape(-1).double(), descending=True).values
 
 
+def removed_sq_tail(sorted_mags: torch.Tensor) -> torch.Tensor:
+    """``tail[k] = sum_{i >= k} w_(i)^2`` for ``k = 0..D``: the squared removed norm when the
+    ``k`` largest magnitudes stay (``sorted_mags`` from :func:`sorted_magnitudes`)."""
+    tail = torch.cumsum(sorted_mags.flip(0) ** 2, 0).flip(0)
+    return torch.cat([tail, tail.new_zeros(1)])
+
+
 def removed_norm(sorted_mags: torch.Tensor, keep: torch.Tensor | int) -> torch.Tensor:
     """``R = ||w* - w_rho||_2``: l2 norm of the removed weights when the ``keep`` largest stay.
 
     ``sorted_mags`` from :func:`sorted_magnitudes`; ``keep`` may be a tensor of counts.
     """
-    sq_tail = torch.cumsum(sorted_mags.flip(0) ** 2, 0).flip(0)  # sq_tail[k] = sum_{i>=k} w_i^2
-    sq_tail = torch.cat([sq_tail, sq_tail.new_zeros(1)])
-    return sq_tail[torch.as_tensor(keep, dtype=torch.long)].sqrt()
+    return removed_sq_tail(sorted_mags)[torch.as_tensor(keep, dtype=torch.long)].sqrt()

@@ -55,3 +55,74 @@ def write_table(
         latex = shown.to_latex(index=False, escape=True, caption=caption or None)
         tmp.write_text(latex.replace("+-", r"$\pm$"))
     return paths
+
+
+def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-experiment summary of theory against actual limit (kept ratios in percent).
+
+    ``records``: one dict per experiment and seed with keys experiment, dataset, model, seed, D,
+    rho_th, rho_lower, rho_upper, rho_loss, rho_acc, dense_rho_loss, dense_rho_acc (fractions).
+    Returns (raw, formatted): raw has ``_mean``/``_std`` columns, formatted ``mean +- std``
+    strings and, for experiments matching a row of the paper, the paper's numbers labelled so.
+    """
+    from prunelimit.paper import PAPER_LIMITS
+
+    df = pd.DataFrame(records)
+    df["bound_gap"] = df["rho_upper"] - df["rho_lower"]
+    df["gap_loss"] = df["rho_th"] - df["rho_loss"]
+    df["gap_acc"] = df["rho_th"] - df["rho_acc"]
+    cols = [
+        "rho_th",
+        "rho_lower",
+        "rho_upper",
+        "bound_gap",
+        "rho_loss",
+        "rho_acc",
+        "gap_loss",
+        "gap_acc",
+        "dense_rho_loss",
+        "dense_rho_acc",
+    ]
+    raw_rows, fmt_rows = [], []
+    for name, grp in df.groupby("experiment", sort=False):
+        first = grp.iloc[0]
+        raw = {
+            "experiment": name,
+            "dataset": first["dataset"],
+            "model": first["model"],
+            "D": int(first["D"]),
+            "seeds": len(grp),
+        }
+        fmt = {
+            "experiment": name,
+            "data / model": f"{first['dataset']} / {first['model']}",
+            "D": int(first["D"]),
+            "seeds": len(grp),
+        }
+        for c in cols:
+            m, s = mean_std(list(100 * grp[c]))
+            raw[f"{c}_mean"], raw[f"{c}_std"] = m, s
+        labels = {
+            "rho_th": "theory rho_th",
+            "rho_lower": "lower",
+            "rho_upper": "upper",
+            "bound_gap": "bound gap",
+            "rho_loss": "actual (loss)",
+            "rho_acc": "actual (acc)",
+            "gap_loss": "theory - actual (loss)",
+            "dense_rho_loss": "dense actual (loss)",
+        }
+        for c, label in labels.items():
+            fmt[label] = format_pm(raw[f"{c}_mean"], raw[f"{c}_std"])
+        paper = PAPER_LIMITS.get((first["dataset"], first["model"]))
+        for key, label in (
+            ("theory", "paper: theory"),
+            ("actual", "paper: actual"),
+            ("gap", "paper: actual - theory"),
+        ):
+            mean_std_paper = paper[key] if paper else (None, None)
+            raw[f"paper_{key}_mean"], raw[f"paper_{key}_std"] = mean_std_paper
+            fmt[label] = format_pm(*mean_std_paper) if paper else ""
+        raw_rows.append(raw)
+        fmt_rows.append(fmt)
+    return pd.DataFrame(raw_rows), pd.DataFrame(fmt_rows)

@@ -147,12 +147,15 @@ def fit(
     run_id: str = "",
     masks: Masks | None = None,
     log: Callable[[str], None] = print,
+    on_epoch_end: Callable[[int, nn.Module], None] | None = None,
 ) -> dict:
     """Train ``model`` in place for ``s.epochs`` epochs; return the per-epoch history.
 
     ``masks`` (bool, True = kept) keep pruned weights at zero: their gradients are zeroed and
     the masks re-applied after each step. ``checkpoint`` enables resuming; ``run_id`` (e.g. a
     :func:`fingerprint`) must change whenever anything else that determines the run changes.
+    ``on_epoch_end(epoch, model)`` is called after each epoch (1-based), before the checkpoint
+    (epoch 0, the initialisation, is not reported; a resumed run reports only the epochs it runs).
     """
     device = next(model.parameters()).device
     opt = torch.optim.SGD(

@@ -1,6 +1,6 @@
 # Shared definitions: config validation, experiments, seeds, paths.
 
-from prunelimit.config import ConfigError, check_config, load_schema
+from prunelimit.config import check_config, hessian_settings, load_schema
 
 check_config(config, load_schema(workflow.source_path("../schemas/config.schema.yaml")))
 

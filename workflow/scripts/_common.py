@@ -1,7 +1,11 @@
 """Shared by the workflow scripts: the library on the path, output into the rule's log."""
 
+import os
 import sys
 from pathlib import Path
+
+# Idle OpenMP threads busy-wait by default, which slows a loaded machine (parallel jobs) badly.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 if str(SRC) not in sys.path:

@@ -1,0 +1,225 @@
+"""Hessian spectrum by stochastic Lanczos quadrature (SLQ), with two engines behind one interface.
+
+SLQ: ``n_v`` Rademacher probes ``v`` (normalised), ``m`` Lanczos steps each with full
+reorthogonalisation (Gram-Schmidt applied twice), tridiagonal ``T`` per probe, its eigenpairs
+give Ritz nodes ``theta_j`` and weights ``tau_j`` (squared first components, summing to 1). For
+any ``f``: ``tr f(H) ~= D * mean_probes sum_j tau_j f(theta_j)``.
+
+Engines (``engine=``): ``builtin`` (this module with :class:`~prunelimit.hessian.HessianOperator`:
+``torch.func`` products, all probes at once) and ``pyhessian`` (the pyhessian package: its power
+iteration, Hutchinson trace and SLQ density, one probe at a time through autograd). Both return
+the same dictionary (see :func:`summarise`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from prunelimit.hessian import HessianOperator
+
+ENGINES = ("builtin", "pyhessian")
+
+
+def rademacher(k: int, D: int, generator: torch.Generator, device=None) -> torch.Tensor:
+    """``k`` unit-norm Rademacher vectors (k, D), drawn on the CPU from ``generator``."""
+    v = torch.randint(0, 2, (k, D), generator=generator, dtype=torch.float32) * 2 - 1
+    return (v / math.sqrt(D)).to(device)
+
+
+def lanczos(
+    matvec: Callable[[torch.Tensor], torch.Tensor], v0: torch.Tensor, steps: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lanczos with full reorthogonalisation from the rows of ``v0`` (k, D), all at once.
+
+    Returns ``alpha`` (k, m), ``beta`` (k, m-1) and the Krylov dimension reached per probe
+    (smaller than m when the Krylov space is exhausted: ``beta`` vanishes).
+    """
+    k, D = v0.shape
+    steps = min(steps, D)
+    Q = torch.zeros(k, steps, D, dtype=v0.dtype, device=v0.device)  # Krylov bases, probe-major
+    alpha = np.zeros((k, steps))
+    beta = np.zeros((k, max(steps - 1, 0)))
+    size = np.full(k, steps)
+    q = v0 / v0.norm(dim=1, keepdim=True)
+    for j in range(steps):
+        Q[:, j] = q
+        w = matvec(q)
+        a = (w * q).sum(1)
+        alpha[:, j] = a.double().cpu().numpy()
+        basis = Q[:, : j + 1]  # (k, j+1, D)
+        for _ in range(2):  # full reorthogonalisation, twice for stability
+            coeff = torch.bmm(basis, w[:, :, None])  # (k, j+1, 1)
+            w = w - torch.bmm(coeff.transpose(1, 2), basis)[:, 0]
+        if j == steps - 1:
+            break
+        b = w.norm(dim=1)
+        beta[:, j] = b.double().cpu().numpy()
+        scale = np.maximum(np.abs(alpha[:, : j + 1]).max(1), 1e-30)
+        done = (beta[:, j] <= 1e-10 * scale) & (size == steps)
+        size[done] = j + 1
+        q = torch.where(b[:, None] > 0, w / b.clamp_min(1e-30)[:, None], torch.zeros_like(w))
+    return alpha, beta, size
+
+
+def ritz(alpha: np.ndarray, beta: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ritz nodes and quadrature weights per probe (padded with weight 0 past each size)."""
+    k, m = alpha.shape
+    nodes, weights = np.zeros((k, m)), np.zeros((k, m))
+    for i in range(k):
+        s = int(size[i])
+        T = np.diag(alpha[i, :s]) + np.diag(beta[i, : s - 1], 1) + np.diag(beta[i, : s - 1], -1)
+        theta, vecs = np.linalg.eigh(T)
+        nodes[i, :s], weights[i, :s] = theta, vecs[0] ** 2
+    return nodes, weights
+
+
+def summarise(nodes: np.ndarray, weights: np.ndarray, D: int) -> dict:
+    """Traces and extreme eigenvalues implied by the quadrature (nodes, weights: (k, m))."""
+    mean = lambda f: float(D * (weights * f(nodes)).sum(1).mean())  # noqa: E731
+    neg = nodes < 0
+    return {
+        "trace": mean(lambda t: t),
+        "abs_trace": mean(np.abs),
+        "negative_mass": float((weights * neg).sum(1).mean()),
+        "negative_trace": mean(lambda t: np.where(t < 0, t, 0.0)),
+        "lambda_max": float(nodes.max()),
+        "lambda_min": float(nodes.min()),
+    }
+
+
+def builtin_spectrum(op: HessianOperator, steps: int, probes: int, top_k: int, seed: int) -> dict:
+    """SLQ with the built-in operator, all probes in one batch; top eigenvalues are the
+    largest Ritz values of the first probe (extreme Ritz values converge first)."""
+    g = torch.Generator().manual_seed(seed)
+    v0 = rademacher(probes, op.D, g, op.device)
+    alpha, beta, size = lanczos(op.matvec, v0, steps)
+    nodes, weights = ritz(alpha, beta, size)
+    top = np.sort(nodes[0, : size[0]])[::-1][:top_k]
+    return {
+        "nodes": nodes,
+        "weights": weights,
+        "top_eigenvalues": top.tolist(),
+        "hutchinson_trace": float(op.D * alpha[:, 0].mean()),
+    }
+
+
+@contextlib.contextmanager
+def _torch_eig_for_pyhessian() -> Iterator[None]:
+    """pyhessian 0.1 calls ``torch.eig`` (removed from PyTorch) on its symmetric tridiagonal
+    matrix; supply it through ``torch.linalg.eigh`` for the duration of the call."""
+    original = getattr(torch, "eig", None)
+
+    def eig(a: torch.Tensor, eigenvectors: bool = False):
+        vals, vecs = torch.linalg.eigh(a)
+        return torch.stack([vals, torch.zeros_like(vals)], 1), vecs
+
+    torch.eig = eig
+    try:
+        yield
+    finally:
+        if original is None:
+            del torch.eig
+        else:
+            torch.eig = original
+
+
+def pyhessian_spectrum(
+    model: nn.Module,
+    op: HessianOperator,
+    steps: int,
+    probes: int,
+    top_k: int,
+    seed: int,
+    power_iterations: int = 100,
+) -> dict:
+    """The same quantities through pyhessian, on the same samples and weights as ``op``."""
+    from pyhessian import hessian as PyHessian
+
+    keep = {n: p.requires_grad for n, p in model.named_parameters()}
+    for n, p in model.named_parameters():
+        p.requires_grad_(n in op.w0)
+    try:
+        torch.manual_seed(seed)
+        comp = PyHessian(
+            model.eval(), nn.CrossEntropyLoss(), dataloader=op.chunks, cuda=op.device.type == "cuda"
+        )
+        counted = comp.dataloader_hv_product
+
+        def hv(v):
+            op.n_hvp += 1
+            return counted(v)
+
+        comp.dataloader_hv_product = hv
+        top, _ = comp.eigenvalues(maxIter=power_iterations, tol=1e-3, top_n=top_k)
+        trace = comp.trace(maxIter=100, tol=1e-3)
+        with _torch_eig_for_pyhessian():
+            eig, w = comp.density(iter=steps, n_v=probes)
+    finally:
+        for n, p in model.named_parameters():
+            p.requires_grad_(keep[n])
+    return {
+        "nodes": np.asarray(eig, dtype=float),
+        "weights": np.asarray(w, dtype=float),
+        "top_eigenvalues": sorted(map(float, top), reverse=True),
+        "hutchinson_trace": float(np.mean(trace)),
+    }
+
+
+def hessian_samples(n: int, samples: int | None, seed: int) -> torch.Tensor:
+    """Indices of the training samples in the Hessian: all, or a seeded subset."""
+    if samples is None or samples >= n:
+        return torch.arange(n)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:samples].sort().values
+
+
+def estimate_spectrum(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    engine: str = "builtin",
+    steps: int = 80,
+    probes: int = 4,
+    batch_size: int = 1024,
+    top_k: int = 5,
+    seed: int = 0,
+    power_iterations: int = 100,
+    cache_primal: bool = True,
+) -> dict:
+    """Spectrum of ``H`` at the model's weights over ``(x, y)`` with ``engine``.
+
+    Returns Ritz nodes and weights of every probe, the top eigenvalues, the Hutchinson trace,
+    the quadrature's traces (``trace``, ``abs_trace``), negative mass, extreme nodes, the number
+    of Hessian-vector products and the wall time.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    op = HessianOperator(
+        model, x, y, batch_size=batch_size, cache_primal=cache_primal and engine == "builtin"
+    )
+    t0 = time.perf_counter()
+    if engine == "builtin":
+        out = builtin_spectrum(op, steps, probes, top_k, seed)
+    else:
+        out = pyhessian_spectrum(model, op, steps, probes, top_k, seed, power_iterations)
+    if op.device.type == "cuda":
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - t0
+    return {
+        "engine": engine,
+        "D": op.D,
+        "samples": op.n,
+        "lanczos_steps": steps,
+        "probes": probes,
+        **out,
+        **summarise(out["nodes"], out["weights"], op.D),
+        "loss": op.loss(),
+        "n_hvp": op.n_hvp,
+        "wall_time_s": wall,
+    }

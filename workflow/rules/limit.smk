@@ -1,0 +1,30 @@
+# Stage 5: the actual limit by one-shot magnitude pruning (LOMP) of w*, and of the dense net.
+
+
+rule actual_limit:
+    input:
+        data=lambda w: dataset_path(w.experiment),
+        l1="results/{experiment}/seed{seed}/l1.pt",
+        dense="results/{experiment}/seed{seed}/dense.pt",
+        theory="results/{experiment}/seed{seed}/theory.json",
+    output:
+        "results/{experiment}/seed{seed}/limit.json",
+    log:
+        "logs/actual_limit/{experiment}/seed{seed}.log",
+    benchmark:
+        "benchmarks/actual_limit/{experiment}/seed{seed}.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    threads: THREADS
+    resources:
+        gpu=1,
+    params:
+        exp=lambda w: EXPERIMENTS[w.experiment],
+        limit=config["limit"],
+        eps=config["theory"]["eps"],
+        device=DEVICE,
+    script:
+        "../scripts/actual_limit.py"
+
+
+LIMIT_TARGETS = per_run("results/{experiment}/seed{seed}/limit.json")

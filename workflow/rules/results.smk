@@ -1,0 +1,97 @@
+# Stage 7: the limits table and figures (theory against practice), for the report.
+
+LIMITS_CAT = "Pruning limit: theory against practice"
+
+
+localrules:
+    limits_table,
+    limit_figures,
+    predicted_vs_actual,
+
+
+rule limits_table:
+    input:
+        theory=per_run("results/{experiment}/seed{seed}/theory.json"),
+        limit=per_run("results/{experiment}/seed{seed}/limit.json"),
+    output:
+        csv=report(
+            "results/tables/limits.csv",
+            caption="../report/limits_table.rst",
+            category=LIMITS_CAT,
+        ),
+        md="results/tables/limits.md",
+        tex="results/tables/limits.tex",
+    log:
+        "logs/results/limits_table.log",
+    benchmark:
+        "benchmarks/results/limits_table.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    params:
+        experiments=EXPERIMENTS,
+    script:
+        "../scripts/limits_results.py"
+
+
+rule limit_figures:
+    input:
+        theory=expand("results/{{experiment}}/seed{seed}/theory.json", seed=SEEDS),
+        limit=expand("results/{{experiment}}/seed{seed}/limit.json", seed=SEEDS),
+        spectrum=expand("results/{{experiment}}/seed{seed}/spectrum.json", seed=SEEDS),
+    output:
+        transition_pdf="results/figures/limit_{experiment}_transition.pdf",
+        transition_png=report(
+            "results/figures/limit_{experiment}_transition.png",
+            caption="../report/limit_transition.rst",
+            category=LIMITS_CAT,
+            subcategory="{experiment}",
+        ),
+        spectrum_pdf="results/figures/limit_{experiment}_spectrum.pdf",
+        spectrum_png=report(
+            "results/figures/limit_{experiment}_spectrum.png",
+            caption="../report/limit_spectrum.rst",
+            category=LIMITS_CAT,
+            subcategory="{experiment}",
+        ),
+    log:
+        "logs/results/limit_figures_{experiment}.log",
+    benchmark:
+        "benchmarks/results/limit_figures_{experiment}.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    script:
+        "../scripts/limits_results.py"
+
+
+rule predicted_vs_actual:
+    input:
+        theory=per_run("results/{experiment}/seed{seed}/theory.json"),
+        limit=per_run("results/{experiment}/seed{seed}/limit.json"),
+    output:
+        pdf="results/figures/predicted_vs_actual.pdf",
+        png=report(
+            "results/figures/predicted_vs_actual.png",
+            caption="../report/predicted_vs_actual.rst",
+            category=LIMITS_CAT,
+        ),
+    log:
+        "logs/results/predicted_vs_actual.log",
+    benchmark:
+        "benchmarks/results/predicted_vs_actual.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    params:
+        experiments=EXPERIMENTS,
+    script:
+        "../scripts/limits_results.py"
+
+
+RESULTS_TARGETS = [
+    "results/tables/limits.csv",
+    "results/figures/predicted_vs_actual.png",
+    *expand(
+        "results/figures/limit_{experiment}_{fig}.png",
+        experiment=EXPERIMENTS,
+        fig=["transition", "spectrum"],
+    ),
+]

@@ -1,0 +1,24 @@
+# Stage 3: Hessian spectrum of the training loss at the l1-trained weights w*.
+
+
+rule spectrum:
+    input:
+        data=lambda w: dataset_path(w.experiment),
+        model="results/{experiment}/seed{seed}/l1.pt",
+    output:
+        "results/{experiment}/seed{seed}/spectrum.json",
+    log:
+        "logs/spectrum/{experiment}/seed{seed}.log",
+    benchmark:
+        "benchmarks/spectrum/{experiment}/seed{seed}.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    threads: THREADS
+    resources:
+        gpu=1,
+    params:
+        exp=lambda w: EXPERIMENTS[w.experiment],
+        hessian=lambda w: hessian_settings(EXPERIMENTS[w.experiment], config["hessian"]),
+        device=DEVICE,
+    script:
+        "../scripts/spectrum.py"

@@ -1,0 +1,26 @@
+# Stage 4: the theoretical pruning limit rho_th with its bounds.
+
+
+rule theory:
+    input:
+        data=lambda w: dataset_path(w.experiment),
+        model="results/{experiment}/seed{seed}/l1.pt",
+        spectrum="results/{experiment}/seed{seed}/spectrum.json",
+    output:
+        "results/{experiment}/seed{seed}/theory.json",
+    log:
+        "logs/theory/{experiment}/seed{seed}.log",
+    benchmark:
+        "benchmarks/theory/{experiment}/seed{seed}.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    threads: THREADS
+    params:
+        exp=lambda w: EXPERIMENTS[w.experiment],
+        theory=config["theory"],
+        device=DEVICE,
+    script:
+        "../scripts/theory.py"
+
+
+THEORY_TARGETS = per_run("results/{experiment}/seed{seed}/theory.json")

@@ -1,0 +1,34 @@
+"""Rule actual_limit: one-shot magnitude pruning curves of w* (l1) and of the dense network."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import log_to
+from prunelimit.data import load_dataset
+from prunelimit.experiment import load_trained, loss_tolerance, pruning_curve
+from prunelimit.io import read_json, write_json
+from prunelimit.runtime import setup
+
+log_to(snakemake.log[0])
+seed = int(snakemake.wildcards.seed)
+device = setup(seed, threads=snakemake.threads, device=snakemake.params.device)
+exp, lim = snakemake.params.exp, snakemake.params.limit
+data = load_dataset(snakemake.input.data, device)
+search = dict(
+    resolution=lim["resolution"],
+    coarse_points=lim["coarse_points"],
+    rho_min=lim.get("rho_min", 0.0005),
+)
+result = {"experiment": exp["name"], "seed": seed}
+for kind in ("l1", "dense"):
+    model = load_trained(exp, data, snakemake.input[kind], device)
+    if kind == "l1":  # the same eps as the theory
+        eps = read_json(snakemake.input.theory)["inputs"]["eps"]
+    else:
+        eps, _ = loss_tolerance(model, data, snakemake.params.eps, exp["train"]["batch_size"], seed)
+    print(f"{kind}: eps = {eps:.4g}", flush=True)
+    result[kind] = pruning_curve(model, data, eps, **search)
+result["rho_loss"], result["rho_acc"] = result["l1"]["rho_loss"], result["l1"]["rho_acc"]
+print({k: result["l1"][k] for k in ("rho_loss", "rho_acc", "evaluations")})
+write_json(snakemake.output[0], result)
