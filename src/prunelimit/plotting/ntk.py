@@ -1,0 +1,295 @@
+"""Figures of the NTK of randomly pruned networks (inputs: the DataFrames of ``prunelimit.ntk``).
+
+Every function takes the tidy DataFrame(s) and output paths (``.pdf``, ``.png``, ...); error bars
+are mean +- standard deviation over draws; widths are on a log2 axis.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from prunelimit.ntk import width_needed, width_needed_fit
+from prunelimit.plotting import save_figure, setup_style
+
+PANELS = ((False, "pruned, no rescaling"), (True, "pruned + rescaled by $1/\\sqrt{1-p}$"))
+
+
+def _palette(ps: list[float]) -> dict[float, tuple]:
+    colours = sns.color_palette("viridis", n_colors=max(len(ps), 2))
+    return dict(zip(sorted(ps), colours, strict=False))
+
+
+def _depth(df: pd.DataFrame) -> float:
+    """Number of pruned layers L recovered from the stored limits ((1-p)^L = limit / dense)."""
+    d = df[(~df["rescaled"]) & (df["p"] > 0)]
+    if d.empty:
+        return math.nan
+    row = d.iloc[0]
+    return math.log(row["theta_limit"] / row["theta_inf"]) / math.log(1.0 - row["p"])
+
+
+def _outside_legend(fig: plt.Figure, ax: plt.Axes) -> None:
+    """One legend for the figure, right of the panels (kept by ``bbox_inches='tight'``)."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
+
+
+def _log2_width_axis(ax: plt.Axes, widths: list[int]) -> None:
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(widths)
+    ax.set_xticklabels([f"$2^{{{int(round(math.log2(w)))}}}$" for w in widths])
+    ax.set_xlabel("width $n$")
+
+
+def _errorbars(ax: plt.Axes, d: pd.DataFrame, column: str, colours: dict, positive: bool) -> None:
+    stats = d.groupby(["p", "width"])[column].agg(["mean", "std"]).reset_index()
+    ps = sorted(colours)
+    for p, g in stats.groupby("p"):
+        g = g.sort_values("width")
+        shift = 2.0 ** (0.05 * (ps.index(p) - (len(ps) - 1) / 2))  # dodge overlapping bars
+        mean, std = g["mean"].to_numpy(), g["std"].fillna(0.0).to_numpy()
+        lower = np.minimum(std, mean * 0.999) if positive else std  # keep log axes finite
+        ax.errorbar(
+            g["width"] * shift,
+            mean,
+            yerr=[lower, std],
+            color=colours[p],
+            marker="o",
+            ms=4,
+            capsize=3,
+            lw=1.4,
+            label=f"p = {p:g}",
+        )
+
+
+def plot_ntk_value(df: pd.DataFrame, *paths: str | os.PathLike) -> None:
+    """NTK value ``Theta_hat(x, y)`` against width per p; pruned | rescaled panels.
+
+    The dense limit is the black line; in the pruned panel the dotted lines are the scaled
+    limits ``(1-p)^L Theta_inf`` (log y axis there, since they span orders of magnitude).
+    """
+    setup_style()
+    ps = sorted(df["p"].unique())
+    colours = _palette(ps)
+    widths = sorted(df["width"].unique())
+    theta_inf = float(df["theta_inf"].iloc[0])
+    depth = _depth(df)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    for ax, (rescaled, title) in zip(axes, PANELS, strict=True):
+        d = df[df["rescaled"] == rescaled]
+        _errorbars(ax, d, "theta", colours, positive=not rescaled)
+        ax.axhline(theta_inf, color="black", lw=1.2, label=f"dense limit {theta_inf:.5f}")
+        means = d.groupby(["p", "width"])["theta"].mean()
+        if rescaled:  # whiskers of the narrowest nets may leave the axes
+            ax.set_ylim(0, max(2.0 * theta_inf, 1.2 * float(means.max())))
+        else:
+            ax.set_yscale("log")
+            ax.set_ylim(0.3 * float(means[means > 0].min()), 3.0 * float(means.max()))
+            if not math.isnan(depth):
+                for p in ps:
+                    if p > 0:
+                        ax.axhline((1 - p) ** depth * theta_inf, color=colours[p], ls=":", lw=1.2)
+        _log2_width_axis(ax, widths)
+        ax.set_title(title)
+        ax.set_ylabel(r"$\hat\Theta(x, y)$")
+    axes[0].plot([], [], color="grey", ls=":", label=r"$(1-p)^L\,\Theta_\infty$")
+    _outside_legend(fig, axes[0])
+    fig.suptitle(r"Empirical NTK of randomly pruned ReLU MLPs ($\langle x,y\rangle$ fixed)")
+    fig.tight_layout()
+    save_figure(fig, *paths)
+
+
+def plot_ntk_deviation(df: pd.DataFrame, tol: float, *paths: str | os.PathLike) -> None:
+    """``|Theta_hat - Theta_inf|`` (dense limit) against width per p, log-log, with the
+    tolerance and an ``n^{-1/2}`` guide; pruned | rescaled panels (same y range; lower
+    whiskers reaching below it are cut by the axes)."""
+    setup_style()
+    ps = sorted(df["p"].unique())
+    colours = _palette(ps)
+    widths = sorted(df["width"].unique())
+    means = df.groupby(["rescaled", "p", "width"])["abs_dev"].mean()
+    stds = df.groupby(["rescaled", "p", "width"])["abs_dev"].std().fillna(0.0)
+    ylim = (0.3 * min(float(means.min()), tol), 1.5 * float((means + stds).max()))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    for ax, (rescaled, title) in zip(axes, PANELS, strict=True):
+        d = df[df["rescaled"] == rescaled]
+        _errorbars(ax, d, "abs_dev", colours, positive=True)
+        ax.axhline(tol, color="crimson", ls="--", lw=1, label=f"tolerance {tol:g}")
+        dense = d[d["p"] == min(ps)].groupby("width")["abs_dev"].mean()
+        if len(dense):  # anchored at the widest (most precise) point of the smallest p
+            w1 = float(dense.index[-1])
+            ref = float(dense.iloc[-1]) * np.sqrt(w1 / np.asarray(widths, dtype=float))
+            ax.plot(widths, ref, color="grey", ls=":", lw=1.2, label=r"$\propto n^{-1/2}$")
+        ax.set_yscale("log")
+        ax.set_ylim(*ylim)
+        _log2_width_axis(ax, widths)
+        ax.set_title(title)
+        ax.set_ylabel(r"$|\hat\Theta - \Theta_\infty|$ (mean $\pm$ std)")
+    _outside_legend(fig, axes[0])
+    fig.suptitle("Deviation of the empirical NTK from the dense infinite-width limit")
+    fig.tight_layout()
+    save_figure(fig, *paths)
+
+
+def plot_width_needed(
+    df: pd.DataFrame, tol: float, *paths: str | os.PathLike, min_width: int = 128
+) -> None:
+    """Width needed for mean ``|Theta_hat - Theta_inf| <= tol`` (rescaled nets) against p.
+
+    Filled circles: the smallest swept width that meets it (open triangles at the top: none
+    does). Squares: where the power-law fit ``a n^b`` of the mean deviation over widths
+    ``>= min_width`` crosses ``tol`` (open squares: extrapolated beyond the sweep). Dotted: a
+    ``1/(1-p)`` guide through the fitted width at the smallest p.
+    """
+    setup_style()
+    widths = sorted(df["width"].unique())
+    wmax = max(widths)
+    need = width_needed(df, tol)
+    fit = width_needed_fit(df, tol, min_width=min_width).set_index("p")
+    fig, ax = plt.subplots(figsize=(5.8, 4.3))
+    ps = need.index.to_numpy(dtype=float)
+    vals = need.to_numpy(dtype=float)
+    ok = ~np.isnan(vals)
+    top = 2.0 * max([wmax] + [w for w in fit["width_fit"] if np.isfinite(w)])
+    if ok.any():
+        ax.plot(ps[ok], vals[ok], marker="o", color="tab:blue", label="smallest swept width")
+    if (~ok).any():
+        ax.scatter(
+            ps[~ok],
+            np.full((~ok).sum(), top),
+            marker="^",
+            facecolors="none",
+            edgecolors="tab:blue",
+            s=60,
+            label=f"not reached by n = {wmax}",
+        )
+    f = fit["width_fit"]
+    good = f[np.isfinite(f)]
+    if len(good):
+        ax.plot(good.index, good, color="tab:orange", ls="--", lw=1)
+        ext = fit.loc[good.index, "extrapolated"].to_numpy(dtype=bool)
+        for sel, filled in ((~ext, True), (ext, False)):
+            if sel.any():
+                ax.scatter(
+                    good.index[sel],
+                    good[sel],
+                    marker="s",
+                    facecolors="tab:orange" if filled else "none",
+                    edgecolors="tab:orange",
+                    label=rf"power-law fit (n $\geq$ {min_width})"
+                    if filled
+                    else "power-law fit, extrapolated",
+                )
+        p0 = float(good.index[0])
+        grid = np.linspace(p0, float(max(ps)), 100)
+        ax.plot(
+            grid,
+            float(good.iloc[0]) * (1 - p0) / (1 - grid),
+            color="grey",
+            ls=":",
+            label=r"guide $\propto 1/(1-p)$",
+        )
+    ax.axhline(wmax, color="grey", lw=0.6, label="largest swept width")
+    ax.set_yscale("log", base=2)
+    shown = [wmax, *vals[ok], *good]
+    ax.set_ylim(min(shown) / 2, top * 1.5)
+    ax.set_xlabel("pruning probability $p$")
+    ax.set_ylabel("width needed")
+    ax.set_title(rf"Width for mean $|\hat\Theta - \Theta_\infty| \leq$ {tol:g} (rescaled)")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    save_figure(fig, *paths)
+
+
+def plot_rescaling(df: pd.DataFrame, *paths: str | os.PathLike) -> None:
+    """``Theta_hat / Theta_inf`` against p at the largest width, with and without rescaling,
+    and the predicted limits ``1`` and ``(1-p)^L``."""
+    setup_style()
+    wmax = int(df["width"].max())
+    d = df[df["width"] == wmax]
+    depth = _depth(df)
+    fig, ax = plt.subplots(figsize=(5.6, 4.2))
+    for (rescaled, label), colour in zip(PANELS, ("tab:orange", "tab:blue"), strict=True):
+        s = d[d["rescaled"] == rescaled].groupby("p")["ratio"].agg(["mean", "std"])
+        ax.errorbar(
+            s.index,
+            s["mean"],
+            yerr=s["std"].fillna(0.0),
+            marker="o",
+            capsize=3,
+            color=colour,
+            label=label,
+            ls="none",
+        )
+    grid = np.linspace(0, float(d["p"].max()), 100)
+    ax.plot(grid, np.ones_like(grid), color="tab:blue", lw=1, ls="--", label="limit: 1")
+    if not math.isnan(depth):
+        ax.plot(
+            grid,
+            (1 - grid) ** depth,
+            color="tab:orange",
+            lw=1,
+            ls="--",
+            label=f"limit: $(1-p)^{{{depth:.0f}}}$",
+        )
+    ax.set_yscale("log")
+    ax.set_xlabel("pruning probability $p$")
+    ax.set_ylabel(r"$\hat\Theta / \Theta_\infty$ (mean $\pm$ std)")
+    ax.set_title(f"Effect of the rescaling (width {wmax})")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, *paths)
+
+
+def plot_gram_distance(gram: pd.DataFrame, *paths: str | os.PathLike) -> None:
+    """Relative Frobenius distance of NTK Gram matrices on real inputs against width: pruned vs
+    dense empirical (same weights), and vs the analytic dense limit; solid = rescaled."""
+    setup_style()
+    ps = sorted(gram["p"].unique())
+    colours = _palette(ps)
+    widths = sorted(gram["width"].unique())
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    cols = (
+        ("rel_frob_dense", r"$\|K_p - K_{dense}\|_F / \|K_{dense}\|_F$"),
+        ("rel_frob_inf", r"$\|K_p - K_\infty\|_F / \|K_\infty\|_F$"),
+    )
+    for ax, (column, title) in zip(axes, cols, strict=True):
+        for rescaled, ls in ((True, "-"), (False, "--")):
+            s = gram[gram["rescaled"] == rescaled].groupby(["p", "width"])[column]
+            s = s.agg(["mean", "std"]).reset_index()
+            for p, g in s.groupby("p"):
+                if column == "rel_frob_dense" and p == 0:
+                    continue  # identically zero
+                if p == 0 and not rescaled:
+                    continue  # same as rescaled
+                g = g.sort_values("width")
+                std = g["std"].fillna(0.0).to_numpy()
+                mean = g["mean"].to_numpy()
+                ax.errorbar(
+                    g["width"],
+                    mean,
+                    yerr=[np.minimum(std, 0.999 * mean), std],
+                    color=colours[p],
+                    ls=ls,
+                    marker="o",
+                    ms=4,
+                    capsize=3,
+                    label=f"p = {p:g}" if rescaled else None,
+                )
+        ax.set_yscale("log")
+        _log2_width_axis(ax, widths)
+        ax.set_title(title)
+    axes[0].set_ylabel("relative Frobenius distance")
+    axes[1].plot([], [], color="grey", ls="-", label="rescaled")
+    axes[1].plot([], [], color="grey", ls="--", label="not rescaled")
+    _outside_legend(fig, axes[1])
+    n = int(gram["n_inputs"].iloc[0]) if "n_inputs" in gram else None
+    fig.suptitle(f"NTK Gram matrices on {n} real inputs" if n else "NTK Gram matrices")
+    fig.tight_layout()
+    save_figure(fig, *paths)

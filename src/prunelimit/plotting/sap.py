@@ -1,0 +1,209 @@
+"""Figures of SAP against Lottery Ticket and One Shot (one experiment, all seeds).
+
+Input: the concatenated per-iteration records (:func:`prunelimit.sap.read_runs`), columns
+``method, scope, seed, iteration, percent, test_acc, pqi_trained, pqi_pruned, kept[<layer>]``.
+Means and standard deviations are over seeds, per method, scope and iteration (SAP's remaining
+percent differs between seeds, so accuracy points carry error bars in x as well as y).
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+from prunelimit.plotting import setup_style
+
+METHOD_LABELS = {"sap": "SAP", "lt": "Lottery Ticket", "os": "One Shot"}
+SCOPE_LABELS = {"global": "global", "layer": "layer-wise", "neuron": "neuron-wise"}
+
+
+def _colors(methods: list[str]) -> dict[str, tuple]:
+    palette = sns.color_palette("colorblind", len(METHOD_LABELS))
+    fixed = dict(zip(METHOD_LABELS, palette, strict=True))
+    return {m: fixed.get(m, "k") for m in methods}
+
+
+def _ordered(values, order) -> list:
+    present = list(dict.fromkeys(values))
+    return [v for v in order if v in present] + [v for v in present if v not in order]
+
+
+PERCENT_TICKS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 50, 70, 100)
+
+
+def _percent_axis(axis) -> None:
+    """Log-scaled percent axis with plain labels (100, 50, 20, ...)."""
+    axis.set_major_locator(FixedLocator(PERCENT_TICKS))
+    axis.set_minor_locator(NullLocator())
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+
+
+def _legend_below(fig: plt.Figure, axes, ncol: int) -> None:
+    """One legend under the figure with every labelled artist of ``axes`` (deduplicated)."""
+    found: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            found.setdefault(label, handle)
+    fig.legend(
+        list(found.values()),
+        list(found),
+        loc="lower center",
+        ncol=ncol,
+        fontsize=8,
+        frameon=False,
+        bbox_to_anchor=(0.5, 0.0),
+    )
+
+
+def _by_iteration(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    return df.groupby("iteration")[columns].agg(["mean", "std"]).sort_index()
+
+
+def plot_accuracy(
+    df: pd.DataFrame, limits: dict[str, tuple[float, float]] | None = None, title: str = ""
+) -> plt.Figure:
+    """Test accuracy (%) against the percent of remaining weights (log x, pruning goes right),
+    one panel per scope, mean +- std over seeds. ``limits``: label -> (mean, std) of the LOMP
+    kept ratio in percent, drawn as vertical lines with a band."""
+    setup_style()
+    scopes = _ordered(df["scope"], list(SCOPE_LABELS))
+    methods = _ordered(df["method"], list(METHOD_LABELS))
+    colors = _colors(methods)
+    fig, axes = plt.subplots(
+        1, len(scopes), figsize=(4.2 * len(scopes), 3.6), sharey=True, squeeze=False
+    )
+    for ax, scope in zip(axes[0], scopes, strict=True):
+        for method in methods:
+            sub = df[(df["scope"] == scope) & (df["method"] == method)]
+            if sub.empty:
+                continue
+            agg = _by_iteration(sub, ["percent", "test_acc"])
+            ax.errorbar(
+                agg[("percent", "mean")],
+                100 * agg[("test_acc", "mean")],
+                xerr=agg[("percent", "std")].fillna(0),
+                yerr=100 * agg[("test_acc", "std")].fillna(0),
+                color=colors[method],
+                marker="o",
+                ms=3.5,
+                capsize=2,
+                lw=1.4,
+                label=METHOD_LABELS.get(method, method),
+            )
+        for (label, (mean, std)), style in zip(
+            (limits or {}).items(), ("--", ":", "-."), strict=False
+        ):
+            ax.axvline(mean, color="0.25", ls=style, lw=1.1, label=label)
+            if std > 0:
+                ax.axvspan(mean - std, mean + std, color="0.5", alpha=0.15, lw=0)
+        ax.set_xscale("log")
+        _percent_axis(ax.xaxis)
+        ax.invert_xaxis()
+        ax.set_title(SCOPE_LABELS.get(scope, scope))
+        ax.set_xlabel("remaining weights (%)")
+    axes[0][0].set_ylabel("test accuracy (%)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.09, 1, 1))
+    _legend_below(fig, axes.flat, 5)
+    return fig
+
+
+def plot_pqi(df: pd.DataFrame, title: str = "") -> plt.Figure:
+    """PQ Index per iteration of the trained (``w_t`` over ``m_t``) and pruned (``w_t`` over
+    ``m_{t+1}``) networks, global measure, plus test accuracy per iteration to read the phases
+    (regularisation, compression, collapse); mean +- std band over seeds."""
+    setup_style()
+    scopes = _ordered(df["scope"], list(SCOPE_LABELS))
+    methods = _ordered(df["method"], list(METHOD_LABELS))
+    colors = _colors(methods)
+    rows = [
+        ("pqi_trained", "PQI, trained"),
+        ("pqi_pruned", "PQI, pruned"),
+        ("test_acc", "test accuracy (%)"),
+    ]
+    fig, axes = plt.subplots(
+        len(rows),
+        len(scopes),
+        figsize=(4.2 * len(scopes), 8.4),
+        sharex=True,
+        sharey="row",
+        squeeze=False,
+    )
+    for j, scope in enumerate(scopes):
+        for method in methods:
+            sub = df[(df["scope"] == scope) & (df["method"] == method)]
+            if sub.empty:
+                continue
+            agg = _by_iteration(sub, [c for c, _ in rows])
+            x = agg.index.to_numpy()
+            for i, (col, _) in enumerate(rows):
+                scale = 100.0 if col == "test_acc" else 1.0
+                mean = scale * agg[(col, "mean")].to_numpy()
+                std = scale * agg[(col, "std")].fillna(0).to_numpy()
+                ax = axes[i][j]
+                ax.plot(
+                    x,
+                    mean,
+                    marker="o",
+                    ms=3,
+                    color=colors[method],
+                    label=METHOD_LABELS.get(method, method),
+                )
+                ax.fill_between(x, mean - std, mean + std, color=colors[method], alpha=0.2, lw=0)
+        axes[0][j].set_title(SCOPE_LABELS.get(scope, scope))
+        axes[-1][j].set_xlabel("pruning iteration")
+    for i, (_, label) in enumerate(rows):
+        axes[i][0].set_ylabel(label)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    _legend_below(fig, axes.flat, 3)
+    return fig
+
+
+def plot_layers(df: pd.DataFrame, method: str = "sap", title: str = "") -> plt.Figure:
+    """Remaining weights (%) per layer and iteration chosen by ``method`` (mean over seeds),
+    one panel per scope; the black dashed line is the overall remaining percent."""
+    setup_style()
+    sub_all = df[df["method"] == method]
+    scopes = _ordered(sub_all["scope"], list(SCOPE_LABELS))
+    layer_cols = [c for c in df.columns if c.startswith("kept[")]
+    palette = sns.color_palette("viridis", max(1, len(layer_cols)))
+    few = len(layer_cols) <= 12  # else a colour bar instead of one legend entry per layer
+    fig, axes = plt.subplots(
+        1, max(1, len(scopes)), figsize=(4.2 * max(1, len(scopes)), 3.8), sharey=True, squeeze=False
+    )
+    for ax, scope in zip(axes[0], scopes, strict=False):
+        agg = (
+            sub_all[sub_all["scope"] == scope]
+            .groupby("iteration")[[*layer_cols, "percent"]]
+            .mean()
+            .sort_index()
+        )
+        for color, col in zip(palette, layer_cols, strict=True):
+            ax.plot(
+                agg.index,
+                100 * agg[col],
+                marker="o" if few else None,
+                ms=2.5,
+                color=color,
+                lw=1.2 if few else 0.8,
+                label=col[len("kept[") : -1] if few else None,
+            )
+        ax.plot(agg.index, agg["percent"], color="k", ls="--", lw=1.2, label="all layers")
+        ax.set_yscale("log")
+        _percent_axis(ax.yaxis)
+        ax.set_title(f"{METHOD_LABELS.get(method, method)}, {SCOPE_LABELS.get(scope, scope)}")
+        ax.set_xlabel("pruning iteration")
+    axes[0][0].set_ylabel("remaining weights (%)")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    _legend_below(fig, axes.flat, min(6, len(layer_cols) + 1) if few else 1)
+    if not few:
+        mappable = plt.cm.ScalarMappable(plt.Normalize(0, len(layer_cols) - 1), "viridis")
+        fig.colorbar(mappable, ax=list(axes.flat), label="layer (model order)", pad=0.01)
+    return fig

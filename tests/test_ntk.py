@@ -1,0 +1,294 @@
+"""NTK of randomly pruned networks: analytic limit, empirical NTKs, pruning, sweeps."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from prunelimit.ntk import (
+    PrunedMLP,
+    analytic_ntk,
+    analytic_ntk_gram,
+    deviation_table,
+    empirical_ntk,
+    gram_distances,
+    init_weights,
+    kept_fraction,
+    mlp_ntk,
+    naive_ntk,
+    ntk_sweep,
+    pruned_mlp,
+    random_masks,
+    summarise,
+    two_unit_inputs,
+    width_needed,
+    width_needed_fit,
+)
+
+THETA_PAPER = 2.42873  # Yang & Wang (2023): depth 3, unit inputs, <x, y> = 0.7688
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """These tests are small: one thread avoids OpenMP spin-waits on shared, loaded CPUs."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _theta(model: PrunedMLP, inner: float = 0.7688) -> float:
+    x = two_unit_inputs(inner, model.weights[0].shape[1], model.weights[0].dtype)
+    return float(mlp_ntk(model, x)[0, 1])
+
+
+# --------------------------------------------------------------------------- analytic limit
+
+
+def test_analytic_value_of_the_paper():
+    assert analytic_ntk(0.7688, 3) == pytest.approx(THETA_PAPER, abs=1e-4)
+
+
+def test_analytic_diagonal_and_depth_zero():
+    # S_h(x, x) = Sdot_h = 1 for unit x, so Theta(x, x) = L + 1; depth 0 is the linear kernel.
+    for depth in range(5):
+        assert analytic_ntk(1.0, depth) == pytest.approx(depth + 1, abs=1e-12)
+    assert analytic_ntk(0.3, 0) == pytest.approx(0.3)
+    with pytest.raises(ValueError):
+        analytic_ntk(1.2, 3)
+
+
+def test_analytic_gram_is_homogeneous_and_matches_scalar():
+    x = two_unit_inputs(0.7688, 10, torch.float64)
+    scaled = x * torch.tensor([[3.0], [0.5]], dtype=torch.float64)
+    gram = analytic_ntk_gram(scaled, depth=3, input_scale=0.2)
+    assert gram[0, 1].item() == pytest.approx(0.04 * 1.5 * THETA_PAPER, rel=1e-4)
+    assert gram[0, 0].item() == pytest.approx(0.04 * 9 * 4.0, rel=1e-10)
+    assert torch.allclose(gram, gram.T)
+
+
+# --------------------------------------------------------------------------- empirical NTK
+
+
+def test_wide_dense_network_approaches_the_limit():
+    # width 2048, 16 draws: per-draw std ~0.14, so the mean is within ~0.035 (1 s.e.) of the
+    # limit plus an O(1/n) bias; 0.12 (5%) is > 3 s.e. yet catches any wrong scaling.
+    thetas = [_theta(pruned_mlp(10, 2048, 3, seed=s)) for s in range(16)]
+    assert np.mean(thetas) == pytest.approx(THETA_PAPER, abs=0.12)
+    assert 0.02 < np.std(thetas) < 0.4  # it fluctuates, but not wildly
+    # a narrow network is visibly further from the limit on average
+    narrow = [_theta(pruned_mlp(10, 32, 3, seed=s)) for s in range(16)]
+    assert np.mean(np.abs(np.subtract(narrow, THETA_PAPER))) > 2 * np.mean(
+        np.abs(np.subtract(thetas, THETA_PAPER))
+    )
+
+
+@pytest.mark.parametrize("p", [0.0, 0.5])
+@pytest.mark.parametrize("out_dim", [1, 3])
+def test_func_and_layerwise_ntk_equal_naive(p, out_dim):
+    model = pruned_mlp(
+        7, 24, 3, p, True, seed=3, out_dim=out_dim, dtype=torch.float64, input_scale=0.6
+    )
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(9, 7, generator=g, dtype=torch.float64)
+    y = torch.randn(4, 7, generator=g, dtype=torch.float64)
+    for mode in ("trace", "full"):
+        ref = naive_ntk(model, x, mode=mode)
+        assert torch.allclose(empirical_ntk(model, x, chunk_size=4, mode=mode), ref, atol=1e-10)
+        assert torch.allclose(mlp_ntk(model, x, mode=mode, pair_chunk=5), ref, atol=1e-10)
+        ref_xy = naive_ntk(model, x, y, mode=mode)
+        assert torch.allclose(
+            empirical_ntk(model, x, y, chunk_size=2, mode=mode), ref_xy, atol=1e-10
+        )
+        assert torch.allclose(mlp_ntk(model, x, y, mode=mode, pair_chunk=7), ref_xy, atol=1e-10)
+    full = naive_ntk(model, x, mode="full")
+    assert full.shape == (9, 9, out_dim, out_dim)
+    assert torch.allclose(torch.einsum("aboo->ab", full), naive_ntk(model, x))
+
+
+def test_empirical_ntk_of_a_generic_module_equals_naive():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 2)).double()
+    x = torch.randn(6, 5, dtype=torch.float64)
+    got = empirical_ntk(net, x, chunk_size=4)
+    ref = naive_ntk(net, x)
+    assert torch.allclose(got, ref, atol=1e-10)
+    # the NTK is a Gram matrix: symmetric positive semi-definite
+    assert torch.allclose(got, got.T)
+    assert torch.linalg.eigvalsh(got).min() > -1e-10
+
+
+# --------------------------------------------------------------------------- pruning
+
+
+def test_masks_keep_about_one_minus_p_and_never_the_first_layer():
+    g = torch.Generator().manual_seed(0)
+    weights = init_weights(10, 256, 3, 1, g)
+    for p in (0.25, 0.75):
+        masks = random_masks([w.shape for w in weights], p, torch.Generator().manual_seed(1))
+        assert masks[0] is None
+        kept = sum(m.sum().item() for m in masks[1:])
+        total = sum(m.numel() for m in masks[1:])
+        sd = math.sqrt(p * (1 - p) / total)
+        assert abs(kept / total - (1 - p)) < 5 * sd
+        model = PrunedMLP(weights, masks, p)
+        assert kept_fraction(model) == pytest.approx(kept / total)
+    assert all(m is None for m in random_masks([w.shape for w in weights], 0.0))
+    with pytest.raises(ValueError):
+        random_masks([w.shape for w in weights], 1.0)
+    with pytest.raises(ValueError):
+        PrunedMLP(weights, [torch.ones_like(w) for w in weights], 0.5)  # first layer masked
+
+
+def test_pruned_weights_get_no_gradient():
+    model = pruned_mlp(10, 32, 3, 0.5, True, seed=0)
+    model(torch.randn(4, 10)).sum().backward()
+    for k in range(1, 4):
+        mask = getattr(model, f"mask{k}")
+        assert (model.weights[k].grad[mask == 0] == 0).all()
+        assert (model.weights[k].grad[mask == 1] != 0).any()
+
+
+def test_rescaling_is_the_identity_at_p_zero():
+    a = pruned_mlp(10, 64, 3, 0.0, rescale=False, seed=5)
+    b = pruned_mlp(10, 64, 3, 0.0, rescale=True, seed=5)
+    assert a.scales == b.scales
+    for wa, wb in zip(a.weights, b.weights, strict=True):
+        assert torch.equal(wa, wb)
+    x = torch.randn(8, 10)
+    assert torch.equal(a(x), b(x))
+    assert torch.equal(mlp_ntk(a, x), mlp_ntk(b, x))
+
+
+def test_rescaling_removes_the_scaling_of_the_limit():
+    p, depth, inner = 0.5, 3, 0.7688
+    plain, rescaled = [], []
+    for s in range(12):
+        plain.append(_theta(pruned_mlp(10, 1024, depth, p, False, seed=s)))
+        rescaled.append(_theta(pruned_mlp(10, 1024, depth, p, True, seed=s)))
+        # same weights and masks: the rescaling multiplies the NTK by exactly (1-p)^-L
+        assert rescaled[-1] == pytest.approx(plain[-1] / (1 - p) ** depth, rel=1e-4)
+    limit = analytic_ntk(inner, depth)
+    # without rescaling: about (1-p)^3 = 1/8 of the limit; with it: about the limit
+    assert np.mean(plain) / limit == pytest.approx((1 - p) ** depth, rel=0.12)
+    assert np.mean(rescaled) / limit == pytest.approx(1.0, rel=0.12)
+    assert np.mean(plain) < 0.2 * limit
+
+
+# --------------------------------------------------------------------------- sweeps
+
+
+def test_sweep_is_reproducible_and_consistent():
+    kw = dict(depth=3, input_dim=10, inner=0.7688)
+    a = ntk_sweep([16, 64], [0.0, 0.5], 3, seed=7, **kw)
+    b = ntk_sweep([16, 64], [0.0, 0.5], 3, seed=7, **kw)
+    c = ntk_sweep([16, 64], [0.0, 0.5], 3, seed=8, **kw)
+    pd.testing.assert_frame_equal(a, b)
+    assert not np.allclose(a["theta"], c["theta"])
+    assert len(a) == 2 * 2 * 3 * 2
+    assert set(a.columns) >= {
+        "width",
+        "p",
+        "draw",
+        "rescaled",
+        "theta",
+        "theta_inf",
+        "abs_dev",
+        "rel_dev",
+    }
+    assert np.allclose(a["abs_dev"], (a["theta"] - a["theta_inf"]).abs())
+    assert (a["theta_inf"] == analytic_ntk(0.7688, 3)).all()
+    dense = a[a["p"] == 0.0]
+    on, off = dense[dense["rescaled"]], dense[~dense["rescaled"]]
+    assert np.array_equal(on["theta"].to_numpy(), off["theta"].to_numpy())
+    # the jacobian route gives the same numbers
+    d = ntk_sweep([16], [0.5], 2, seed=7, method="jacobian", **kw)
+    ref = a[(a["width"] == 16) & (a["p"] == 0.5) & (a["draw"] < 2)]
+    assert np.allclose(d["theta"].to_numpy(), ref["theta"].to_numpy(), rtol=1e-4)
+
+
+def test_gram_distances_on_a_batch():
+    x = torch.randn(6, 1, 12, generator=torch.Generator().manual_seed(0))
+    df = gram_distances(x, [32, 256], [0.0, 0.5], 3, seed=1, input_scale=12**-0.5)
+    assert len(df) == 2 * 2 * 3 * 2
+    assert (df.loc[df["p"] == 0.0, "rel_frob_dense"] == 0).all()
+    plain = df[(df["p"] == 0.5) & ~df["rescaled"]]["rel_frob_dense"]
+    assert np.allclose(plain, 1 - 0.5**3, atol=0.15)  # dominated by the (1-p)^3 scaling
+    mean = df[df["rescaled"]].groupby("width")["rel_frob_inf"].mean()
+    assert mean[256] < mean[32]  # wider is closer to the limit
+
+
+def test_width_needed():
+    df = pd.DataFrame(
+        {
+            "p": [0.0] * 6 + [0.5] * 6,
+            "width": [32, 32, 64, 64, 128, 128] * 2,
+            "rescaled": True,
+            "abs_dev": [0.3, 0.1, 0.05, 0.1, 0.08, 0.1] + [0.5, 0.5, 0.4, 0.4, 0.3, 0.2],
+        }
+    )
+    need = width_needed(df, 0.1)
+    assert need[0.0] == 64 and math.isnan(need[0.5])
+    assert width_needed(df, 0.1, stable=True)[0.0] == 64
+    assert width_needed(df, 0.25)[0.5] == 128
+    noisy = df.copy()
+    noisy.loc[(noisy["p"] == 0.0) & (noisy["width"] == 128), "abs_dev"] = 0.5
+    assert width_needed(noisy, 0.1)[0.0] == 64
+    assert math.isnan(width_needed(noisy, 0.1, stable=True)[0.0])
+
+
+def test_width_needed_fit_recovers_a_power_law():
+    widths = [128, 256, 512, 1024]
+    rows = [
+        {"p": p, "width": w, "rescaled": True, "abs_dev": c * w**-0.5}
+        for p, c in ((0.0, 10.0), (0.5, 20.0))
+        for w in widths
+    ]
+    fit = width_needed_fit(pd.DataFrame(rows), 0.1).set_index("p")
+    assert fit.loc[0.0, "exponent"] == pytest.approx(-0.5)
+    assert fit.loc[0.0, "width_fit"] == pytest.approx(1e4)  # 10 / sqrt(n) = 0.1
+    assert fit.loc[0.5, "width_fit"] == pytest.approx(4e4)
+    assert fit["extrapolated"].all()
+    flat = pd.DataFrame([{"p": 0.0, "width": w, "rescaled": True, "abs_dev": 1.0} for w in widths])
+    assert math.isnan(width_needed_fit(flat, 0.1)["width_fit"].iloc[0])
+
+
+def test_table_and_summary(tmp_path):
+    df = ntk_sweep([16, 32], [0.0, 0.5], 2, seed=0)
+    raw, fmt = deviation_table(df, 10.0)
+    assert len(raw) == len(fmt) == 4
+    assert (raw["width_needed"] == 16).all()  # every mean deviation is below 10
+    s = summarise(df, None, 10.0)
+    assert s["largest_width"] == 32 and s["width_needed"] == {"0": 16, "0.5": 16}
+
+
+def test_figures(tmp_path):
+    from prunelimit.plotting.ntk import (
+        plot_gram_distance,
+        plot_ntk_deviation,
+        plot_ntk_value,
+        plot_rescaling,
+        plot_width_needed,
+    )
+
+    df = ntk_sweep([16, 32], [0.0, 0.5], 2, seed=0)
+    gram = gram_distances(torch.randn(4, 6), [16, 32], [0.0, 0.5], 2)
+    plot_ntk_value(df, tmp_path / "v.png")
+    plot_ntk_deviation(df, 0.5, tmp_path / "d.png")
+    plot_width_needed(df, 0.5, tmp_path / "w.png")
+    plot_rescaling(df, tmp_path / "r.png")
+    plot_gram_distance(gram, tmp_path / "g.png")
+    assert all((tmp_path / f"{n}.png").stat().st_size > 1000 for n in "vdwrg")
+
+
+def test_benchmark_entry_point(capsys):
+    from prunelimit.bench.ntk import main
+
+    res = main(
+        ["--width", "32", "--batch", "5", "--input-dim", "6", "--repeats", "1", "--device", "cpu"]
+    )
+    assert all(m["max_rel_diff"] < 1e-4 for m in res["methods"].values())
+    assert "speed-up" in capsys.readouterr().out

@@ -1,0 +1,283 @@
+"""SAP, Lottery Ticket and One Shot: counts per scope group, rewinding and resumption."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import prunelimit.sap as sap_mod
+from prunelimit.data import DatasetSplits, Split
+from prunelimit.pruning import prune_smallest
+from prunelimit.sap import (
+    PruneSettings,
+    iteration_settings,
+    lt_step,
+    os_masks,
+    prune_smallest_rows,
+    run_pruning,
+    sap_step,
+)
+from prunelimit.training import TrainSettings
+
+SCOPES = ("global", "layer", "neuron")
+
+
+def known_weights(seed: int = 0) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Heavy-tailed weights (a Linear- and a Conv-shaped tensor) and a partial mask."""
+    g = torch.Generator().manual_seed(seed)
+    shapes = {"fc.weight": (5, 12), "conv.weight": (4, 3, 5)}
+    weights = {k: torch.randn(*s, generator=g) ** 3 for k, s in shapes.items()}
+    masks = {k: torch.rand(*s, generator=g) < 0.8 for k, s in shapes.items()}
+    return weights, masks
+
+
+def groups(weights, masks, scope):
+    """(values, kept mask) per scope group, as flat numpy arrays, written independently."""
+    if scope == "global":
+        return [
+            (
+                np.concatenate([w.numpy().ravel() for w in weights.values()]),
+                np.concatenate([masks[k].numpy().ravel() for k in weights]),
+            )
+        ]
+    if scope == "layer":
+        return [(w.numpy().ravel(), masks[k].numpy().ravel()) for k, w in weights.items()]
+    return [
+        (w.numpy().reshape(w.shape[0], -1)[i], masks[k].numpy().reshape(w.shape[0], -1)[i])
+        for k, w in weights.items()
+        for i in range(w.shape[0])
+    ]
+
+
+def expected_sap_count(v: np.ndarray, p, q, eta_r, gamma, beta) -> int:
+    a = np.abs(v.astype(np.float64))
+    d = len(a)
+    index = 1 - d ** (1 / q - 1 / p) * (a**p).sum() ** (1 / p) / (a**q).sum() ** (1 / q)
+    r = d * (1 + eta_r) ** (-q / (q - p)) * (1 - index) ** (q * p / (q - p))
+    return math.floor(d * min(gamma * (1 - r / d), beta))
+
+
+def check_smallest_removed(old_groups, new_groups, counts):
+    for (v, m), (_, m_new), c in zip(old_groups, new_groups, counts, strict=True):
+        assert not (m_new & ~m).any(), "a pruned weight came back"
+        removed = m & ~m_new
+        assert removed.sum() == c
+        if 0 < c < m.sum():
+            assert np.abs(v[removed]).max() <= np.abs(v[m_new]).min()
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+@pytest.mark.parametrize(
+    "hyper", [(0.5, 1.0, 0.0, 1.0, 0.9), (1.0, 2.0, 0.0, 1.0, 0.9), (0.5, 1.0, 0.2, 3.0, 0.5)]
+)
+def test_sap_step_prunes_formula_count(scope, hyper):
+    weights, masks = known_weights()
+    p, q, eta_r, gamma, beta = hyper
+    old = groups(weights, masks, scope)
+    counts = [expected_sap_count(v[m], *hyper) for v, m in old]
+    assert sum(counts) > 0
+    new_masks, info = sap_step(weights, masks, scope, p, q, eta_r, gamma, beta)
+    check_smallest_removed(old, groups(weights, new_masks, scope), counts)
+    assert info["c"].tolist() == counts
+    assert info["d"].tolist() == [int(m.sum()) for _, m in old]
+    assert len(info["pqi"]) == len(old) == len(info["layer"])
+    if hyper[4] == 0.5:  # the beta cap binds somewhere
+        assert any(c == math.floor(0.5 * m.sum()) for c, (_, m) in zip(counts, old, strict=True))
+
+
+def test_sap_groups_without_weights_are_left_alone():
+    weights, masks = known_weights()
+    masks["fc.weight"][2] = False  # an output row with no kept weight
+    weights["conv.weight"][1] = 0.0  # a row of zeros: PQI undefined
+    new, info = sap_step(weights, masks, "neuron")
+    assert not new["fc.weight"][2].any()
+    assert torch.equal(new["conv.weight"][1], masks["conv.weight"][1])
+    assert info["c"][2] == 0 and math.isnan(info["pqi"][2])
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_lt_removes_a_fifth_of_the_remaining(scope):
+    weights, masks = known_weights(1)
+    old = groups(weights, masks, scope)
+    counts = [math.floor(0.2 * m.sum() + 0.5) for _, m in old]
+    new_masks, info = lt_step(weights, masks, scope, 0.2)
+    check_smallest_removed(old, groups(weights, new_masks, scope), counts)
+    assert info["c"].tolist() == counts
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+@pytest.mark.parametrize("t", [1, 3, 6])
+def test_os_keeps_power_of_the_rate(scope, t):
+    dense, _ = known_weights(2)
+    full = {k: torch.ones_like(w, dtype=torch.bool) for k, w in dense.items()}
+    new_masks, _ = os_masks(dense, scope, 0.8**t)
+    for (v, _), (_, m) in zip(
+        groups(dense, full, scope), groups(dense, new_masks, scope), strict=True
+    ):
+        assert m.sum() == math.floor(0.8**t * len(v) + 0.5)
+        if 0 < m.sum() < len(v):
+            assert np.abs(v[~m]).max() <= np.abs(v[m]).min()
+
+
+def test_rowwise_helper_matches_library_helper():
+    g = torch.Generator().manual_seed(3)
+    values = torch.randn(7, 11, generator=g)
+    mask = torch.rand(7, 11, generator=g) < 0.7
+    counts = torch.tensor([0, 1, 2, 3, 20, 5, 4])
+    got = prune_smallest_rows(values, mask, counts)
+    for i in range(7):
+        assert torch.equal(got[i], prune_smallest(values[i], mask[i], int(counts[i])))
+
+
+def test_iteration_settings():
+    train = TrainSettings(
+        epochs=200,
+        lr=0.1,
+        l1=5e-5,
+        schedule="multistep",
+        milestones=(60, 120, 160),
+        warmup_epochs=5,
+    )
+    s = iteration_settings(train, 20)
+    assert (s.epochs, s.l1, s.milestones, s.warmup_epochs, s.lr) == (20, 0.0, (6, 12, 16), 0, 0.1)
+
+
+# --------------------------------------------------------------------------- driver
+
+
+class TinyNet(nn.Module):
+    """Conv + BatchNorm + Linear: biases and BN statistics must be rewound too."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(1, 4, 3, padding=1)
+        self.bn = nn.BatchNorm1d(4)
+        self.fc = nn.Linear(4 * 8, 3)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.bn(self.conv(x))).flatten(1))
+
+
+def tiny_data(n: int = 192) -> DatasetSplits:
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n + 128, 1, 8, generator=g)
+    y = (x[:, 0, :4].sum(1) > 0).long() + (x[:, 0, 4:].sum(1) > 1).long()
+    meta = {"scale": 1.0, "mean": [0.0], "std": [1.0], "input_shape": [1, 8], "num_classes": 3}
+    dev = torch.device("cpu")
+    return DatasetSplits(
+        Split(x[:n], y[:n], meta, dev),
+        Split(x[n : n + 64], y[n : n + 64], meta, dev),
+        Split(x[n + 64 :], y[n + 64 :], meta, dev),
+        meta,
+    )
+
+
+def build() -> nn.Module:
+    torch.manual_seed(7)
+    net = TinyNet()
+    with torch.no_grad():  # non-trivial initial biases and BN buffers, to see them rewound
+        net.conv.bias.uniform_(-1, 1)
+        net.bn.running_mean.fill_(0.3)
+    return net
+
+
+TRAIN = TrainSettings(epochs=3, batch_size=32, lr=0.05, l1=1e-3)
+
+
+def run(method, scope, checkpoint=None, log=lambda s: None, iterations=2):
+    return run_pruning(
+        method,
+        scope,
+        build,
+        tiny_data(),
+        TRAIN,
+        iterations,
+        3,
+        PruneSettings(),
+        seed=0,
+        checkpoint=checkpoint,
+        log=log,
+    )
+
+
+def test_rewind_restores_init_under_mask(monkeypatch):
+    init = build().state_dict()
+    seen = []
+    real_fit = sap_mod.fit
+
+    def spy(model, data, settings, seed, masks=None, **kw):
+        seen.append(
+            (
+                {k: v.clone() for k, v in model.state_dict().items()},
+                {k: m.clone() for k, m in masks.items()},
+            )
+        )
+        assert settings.l1 == 0.0 and settings.epochs == 3
+        return real_fit(model, data, settings, seed, masks=masks, **kw)
+
+    monkeypatch.setattr(sap_mod, "fit", spy)
+    records = run("lt", "layer")
+    assert len(seen) == 3 and [r["iteration"] for r in records] == [0, 1, 2]
+    assert records[-1]["percent"] < records[0]["percent"] == 100.0
+    for state, masks in seen:
+        for name, value in init.items():
+            expected = value * masks[name] if name in masks else value
+            assert torch.equal(state[name], expected), name
+    assert not seen[2][1]["fc.weight"].all()
+
+
+def test_iteration_zero_is_shared_and_records_are_sane():
+    a, b = run("sap", "neuron", iterations=1), run("os", "global", iterations=1)
+    assert a[0]["test_acc"] == b[0]["test_acc"] and a[0]["pqi_trained"] == b[0]["pqi_trained"]
+    for rec in a + b:
+        assert 0 <= rec["pqi_pruned"] < 1 and 0 <= rec["pqi_trained"] < 1
+        assert rec["next_percent"] <= rec["percent"]
+        assert set(rec["layers"]) == {"conv.weight", "fc.weight"}
+    assert b[1]["percent"] == pytest.approx(80.0, abs=0.5)
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.mark.parametrize("method", ["sap", "os"])
+def test_resume_gives_identical_records(tmp_path, monkeypatch, method):
+    reference = run(method, "global", checkpoint=tmp_path / "ref.ckpt")
+    ckpt = tmp_path / "run.ckpt"
+
+    # 1) killed between iterations: the third training never starts
+    real_fit, calls = sap_mod.fit, []
+
+    def dies_at_third(*args, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise Interrupt
+        return real_fit(*args, **kw)
+
+    monkeypatch.setattr(sap_mod, "fit", dies_at_third)
+    with pytest.raises(Interrupt):
+        run(method, "global", checkpoint=ckpt)
+    monkeypatch.setattr(sap_mod, "fit", real_fit)
+    assert ckpt.exists()
+
+    # 2) killed inside an iteration, after its first epoch was checkpointed
+    lines = []
+
+    def dies_mid_iteration(msg):
+        lines.append(msg)
+        if msg.startswith("epoch    2/"):
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run(method, "global", checkpoint=ckpt, log=dies_mid_iteration)
+    assert any(m.startswith("resumed") for m in lines)
+    assert ckpt.with_name(ckpt.name + ".iter").exists()
+
+    resumed_log = []
+    resumed = run(method, "global", checkpoint=ckpt, log=resumed_log.append)
+    assert any("after epoch 1" in m for m in resumed_log)
+    assert resumed == reference

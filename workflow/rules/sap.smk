@@ -1,0 +1,185 @@
+# Stage: PQ Index (PQI) and Sparsity-informed Adaptive Pruning (SAP) against Lottery Ticket (LT)
+# and One Shot (OS), Diao et al. (ICLR 2023); PQI of the dense, l1 and l1-pruned networks.
+
+SAP = config["sap"]
+SAP_EXPERIMENTS = list(SAP["experiments"])
+SAP_CAT = "SAP and PQ Index"
+# PQI of the trained networks: the two (p, q) pairs of the paper, plus the configured one.
+SAP_PQ_PAIRS = sorted({(0.5, 1.0), (1.0, 2.0), (float(SAP["p"]), float(SAP["q"]))})
+# The config keys a run of each method depends on (so only their changes rerun it).
+SAP_HYPER_KEYS = {
+    method: ["iterations", "epochs", "p", "q"]
+    + (["eta_r", "gamma", "beta"] if method == "sap" else ["lt_rate"])
+    for method in ("sap", "lt", "os")
+}
+SAP_RUNS = {
+    experiment: expand(
+        "results/{experiment}/seed{seed}/sap/{method}_{scope}.csv",
+        experiment=experiment,
+        seed=SEEDS,
+        method=SAP["methods"],
+        scope=SAP["scopes"],
+    )
+    for experiment in SAP_EXPERIMENTS
+}
+
+
+localrules:
+    sap_figures,
+    sap_table,
+    pqi_table,
+
+
+wildcard_constraints:
+    method="sap|lt|os",
+    scope="global|layer|neuron",
+
+
+rule sap:
+    input:
+        data=lambda w: dataset_path(w.experiment),
+    output:
+        table="results/{experiment}/seed{seed}/sap/{method}_{scope}.csv",
+        records="results/{experiment}/seed{seed}/sap/{method}_{scope}.json",
+    log:
+        "logs/sap/{experiment}/seed{seed}/{method}_{scope}.log",
+    benchmark:
+        "benchmarks/sap/{experiment}/seed{seed}/{method}_{scope}.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        exp=lambda w: EXPERIMENTS[w.experiment],
+        hyper=lambda w: {k: SAP[k] for k in SAP_HYPER_KEYS[w.method]},
+        device=config["device"],
+        checkpoint=lambda w: (
+            f"results/{w.experiment}/seed{w.seed}/sap/{w.method}_{w.scope}.ckpt"
+        ),
+    script:
+        "../scripts/sap_run.py"
+
+
+rule pqi:
+    input:
+        dense="results/{experiment}/seed{seed}/dense.pt",
+        l1="results/{experiment}/seed{seed}/l1.pt",
+        limit="results/{experiment}/seed{seed}/limit.json",
+    output:
+        "results/{experiment}/seed{seed}/pqi.json",
+    log:
+        "logs/sap/{experiment}/seed{seed}/pqi.log",
+    benchmark:
+        "benchmarks/sap/{experiment}/seed{seed}/pqi.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    threads: 1
+    params:
+        exp=lambda w: EXPERIMENTS[w.experiment],
+        pairs=SAP_PQ_PAIRS,
+    script:
+        "../scripts/sap_run.py"
+
+
+rule sap_figures:
+    input:
+        runs=lambda w: SAP_RUNS[w.experiment],
+        limits=expand("results/{{experiment}}/seed{seed}/limit.json", seed=SEEDS),
+    output:
+        accuracy_pdf="results/figures/sap_{experiment}_accuracy.pdf",
+        accuracy_png=report(
+            "results/figures/sap_{experiment}_accuracy.png",
+            caption="../report/sap_accuracy.rst",
+            category=SAP_CAT,
+        ),
+        pqi_pdf="results/figures/sap_{experiment}_pqi.pdf",
+        pqi_png=report(
+            "results/figures/sap_{experiment}_pqi.png",
+            caption="../report/sap_pqi.rst",
+            category=SAP_CAT,
+        ),
+        layers_pdf="results/figures/sap_{experiment}_layers.pdf",
+        layers_png=report(
+            "results/figures/sap_{experiment}_layers.png",
+            caption="../report/sap_layers.rst",
+            category=SAP_CAT,
+        ),
+    log:
+        "logs/sap/figures_{experiment}.log",
+    benchmark:
+        "benchmarks/sap/figures_{experiment}.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    threads: 1
+    params:
+        methods=SAP["methods"],
+        scopes=SAP["scopes"],
+    script:
+        "../scripts/sap_figures.py"
+
+
+rule sap_table:
+    input:
+        runs=[path for runs in SAP_RUNS.values() for path in runs],
+    output:
+        csv=report(
+            "results/tables/sap.csv",
+            caption="../report/sap_table.rst",
+            category=SAP_CAT,
+        ),
+        md="results/tables/sap.md",
+        tex="results/tables/sap.tex",
+    log:
+        "logs/sap/table.log",
+    benchmark:
+        "benchmarks/sap/table.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    threads: 1
+    params:
+        levels=SAP["levels"],
+    script:
+        "../scripts/sap_figures.py"
+
+
+rule pqi_table:
+    input:
+        expand(
+            "results/{experiment}/seed{seed}/pqi.json",
+            experiment=EXPERIMENTS,
+            seed=SEEDS,
+        ),
+    output:
+        csv=report(
+            "results/tables/pqi.csv",
+            caption="../report/sap_pqi_table.rst",
+            category=SAP_CAT,
+        ),
+        md="results/tables/pqi.md",
+        tex="results/tables/pqi.tex",
+    log:
+        "logs/sap/pqi_table.log",
+    benchmark:
+        "benchmarks/sap/pqi_table.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    threads: 1
+    script:
+        "../scripts/sap_figures.py"
+
+
+SAP_TARGETS = (
+    expand(
+        "results/figures/sap_{experiment}_{name}.{ext}",
+        experiment=SAP_EXPERIMENTS,
+        name=["accuracy", "pqi", "layers"],
+        ext=["pdf", "png"],
+    )
+    + expand(
+        "results/tables/{name}.{ext}", name=["sap", "pqi"], ext=["csv", "md", "tex"]
+    )
+    + expand(
+        "results/{experiment}/seed{seed}/pqi.json", experiment=EXPERIMENTS, seed=SEEDS
+    )
+)
