@@ -21,6 +21,7 @@ include: "workflow/rules/limit.smk"
 include: "workflow/rules/results.smk"
 include: "workflow/rules/sap.smk"
 include: "workflow/rules/ntk.smk"
+include: "workflow/rules/spline.smk"
 
 
 rule all:
@@ -32,3 +33,4 @@ rule all:
         RESULTS_TARGETS,
         SAP_TARGETS,
         NTK_TARGETS,
+        SPLINE_TARGETS,

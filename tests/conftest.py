@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -34,3 +35,20 @@ def run_snakemake(*args: str, cwd: Path = REPO, timeout: int = 900) -> subproces
     exe = Path(sys.executable).with_name("snakemake")
     cmd = [str(exe), "--snakefile", str(REPO / "Snakefile"), *args]
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def tiny_config_run(work: Path, *extra: str) -> subprocess.CompletedProcess:
+    """Run the whole workflow on the tiny config (.test/config.yaml) in ``work``."""
+    shutil.copy(REPO / ".test" / "config.yaml", work / "config.yaml")
+    return run_snakemake(
+        "--cores", "2", "--configfile", str(work / "config.yaml"), "--directory", str(work), *extra
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """The whole workflow on the tiny config, run locally once per test session."""
+    work = tmp_path_factory.mktemp("wf")
+    proc = tiny_config_run(work)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return work

@@ -80,3 +80,34 @@ def test_paper_grid_plans_without_data(tmp_path):
     for name in ("cifar10_fc5", "cifar10_vgg16", "cifar100_resnet50", "tinyimagenet_resnet18"):
         assert f"experiment={name}" in out
     assert "download" in out
+
+
+def test_paper_grid_with_slurm_profile_gives_every_gpu_job_a_gpu(tmp_path):
+    proc = run_snakemake(
+        "-n",
+        "--configfile",
+        str(REPO / "config" / "paper.yaml"),
+        "--workflow-profile",
+        str(REPO / "workflow" / "profiles" / "slurm"),
+        "--directory",
+        str(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    blocks = (proc.stdout + proc.stderr).split("\nrule ")
+    gpu_rules = {
+        "train",
+        "spectrum",
+        "theory",
+        "actual_limit",
+        "sap",
+        "ntk_sweep",
+        "spline_eb",
+        "linear_regions",
+    }
+    seen = set()
+    for block in blocks[1:]:
+        rule = block.split(":", 1)[0].strip()
+        if rule in gpu_rules:
+            seen.add(rule)
+            assert "gpu=1" in block, f"a {rule} job asks for no GPU:\n{block[:600]}"
+    assert seen == gpu_rules

@@ -37,3 +37,20 @@ def test_rerun_is_a_no_op(tiny_run):
     )
     assert proc.returncode == 0
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_report_holds_every_figure_and_table(tiny_run):
+    proc = run_snakemake(
+        "--report",
+        "report.html",
+        "--configfile",
+        str(tiny_run / "config.yaml"),
+        "--directory",
+        str(tiny_run),
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (tiny_run / "report.html").read_text()
+    figures = sorted(p.name for p in (tiny_run / "results" / "figures").glob("*.png"))
+    assert len(figures) >= 10
+    for name in figures + ["limits.csv", "sap.csv", "ntk.csv"]:
+        assert name in html, f"{name} missing from the report"

@@ -91,3 +91,17 @@ def _cross_checks(config: dict) -> list[str]:
 def hessian_settings(exp: dict, hessian: dict) -> dict:
     """The ``hessian`` config section with the experiment's overrides applied."""
     return {**hessian, **exp.get("hessian", {})}
+
+
+def gpus_per_job(device: str) -> int:
+    """GPUs a GPU-capable rule asks the scheduler for: 0 for ``cpu``, 1 for ``cuda``/``cuda:N``;
+    for ``auto``, 1 only when this machine shows an NVIDIA GPU (so a CPU-only laptop runs
+    several training jobs at once). On a cluster, say ``cuda``: the head node may have none."""
+    if device == "cpu":
+        return 0
+    if device.startswith("cuda"):
+        return 1
+    import os
+    import shutil
+
+    return int(os.path.exists("/dev/nvidia0") or shutil.which("nvidia-smi") is not None)

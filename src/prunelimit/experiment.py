@@ -42,7 +42,13 @@ def load_trained(
 ) -> nn.Module:
     """Rebuild the experiment's model and load a saved state dict (eval mode)."""
     model = new_model(exp, data)
-    model.load_state_dict(load_torch(path))
+    try:
+        model.load_state_dict(load_torch(path))
+    except RuntimeError as err:
+        raise RuntimeError(
+            f"{path} does not hold weights of experiment {exp['name']!r} "
+            f"({exp['model']} on {exp['dataset']}); delete it to retrain: {err}"
+        ) from err
     return model.to(device).eval()
 
 
@@ -164,6 +170,11 @@ def theory_of(
     eps_value, eps_mode = loss_tolerance(model, data, eps, batch_size, seed)
     train_loss, train_acc = evaluate(model, data.train)
     mags = sorted_magnitudes(flat_prunable(model).cpu())
+    if spectrum["D"] != mags.numel():
+        raise ValueError(
+            f"the spectrum was computed for D = {spectrum['D']} prunable weights, "
+            f"the model has {mags.numel()}: the spectrum file is stale"
+        )
     nodes, weights = np.asarray(spectrum["nodes"]), np.asarray(spectrum["weights"])
     limit = pruning_limit(mags, nodes, weights, eps_value, negative)
     return {
@@ -215,11 +226,16 @@ def pruning_curve(
     from prunelimit.search import find_limit
     from prunelimit.training import evaluate
 
+    if len(data.val) == 0:
+        raise ValueError(
+            "the accuracy criterion needs a validation split: set data.val_fraction "
+            "> 0 (the test set is never used to choose the limit)"
+        )
     weights = prunable_weights(model)
     original = {n: w.detach().clone() for n, w in weights.items()}
     D = sum(w.numel() for w in original.values())
     base_loss, base_acc = evaluate(model, data.train)
-    base_val = evaluate(model, data.val)[1] if len(data.val) else evaluate(model, data.test)[1]
+    base_val = evaluate(model, data.val)[1]
     rows: dict[int, dict] = {}
 
     def measure(i: int) -> dict:
@@ -230,7 +246,7 @@ def pruning_curve(
                 for n, w in weights.items():
                     w.copy_(original[n] * masks[n])
             loss, acc = evaluate(model, data.train)
-            val = evaluate(model, data.val)[1] if len(data.val) else math.nan
+            val = evaluate(model, data.val)[1]
             test = evaluate(model, data.test)[1]
             rows[i] = {
                 "rho": keep / D,
@@ -253,9 +269,8 @@ def pruning_curve(
             coarse_points,
             rho_min,
         )
-        val_key = "val_acc" if len(data.val) else "test_acc"
         by_acc = find_limit(
-            lambda i: measure(i)[val_key] >= base_val, resolution, coarse_points, rho_min
+            lambda i: measure(i)["val_acc"] >= base_val, resolution, coarse_points, rho_min
         )
     finally:
         with torch.no_grad():

@@ -40,7 +40,8 @@ def flat_prunable(model: nn.Module) -> torch.Tensor:
 
 
 def global_magnitude_masks(weights: dict[str, torch.Tensor], keep: int) -> Masks:
-    """Keep exactly the ``keep`` largest ``|w|`` over all tensors together (ties by position)."""
+    """Keep exactly the ``keep`` largest ``|w|`` over all tensors together (ties at the
+    threshold are broken by ``torch.topk``, not by position)."""
     flat = torch.cat([w.detach().abs().reshape(-1) for w in weights.values()])
     total = flat.numel()
     if not 0 <= keep <= total:

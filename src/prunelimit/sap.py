@@ -292,6 +292,7 @@ def run_pruning(
     seed: int,
     checkpoint: str | Path | None = None,
     log: Callable[[str], None] = print,
+    identity: dict | None = None,
 ) -> list[dict]:
     """Run ``iterations`` (``T``) pruning iterations of ``method`` in ``scope``; one record per
     trained network ``t = 0..T`` (see the module docstring).
@@ -303,7 +304,9 @@ def run_pruning(
     ``w_t`` over ``m_t`` / ``m_{t+1}``), ``pqi_scope`` (mean group PQI in the scope), ``bound``
     (sum of the groups' ``r_t``), ``pruned`` (sum of ``c_t``), ``next_percent`` and ``layers``
     (tensor name -> kept fraction of ``m_t``). ``checkpoint``: resume file, written atomically
-    after every iteration (plus ``<checkpoint>.iter`` within an iteration).
+    after every iteration (plus ``<checkpoint>.iter`` within an iteration). A checkpoint is
+    resumed only if it was written for the same data, ``identity`` (e.g. the experiment's name,
+    dataset, model), method, scope, hyperparameters, seed and settings.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -324,6 +327,8 @@ def run_pruning(
         settings=asdict(settings),
         names=names,
         total=total,
+        data=data.meta,
+        identity=identity or {},
     )
     records: list[dict] = []
     dense: dict[str, torch.Tensor] | None = None

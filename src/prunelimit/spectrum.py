@@ -89,8 +89,8 @@ def summarise(nodes: np.ndarray, weights: np.ndarray, D: int) -> dict:
         "abs_trace": mean(np.abs),
         "negative_mass": float((weights * neg).sum(1).mean()),
         "negative_trace": mean(lambda t: np.where(t < 0, t, 0.0)),
-        "lambda_max": float(nodes.max()),
-        "lambda_min": float(nodes.min()),
+        "lambda_max": float(nodes[weights > 0].max()),
+        "lambda_min": float(nodes[weights > 0].min()),
     }
 
 

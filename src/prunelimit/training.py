@@ -252,6 +252,8 @@ def fit(
             f"acc {correct / n:.4f} val_acc {val_acc:.4f} test_acc {test_acc:.4f} "
             f"{n / elapsed:.0f} samples/s"
         )
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, model)
         if ckpt is not None:
             save_torch(
                 ckpt,

@@ -1,6 +1,6 @@
 # Shared definitions: config validation, experiments, seeds, paths.
 
-from prunelimit.config import check_config, hessian_settings, load_schema
+from prunelimit.config import check_config, gpus_per_job, hessian_settings, load_schema
 
 check_config(config, load_schema(workflow.source_path("../schemas/config.schema.yaml")))
 
@@ -12,12 +12,20 @@ EXPERIMENTS = {exp["name"]: exp for exp in config["experiments"]}
 SEEDS = [int(s) for s in config["seeds"]]
 DEVICE = config["device"]
 THREADS = config.get("threads_per_job", 1)
+GPUS = gpus_per_job(DEVICE)  # the `gpu` resource of GPU rules (see config/README.md)
 
 
 wildcard_constraints:
     experiment="|".join(EXPERIMENTS),
     seed=r"\d+",
     kind="dense|l1",
+
+
+def training_view(experiment):
+    """The experiment without its `hessian` overrides: the params of rules that do not compute
+    a spectrum, so that changing those overrides reruns only the spectrum and what follows.
+    """
+    return {k: v for k, v in EXPERIMENTS[experiment].items() if k != "hessian"}
 
 
 def dataset_path(experiment):

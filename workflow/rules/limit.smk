@@ -17,9 +17,9 @@ rule actual_limit:
         "../../envs/environment.yaml"
     threads: THREADS
     resources:
-        gpu=1,
+        gpu=GPUS,
     params:
-        exp=lambda w: EXPERIMENTS[w.experiment],
+        exp=lambda w: training_view(w.experiment),
         limit=config["limit"],
         eps=config["theory"]["eps"],
         device=DEVICE,

@@ -22,7 +22,9 @@ rule ntk_sweep:
         "benchmarks/ntk/sweep.tsv"
     conda:
         "../../envs/environment.yaml"
-    threads: 4
+    threads: THREADS
+    resources:
+        gpu=GPUS,
     params:
         dataset=NTK_CFG["dataset"],
         input_dim=NTK_CFG["input_dim"],

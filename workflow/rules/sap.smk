@@ -47,11 +47,11 @@ rule sap:
         "benchmarks/sap/{experiment}/seed{seed}/{method}_{scope}.tsv"
     conda:
         "../../envs/environment.yaml"
-    threads: 1
+    threads: THREADS
     resources:
-        gpu=1,
+        gpu=GPUS,
     params:
-        exp=lambda w: EXPERIMENTS[w.experiment],
+        exp=lambda w: training_view(w.experiment),
         hyper=lambda w: {k: SAP[k] for k in SAP_HYPER_KEYS[w.method]},
         device=config["device"],
         checkpoint=lambda w: (
@@ -76,7 +76,7 @@ rule pqi:
         "../../envs/environment.yaml"
     threads: 1
     params:
-        exp=lambda w: EXPERIMENTS[w.experiment],
+        exp=lambda w: training_view(w.experiment),
         pairs=SAP_PQ_PAIRS,
     script:
         "../scripts/sap_run.py"

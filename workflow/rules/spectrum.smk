@@ -15,7 +15,7 @@ rule spectrum:
         "../../envs/environment.yaml"
     threads: THREADS
     resources:
-        gpu=1,
+        gpu=GPUS,
     params:
         exp=lambda w: EXPERIMENTS[w.experiment],
         hessian=lambda w: hessian_settings(EXPERIMENTS[w.experiment], config["hessian"]),

@@ -15,8 +15,10 @@ rule theory:
     conda:
         "../../envs/environment.yaml"
     threads: THREADS
+    resources:
+        gpu=GPUS,
     params:
-        exp=lambda w: EXPERIMENTS[w.experiment],
+        exp=lambda w: training_view(w.experiment),
         theory=config["theory"],
         device=DEVICE,
     script:

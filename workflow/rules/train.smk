@@ -15,9 +15,9 @@ rule train:
         "../../envs/environment.yaml"
     threads: THREADS
     resources:
-        gpu=1,
+        gpu=GPUS,
     params:
-        exp=lambda w: EXPERIMENTS[w.experiment],
+        exp=lambda w: training_view(w.experiment),
         device=DEVICE,
         checkpoint=lambda w: f"results/{w.experiment}/seed{w.seed}/{w.kind}.ckpt",
     script:

@@ -50,6 +50,7 @@ def run_sap() -> None:
         seed=seed,
         checkpoint=snakemake.params.checkpoint,
         log=lambda s: print(s, flush=True),
+        identity={k: exp.get(k) for k in ("name", "dataset", "model", "model_args")},
     )
     columns = {"experiment": exp["name"], "method": method, "scope": scope, "seed": seed}
     with atomic_path(snakemake.output.table) as tmp:

@@ -1,0 +1,218 @@
+"""Figures of the spline early-bird stage and the linear-region allocation.
+
+Inputs are the workflow's results already loaded: ``eb.json`` dicts, distance matrices (numpy),
+``eb_limit.json`` dicts, and the concatenated ``regions.csv`` tables. Kept ratios in percent.
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.ticker import ScalarFormatter
+
+from prunelimit.plotting import setup_style
+from prunelimit.regions import ALLOCATIONS, log_region_bound
+
+ALLOC_COLORS = {"bound": "C2", "uniform": "C0", "global": "C3"}
+ALLOC_MARKERS = {"bound": "o", "uniform": "s", "global": "^"}
+
+
+def early_bird(
+    name: str, ebs: list[dict], matrices: list[np.ndarray], threshold: float, window: int
+) -> plt.Figure:
+    """Per seed, the epoch-by-epoch distance heat map with the early-bird epoch marked (white
+    dashed lines); below, the largest distance to the last ``window`` epochs against the epoch
+    with the threshold and the detections."""
+    setup_style()
+    n = len(ebs)
+    fig = plt.figure(figsize=(4.2 * n + 1, 7.5))
+    gs = fig.add_gridspec(2, n, height_ratios=[1.25, 1])
+    vmax = max(float(m.max()) for m in matrices)
+    for i, (eb, dist) in enumerate(zip(ebs, matrices, strict=True)):
+        ax = fig.add_subplot(gs[0, i])
+        epochs = eb["epochs"]
+        extent = (epochs[0] - 0.5, epochs[-1] + 0.5, epochs[0] - 0.5, epochs[-1] + 0.5)
+        im = ax.imshow(
+            dist, origin="lower", extent=extent, cmap="magma", vmin=0, vmax=vmax, aspect="equal"
+        )
+        ax.grid(False)
+        e = eb["detected_epoch"]
+        if e is not None:
+            ax.axvline(e, color="w", ls="--", lw=1)
+            ax.axhline(e, color="w", ls="--", lw=1)
+            ax.plot([e], [e], "o", mfc="none", mec="w", ms=9)
+        ax.set_title(f"seed {eb['seed']}: early bird at epoch {e if e is not None else 'none'}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("epoch")
+        fig.colorbar(im, ax=ax, shrink=0.8, label="normalised Hamming distance")
+    ax = fig.add_subplot(gs[1, :])
+    for i, eb in enumerate(ebs):
+        x = np.asarray(eb["epochs"], dtype=float)
+        y = np.asarray([np.nan if v is None else v for v in eb["window_max"]], dtype=float)
+        ax.plot(x[1:], y[1:], color=f"C{i}", lw=1.2, label=f"seed {eb['seed']}")
+        if eb["detected_epoch"] is not None:
+            ax.axvline(eb["detected_epoch"], color=f"C{i}", ls="--", lw=1)
+    ax.axhline(threshold, color="k", ls=":", lw=1, label=f"threshold {threshold}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"max distance to the last {window} epochs")
+    ax.legend(fontsize=8)
+    fig.suptitle(
+        f"{name}: spline early-bird detection ({ebs[0]['grid']}x{ebs[0]['grid']} input grid)"
+    )
+    fig.tight_layout()
+    return fig
+
+
+def eb_limit(name: str, limits: list[dict]) -> plt.Figure:
+    """One-shot pruning curves (excess training loss / eps, test accuracy) of the l1 network at
+    the early-bird epoch and at the end of training, all seeds, with the theoretical (solid)
+    and actual loss-criterion (dashed) limits, means over seeds."""
+    setup_style()
+    rows = []
+    marks: dict[str, dict[str, list[float]]] = {}
+    for lim in limits:
+        for stage in ("eb", "final"):
+            res = lim.get(stage)
+            if not res:
+                continue
+            label = "early bird" if stage == "eb" else "final"
+            base = res["actual"]["unpruned"]["train_loss"]
+            for p in res["actual"]["curve"]:
+                rows.append(
+                    {
+                        "rho %": 100 * p["rho"],
+                        "excess": (p["train_loss"] - base) / res["eps"],
+                        "test_acc": p["test_acc"],
+                        "stage": label,
+                        "seed": lim["seed"],
+                    }
+                )
+            m = marks.setdefault(label, {"th": [], "loss": [], "epoch": []})
+            m["th"].append(100 * res["rho_th"])
+            m["loss"].append(100 * res["rho_loss"])
+            m["epoch"].append(res["epoch"])
+    df = pd.DataFrame(rows)
+    palette = {"early bird": "C1", "final": "C0"}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
+    for ax, y in zip(axes, ("excess", "test_acc"), strict=True):
+        sns.lineplot(
+            df,
+            x="rho %",
+            y=y,
+            hue="stage",
+            units="seed",
+            estimator=None,
+            marker="o",
+            markersize=3,
+            palette=palette,
+            ax=ax,
+            legend=ax is axes[1],
+        )
+        for label, m in marks.items():
+            ax.axvline(np.mean(m["th"]), color=palette[label], lw=1.5)
+            ax.axvline(np.mean(m["loss"]), color=palette[label], lw=1.2, ls="--")
+        ax.set_xscale("log")
+        ax.set_xlabel("kept ratio rho (% of D)")
+    axes[0].axhline(1.0, color="k", lw=0.8, ls=":")
+    axes[0].set_yscale("symlog", linthresh=1.0)
+    axes[0].set_ylabel("(L(w_rho) - L(w)) / eps  (training loss)")
+    axes[1].set_ylabel("test accuracy")
+    text = "; ".join(
+        f"{label} (epoch {', '.join(map(str, m['epoch']))}): theory "
+        f"{np.mean(m['th']):.1f} %, actual {np.mean(m['loss']):.1f} %"
+        for label, m in marks.items()
+    )
+    fig.suptitle(f"{name}: one-shot pruning at the early-bird epoch and at the end\n{text}")
+    fig.tight_layout()
+    return fig
+
+
+def regions(name: str, df: pd.DataFrame) -> plt.Figure:
+    """Left: log10 of the region bound against the global density of the hidden weights for
+    the three allocations (line: uniform on a fine grid). Middle: test accuracy after the masked
+    fine-tuning (solid) and before it (dotted), mean +- std over seeds. Right: the realised
+    density of each hidden layer per allocation (mean over seeds)."""
+    setup_style()
+    dims = [int(v) for v in str(df["dims"].iloc[0]).split("-")]
+    n0, widths = dims[0], dims[1:]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
+    ln10 = math.log(10)
+    fine = np.geomspace(min(df["rho"].min(), 1e-3), 1.0, 60)
+    axes[0].plot(
+        100 * fine,
+        [log_region_bound(n0, widths, [r] * len(widths)) / ln10 for r in fine],
+        color=ALLOC_COLORS["uniform"],
+        lw=1,
+        alpha=0.6,
+    )
+    layer_cols = sorted(c for c in df.columns if c.startswith("density_"))
+    for alloc in ALLOCATIONS:
+        sub = df[df["allocation"] == alloc]
+        if sub.empty:
+            continue
+        g = sub.groupby("rho")
+        x = 100 * np.asarray(g.size().index)
+        color = ALLOC_COLORS[alloc]
+        axes[0].plot(
+            x,
+            g["log_bound"].mean() / ln10,
+            ALLOC_MARKERS[alloc],
+            color=color,
+            ms=9 if alloc == "bound" else 6,
+            mfc="none" if alloc == "bound" else color,
+            label=alloc,
+        )
+        axes[1].errorbar(
+            x,
+            g["test_acc"].mean(),
+            yerr=g["test_acc"].std().fillna(0),
+            color=color,
+            marker="o",
+            capsize=3,
+            label=f"{alloc} (fine-tuned)",
+        )
+        axes[1].errorbar(
+            x,
+            g["oneshot_test_acc"].mean(),
+            yerr=g["oneshot_test_acc"].std().fillna(0),
+            color=color,
+            marker=".",
+            ls=":",
+            capsize=2,
+            alpha=0.7,
+            label=f"{alloc} (no fine-tuning)",
+        )
+        for j, col in enumerate(layer_cols):
+            axes[2].plot(
+                x,
+                100 * g[col].mean(),
+                color=color,
+                marker="osd^v"[j % 5],
+                ls="-",
+                lw=1,
+                label=f"{alloc}, layer {j + 1}",
+            )
+    axes[0].set_ylabel("log10 region bound")
+    axes[1].set_ylabel("test accuracy")
+    axes[2].set_ylabel("layer density (%)")
+    axes[2].set_yscale("log")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("global density of the hidden weights (%)")
+    axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=7)
+    axes[2].legend(fontsize=6, ncol=len(ALLOCATIONS))
+    epochs = int(df["finetune_epochs"].iloc[0])
+    fig.suptitle(
+        f"{name} ({'-'.join(map(str, dims))}): region-bound allocation vs uniform and global "
+        f"magnitude; {df['seed'].nunique()} seeds, {epochs} fine-tuning epochs"
+    )
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,259 @@
+"""Spline early-bird tickets: partition codes, their Hamming distances, the detection rule.
+
+You et al., "Max-Affine Spline Insights into Deep Network Pruning" (TMLR 2022): a ReLU network
+is a continuous piecewise-affine spline; the sign pattern of its pre-activations on an input
+says which region of the input-space partition the input lies in. The partition settles early
+in training, and the epoch at which it stops moving is an early-bird (EB) ticket.
+
+Conventions here:
+
+- **Partition code** of a model on an input set ``X``: for every ``nn.ReLU`` module (in call
+  order), the bits ``input > 0`` of its input, one row per input. For BatchNorm networks the
+  ReLU input is the BN output. Functional ``torch.relu`` calls (e.g. after a ResNet block's
+  sum) are not seen; only ``nn.ReLU`` modules are hooked. Codes are computed in eval mode.
+- **Distance** between two codes: per layer, the fraction of differing bits over all inputs
+  and units (normalised Hamming distance), then the mean over layers (each layer weighs the
+  same, whatever its width).
+- **Detection** (the paper's rule): at epoch ``e >= window``, let ``m(e)`` be the largest
+  distance between the code at ``e`` and the codes at ``e-1, ..., e-window``; the EB epoch is
+  the first ``e`` with ``m(e) < threshold`` (strictly), or none. Epoch 0 is the initialisation.
+- **Input grid** (our construction of the paper's "grid of combinations of test images"): three
+  test inputs ``x0, x1, x2`` span a plane; the grid is
+  ``x(a, b) = x0 + a (x1 - x0) + b (x2 - x0)`` for ``a, b`` on ``grid`` equally spaced values
+  in ``[-margin, 1 + margin]``. With ``margin = 0`` it is the parallelogram whose lower triangle
+  holds the convex combinations of the three; the default margin 0.25 puts all three samples
+  inside the grid.
+
+Codes are stored packed (64 bits per ``uint64`` word, one array per layer), so a 100x100 grid
+on a 256-256-128 MLP takes 0.8 MB per epoch; distances use ``numpy.bitwise_count``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import nn
+
+if TYPE_CHECKING:
+    from prunelimit.data import DatasetSplits
+
+Code = list[np.ndarray]  # one packed bit array per ReLU layer
+
+
+def grid_inputs(
+    anchors: torch.Tensor, grid: int = 100, margin: float = 0.25
+) -> tuple[torch.Tensor, np.ndarray]:
+    """``grid * grid`` inputs on the plane through the three ``anchors`` (3, *input_shape).
+
+    Returns the inputs (grid*grid, *input_shape), row-major in (a, b) (``a`` the slow index),
+    and the coefficient values (grid,) used for both ``a`` and ``b``.
+    """
+    if anchors.shape[0] != 3:
+        raise ValueError(f"need 3 anchor inputs, got {anchors.shape[0]}")
+    if grid < 2:
+        raise ValueError(f"grid must be at least 2, got {grid}")
+    coef = torch.linspace(-margin, 1 + margin, grid, dtype=anchors.dtype, device=anchors.device)
+    a, b = torch.meshgrid(coef, coef, indexing="ij")
+    x0, d1, d2 = anchors[0], anchors[1] - anchors[0], anchors[2] - anchors[0]
+    shape = (-1,) + (1,) * x0.dim()
+    x = x0 + a.reshape(shape) * d1 + b.reshape(shape) * d2
+    return x, coef.cpu().numpy()
+
+
+def anchor_indices(labels: torch.Tensor, classes: Sequence[int] = (0, 1, 2)) -> list[int]:
+    """Index of the first sample of each of ``classes`` (a fixed, seed-free choice)."""
+    out = []
+    for c in classes:
+        hits = (labels == c).nonzero()
+        if len(hits) == 0:
+            raise ValueError(f"no sample of class {c} to anchor the input grid")
+        out.append(int(hits[0]))
+    return out
+
+
+def relu_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """The ``nn.ReLU`` modules of ``model`` (name, module), in registration order."""
+    found = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.ReLU)]
+    if not found:
+        raise ValueError("the model has no nn.ReLU module to read partition codes from")
+    return found
+
+
+@torch.no_grad()
+def partition_bits(model: nn.Module, x: torch.Tensor, batch_size: int = 2500) -> list[torch.Tensor]:
+    """Unpacked partition code: one bool tensor (N, units) per ReLU call, in call order."""
+    calls: list[list[torch.Tensor]] = []
+    position = [0]
+
+    def hook(_module: nn.Module, args: tuple) -> None:
+        bits = (args[0] > 0).flatten(1).cpu()
+        if position[0] == len(calls):
+            calls.append([])
+        calls[position[0]].append(bits)
+        position[0] += 1
+
+    handles = [m.register_forward_pre_hook(hook) for _, m in relu_modules(model)]
+    was_training = model.training
+    model.eval()
+    try:
+        for start in range(0, len(x), batch_size):
+            position[0] = 0
+            model(x[start : start + batch_size])
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return [torch.cat(parts) for parts in calls]
+
+
+def pack(bits: torch.Tensor) -> np.ndarray:
+    """Bits packed into ``uint64`` words (zero padded), for fast XOR and popcount."""
+    packed = np.packbits(bits.numpy().reshape(-1))
+    packed = np.pad(packed, (0, -len(packed) % 8))
+    return packed.view(np.uint64)
+
+
+def partition_code(model: nn.Module, x: torch.Tensor, batch_size: int = 2500) -> Code:
+    """Packed partition code of ``model`` on inputs ``x`` (see the module conventions)."""
+    return [pack(b) for b in partition_bits(model, x, batch_size)]
+
+
+def code_sizes(model: nn.Module, x: torch.Tensor) -> list[int]:
+    """Number of bits per layer of the code on ``x`` (inputs times units)."""
+    return [b.numel() for b in partition_bits(model, x)]
+
+
+def hamming(a: Code, b: Code, sizes: Sequence[int]) -> np.ndarray:
+    """Per-layer normalised Hamming distance of two packed codes (``sizes``: bits per layer)."""
+    return np.array(
+        [
+            np.bitwise_count(np.bitwise_xor(x, y)).sum(dtype=np.int64) / n
+            for x, y, n in zip(a, b, sizes, strict=True)
+        ]
+    )
+
+
+def distance_matrix(codes: Sequence[Code], sizes: Sequence[int], block: int = 2048) -> np.ndarray:
+    """Symmetric (E, E) matrix of layer-averaged normalised Hamming distances between codes
+    (XOR and popcount over blocks of ``block`` words, which keeps the temporaries in cache)."""
+    E = len(codes)
+    out = np.zeros((E, E))
+    for layer, n in enumerate(sizes):
+        words = np.stack([c[layer] for c in codes])
+        diff = np.zeros((E, E), dtype=np.int64)
+        for start in range(0, words.shape[1], block):
+            blk = np.ascontiguousarray(words[:, start : start + block])
+            for i in range(1, E):
+                diff[i, :i] += np.bitwise_count(blk[:i] ^ blk[i]).sum(axis=1, dtype=np.int64)
+        out += (diff + diff.T) / n
+    return out / len(sizes)
+
+
+def window_max(distances: np.ndarray, window: int = 3) -> np.ndarray:
+    """``m(e)``: largest distance from epoch ``e`` to the ``window`` epochs before it.
+
+    ``distances`` is the (E, E) matrix over epochs 0..E-1; entries for ``e < window`` are NaN.
+    """
+    E = len(distances)
+    out = np.full(E, np.nan)
+    for e in range(window, E):
+        out[e] = distances[e, e - window : e].max()
+    return out
+
+
+def detect_early_bird(
+    distances: np.ndarray, threshold: float = 0.16, window: int = 3
+) -> int | None:
+    """First epoch ``e`` whose largest distance to the last ``window`` codes is below
+    ``threshold`` (strictly), or None if the partition never settles that much."""
+    if window < 1:
+        raise ValueError(f"window must be at least 1, got {window}")
+    m = window_max(distances, window)
+    hits = np.nonzero(m < threshold)[0]
+    return int(hits[0]) if len(hits) else None
+
+
+class CodeRecorder:
+    """``on_epoch_end`` callback for :func:`prunelimit.training.fit`: records the partition code
+    on fixed inputs after every epoch, keeps a copy of the weights at the first epoch where the
+    early-bird rule fires, and the per-layer distances to the previous epoch.
+
+    Call it once with ``epoch=0`` before training to record the initialisation.
+    """
+
+    def __init__(
+        self, x: torch.Tensor, threshold: float = 0.16, window: int = 3, batch_size: int = 2500
+    ):
+        self.x, self.threshold, self.window, self.batch_size = x, threshold, window, batch_size
+        self.codes: list[Code] = []
+        self.epochs: list[int] = []
+        self.sizes: list[int] = []
+        self.layer_steps: list[list[float]] = []  # per-layer distance to the previous epoch
+        self.window_max: list[float] = []
+        self.detected: int | None = None
+        self.eb_state: dict[str, torch.Tensor] | None = None
+
+    def __call__(self, epoch: int, model: nn.Module) -> None:
+        if self.epochs and epoch != self.epochs[-1] + 1:
+            raise ValueError(f"epochs must be consecutive: got {epoch} after {self.epochs[-1]}")
+        bits = partition_bits(model, self.x, self.batch_size)
+        code = [pack(b) for b in bits]
+        sizes = [b.numel() for b in bits]
+        if self.sizes and sizes != self.sizes:
+            raise ValueError(f"code sizes changed from {self.sizes} to {sizes}")
+        self.sizes = sizes
+        if self.codes:
+            self.layer_steps.append(hamming(code, self.codes[-1], self.sizes).tolist())
+        self.codes.append(code)
+        self.epochs.append(epoch)
+        m = float("nan")
+        if len(self.codes) > self.window:
+            m = max(
+                float(hamming(code, prev, self.sizes).mean())
+                for prev in self.codes[-self.window - 1 : -1]
+            )
+        self.window_max.append(m)
+        if self.detected is None and m < self.threshold:
+            self.detected = epoch
+            self.eb_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+            print(f"early-bird ticket at epoch {epoch}: max distance {m:.4f}", flush=True)
+
+    def matrix(self) -> np.ndarray:
+        """The (E, E) distance matrix over all recorded epochs."""
+        return distance_matrix(self.codes, self.sizes)
+
+
+def early_bird_training(
+    exp: dict,
+    data: DatasetSplits,
+    seed: int,
+    device: torch.device,
+    grid: int = 100,
+    threshold: float = 0.16,
+    window: int = 3,
+    margin: float = 0.25,
+) -> tuple[nn.Module, CodeRecorder, dict]:
+    """The experiment's l1-regularised training for ``seed`` (same initialisation, data order
+    and settings as the main ``l1`` run), recording the partition code on the test-input grid
+    at initialisation and after every epoch. Returns (final model, recorder, history)."""
+    from prunelimit.experiment import new_model, settings_for
+    from prunelimit.training import fingerprint, fit
+
+    s = settings_for(exp, "l1")
+    model = new_model(exp, data, seed=seed).to(device)
+    idx = anchor_indices(data.test.y.cpu())
+    anchors, _ = data.test.get(torch.tensor(idx, device=data.test.y.device))
+    x, _ = grid_inputs(anchors, grid, margin)
+    recorder = CodeRecorder(x, threshold, window)
+    recorder(0, model)
+    run_id = fingerprint(exp=exp, kind="l1-spline", seed=seed, data=data.meta, settings=repr(s))
+    history = fit(model, data, s, seed=seed, run_id=run_id, on_epoch_end=recorder)
+    if recorder.epochs[-1] != s.epochs:
+        raise RuntimeError(
+            f"recorded the partition code up to epoch {recorder.epochs[-1]} of {s.epochs}: "
+            "prunelimit.training.fit must call on_epoch_end(epoch, model) after every epoch"
+        )
+    return model, recorder, history

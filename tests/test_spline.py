@@ -1,0 +1,157 @@
+"""Spline early-bird: packed codes, Hamming distances, the detection rule, hooks, the grid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from prunelimit.models import MLP
+from prunelimit.spline import (
+    CodeRecorder,
+    anchor_indices,
+    detect_early_bird,
+    distance_matrix,
+    early_bird_training,
+    grid_inputs,
+    hamming,
+    pack,
+    partition_bits,
+    window_max,
+)
+
+
+def prefix_code(counts: list[int], sizes: list[int]) -> list[np.ndarray]:
+    """A code whose layer l has its first counts[l] bits set (of sizes[l])."""
+    return [pack(torch.arange(n) < c) for c, n in zip(counts, sizes, strict=True)]
+
+
+def test_hamming_matches_direct_count_with_padding():
+    g = torch.Generator().manual_seed(0)
+    sizes = [67, 130, 1]  # not multiples of 64: the padding must not count
+    a = [torch.rand(n, generator=g) < 0.5 for n in sizes]
+    b = [torch.rand(n, generator=g) < 0.3 for n in sizes]
+    got = hamming([pack(x) for x in a], [pack(x) for x in b], sizes)
+    want = [float((x != y).float().mean()) for x, y in zip(a, b, strict=True)]
+    np.testing.assert_allclose(got, want)
+
+
+def test_distance_matrix_known_values_and_detection():
+    # layer 1 (100 bits): epoch e sets the first a[e] bits; layer 2 (50 bits): b[e]
+    sizes = [100, 50]
+    a = [0, 40, 60, 70, 75, 78, 80, 80, 80, 80]
+    b = [0, 25, 30, 35, 36, 37, 38, 38, 38, 38]
+    codes = [prefix_code([x, y], sizes) for x, y in zip(a, b, strict=True)]
+    dist = distance_matrix(codes, sizes, block=1)  # tiny blocks exercise the accumulation
+    want = np.array(
+        [
+            [(abs(a[i] - a[j]) / 100 + abs(b[i] - b[j]) / 50) / 2 for j in range(10)]
+            for i in range(10)
+        ]
+    )
+    np.testing.assert_allclose(dist, want)
+    m = window_max(dist, 3)
+    assert np.isnan(m[:3]).all()
+    # m(3) = d(3,0) = (0.70 + 0.70)/2 = 0.70; m(4) = d(4,1) = (.35 + .22)/2 = .285;
+    # m(5) = d(5,2) = (.18 + .14)/2 = .16 (not strictly below); m(6) = d(6,3) = (.10 + .06)/2
+    np.testing.assert_allclose(m[3:7], [0.70, 0.285, 0.16, 0.08])
+    assert detect_early_bird(dist, 0.16, 3) == 6  # strictly below: 0.16 itself does not fire
+    assert detect_early_bird(dist, 0.1601, 3) == 5
+    assert detect_early_bird(dist, 0.29, 3) == 4
+    assert detect_early_bird(dist, 0.01, 3) == 9  # the code stops changing after epoch 6
+    assert detect_early_bird(dist, 0.01, 1) == 7
+    assert detect_early_bird(dist, 0.0, 3) is None
+
+
+def test_never_settling_sequence_has_no_early_bird():
+    sizes = [64, 10]
+    codes = [prefix_code([64 * (e % 2), 10 * (e % 2)], sizes) for e in range(12)]
+    dist = distance_matrix(codes, sizes)
+    assert set(np.unique(dist)) == {0.0, 1.0}
+    assert detect_early_bird(dist, 0.16, 3) is None
+    assert detect_early_bird(dist, 1.0, 3) is None
+
+
+def test_partition_bits_equal_direct_computation():
+    torch.manual_seed(0)
+    model = MLP((4,), 3, (5, 6))
+    x = torch.randn(37, 4)
+    bits = partition_bits(model, x, batch_size=10)  # several batches
+    lin = [m for m in model.net if isinstance(m, nn.Linear)]
+    h1 = x @ lin[0].weight.T + lin[0].bias
+    h2 = torch.relu(h1) @ lin[1].weight.T + lin[1].bias
+    assert len(bits) == 2
+    assert torch.equal(bits[0], h1 > 0)
+    assert torch.equal(bits[1], h2 > 0)
+
+
+def test_partition_bits_of_bn_network_are_bn_output_signs():
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU(), nn.Linear(4, 2))
+    model.train()
+    model(torch.randn(64, 3))  # running statistics away from their initial values
+    model[1].weight.data.uniform_(-1, 1)
+    x = torch.randn(20, 3)
+    bits = partition_bits(model, x)
+    model.eval()
+    assert torch.equal(bits[0], model[1](model[0](x)) > 0)
+    assert model.training is False  # restored to the mode it was in
+
+
+def test_grid_inputs_corners_and_order():
+    anchors = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 2.0]])
+    x, coef = grid_inputs(anchors, grid=3, margin=0.0)
+    np.testing.assert_allclose(coef, [0.0, 0.5, 1.0])
+    assert x.shape == (9, 2)
+    assert torch.equal(x[0], anchors[0])  # (a, b) = (0, 0)
+    assert torch.equal(x[6], anchors[1])  # (1, 0): a is the slow index
+    assert torch.equal(x[2], anchors[2])  # (0, 1)
+    x, _ = grid_inputs(anchors, grid=5, margin=0.25)
+    assert torch.allclose(x[0], torch.tensor([-0.25, -0.5]))
+
+
+def test_anchor_indices_first_of_each_class():
+    assert anchor_indices(torch.tensor([2, 0, 0, 1, 2])) == [1, 3, 0]
+    with pytest.raises(ValueError):
+        anchor_indices(torch.tensor([0, 0, 1]))
+
+
+def test_recorder_detects_and_copies_weights():
+    torch.manual_seed(0)
+    model = MLP((3,), 2, (8, 8))
+    x = torch.randn(50, 3)
+    rec = CodeRecorder(x, threshold=1e-9, window=3)
+    for epoch in range(8):
+        if epoch <= 3:  # the weights change until epoch 3, then stay
+            for p in model.parameters():
+                p.data.normal_()
+        rec(epoch, model)
+        if epoch == 6:
+            snapshot = {k: v.clone() for k, v in model.state_dict().items()}
+    assert rec.detected == 6 == detect_early_bird(rec.matrix(), 1e-9, 3)
+    for p in model.parameters():  # later changes must not leak into the stored ticket
+        p.data.zero_()
+    assert all(torch.equal(rec.eb_state[k], v) for k, v in snapshot.items())
+    assert len(rec.layer_steps) == 7 and rec.layer_steps[-1] == [0.0, 0.0]
+    with pytest.raises(ValueError, match="consecutive"):
+        rec(10, model)
+
+
+def test_early_bird_training_records_every_epoch(mnist1d):
+    exp = {
+        "name": "t",
+        "dataset": "mnist1d",
+        "model": "mlp",
+        "model_args": {"widths": [16, 8]},
+        "train": {"epochs": 4, "batch_size": 256, "lr": 0.05, "l1": 1e-4},
+    }
+    model, rec, history = early_bird_training(exp, mnist1d, 0, torch.device("cpu"), grid=8)
+    assert rec.epochs == [0, 1, 2, 3, 4]
+    assert rec.sizes == [64 * 16, 64 * 8]
+    dist = rec.matrix()
+    assert dist.shape == (5, 5)
+    np.testing.assert_allclose(dist, dist.T)
+    assert (np.diag(dist) == 0).all() and (dist[0, 1:] > 0).all()
+    assert rec.detected == detect_early_bird(dist, 0.16, 3)
+    assert len(history["epoch"]) == 4

@@ -1,0 +1,204 @@
+# Stage: spline early-bird tickets (You et al., TMLR 2022) and the pruning limit at the
+# early-bird epoch; rank-aware linear-region bound guiding per-layer density (Cai et al.,
+# CPAIOR 2023) against uniform and global magnitude allocations.
+
+SPLINE = config["spline"]
+SPLINE_EXPERIMENTS = list(SPLINE["experiments"])
+# The region bound is defined for plain ReLU MLPs only (models built from Linear + ReLU).
+SPLINE_MLP_MODELS = ("mlp", "fc5", "fc12")
+REGION_EXPERIMENTS = [
+    e for e in SPLINE_EXPERIMENTS if EXPERIMENTS[e]["model"] in SPLINE_MLP_MODELS
+]
+SPLINE_CAT = "Spline early-bird and linear regions"
+SPLINE_EB_KEYS = [
+    "grid",
+    "threshold",
+    "window",
+    "margin",
+    "report_thresholds",
+    "hessian",
+]
+SPLINE_REGION_KEYS = ["densities", "finetune_epochs"]
+
+
+localrules:
+    spline_figures,
+    regions_figure,
+    spline_table,
+
+
+rule spline_eb:
+    input:
+        data=lambda w: dataset_path(w.experiment),
+    output:
+        eb="results/{experiment}/seed{seed}/spline/eb.json",
+        distances="results/{experiment}/seed{seed}/spline/eb_distances.csv",
+        limit="results/{experiment}/seed{seed}/spline/eb_limit.json",
+    log:
+        "logs/spline/{experiment}/seed{seed}/eb.log",
+    benchmark:
+        "benchmarks/spline/{experiment}/seed{seed}/eb.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPUS,
+    params:
+        exp=lambda w: EXPERIMENTS[w.experiment],
+        spline={k: SPLINE[k] for k in SPLINE_EB_KEYS if k in SPLINE},
+        hessian=config["hessian"],
+        theory=config["theory"],
+        limit=config["limit"],
+        device=DEVICE,
+    script:
+        "../scripts/spline.py"
+
+
+rule linear_regions:
+    input:
+        data=lambda w: dataset_path(w.experiment),
+        model="results/{experiment}/seed{seed}/dense.pt",
+    output:
+        "results/{experiment}/seed{seed}/spline/regions.csv",
+    log:
+        "logs/spline/{experiment}/seed{seed}/regions.log",
+    benchmark:
+        "benchmarks/spline/{experiment}/seed{seed}/regions.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPUS,
+    params:
+        exp=lambda w: training_view(w.experiment),
+        spline={k: SPLINE[k] for k in SPLINE_REGION_KEYS},
+        device=DEVICE,
+    script:
+        "../scripts/spline.py"
+
+
+rule spline_figures:
+    input:
+        eb=expand("results/{{experiment}}/seed{seed}/spline/eb.json", seed=SEEDS),
+        distances=expand(
+            "results/{{experiment}}/seed{seed}/spline/eb_distances.csv", seed=SEEDS
+        ),
+        limit=expand(
+            "results/{{experiment}}/seed{seed}/spline/eb_limit.json", seed=SEEDS
+        ),
+    output:
+        eb_pdf="results/figures/spline_{experiment}_eb.pdf",
+        eb_png=report(
+            "results/figures/spline_{experiment}_eb.png",
+            caption="../report/spline_eb.rst",
+            category=SPLINE_CAT,
+            subcategory="{experiment}",
+        ),
+        limit_pdf="results/figures/spline_{experiment}_eb_limit.pdf",
+        limit_png=report(
+            "results/figures/spline_{experiment}_eb_limit.png",
+            caption="../report/spline_eb_limit.rst",
+            category=SPLINE_CAT,
+            subcategory="{experiment}",
+        ),
+    log:
+        "logs/spline/figures_{experiment}.log",
+    benchmark:
+        "benchmarks/spline/figures_{experiment}.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    threads: 1
+    params:
+        threshold=SPLINE["threshold"],
+        window=SPLINE["window"],
+    script:
+        "../scripts/spline_figures.py"
+
+
+rule regions_figure:
+    input:
+        regions=expand(
+            "results/{{experiment}}/seed{seed}/spline/regions.csv", seed=SEEDS
+        ),
+    output:
+        pdf="results/figures/regions_{experiment}.pdf",
+        png=report(
+            "results/figures/regions_{experiment}.png",
+            caption="../report/spline_regions.rst",
+            category=SPLINE_CAT,
+            subcategory="{experiment}",
+        ),
+    log:
+        "logs/spline/regions_figure_{experiment}.log",
+    benchmark:
+        "benchmarks/spline/regions_figure_{experiment}.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    threads: 1
+    script:
+        "../scripts/spline_figures.py"
+
+
+rule spline_table:
+    input:
+        limit=expand(
+            "results/{experiment}/seed{seed}/spline/eb_limit.json",
+            experiment=SPLINE_EXPERIMENTS,
+            seed=SEEDS,
+        ),
+        eb=expand(
+            "results/{experiment}/seed{seed}/spline/eb.json",
+            experiment=SPLINE_EXPERIMENTS,
+            seed=SEEDS,
+        ),
+        regions=expand(
+            "results/{experiment}/seed{seed}/spline/regions.csv",
+            experiment=REGION_EXPERIMENTS,
+            seed=SEEDS,
+        ),
+    output:
+        csv=report(
+            "results/tables/spline.csv",
+            caption="../report/spline_table.rst",
+            category=SPLINE_CAT,
+        ),
+        md="results/tables/spline.md",
+        tex="results/tables/spline.tex",
+        regions_csv=report(
+            "results/tables/regions.csv",
+            caption="../report/spline_regions_table.rst",
+            category=SPLINE_CAT,
+        ),
+        regions_md="results/tables/regions.md",
+        regions_tex="results/tables/regions.tex",
+    log:
+        "logs/spline/table.log",
+    benchmark:
+        "benchmarks/spline/table.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    threads: 1
+    params:
+        experiments=EXPERIMENTS,
+    script:
+        "../scripts/spline_figures.py"
+
+
+SPLINE_TARGETS = (
+    expand(
+        "results/figures/spline_{experiment}_{name}.{ext}",
+        experiment=SPLINE_EXPERIMENTS,
+        name=["eb", "eb_limit"],
+        ext=["pdf", "png"],
+    )
+    + expand(
+        "results/figures/regions_{experiment}.{ext}",
+        experiment=REGION_EXPERIMENTS,
+        ext=["pdf", "png"],
+    )
+    + expand(
+        "results/tables/{name}.{ext}",
+        name=["spline", "regions"],
+        ext=["csv", "md", "tex"],
+    )
+)
