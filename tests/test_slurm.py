@@ -38,6 +38,7 @@ SLURM_ARGS = (
     "1",
     "--jobs",
     "4",
+    "--slurm-keep-successful-logs",  # the test checks that the jobs went through sbatch
     # a 2-core test node: smaller requests than the profile's GPU-node defaults
     "--default-resources",
     "runtime=30",
@@ -51,7 +52,8 @@ def test_slurm_run_equals_local_run(tiny_run, tmp_path):
     proc = tiny_config_run(tmp_path, *SLURM_ARGS)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     logs = tmp_path / ".snakemake" / "slurm_logs"
-    assert (logs / "rule_train").is_dir() and (logs / "rule_spectrum").is_dir()  # via sbatch
+    for rule in ("train", "spectrum", "sap", "ntk_sweep"):  # went through sbatch, not locally
+        assert list((logs / f"rule_{rule}").rglob("*.log")), f"no SLURM log of rule {rule}"
     run = "results/tiny/seed0"
     for kind in ("dense", "l1"):
         a, b = torch.load(tiny_run / f"{run}/{kind}.pt"), torch.load(tmp_path / f"{run}/{kind}.pt")
