@@ -141,6 +141,10 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"gradient                         {t_grad * 1e3:9.1f} ms")
     print(f"HVP built-in, 1 vector           {t_hvp * 1e3:9.1f} ms  = {t_hvp / t_grad:.2f} grads")
     print(
+        f"HVP built-in, linearised         {t_hvp_lin * 1e3:9.1f} ms  = "
+        f"{t_hvp_lin / t_grad:.2f} grads"
+    )
+    print(
         f"HVP built-in, per vector of {args.probes:<4} {t_hvp_batch * 1e3:9.1f} ms  = "
         f"{t_hvp_batch / t_grad:.2f} grads"
     )
