@@ -35,34 +35,23 @@ def phase_transition(name: str, theories: list[dict], limits: list[dict]) -> plt
     df = pd.DataFrame(rows)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
     palette = {"l1": "C0", "dense": "C3"}
-    sns.lineplot(
-        df,
-        x="rho %",
-        y="excess",
-        hue="network",
-        units="seed",
-        estimator=None,
-        marker="o",
-        markersize=3,
-        palette=palette,
-        ax=axes[0],
-    )
+    for ax, y in zip(axes, ("excess", "test_acc"), strict=True):
+        sns.lineplot(
+            df,
+            x="rho %",
+            y=y,
+            hue="network",
+            units="seed",
+            estimator=None,
+            marker="o",
+            markersize=3,
+            palette=palette,
+            ax=ax,
+            legend=ax is axes[0],
+        )
     axes[0].axhline(1.0, color="k", lw=0.8, ls=":", label="L(w*) + eps")
     axes[0].set_yscale("symlog", linthresh=1.0)
     axes[0].set_ylabel("(L(w_rho) - L(w*)) / eps  (training loss)")
-    sns.lineplot(
-        df,
-        x="rho %",
-        y="test_acc",
-        hue="network",
-        units="seed",
-        estimator=None,
-        marker="o",
-        markersize=3,
-        palette=palette,
-        ax=axes[1],
-        legend=False,
-    )
     axes[1].set_ylabel("test accuracy")
     th = 100 * np.mean([t["rho_th"] for t in theories])
     lo = 100 * np.mean([t["rho_lower"] for t in theories])
