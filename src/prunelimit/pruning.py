@@ -7,6 +7,8 @@ shape (True = kept); the kept ratio is ``rho = ||m||_0 / D``.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -66,6 +68,22 @@ def prune_smallest(values: torch.Tensor, mask: torch.Tensor, count: int) -> torc
         drop = kept[torch.topk(mags, count, largest=False, sorted=False).indices]
         new[drop] = False
     return new.view_as(mask)
+
+
+def prune_smallest_rows(
+    values: torch.Tensor, mask: torch.Tensor, counts: torch.Tensor
+) -> torch.Tensor:
+    """Row-wise :func:`prune_smallest`: drop ``counts[i]`` smallest kept
+    ``|values|`` of row ``i`` (counts clipped to the row's kept number). Ties by position."""
+    mags = torch.where(
+        mask, values.detach().abs().double(), torch.full_like(values, math.inf, dtype=torch.float64)
+    )
+    order = torch.argsort(mags, dim=1, stable=True)
+    ranks = torch.empty_like(order)
+    cols = torch.arange(values.shape[1], device=values.device).expand_as(order)
+    ranks.scatter_(1, order, cols)
+    counts = torch.minimum(counts.to(values.device).long(), mask.sum(1))
+    return mask & ~(ranks < counts[:, None])
 
 
 def keep_count(rho: float, total: int) -> int:

@@ -46,6 +46,7 @@ from prunelimit.pruning import (
     kept_ratio,
     prunable_weights,
     prune_smallest,
+    prune_smallest_rows,
 )
 from prunelimit.training import TrainSettings, evaluate, fingerprint, fit
 
@@ -109,22 +110,6 @@ def _unblock(names: list[str], mask2d: torch.Tensor, weights: dict[str, torch.Te
         out[name] = flat[start : start + n].view_as(weights[name]).clone()
         start += n
     return out
-
-
-def prune_smallest_rows(
-    values: torch.Tensor, mask: torch.Tensor, counts: torch.Tensor
-) -> torch.Tensor:
-    """Row-wise :func:`prunelimit.pruning.prune_smallest`: drop ``counts[i]`` smallest kept
-    ``|values|`` of row ``i`` (counts clipped to the row's kept number). Ties by position."""
-    mags = torch.where(
-        mask, values.detach().abs().double(), torch.full_like(values, math.inf, dtype=torch.float64)
-    )
-    order = torch.argsort(mags, dim=1, stable=True)
-    ranks = torch.empty_like(order)
-    cols = torch.arange(values.shape[1], device=values.device).expand_as(order)
-    ranks.scatter_(1, order, cols)
-    counts = torch.minimum(counts.to(values.device).long(), mask.sum(1))
-    return mask & ~(ranks < counts[:, None])
 
 
 def _prune_rows(values: torch.Tensor, mask: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
