@@ -58,6 +58,12 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
         tmp.write_text(json.dumps(_jsonable(obj), indent=2, sort_keys=False) + "\n")
 
 
+def write_csv(path: str | os.PathLike, frame: Any, index: bool = False, **kwargs: Any) -> None:
+    """Write a pandas DataFrame as CSV, atomically (``kwargs`` go to ``DataFrame.to_csv``)."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=index, **kwargs)
+
+
 def read_json(path: str | os.PathLike) -> Any:
     with open(path) as fh:
         return json.load(fh)

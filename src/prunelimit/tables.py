@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from prunelimit.io import atomic_path
+from prunelimit.io import atomic_path, write_csv
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -44,8 +44,7 @@ def write_table(
     stem = Path(stem)
     shown = raw if formatted is None else formatted
     paths = [stem.with_suffix(".csv"), stem.with_suffix(".md"), stem.with_suffix(".tex")]
-    with atomic_path(paths[0]) as tmp:
-        raw.to_csv(tmp, index=False)
+    write_csv(paths[0], raw)
     with atomic_path(paths[1]) as tmp:
         text = shown.to_markdown(index=False)
         if caption:

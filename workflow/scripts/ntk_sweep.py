@@ -11,7 +11,7 @@ from pathlib import Path  # noqa: E402
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import log_to  # noqa: E402
 from prunelimit.data import load_dataset  # noqa: E402
-from prunelimit.io import atomic_path, write_json  # noqa: E402
+from prunelimit.io import write_csv, write_json  # noqa: E402
 from prunelimit.ntk import gram_distances, ntk_sweep, summarise  # noqa: E402
 from prunelimit.runtime import setup  # noqa: E402
 
@@ -52,10 +52,8 @@ gram = gram_distances(
 )
 t_gram = time.perf_counter() - t0
 
-with atomic_path(out.sweep) as tmp:
-    sweep.to_csv(tmp, index=False)
-with atomic_path(out.gram) as tmp:
-    gram.to_csv(tmp, index=False)
+write_csv(out.sweep, sweep)
+write_csv(out.gram, gram)
 summary = summarise(sweep, gram, float(prm.tolerance))
 summary["gram_inputs"] = {
     "dataset": prm.dataset,

@@ -7,7 +7,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import log_to  # noqa: E402
 from prunelimit.data import get_spec, load_dataset  # noqa: E402
-from prunelimit.io import atomic_path, load_torch, read_json, write_json  # noqa: E402
+from prunelimit.io import load_torch, read_json, write_csv, write_json  # noqa: E402
 from prunelimit.models import build_model  # noqa: E402
 from prunelimit.pqi import network_pqi  # noqa: E402
 from prunelimit.pruning import (  # noqa: E402
@@ -53,8 +53,7 @@ def run_sap() -> None:
         identity={k: exp.get(k) for k in ("name", "dataset", "model", "model_args")},
     )
     columns = {"experiment": exp["name"], "method": method, "scope": scope, "seed": seed}
-    with atomic_path(snakemake.output.table) as tmp:
-        records_frame(records, **columns).to_csv(tmp, index=False)
+    write_csv(snakemake.output.table, records_frame(records, **columns))
     write_json(snakemake.output.records, {**columns, "hyper": hyper, "records": records})
     Path(snakemake.params.checkpoint).unlink(missing_ok=True)
 

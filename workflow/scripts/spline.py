@@ -20,7 +20,7 @@ from prunelimit.experiment import (
     spectrum_of,
     theory_of,
 )
-from prunelimit.io import atomic_path, write_json
+from prunelimit.io import write_csv, write_json
 from prunelimit.runtime import setup
 from prunelimit.training import evaluate
 
@@ -95,8 +95,12 @@ if snakemake.rule == "spline_eb":
     assert detected == rec.detected, (detected, rec.detected)  # online and offline rule agree
     sweep = sorted({*cfg.get("report_thresholds", []), cfg["threshold"]}, reverse=True)
     epochs = rec.epochs
-    with atomic_path(snakemake.output.distances) as tmp:
-        pd.DataFrame(dist, index=epochs, columns=epochs).to_csv(tmp, index_label="epoch")
+    write_csv(
+        snakemake.output.distances,
+        pd.DataFrame(dist, index=epochs, columns=epochs),
+        index=True,
+        index_label="epoch",
+    )
     print(f"training with recording {t_train:.1f} s, distance matrix {t_matrix:.1f} s")
     print(f"early-bird epoch (threshold {cfg['threshold']}): {detected}")
     write_json(
@@ -149,7 +153,6 @@ else:  # linear_regions
     n0, widths, _ = mlp_dims(model)
     df["dims"] = "-".join(map(str, [n0, *widths]))
     df["finetune_epochs"] = finetune.epochs
-    with atomic_path(snakemake.output[0]) as tmp:
-        df.to_csv(tmp, index=False)
+    write_csv(snakemake.output[0], df)
     print(df.drop(columns=["dims"]).to_string())
     print(np.round(df.groupby("allocation")["test_acc"].mean(), 4))
