@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from prunelimit.data import DatasetSplits
+from prunelimit.data import DatasetSpec, DatasetSplits
 from prunelimit.io import load_torch, save_torch, write_json
 from prunelimit.models import build_model
 from prunelimit.pruning import count_prunable
@@ -31,14 +31,19 @@ def settings_for(exp: dict, kind: str) -> TrainSettings:
     return TrainSettings.from_dict(train)
 
 
-def new_model(exp: dict, data: DatasetSplits, seed: int | None = None) -> nn.Module:
+def new_model(exp: dict, data: DatasetSplits | DatasetSpec, seed: int | None = None) -> nn.Module:
+    """The experiment's model for ``data``'s input shape and classes (a prepared dataset or
+    just its :class:`~prunelimit.data.DatasetSpec`), initialised from ``seed``."""
     return build_model(
         exp["model"], data.input_shape, data.num_classes, seed=seed, **exp.get("model_args", {})
     )
 
 
 def load_trained(
-    exp: dict, data: DatasetSplits, path: str | Path, device: torch.device | str = "cpu"
+    exp: dict,
+    data: DatasetSplits | DatasetSpec,
+    path: str | Path,
+    device: torch.device | str = "cpu",
 ) -> nn.Module:
     """Rebuild the experiment's model and load a saved state dict (eval mode)."""
     model = new_model(exp, data)

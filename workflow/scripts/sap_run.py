@@ -7,8 +7,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import log_to  # noqa: E402
 from prunelimit.data import get_spec, load_dataset  # noqa: E402
-from prunelimit.io import load_torch, read_json, write_csv, write_json  # noqa: E402
-from prunelimit.models import build_model  # noqa: E402
+from prunelimit.experiment import load_trained, new_model  # noqa: E402
+from prunelimit.io import read_json, write_csv, write_json  # noqa: E402
 from prunelimit.pqi import network_pqi  # noqa: E402
 from prunelimit.pruning import (  # noqa: E402
     count_prunable,
@@ -23,7 +23,6 @@ from prunelimit.training import TrainSettings  # noqa: E402
 log_to(snakemake.log[0])
 exp = snakemake.params.exp
 seed = int(snakemake.wildcards.seed)
-model_args = exp.get("model_args", {})
 
 
 def run_sap() -> None:
@@ -33,9 +32,7 @@ def run_sap() -> None:
     data = load_dataset(snakemake.input.data, device)
 
     def build():
-        return build_model(
-            exp["model"], data.input_shape, data.num_classes, seed=seed, **model_args
-        ).to(device)
+        return new_model(exp, data, seed=seed).to(device)
 
     settings = PruneSettings.from_dict(hyper)
     records = run_pruning(
@@ -64,8 +61,7 @@ def run_pqi() -> None:
     pairs = tuple(tuple(float(v) for v in pq) for pq in snakemake.params.pairs)
     nets = {}
     for kind in ("dense", "l1"):
-        model = build_model(exp["model"], spec.input_shape, spec.num_classes, **model_args)
-        model.load_state_dict(load_torch(getattr(snakemake.input, kind)))
+        model = load_trained(exp, spec, getattr(snakemake.input, kind))
         nets[kind] = {k: v.detach() for k, v in prunable_weights(model).items()}
     total = count_prunable(model)
     rho = float(read_json(snakemake.input.limit)["rho_loss"])
