@@ -9,14 +9,32 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from prunelimit.data import DatasetSpec, DatasetSplits
 from prunelimit.io import load_torch, save_torch, write_json
 from prunelimit.models import build_model
-from prunelimit.pruning import count_prunable
-from prunelimit.training import TrainSettings, fingerprint, fit, summarise
+from prunelimit.pruning import (
+    count_prunable,
+    flat_prunable,
+    global_magnitude_masks,
+    keep_count,
+    prunable_weights,
+    sorted_magnitudes,
+)
+from prunelimit.search import find_limit
+from prunelimit.spectrum import estimate_spectrum, hessian_samples
+from prunelimit.theory import auto_eps, pruning_limit, theory_curve
+from prunelimit.training import (
+    TrainSettings,
+    evaluate,
+    fingerprint,
+    fit,
+    minibatch_losses,
+    summarise,
+)
 
 KINDS = ("dense", "l1")
 
@@ -113,7 +131,6 @@ def training_tensors(
     data: DatasetSplits, samples: int | None, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The (normalised, unaugmented) training samples used for the Hessian."""
-    from prunelimit.spectrum import hessian_samples
 
     idx = hessian_samples(len(data.train), samples, seed).to(data.train.x.device)
     return data.train.get(idx)
@@ -121,7 +138,6 @@ def training_tensors(
 
 def spectrum_of(model: nn.Module, data: DatasetSplits, h: dict) -> dict:
     """Hessian spectrum of the training loss at ``model``'s weights (``h``: hessian settings)."""
-    from prunelimit.spectrum import estimate_spectrum
 
     x, y = training_tensors(data, h["samples"], h["seed"])
     print(
@@ -148,8 +164,6 @@ def loss_tolerance(
     model: nn.Module, data: DatasetSplits, eps: float | str, batch_size: int, seed: int
 ) -> tuple[float, str]:
     """``eps`` and how it was obtained (``auto``: std of mini-batch training losses at w*)."""
-    from prunelimit.theory import auto_eps
-    from prunelimit.training import minibatch_losses
 
     if eps == "auto":
         return auto_eps(minibatch_losses(model, data.train, batch_size, seed)), "auto"
@@ -166,11 +180,6 @@ def theory_of(
     seed: int = 0,
 ) -> dict:
     """The theoretical limit and bounds at ``model``'s weights (w*), with every input."""
-    import numpy as np
-
-    from prunelimit.pruning import flat_prunable, sorted_magnitudes
-    from prunelimit.theory import pruning_limit, theory_curve
-    from prunelimit.training import evaluate
 
     eps_value, eps_mode = loss_tolerance(model, data, eps, batch_size, seed)
     train_loss, train_acc = evaluate(model, data.train)
@@ -227,9 +236,6 @@ def pruning_curve(
     :func:`prunelimit.search.find_limit`. Evaluations are shared and cached; nothing is saved
     but the measured curve.
     """
-    from prunelimit.pruning import global_magnitude_masks, keep_count, prunable_weights
-    from prunelimit.search import find_limit
-    from prunelimit.training import evaluate
 
     if len(data.val) == 0:
         raise ValueError(
@@ -293,4 +299,38 @@ def pruning_curve(
         "evaluations": len(rows),
         "resolution": resolution,
         "curve": curve,
+    }
+
+
+def limits_of(
+    model: nn.Module,
+    data: DatasetSplits,
+    hessian: dict,
+    theory: dict,
+    limit: dict,
+    batch_size: int,
+    seed: int,
+) -> dict:
+    """Spectrum, theoretical limit and actual limit of ``model``'s weights in one call.
+
+    ``hessian``, ``theory`` and ``limit`` are the settings of the config sections of those
+    names; the actual limit uses the theory's ``eps``. Returns both results (``theory``,
+    ``actual``) and the unpruned network's training loss and accuracy and test accuracy.
+    """
+    spectrum = spectrum_of(model, data, hessian)
+    th = theory_of(model, data, spectrum, theory["eps"], theory["negative"], batch_size, seed)
+    actual = pruning_curve(
+        model,
+        data,
+        th["inputs"]["eps"],
+        limit["resolution"],
+        limit["coarse_points"],
+        limit.get("rho_min", 0.0005),
+    )
+    return {
+        "theory": th,
+        "actual": actual,
+        "train_loss": th["inputs"]["train_loss"],
+        "train_acc": th["inputs"]["train_acc"],
+        "test_acc": evaluate(model, data.test)[1],
     }

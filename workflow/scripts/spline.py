@@ -13,16 +13,9 @@ import pandas as pd
 from _common import log_to
 from prunelimit.config import hessian_settings
 from prunelimit.data import load_dataset
-from prunelimit.experiment import (
-    load_trained,
-    pruning_curve,
-    settings_for,
-    spectrum_of,
-    theory_of,
-)
+from prunelimit.experiment import limits_of, load_trained, settings_for
 from prunelimit.io import write_csv, write_json
 from prunelimit.runtime import setup
-from prunelimit.training import evaluate
 
 log_to(snakemake.log[0])
 
@@ -37,21 +30,16 @@ def limits_at(model, label: str) -> dict:
     t0 = time.perf_counter()
     h = hessian_settings(exp, snakemake.params.hessian)
     h.update(cfg.get("hessian", {}))
-    spectrum = spectrum_of(model, data, h)
-    th = snakemake.params.theory
-    theory = theory_of(
-        model, data, spectrum, th["eps"], th["negative"], exp["train"]["batch_size"], seed
-    )
-    lim = snakemake.params.limit
-    actual = pruning_curve(
+    res = limits_of(
         model,
         data,
-        theory["inputs"]["eps"],
-        lim["resolution"],
-        lim["coarse_points"],
-        lim.get("rho_min", 0.0005),
+        h,
+        snakemake.params.theory,
+        snakemake.params.limit,
+        exp["train"]["batch_size"],
+        seed,
     )
-    train_loss, train_acc = evaluate(model, data.train)
+    theory, actual = res["theory"], res["actual"]
     print(
         f"{label}: rho_th {theory['rho_th']:.4f} [{theory['rho_lower']:.4f}, "
         f"{theory['rho_upper']:.4f}], actual (loss) {actual['rho_loss']:.4f}, "
@@ -65,9 +53,9 @@ def limits_at(model, label: str) -> dict:
         "rho_loss": actual["rho_loss"],
         "rho_acc": actual["rho_acc"],
         "eps": theory["inputs"]["eps"],
-        "train_loss": train_loss,
-        "train_acc": train_acc,
-        "test_acc": evaluate(model, data.test)[1],
+        "train_loss": res["train_loss"],
+        "train_acc": res["train_acc"],
+        "test_acc": res["test_acc"],
         "theory_inputs": theory["inputs"],
         "actual": actual,
     }
