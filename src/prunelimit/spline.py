@@ -121,11 +121,6 @@ def partition_code(model: nn.Module, x: torch.Tensor, batch_size: int = 2500) ->
     return [pack(b) for b in partition_bits(model, x, batch_size)]
 
 
-def code_sizes(model: nn.Module, x: torch.Tensor) -> list[int]:
-    """Number of bits per layer of the code on ``x`` (inputs times units)."""
-    return [b.numel() for b in partition_bits(model, x)]
-
-
 def hamming(a: Code, b: Code, sizes: Sequence[int]) -> np.ndarray:
     """Per-layer normalised Hamming distance of two packed codes (``sizes``: bits per layer)."""
     return np.array(

@@ -18,7 +18,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -55,7 +55,6 @@ class TrainSettings:
     plateau_window: int = 10
     plateau_rtol: float = 0.02
     plateau_atol: float = 1e-3
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -64,7 +63,7 @@ class TrainSettings:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainSettings:
-        known = {f for f in cls.__dataclass_fields__ if f != "extra"}
+        known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
 
 

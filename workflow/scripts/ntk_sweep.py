@@ -1,12 +1,8 @@
 """Rule ntk_sweep: empirical NTK of randomly pruned MLPs (two-input sweep, real-input Gram)."""
 
-import os
-
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts its threads
-
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import sys
+import time
+from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import log_to  # noqa: E402
