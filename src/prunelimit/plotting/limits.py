@@ -14,57 +14,72 @@ import seaborn as sns
 from prunelimit.plotting import setup_style
 
 
-def phase_transition(name: str, theories: list[dict], limits: list[dict]) -> plt.Figure:
-    """Training loss and test accuracy against kept ratio (log axis), l1 and dense, all seeds;
-    the theoretical limit (mean over seeds) with its bounds band and the actual limits."""
-    setup_style()
-    rows = []
-    for lim in limits:
-        for kind in ("l1", "dense"):
-            for point in lim[kind]["curve"]:
-                rows.append(
-                    {
-                        **point,
-                        "rho %": 100 * point["rho"],
-                        "network": kind,
-                        "seed": lim["seed"],
-                        "excess": (point["train_loss"] - lim[kind]["unpruned"]["train_loss"])
-                        / lim[kind]["eps"],
-                    }
-                )
-    df = pd.DataFrame(rows)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
-    palette = {"l1": "C0", "dense": "C3"}
-    for ax, y in zip(axes, ("excess", "test_acc"), strict=True):
+def curve_rows(actual: dict, **labels) -> list[dict]:
+    """Rows of one pruning curve (a :func:`prunelimit.experiment.pruning_curve` result):
+    kept ratio in %, excess training loss over ``eps``, test accuracy, plus ``labels``."""
+    base, eps = actual["unpruned"]["train_loss"], actual["eps"]
+    return [
+        {
+            "rho %": 100 * p["rho"],
+            "excess": (p["train_loss"] - base) / eps,
+            "test_acc": p["test_acc"],
+            **labels,
+        }
+        for p in actual["curve"]
+    ]
+
+
+def curve_panels(df: pd.DataFrame, hue: str, palette: dict, figsize=(11, 4), legend_panel: int = 0):
+    """The two panels of pruning curves, one line per ``seed``: excess training loss / eps
+    (symlog, feasible below the dotted line at 1) and test accuracy, against the kept ratio
+    (log). Returns (fig, axes)."""
+    fig, axes = plt.subplots(1, 2, figsize=figsize, sharex=True)
+    for i, (ax, y) in enumerate(zip(axes, ("excess", "test_acc"), strict=True)):
         sns.lineplot(
             df,
             x="rho %",
             y=y,
-            hue="network",
+            hue=hue,
             units="seed",
             estimator=None,
             marker="o",
             markersize=3,
             palette=palette,
             ax=ax,
-            legend=ax is axes[0],
+            legend=i == legend_panel,
         )
+        ax.set_xscale("log")
+        ax.set_xlabel("kept ratio rho (% of D)")
     axes[0].axhline(1.0, color="k", lw=0.8, ls=":", label="L(w*) + eps")
     axes[0].set_yscale("symlog", linthresh=1.0)
     axes[0].set_ylabel("(L(w_rho) - L(w*)) / eps  (training loss)")
     axes[1].set_ylabel("test accuracy")
+    return fig, axes
+
+
+def phase_transition(name: str, theories: list[dict], limits: list[dict]) -> plt.Figure:
+    """Training loss and test accuracy against kept ratio (log axis), l1 and dense, all seeds;
+    the theoretical limit (mean over seeds) with its bounds band and the actual limits."""
+    setup_style()
+    df = pd.DataFrame(
+        [
+            row
+            for lim in limits
+            for kind in ("l1", "dense")
+            for row in curve_rows(lim[kind], network=kind, seed=lim["seed"])
+        ]
+    )
+    fig, axes = curve_panels(df, "network", {"l1": "C0", "dense": "C3"})
     th = 100 * np.mean([t["rho_th"] for t in theories])
     lo = 100 * np.mean([t["rho_lower"] for t in theories])
     up = 100 * np.mean([t["rho_upper"] for t in theories])
     act = 100 * np.mean([lim["rho_loss"] for lim in limits])
     act_acc = 100 * np.mean([lim["rho_acc"] for lim in limits])
     for ax in axes:
-        ax.set_xscale("log")
         ax.axvspan(max(lo, 1e-3), up, color="C2", alpha=0.12, label="bounds [rho_L, rho_U]")
         ax.axvline(th, color="C2", lw=1.5, label=f"theory rho_th = {th:.2f} %")
         ax.axvline(act, color="k", lw=1.2, ls="--", label=f"actual (loss) = {act:.2f} %")
         ax.axvline(act_acc, color="0.4", lw=1.0, ls="-.", label=f"actual (acc) = {act_acc:.2f} %")
-        ax.set_xlabel("kept ratio rho (% of D)")
     axes[0].legend(fontsize=7, loc="upper right")
     fig.suptitle(
         f"{name}: one-shot magnitude pruning without fine-tuning "

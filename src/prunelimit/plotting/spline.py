@@ -11,10 +11,10 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 from matplotlib.ticker import ScalarFormatter
 
 from prunelimit.plotting import setup_style
+from prunelimit.plotting.limits import curve_panels, curve_rows
 from prunelimit.regions import ALLOCATIONS, log_region_bound
 
 ALLOC_COLORS = {"bound": "C2", "uniform": "C0", "global": "C3"}
@@ -83,47 +83,19 @@ def eb_limit(name: str, limits: list[dict]) -> plt.Figure:
             if not res:
                 continue
             label = "early bird" if stage == "eb" else "final"
-            base = res["actual"]["unpruned"]["train_loss"]
-            for p in res["actual"]["curve"]:
-                rows.append(
-                    {
-                        "rho %": 100 * p["rho"],
-                        "excess": (p["train_loss"] - base) / res["eps"],
-                        "test_acc": p["test_acc"],
-                        "stage": label,
-                        "seed": lim["seed"],
-                    }
-                )
+            rows += curve_rows(res["actual"], stage=label, seed=lim["seed"])
             m = marks.setdefault(label, {"th": [], "loss": [], "epoch": []})
             m["th"].append(100 * res["rho_th"])
             m["loss"].append(100 * res["rho_loss"])
             m["epoch"].append(res["epoch"])
-    df = pd.DataFrame(rows)
     palette = {"early bird": "C1", "final": "C0"}
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharex=True)
-    for ax, y in zip(axes, ("excess", "test_acc"), strict=True):
-        sns.lineplot(
-            df,
-            x="rho %",
-            y=y,
-            hue="stage",
-            units="seed",
-            estimator=None,
-            marker="o",
-            markersize=3,
-            palette=palette,
-            ax=ax,
-            legend=ax is axes[1],
-        )
+    fig, axes = curve_panels(
+        pd.DataFrame(rows), "stage", palette, figsize=(11, 4.2), legend_panel=1
+    )
+    for ax in axes:
         for label, m in marks.items():
             ax.axvline(np.mean(m["th"]), color=palette[label], lw=1.5)
             ax.axvline(np.mean(m["loss"]), color=palette[label], lw=1.2, ls="--")
-        ax.set_xscale("log")
-        ax.set_xlabel("kept ratio rho (% of D)")
-    axes[0].axhline(1.0, color="k", lw=0.8, ls=":")
-    axes[0].set_yscale("symlog", linthresh=1.0)
-    axes[0].set_ylabel("(L(w_rho) - L(w)) / eps  (training loss)")
-    axes[1].set_ylabel("test accuracy")
     text = "; ".join(
         f"{label} (epoch {', '.join(map(str, m['epoch']))}): theory "
         f"{np.mean(m['th']):.1f} %, actual {np.mean(m['loss']):.1f} %"
