@@ -14,6 +14,7 @@ intermediate activations in memory (samples x activations per sample).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -89,10 +90,12 @@ class HessianOperator:
         V = V[None] if single else V
         out = torch.zeros_like(V)
         if self.cache_primal and self._linear is None:
-            self._linear = [
-                linearize(grad(lambda w, xb=xb, yb=yb: self._loss(w, xb, yb)), self.w0)[1]
-                for xb, yb in self.chunks
-            ]
+            with warnings.catch_warnings():  # torch.fx const folding warns on every trace
+                warnings.filterwarnings("ignore", "Attempted to insert a get_attr Node")
+                self._linear = [
+                    linearize(grad(lambda w, xb=xb, yb=yb: self._loss(w, xb, yb)), self.w0)[1]
+                    for xb, yb in self.chunks
+                ]
         for c, (xb, yb) in enumerate(self.chunks):
             if self._linear is not None:  # a loop: vmap over the traced graph measured slower
                 hv = torch.stack([self.flatten(self._linear[c](self.unflatten(v))) for v in V])

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import torch
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -25,10 +25,10 @@ def time_it(fn: Callable[[], torch.Tensor], device: torch.device, warmup: int, r
         out = fn()
     times = []
     for _ in range(repeats):
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         out = fn()
-        _sync(device)
+        sync(device)
         times.append(time.perf_counter() - t0)
     assert out is not None
     return statistics.median(times), times, out
