@@ -39,9 +39,9 @@ def lanczos(
     """Lanczos with full reorthogonalisation from the rows of ``v0`` (k, D), all at once.
 
     Each step applies ``matvec`` to all k vectors, subtracts the three-term recurrence, then
-    reorthogonalises every probe against its whole Krylov basis by classical Gram-Schmidt
-    (two matrix-vector products); the pass is repeated when it removed more than
-    ``1 - 1/sqrt(2)`` of the norm (Daniel-Gragg-Kaufman-Stewart criterion: twice is enough).
+    reorthogonalises every probe against its whole Krylov basis by modified Gram-Schmidt; the
+    pass is repeated when it removed more than ``1 - 1/sqrt(2)`` of the norm
+    (Daniel-Gragg-Kaufman-Stewart criterion: twice is enough).
 
     Returns ``alpha`` (k, m), ``beta`` (k, m-1) and the Krylov dimension reached per probe
     (smaller than m when the Krylov space is exhausted: ``beta`` vanishes).
@@ -64,11 +64,12 @@ def lanczos(
         w -= a[:, None] * q
         if j > 0:
             w -= b[:, None] * Q[:, j - 1]
-        for i in range(k):  # per probe: gemv reads the basis at memory speed (bmm does not)
-            basis, wi = Q[i, : j + 1], w[i]
+        for i in range(k):  # per probe, vector by vector: each basis vector is read from
+            wi = w[i]  # memory once (the second use hits the cache); no host synchronisation
             before = float(wi.norm())
             for _ in range(2):
-                wi.addmv_(basis.T, torch.mv(basis, wi), alpha=-1.0)
+                for qi in Q[i, : j + 1]:
+                    wi.addcmul_(qi, torch.dot(qi, wi), value=-1.0)
                 after = float(wi.norm())
                 if after > before / math.sqrt(2):
                     break
