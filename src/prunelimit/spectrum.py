@@ -65,7 +65,7 @@ def lanczos(
         if j > 0:
             w -= b[:, None] * Q[:, j - 1]
         for i in range(k):  # per probe, vector by vector: each basis vector is read from
-            wi = w[i]  # memory once (the second use hits the cache); no host synchronisation
+            wi = w[i]  # memory once (the second use hits the cache); no host sync per vector
             before = float(wi.norm())
             for _ in range(2):
                 for qi in Q[i, : j + 1]:
