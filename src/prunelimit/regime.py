@@ -1,0 +1,149 @@
+"""Is an l1-trained network in the regime where the pruning limit is decided by the loss?
+
+Derivation (ours; docs/theory.md, "The l1 regime"). Plain SGD on ``L + lambda ||w||_1`` moves a
+weight by ``lr_t * lambda`` per step through the l1 subgradient, ``lr_t * lambda / (1 - mu)`` at
+the steady state of momentum ``mu``. Over the whole run a weight can therefore drift towards zero
+by at most the **drift budget**
+
+    drift = sum_over_steps lr_t * lambda / (1 - mu)
+
+(the schedule enters through ``lr_t``: warm-up, cosine, multistep). Only weights that the loss
+does not defend and whose initial magnitude is below about ``drift`` can reach zero. With
+Kaiming-normal init a layer's weights are ``N(0, s^2)``, ``s = sqrt(2 / fan_in)``, so a cut at
+the drift keeps the fraction ``2 (1 - Phi(drift / s))`` of them: the **drift-cut kept ratio**
+``drift_kept`` (over all prunable weights, each layer weighted by its size) is the kept ratio
+the budget alone would allow.
+
+Verdict (our rule): a run is ``in_regime`` when ``drift_kept <= MAX_DRIFT_KEPT`` (1 %: the budget
+could bring at least 99 % of the weights to zero, so any limit above 1 % is set by the loss, not
+by how far the weights could move; the paper's limits are 0.8-4.3 %) **and** the l1 objective
+(cross-entropy + l1 term) has plateaued (the plateau test of training). The first condition
+needs only the settings and the architecture, so it can be checked before training.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import torch
+
+#: the largest drift-cut kept ratio (fraction of D) of a run in the regime
+MAX_DRIFT_KEPT = 0.01
+#: magnitude below which a weight counts as zero in ``near_zero``
+NEAR_ZERO = 1e-3
+
+
+def drift_budget(
+    epoch_lrs: Sequence[float], steps_per_epoch: int, l1: float, momentum: float
+) -> float:
+    """``sum_t lr_t * lambda / (1 - mu)`` over every SGD step (``epoch_lrs``: lr of each epoch)."""
+    if not 0 <= momentum < 1:
+        raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+    return float(sum(epoch_lrs)) * steps_per_epoch * l1 / (1.0 - momentum)
+
+
+def kaiming_std(shape: Sequence[int]) -> float:
+    """Init std ``sqrt(2 / fan_in)`` of a Linear/Conv weight of ``shape`` (Kaiming normal)."""
+    fan_in = math.prod(shape[1:])
+    return math.sqrt(2.0 / fan_in)
+
+
+def gaussian_cut_kept(std: float, cut: float) -> float:
+    """Fraction of ``N(0, std^2)`` samples with magnitude above ``cut``: ``2 (1 - Phi(cut/s))``."""
+    return math.erfc(cut / (std * math.sqrt(2.0)))
+
+
+def drift_diagnostic(shapes: Mapping[str, Sequence[int]], drift: float) -> dict:
+    """Per prunable layer: size, init std, ``drift / std`` and the drift-cut kept fraction; and
+    ``drift_kept``, the size-weighted kept ratio over all of them."""
+    layers, kept, D = {}, 0.0, 0
+    for name, shape in shapes.items():
+        n, s = math.prod(shape), kaiming_std(shape)
+        k = gaussian_cut_kept(s, drift)
+        layers[name] = {"size": n, "init_std": s, "drift_over_std": drift / s, "drift_kept": k}
+        kept += n * k
+        D += n
+    ratios = [v["drift_over_std"] for v in layers.values()]
+    return {
+        "drift": drift,
+        "drift_kept": kept / D,
+        "min_drift_over_std": min(ratios),
+        "max_drift_over_std": max(ratios),
+        "layers": layers,
+    }
+
+
+def near_zero(weights: Sequence[torch.Tensor], tol: float = NEAR_ZERO) -> float:
+    """Fraction of the entries of ``weights`` with magnitude below ``tol``."""
+    total = sum(w.numel() for w in weights)
+    small = sum(int((w.detach().abs() < tol).sum()) for w in weights)
+    return small / total
+
+
+def verdict(drift_kept: float, objective_plateau: bool | None) -> dict:
+    """``in_regime`` and the reasons it fails (empty when in the regime).
+
+    ``objective_plateau`` None means unknown (settings only): then only the drift rule decides
+    ``drift_ok``, and ``in_regime`` is None.
+    """
+    reasons = []
+    drift_ok = drift_kept <= MAX_DRIFT_KEPT
+    if not drift_ok:
+        reasons.append(
+            f"the drift budget is too small: a cut at it keeps {drift_kept:.1%} of the weights "
+            f"(at most {MAX_DRIFT_KEPT:.0%} in the regime); the drift grows with "
+            "lr * l1 * epochs / (1 - momentum): raise the l1 strength, the learning rate or "
+            "the epochs"
+        )
+    if objective_plateau is False:
+        reasons.append("the l1 objective (cross-entropy + l1 term) has not plateaued: train longer")
+    in_regime = None if objective_plateau is None else (drift_ok and objective_plateau)
+    return {
+        "rule": f"drift_kept <= {MAX_DRIFT_KEPT} and the l1 objective plateaued",
+        "drift_ok": drift_ok,
+        "objective_plateau": objective_plateau,
+        "in_regime": in_regime,
+        "reasons": reasons,
+    }
+
+
+def regime_diagnostic(
+    shapes: Mapping[str, Sequence[int]],
+    epoch_lrs: Sequence[float],
+    steps_per_epoch: int,
+    l1: float,
+    momentum: float,
+    weights: Sequence[torch.Tensor] | None = None,
+    objective_plateau: bool | None = None,
+) -> dict:
+    """Everything the regime verdict rests on, for one l1 run.
+
+    ``shapes``: the prunable weight tensors' shapes; ``epoch_lrs``/``steps_per_epoch``: the
+    schedule as run; ``weights``: the prunable weights at ``w*`` (for ``near_zero``), if known.
+    """
+    drift = drift_budget(epoch_lrs, steps_per_epoch, l1, momentum)
+    out = {
+        "steps": steps_per_epoch * len(epoch_lrs),
+        "l1": l1,
+        "momentum": momentum,
+        **drift_diagnostic(shapes, drift),
+    }
+    if weights is not None:
+        out["near_zero"] = near_zero(weights)
+        out["near_zero_tol"] = NEAR_ZERO
+    out.update(verdict(out["drift_kept"], objective_plateau))
+    return out
+
+
+def warning(diag: dict) -> str | None:
+    """A one-paragraph warning for a run out of the regime (None when in it or unknown)."""
+    if diag.get("in_regime") is not False:
+        return None
+    return (
+        "WARNING: this l1 run is out of the regime where the pruning limit is decided by the "
+        f"loss (drift budget {diag['drift']:.3g} = {diag['min_drift_over_std']:.2g}-"
+        f"{diag['max_drift_over_std']:.2g} init stds; drift-cut kept ratio "
+        f"{diag['drift_kept']:.1%}): " + "; ".join(diag["reasons"]) + ". Its theory-vs-actual "
+        "comparison does not test the theory (docs/theory.md, 'The l1 regime')."
+    )
