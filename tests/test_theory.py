@@ -1,6 +1,7 @@
 import math
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -94,3 +95,80 @@ def test_bounds_monotone_in_radius():
     R2 = np.linspace(0, 10, 50)
     lo, up = bound_values(R2, T=100.0, lam_max=5.0, D=1000, eps=0.1)
     assert np.all(np.diff(lo) >= 0) and np.all(np.diff(up) >= 0)
+
+
+def _lanczos_setup(D: int = 300, seed: int = 0):
+    from prunelimit.spectrum import rademacher
+
+    rng = np.random.default_rng(seed)
+    lam = np.concatenate([10 ** rng.uniform(-5, 1, D - 30), -(10 ** rng.uniform(-5, -1, 30))])
+    q, _ = np.linalg.qr(rng.standard_normal((D, D)))
+    H = torch.from_numpy((q * lam) @ q.T)
+    v0 = rademacher(3, D, torch.Generator().manual_seed(seed)).double()
+    mags = sorted_magnitudes(torch.from_numpy(rng.laplace(0, 0.05, D)))
+    return (lambda V: V @ H.T), v0, mags
+
+
+def test_rho_th_from_a_prefix_equals_an_independent_shorter_run():
+    from prunelimit.spectrum import Lanczos, lanczos, ritz
+    from prunelimit.theory import lanczos_convergence
+
+    matvec, v0, mags = _lanczos_setup()
+    eps = 1e-3
+    m = 60
+    alpha, beta, size = lanczos(matvec, v0, m)
+    conv = lanczos_convergence(mags, alpha, beta, size, eps, points=12)
+    assert conv["steps"][-1] == m and m // 2 in conv["steps"]
+    for j, rho in zip(conv["steps"], conv["rho_th"], strict=True):
+        if j < 5:
+            continue
+        short = pruning_limit(mags, *ritz(*lanczos(matvec, v0, j)), eps)["rho_th"]
+        assert rho == pytest.approx(short, abs=2 / mags.numel()), j
+    assert conv["change_from_half"] == pytest.approx(
+        abs(conv["rho_th"][-1] - conv["rho_th"][conv["steps"].index(m // 2)])
+    )
+    assert conv["converged"] == (conv["change_from_half"] <= conv["tol"])
+    # an extended run is the same run: its coefficients continue the shorter one's exactly
+    run = Lanczos(matvec, v0)
+    run.extend(20)
+    a20, b20, _ = run.coefficients()
+    run.extend(40)
+    a60, b60, _ = run.coefficients()
+    np.testing.assert_allclose(a60[:, :20], a20, rtol=0, atol=0)
+    np.testing.assert_allclose(a60, alpha, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b60[:, :19], b20[:, :19], rtol=0, atol=0)
+
+
+def test_auto_lanczos_stops_at_the_first_converged_block():
+    from prunelimit.spectrum import builtin_spectrum
+    from prunelimit.theory import converged_check, lanczos_convergence
+
+    matvec, v0, mags = _lanczos_setup(seed=1)
+
+    class Op:  # the part of HessianOperator that builtin_spectrum uses
+        D, device = mags.numel(), torch.device("cpu")
+
+        def matvec(self, V):
+            return matvec(V.double()).float()
+
+    calls = []
+    check = converged_check(mags, 1e-3, tol=0.02)
+
+    def converged(a, b, s):
+        calls.append(a.shape[1])
+        return check(a, b, s)
+
+    out = builtin_spectrum(Op(), 200, 3, 3, seed=1, converged=converged, block=10)
+    m = out["alpha"].shape[1]
+    assert calls == list(range(20, m + 1, 10)) and m < 200
+    conv = lanczos_convergence(mags, out["alpha"], out["beta"], out["krylov_size"], 1e-3, tol=0.02)
+    assert conv["converged"]  # the same verdict the run stopped on
+
+
+def test_non_finite_spectrum_or_eps_fails_loudly():
+    mags = torch.linspace(1, 0.01, 100, dtype=torch.float64)
+    nodes, weights = np.array([[1.0, np.nan]]), np.array([[0.5, 0.5]])
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        pruning_limit(mags, nodes, weights, 0.01)
+    with pytest.raises(FloatingPointError, match="eps"):
+        pruning_limit(mags, np.array([[1.0]]), np.array([[1.0]]), float("nan"))

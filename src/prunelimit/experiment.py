@@ -24,14 +24,23 @@ from prunelimit.pruning import (
     prunable_weights,
     sorted_magnitudes,
 )
+from prunelimit.regime import regime_diagnostic, warning
 from prunelimit.search import find_limit
 from prunelimit.spectrum import estimate_spectrum, hessian_samples
-from prunelimit.theory import auto_eps, pruning_limit, theory_curve
+from prunelimit.theory import (
+    CONVERGENCE_TOL,
+    auto_eps,
+    converged_check,
+    lanczos_convergence,
+    pruning_limit,
+    theory_curve,
+)
 from prunelimit.training import (
     TrainSettings,
     evaluate,
     fingerprint,
     fit,
+    lr_at_epoch,
     minibatch_losses,
     summarise,
 )
@@ -40,12 +49,16 @@ KINDS = ("dense", "l1")
 
 
 def settings_for(exp: dict, kind: str) -> TrainSettings:
-    """Training settings of ``kind``: ``l1`` uses the experiment's l1 strength, ``dense`` 0."""
+    """Training settings of ``kind``: ``dense`` is the experiment's ``train`` block with l1 = 0;
+    ``l1`` is ``train`` updated by the optional ``l1_train`` block (its own lr, l1 strength,
+    epochs...: the l1 run is chosen by the regime rule, the dense run need not change)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     train = dict(exp["train"])
     if kind == "dense":
         train["l1"] = 0.0
+    else:
+        train.update(exp.get("l1_train") or {})
     return TrainSettings.from_dict(train)
 
 
@@ -114,6 +127,10 @@ def train_experiment(
         **summary,
         "history": history,
     }
+    if s.l1 > 0:
+        metrics["regime"] = regime_of(model, s, len(data.train), summary)
+        message = warning(metrics["regime"])
+        print(message or "in the l1 regime: " + metrics["regime"]["rule"], flush=True)
     save_torch(model_out, {k: v.detach().cpu() for k, v in model.state_dict().items()})
     write_json(metrics_out, metrics)
     if checkpoint is not None:
@@ -127,6 +144,20 @@ def train_experiment(
     return metrics
 
 
+def regime_of(model: nn.Module, s: TrainSettings, n_train: int, summary: dict) -> dict:
+    """The l1-regime diagnostic (:mod:`prunelimit.regime`) of a finished l1 run of ``model``."""
+    weights = prunable_weights(model)
+    return regime_diagnostic(
+        {n: tuple(w.shape) for n, w in weights.items()},
+        [lr_at_epoch(s, e) for e in range(s.epochs)],
+        math.ceil(n_train / s.batch_size),
+        s.l1,
+        s.momentum,
+        weights=list(weights.values()),
+        objective_plateau=summary["objective_plateau"]["converged"],
+    )
+
+
 def training_tensors(
     data: DatasetSplits, samples: int | None, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,13 +167,37 @@ def training_tensors(
     return data.train.get(idx)
 
 
-def spectrum_of(model: nn.Module, data: DatasetSplits, h: dict) -> dict:
-    """Hessian spectrum of the training loss at ``model``'s weights (``h``: hessian settings)."""
+def spectrum_of(
+    model: nn.Module,
+    data: DatasetSplits,
+    h: dict,
+    theory: dict | None = None,
+    batch_size: int = 128,
+    seed: int = 0,
+) -> dict:
+    """Hessian spectrum of the training loss at ``model``'s weights (``h``: hessian settings).
+
+    ``lanczos_steps: auto`` continues the Lanczos run in blocks of ``lanczos_block`` steps until
+    ``rho_th`` has converged (:func:`prunelimit.theory.converged_check`, with the ``eps`` that
+    the theory will use: ``theory`` settings, training ``batch_size``, run ``seed``) or
+    ``max_lanczos_steps`` is reached.
+    """
 
     x, y = training_tensors(data, h["samples"], h["seed"])
+    steps, converged = h["lanczos_steps"], None
+    if steps == "auto":
+        if theory is None:
+            raise ValueError("lanczos_steps: auto needs the theory settings (eps, negative)")
+        steps = h.get("max_lanczos_steps", 480)
+        eps, _ = loss_tolerance(model, data, theory["eps"], batch_size, seed)
+        mags = sorted_magnitudes(flat_prunable(model).cpu())
+        converged = converged_check(
+            mags, eps, theory["negative"], theory.get("convergence_tol", CONVERGENCE_TOL)
+        )
     print(
         f"Hessian over {len(y)} training samples, engine {h['engine']}, "
-        f"{h['probes']} probes x {h['lanczos_steps']} Lanczos steps",
+        f"{h['probes']} probes x {h['lanczos_steps']} Lanczos steps"
+        + (f" (at most {steps})" if converged else ""),
         flush=True,
     )
     return estimate_spectrum(
@@ -150,13 +205,15 @@ def spectrum_of(model: nn.Module, data: DatasetSplits, h: dict) -> dict:
         x,
         y,
         engine=h["engine"],
-        steps=h["lanczos_steps"],
+        steps=steps,
         probes=h["probes"],
         batch_size=h["batch_size"],
         top_k=h["top_k"],
         seed=h["seed"],
         power_iterations=h.get("power_iterations", 100),
         cache_primal=h.get("cache_primal", True),
+        converged=converged,
+        block=h.get("lanczos_block", 40),
     )
 
 
@@ -178,8 +235,10 @@ def theory_of(
     negative: str,
     batch_size: int,
     seed: int = 0,
+    convergence_tol: float = CONVERGENCE_TOL,
 ) -> dict:
-    """The theoretical limit and bounds at ``model``'s weights (w*), with every input."""
+    """The theoretical limit and bounds at ``model``'s weights (w*), with every input, and
+    (built-in engine) ``rho_th`` along the Lanczos steps with the verdict ``converged``."""
 
     eps_value, eps_mode = loss_tolerance(model, data, eps, batch_size, seed)
     train_loss, train_acc = evaluate(model, data.train)
@@ -189,10 +248,24 @@ def theory_of(
             f"the spectrum was computed for D = {spectrum['D']} prunable weights, "
             f"the model has {mags.numel()}: the spectrum file is stale"
         )
-    nodes, weights = np.asarray(spectrum["nodes"]), np.asarray(spectrum["weights"])
+    nodes = np.asarray(spectrum["nodes"], dtype=float)  # a NaN stored as null reads as NaN
+    weights = np.asarray(spectrum["weights"], dtype=float)
     limit = pruning_limit(mags, nodes, weights, eps_value, negative)
+    convergence = None
+    if "alpha" in spectrum:
+        convergence = lanczos_convergence(
+            mags,
+            np.asarray(spectrum["alpha"], dtype=float),
+            np.asarray(spectrum["beta"], dtype=float).reshape(len(spectrum["alpha"]), -1),
+            np.asarray(spectrum["krylov_size"]),
+            eps_value,
+            negative,
+            convergence_tol,
+        )
     return {
         **limit,
+        "converged": None if convergence is None else convergence["converged"],
+        "convergence": convergence,
         "inputs": {
             "D": mags.numel(),
             "eps": eps_value,
@@ -211,6 +284,7 @@ def theory_of(
             "negative": negative,
             "engine": spectrum["engine"],
             "lanczos_steps": spectrum["lanczos_steps"],
+            "lanczos_mode": spectrum.get("lanczos_mode", "fixed"),
             "probes": spectrum["probes"],
             "hessian_samples": spectrum["samples"],
             "weight_l2": float(mags.norm()),
@@ -220,6 +294,9 @@ def theory_of(
     }
 
 
+CRITERIA = ("loss", "objective", "acc")
+
+
 def pruning_curve(
     model: nn.Module,
     data: DatasetSplits,
@@ -227,14 +304,22 @@ def pruning_curve(
     resolution: float,
     coarse_points: int,
     rho_min: float,
+    l1: float = 0.0,
 ) -> dict:
     """One-shot global magnitude pruning of ``model`` (no fine-tuning) along kept ratios.
 
-    Finds the actual limit under the loss criterion ``L(w_rho) <= L(w*) + eps`` (training loss,
-    the objective ``eps`` is measured on) and under the accuracy criterion (validation accuracy
-    not below the unpruned network's; the test set is never used to choose), each with
-    :func:`prunelimit.search.find_limit`. Evaluations are shared and cached; nothing is saved
-    but the measured curve.
+    Finds the actual limit under three criteria, each with
+    :func:`prunelimit.search.find_limit` on the same (shared, cached) evaluations:
+
+    * ``loss``: the training cross-entropy ``L(w_rho) <= L(w*) + eps`` (the split ``eps`` is
+      measured on);
+    * ``objective``: the l1-regularised objective ``L(w_rho) + l1 ||w_rho||_1 <= L(w*) +
+      l1 ||w*||_1 + eps`` (the norm over every parameter, as in training; ``l1`` is the strength
+      the network was trained with, 0 for a dense network, where it equals ``loss``);
+    * ``acc``: validation accuracy not below the unpruned network's (the test set is never used
+      to choose), reported with the binomial standard error of the unpruned validation accuracy.
+
+    Nothing is saved but the measured curve; the weights are restored afterwards.
     """
 
     if len(data.val) == 0:
@@ -245,57 +330,72 @@ def pruning_curve(
     weights = prunable_weights(model)
     original = {n: w.detach().clone() for n, w in weights.items()}
     D = sum(w.numel() for w in original.values())
+    with torch.no_grad():
+        base_l1 = float(sum(p.abs().sum() for p in model.parameters()))
     base_loss, base_acc = evaluate(model, data.train)
+    base_obj = base_loss + l1 * base_l1
     base_val = evaluate(model, data.val)[1]
+    n_val = len(data.val)
     rows: dict[int, dict] = {}
 
     def measure(i: int) -> dict:
         if i not in rows:
             keep = keep_count(i * resolution, D)
             masks = global_magnitude_masks(original, keep)
+            removed_l1 = 0.0
             with torch.no_grad():
                 for n, w in weights.items():
                     w.copy_(original[n] * masks[n])
+                    removed_l1 += float(original[n].abs()[~masks[n]].sum())
             loss, acc = evaluate(model, data.train)
             val = evaluate(model, data.val)[1]
             test = evaluate(model, data.test)[1]
+            objective = loss + l1 * (base_l1 - removed_l1)
             rows[i] = {
                 "rho": keep / D,
                 "train_loss": loss,
+                "objective": objective,
+                "removed_l1": removed_l1,
                 "train_acc": acc,
                 "val_acc": val,
                 "test_acc": test,
             }
+            if not all(math.isfinite(v) for v in rows[i].values()):
+                raise FloatingPointError(f"non-finite evaluation of the pruned network: {rows[i]}")
             print(
-                f"  rho {keep / D:8.4%}  train loss {loss:.4f}  val acc {val:.4f}  "
-                f"test acc {test:.4f}",
+                f"  rho {keep / D:8.4%}  train loss {loss:.4f}  objective {objective:.4f}  "
+                f"val acc {val:.4f}  test acc {test:.4f}",
                 flush=True,
             )
         return rows[i]
 
+    feasible = {
+        "loss": lambda i: measure(i)["train_loss"] <= base_loss + eps,
+        "objective": lambda i: measure(i)["objective"] <= base_obj + eps,
+        "acc": lambda i: measure(i)["val_acc"] >= base_val,
+    }
     try:
-        by_loss = find_limit(
-            lambda i: measure(i)["train_loss"] <= base_loss + eps,
-            resolution,
-            coarse_points,
-            rho_min,
-        )
-        by_acc = find_limit(
-            lambda i: measure(i)["val_acc"] >= base_val, resolution, coarse_points, rho_min
-        )
+        found = {c: find_limit(feasible[c], resolution, coarse_points, rho_min) for c in CRITERIA}
     finally:
         with torch.no_grad():
             for n, w in weights.items():
                 w.copy_(original[n])
     curve = [rows[i] for i in sorted(rows)]
     return {
-        "rho_loss": by_loss.rho,
-        "rho_acc": by_acc.rho,
+        **{f"rho_{c}": found[c].rho for c in CRITERIA},
         "D": D,
         "eps": eps,
-        "unpruned": {"train_loss": base_loss, "train_acc": base_acc, "val_acc": base_val},
-        "isolated_feasible_loss": by_loss.isolated_feasible,
-        "isolated_feasible_acc": by_acc.isolated_feasible,
+        "l1": l1,
+        "unpruned": {
+            "train_loss": base_loss,
+            "train_acc": base_acc,
+            "objective": base_obj,
+            "l1_norm": base_l1,
+            "val_acc": base_val,
+        },
+        "val_samples": n_val,
+        "val_acc_se": math.sqrt(base_val * (1 - base_val) / n_val),
+        **{f"isolated_feasible_{c}": found[c].isolated_feasible for c in CRITERIA},
         "evaluations": len(rows),
         "resolution": resolution,
         "curve": curve,
@@ -310,6 +410,7 @@ def limits_of(
     limit: dict,
     batch_size: int,
     seed: int,
+    l1: float = 0.0,
 ) -> dict:
     """Spectrum, theoretical limit and actual limit of ``model``'s weights in one call.
 
@@ -317,8 +418,17 @@ def limits_of(
     names; the actual limit uses the theory's ``eps``. Returns both results (``theory``,
     ``actual``) and the unpruned network's training loss and accuracy and test accuracy.
     """
-    spectrum = spectrum_of(model, data, hessian)
-    th = theory_of(model, data, spectrum, theory["eps"], theory["negative"], batch_size, seed)
+    spectrum = spectrum_of(model, data, hessian, theory, batch_size, seed)
+    th = theory_of(
+        model,
+        data,
+        spectrum,
+        theory["eps"],
+        theory["negative"],
+        batch_size,
+        seed,
+        theory.get("convergence_tol", CONVERGENCE_TOL),
+    )
     actual = pruning_curve(
         model,
         data,
@@ -326,6 +436,7 @@ def limits_of(
         limit["resolution"],
         limit["coarse_points"],
         limit.get("rho_min", 0.0005),
+        l1=l1,
     )
     return {
         "theory": th,

@@ -1,9 +1,9 @@
 """Hessian spectrum by stochastic Lanczos quadrature (SLQ), with two engines behind one interface.
 
 SLQ: ``n_v`` Rademacher probes ``v`` (normalised), ``m`` Lanczos steps each with full
-reorthogonalisation (Gram-Schmidt applied twice), tridiagonal ``T`` per probe, its eigenpairs
-give Ritz nodes ``theta_j`` and weights ``tau_j`` (squared first components, summing to 1). For
-any ``f``: ``tr f(H) ~= D * mean_probes sum_j tau_j f(theta_j)``.
+reorthogonalisation (modified Gram-Schmidt, repeated when needed), tridiagonal ``T`` per probe,
+its eigenpairs give Ritz nodes ``theta_j`` and weights ``tau_j`` (squared first components,
+summing to 1). For any ``f``: ``tr f(H) ~= D * mean_probes sum_j tau_j f(theta_j)``.
 
 Engines (``engine=``): ``builtin`` (this module with :class:`~prunelimit.hessian.HessianOperator`:
 ``torch.func`` products, all probes at once) and ``pyhessian`` (the pyhessian package: its power
@@ -33,54 +33,97 @@ def rademacher(k: int, D: int, generator: torch.Generator, device=None) -> torch
     return (v / math.sqrt(D)).to(device)
 
 
-def lanczos(
-    matvec: Callable[[torch.Tensor], torch.Tensor], v0: torch.Tensor, steps: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Lanczos with full reorthogonalisation from the rows of ``v0`` (k, D), all at once.
+class Lanczos:
+    """Lanczos with full reorthogonalisation from the rows of ``v0`` (k, D), all probes at once,
+    extendable: :meth:`extend` continues the same run, so the coefficients after ``j`` steps are
+    exactly the leading ``j x j`` block of those after any ``m >= j`` steps.
 
     Each step applies ``matvec`` to all k vectors, subtracts the three-term recurrence, then
     reorthogonalises every probe against its whole Krylov basis by modified Gram-Schmidt; the
     pass is repeated when it removed more than ``1 - 1/sqrt(2)`` of the norm
     (Daniel-Gragg-Kaufman-Stewart criterion: twice is enough).
+    """
+
+    def __init__(self, matvec: Callable[[torch.Tensor], torch.Tensor], v0: torch.Tensor):
+        self.matvec = matvec
+        self.k, self.D = v0.shape
+        self.basis: list[torch.Tensor] = []  # one (k, D) block per step
+        self._alpha: list[np.ndarray] = []
+        self._beta: list[np.ndarray] = []
+        self._size = np.full(self.k, -1)  # Krylov dimension once exhausted, else -1
+        self._q = v0 / v0.norm(dim=1, keepdim=True)
+        self._b = torch.zeros(self.k, dtype=v0.dtype, device=v0.device)
+
+    @property
+    def steps(self) -> int:
+        return len(self._alpha)
+
+    def extend(self, n: int, residual: bool = True) -> None:
+        """Run ``n`` more steps (fewer if ``D`` is reached). ``residual=False`` skips the
+        reorthogonalisation after the last of them (a run that will not be extended)."""
+        for t in range(min(n, self.D - self.steps)):
+            j = self.steps
+            q = self._q
+            self.basis.append(q)
+            w = self.matvec(q)
+            a = (w * q).sum(1)
+            self._alpha.append(a.double().cpu().numpy())
+            if (not residual and t == n - 1) or j == self.D - 1:
+                break
+            w -= a[:, None] * q
+            if j > 0:
+                w -= self._b[:, None] * self.basis[j - 1]
+            for i in range(self.k):  # per probe, vector by vector: each basis vector is read
+                wi = w[i]  # from memory once (the second use hits the cache); no host sync
+                before = float(wi.norm())
+                for _ in range(2):
+                    for qb in self.basis:
+                        qi = qb[i]
+                        wi.addcmul_(qi, torch.dot(qi, wi), value=-1.0)
+                    after = float(wi.norm())
+                    if after > before / math.sqrt(2):
+                        break
+                    before = after
+            b = w.norm(dim=1)
+            self._beta.append(b.double().cpu().numpy())
+            scale = np.maximum(np.abs(np.stack(self._alpha, 1)).max(1), 1e-30)
+            done = (self._beta[-1] <= 1e-10 * scale) & (self._size < 0)
+            self._size[done] = j + 1
+            self._q = torch.where(
+                b[:, None] > 0, w / b.clamp_min(1e-30)[:, None], torch.zeros_like(w)
+            )
+            self._b = b
+
+    def coefficients(self, j: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``alpha`` (k, j), ``beta`` (k, j-1) and the Krylov dimension per probe after ``j``
+        steps (default: all run so far)."""
+        return prefix(
+            np.stack(self._alpha, 1),
+            np.stack(self._beta, 1) if self._beta else np.zeros((self.k, 0)),
+            np.where(self._size < 0, self.steps, self._size),
+            self.steps if j is None else j,
+        )
+
+
+def prefix(
+    alpha: np.ndarray, beta: np.ndarray, size: np.ndarray, j: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The coefficients of the first ``j`` Lanczos steps of a longer run."""
+    alpha, beta = np.asarray(alpha, float), np.asarray(beta, float)
+    return alpha[:, :j], beta[:, : max(j - 1, 0)], np.minimum(np.asarray(size), j)
+
+
+def lanczos(
+    matvec: Callable[[torch.Tensor], torch.Tensor], v0: torch.Tensor, steps: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``steps`` Lanczos steps from the rows of ``v0`` (see :class:`Lanczos`).
 
     Returns ``alpha`` (k, m), ``beta`` (k, m-1) and the Krylov dimension reached per probe
     (smaller than m when the Krylov space is exhausted: ``beta`` vanishes).
     """
-    k, D = v0.shape
-    steps = min(steps, D)
-    Q = torch.zeros(k, steps, D, dtype=v0.dtype, device=v0.device)  # Krylov bases, probe-major
-    alpha = np.zeros((k, steps))
-    beta = np.zeros((k, max(steps - 1, 0)))
-    size = np.full(k, steps)
-    q = v0 / v0.norm(dim=1, keepdim=True)
-    b = torch.zeros(k, dtype=v0.dtype, device=v0.device)
-    for j in range(steps):
-        Q[:, j] = q
-        w = matvec(q)
-        a = (w * q).sum(1)
-        alpha[:, j] = a.double().cpu().numpy()
-        if j == steps - 1:
-            break
-        w -= a[:, None] * q
-        if j > 0:
-            w -= b[:, None] * Q[:, j - 1]
-        for i in range(k):  # per probe, vector by vector: each basis vector is read from
-            wi = w[i]  # memory once (the second use hits the cache); no host sync per vector
-            before = float(wi.norm())
-            for _ in range(2):
-                for qi in Q[i, : j + 1]:
-                    wi.addcmul_(qi, torch.dot(qi, wi), value=-1.0)
-                after = float(wi.norm())
-                if after > before / math.sqrt(2):
-                    break
-                before = after
-        b = w.norm(dim=1)
-        beta[:, j] = b.double().cpu().numpy()
-        scale = np.maximum(np.abs(alpha[:, : j + 1]).max(1), 1e-30)
-        done = (beta[:, j] <= 1e-10 * scale) & (size == steps)
-        size[done] = j + 1
-        q = torch.where(b[:, None] > 0, w / b.clamp_min(1e-30)[:, None], torch.zeros_like(w))
-    return alpha, beta, size
+    run = Lanczos(matvec, v0)
+    run.extend(steps, residual=False)
+    return run.coefficients()
 
 
 def ritz(alpha: np.ndarray, beta: np.ndarray, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -109,17 +152,42 @@ def summarise(nodes: np.ndarray, weights: np.ndarray, D: int) -> dict:
     }
 
 
-def builtin_spectrum(op: HessianOperator, steps: int, probes: int, top_k: int, seed: int) -> dict:
+def builtin_spectrum(
+    op: HessianOperator,
+    steps: int,
+    probes: int,
+    top_k: int,
+    seed: int,
+    converged: Callable[[np.ndarray, np.ndarray, np.ndarray], bool] | None = None,
+    block: int = 40,
+) -> dict:
     """SLQ with the built-in operator, all probes in one batch; top eigenvalues are the
-    largest Ritz values of the first probe (extreme Ritz values converge first)."""
+    largest Ritz values of the first probe (extreme Ritz values converge first).
+
+    With ``converged`` (``lanczos_steps: auto``) the run continues in blocks of ``block`` steps,
+    from ``2 * block`` on asking ``converged(alpha, beta, size)`` after each block, and stops
+    when it says yes or after ``steps`` steps (the maximum).
+    """
     g = torch.Generator().manual_seed(seed)
     v0 = rademacher(probes, op.D, g, op.device)
-    alpha, beta, size = lanczos(op.matvec, v0, steps)
+    run = Lanczos(op.matvec, v0)
+    if converged is None:
+        run.extend(steps, residual=False)
+    else:
+        while run.steps < min(steps, op.D):
+            run.extend(min(block, steps - run.steps))
+            if run.steps >= 2 * block and converged(*run.coefficients()):
+                break
+            print(f"  Lanczos: {run.steps} steps, not converged yet", flush=True)
+    alpha, beta, size = run.coefficients()
     nodes, weights = ritz(alpha, beta, size)
     top = np.sort(nodes[0, : size[0]])[::-1][:top_k]
     return {
         "nodes": nodes,
         "weights": weights,
+        "alpha": alpha,
+        "beta": beta,
+        "krylov_size": size,
         "top_eigenvalues": top.tolist(),
         "hutchinson_trace": float(op.D * alpha[:, 0].mean()),
     }
@@ -206,8 +274,13 @@ def estimate_spectrum(
     seed: int = 0,
     power_iterations: int = 100,
     cache_primal: bool = True,
+    converged: Callable[[np.ndarray, np.ndarray, np.ndarray], bool] | None = None,
+    block: int = 40,
 ) -> dict:
     """Spectrum of ``H`` at the model's weights over ``(x, y)`` with ``engine``.
+
+    ``steps`` is the number of Lanczos steps, or their maximum when ``converged`` is given
+    (built-in engine only; see :func:`builtin_spectrum`).
 
     Returns Ritz nodes and weights of every probe, the top eigenvalues, the Hutchinson trace,
     the quadrature's traces (``trace``, ``abs_trace``), negative mass, extreme nodes, the number
@@ -220,8 +293,10 @@ def estimate_spectrum(
     )
     t0 = time.perf_counter()
     if engine == "builtin":
-        out = builtin_spectrum(op, steps, probes, top_k, seed)
+        out = builtin_spectrum(op, steps, probes, top_k, seed, converged, block)
     else:
+        if converged is not None:
+            raise ValueError("lanczos_steps: auto needs the builtin engine")
         out = pyhessian_spectrum(model, op, steps, probes, top_k, seed, power_iterations)
     if op.device.type == "cuda":
         torch.cuda.synchronize()
@@ -230,7 +305,8 @@ def estimate_spectrum(
         "engine": engine,
         "D": op.D,
         "samples": op.n,
-        "lanczos_steps": steps,
+        "lanczos_steps": out["alpha"].shape[1] if "alpha" in out else steps,
+        "lanczos_mode": "auto" if converged is not None else "fixed",
         "probes": probes,
         **out,
         **summarise(out["nodes"], out["weights"], op.D),

@@ -20,14 +20,29 @@ rho_U*``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
 from prunelimit.pruning import removed_norm, removed_sq_tail
+from prunelimit.spectrum import prefix, ritz
 
 NEGATIVE = ("abs", "clip")
+#: default tolerance of the Lanczos convergence verdict: |rho_th(m) - rho_th(m/2)| (0.5 points)
+CONVERGENCE_TOL = 0.005
+
+
+def check_finite(nodes: np.ndarray, weights: np.ndarray, eps: float) -> None:
+    """Raise on a spectrum or tolerance that would turn into a plausible-looking limit."""
+    if not (np.all(np.isfinite(np.asarray(nodes, float))) and np.all(np.isfinite(weights))):
+        raise FloatingPointError(
+            "the Hessian spectrum has non-finite Ritz nodes or weights (NaN/inf in the "
+            "spectrum file): recompute it; the theoretical limit would be meaningless"
+        )
+    if not (math.isfinite(eps) and eps > 0):
+        raise FloatingPointError(f"the loss tolerance eps must be finite and > 0, got {eps}")
 
 
 def effective_eigenvalues(nodes: np.ndarray, negative: str = "abs") -> np.ndarray:
@@ -97,6 +112,7 @@ def pruning_limit(
     Each kept ratio is resolved to ``1/D``: the smallest ``k/D`` with ``rho >= 1 - delta/D``
     (resp. the bound) is returned.
     """
+    check_finite(nodes, weights, eps)
     D = sorted_mags.numel()
     T, lam_max = measure_moments(nodes, weights, D, negative)
     tail = removed_sq_tail(sorted_mags)
@@ -104,13 +120,11 @@ def pruning_limit(
     def R2(k: int) -> float:
         return float(tail[k])
 
-    def g_th(k: int) -> float:
-        return 1.0 - float(delta_fraction(R2(k), nodes, weights, eps, negative)[0]) - k / D
+    k_th = _limit_count(tail, nodes, weights, eps, negative)
 
     def g_bound(which: int) -> Callable[[int], float]:
         return lambda k: float(bound_values(R2(k), T, lam_max, D, eps)[which]) - k / D
 
-    k_th = smallest_feasible_count(g_th, D)
     k_lo = smallest_feasible_count(g_bound(0), D)
     k_up = smallest_feasible_count(g_bound(1), D)
     return {
@@ -122,6 +136,76 @@ def pruning_limit(
         "lambda_max_measure": lam_max,
         "R_at_rho_th": R2(k_th) ** 0.5,
     }
+
+
+def _limit_count(
+    tail: torch.Tensor, nodes: np.ndarray, weights: np.ndarray, eps: float, negative: str
+) -> int:
+    """``rho_th * D``: the smallest ``k`` with ``k/D >= 1 - delta(R(k))/D`` (``tail`` from
+    :func:`~prunelimit.pruning.removed_sq_tail`)."""
+    D = tail.numel() - 1
+
+    def g(k: int) -> float:
+        return 1.0 - float(delta_fraction(float(tail[k]), nodes, weights, eps, negative)[0]) - k / D
+
+    return smallest_feasible_count(g, D)
+
+
+def _prefix_limit(tail, alpha, beta, size, j: int, eps: float, negative: str) -> float:
+    """``rho_th`` from the first ``j`` Lanczos steps."""
+    nodes, weights = ritz(*prefix(alpha, beta, size, j))
+    check_finite(nodes, weights, eps)
+    return _limit_count(tail, nodes, weights, eps, negative) / (tail.numel() - 1)
+
+
+def lanczos_convergence(
+    sorted_mags: torch.Tensor,
+    alpha: np.ndarray,
+    beta: np.ndarray,
+    size: np.ndarray,
+    eps: float,
+    negative: str = "abs",
+    tol: float = CONVERGENCE_TOL,
+    points: int = 40,
+) -> dict:
+    """``rho_th`` after ``j`` Lanczos steps for ``points`` prefixes ``j <= m`` of one run (the
+    leading ``j x j`` blocks of its tridiagonal matrices: exactly what a ``j``-step run on the
+    same probes gives), and the verdict ``converged``: ``|rho_th(m) - rho_th(m // 2)| <= tol``;
+    ``spread_second_half`` is the range of ``rho_th`` over the recorded ``j >= m // 2``.
+    """
+    m = np.asarray(alpha).shape[1]
+    tail = removed_sq_tail(sorted_mags)
+    steps = np.unique(np.round(np.linspace(1, m, points)).astype(int))
+    steps = sorted({*steps.tolist(), max(m // 2, 1), m})
+    rho = [_prefix_limit(tail, alpha, beta, size, j, eps, negative) for j in steps]
+    half = steps.index(max(m // 2, 1))
+    change = abs(rho[-1] - rho[half])
+    return {
+        "steps": steps,
+        "rho_th": rho,
+        "change_from_half": change,
+        "spread_second_half": max(rho[half:]) - min(rho[half:]),
+        "tol": tol,
+        "converged": bool(change <= tol),
+    }
+
+
+def converged_check(
+    sorted_mags: torch.Tensor, eps: float, negative: str = "abs", tol: float = CONVERGENCE_TOL
+) -> Callable[[np.ndarray, np.ndarray, np.ndarray], bool]:
+    """The stopping rule of ``lanczos_steps: auto``: after ``m`` steps, is ``|rho_th(m) -
+    rho_th(m // 2)| <= tol``? (the verdict of :func:`lanczos_convergence`)."""
+    tail = removed_sq_tail(sorted_mags)
+
+    def converged(alpha: np.ndarray, beta: np.ndarray, size: np.ndarray) -> bool:
+        m = alpha.shape[1]
+        full, half = (
+            _prefix_limit(tail, alpha, beta, size, j, eps, negative) for j in (m, max(m // 2, 1))
+        )
+        print(f"  Lanczos: rho_th {full:.4%} at m = {m}, {half:.4%} at m/2", flush=True)
+        return abs(full - half) <= tol
+
+    return converged
 
 
 def theory_curve(
@@ -153,4 +237,6 @@ def auto_eps(minibatch_losses: torch.Tensor) -> float:
     """The automatic loss tolerance: standard deviation of the mini-batch training losses."""
     if minibatch_losses.numel() < 2:
         raise ValueError("eps=auto needs at least two mini-batches; set theory.eps to a number")
+    if not bool(torch.isfinite(minibatch_losses).all()):
+        raise FloatingPointError("eps=auto: a mini-batch loss at w* is not finite")
     return float(minibatch_losses.std(unbiased=True))

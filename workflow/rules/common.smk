@@ -21,11 +21,13 @@ wildcard_constraints:
     kind="dense|l1",
 
 
-def training_view(experiment):
-    """The experiment without its `hessian` overrides: the params of rules that do not compute
-    a spectrum, so that changing those overrides reruns only the spectrum and what follows.
+def training_view(experiment, kind="l1"):
+    """The experiment without its `hessian` overrides (and, for the dense run, without the l1
+    run's `l1_train` block): the params of rules that do not compute a spectrum, so that
+    changing those overrides reruns only what depends on them.
     """
-    return {k: v for k, v in EXPERIMENTS[experiment].items() if k != "hessian"}
+    drop = {"hessian"} if kind == "l1" else {"hessian", "l1_train"}
+    return {k: v for k, v in EXPERIMENTS[experiment].items() if k not in drop}
 
 
 def dataset_path(experiment):

@@ -19,6 +19,7 @@ rule spectrum:
     params:
         exp=lambda w: EXPERIMENTS[w.experiment],
         hessian=lambda w: hessian_settings(EXPERIMENTS[w.experiment], config["hessian"]),
+        theory=config["theory"],
         device=DEVICE,
     script:
         "../scripts/spectrum.py"

@@ -17,7 +17,7 @@ rule train:
     resources:
         gpu=GPUS,
     params:
-        exp=lambda w: training_view(w.experiment),
+        exp=lambda w: training_view(w.experiment, w.kind),
         device=DEVICE,
         checkpoint=lambda w: f"results/{w.experiment}/seed{w.seed}/{w.kind}.ckpt",
     script:

@@ -6,7 +6,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import log_to
 from prunelimit.data import load_dataset
-from prunelimit.experiment import load_trained, loss_tolerance, pruning_curve
+from prunelimit.experiment import (
+    CRITERIA,
+    load_trained,
+    loss_tolerance,
+    pruning_curve,
+    settings_for,
+)
 from prunelimit.io import read_json, write_json
 from prunelimit.runtime import setup
 
@@ -26,9 +32,12 @@ for kind in ("l1", "dense"):
     if kind == "l1":  # the same eps as the theory
         eps = read_json(snakemake.input.theory)["inputs"]["eps"]
     else:
-        eps, _ = loss_tolerance(model, data, snakemake.params.eps, exp["train"]["batch_size"], seed)
+        batch = settings_for(exp, "dense").batch_size
+        eps, _ = loss_tolerance(model, data, snakemake.params.eps, batch, seed)
     print(f"{kind}: eps = {eps:.4g}", flush=True)
-    result[kind] = pruning_curve(model, data, eps, **search)
-result["rho_loss"], result["rho_acc"] = result["l1"]["rho_loss"], result["l1"]["rho_acc"]
-print({k: result["l1"][k] for k in ("rho_loss", "rho_acc", "evaluations")})
+    l1 = settings_for(exp, kind).l1  # the strength it was trained with (dense: 0)
+    result[kind] = pruning_curve(model, data, eps, l1=l1, **search)
+for c in CRITERIA:
+    result[f"rho_{c}"] = result["l1"][f"rho_{c}"]
+print({k: result["l1"][k] for k in ("rho_loss", "rho_objective", "rho_acc", "evaluations")})
 write_json(snakemake.output[0], result)

@@ -36,8 +36,9 @@ def limits_at(model, label: str) -> dict:
         h,
         snakemake.params.theory,
         snakemake.params.limit,
-        exp["train"]["batch_size"],
+        settings_for(exp, "l1").batch_size,
         seed,
+        l1=settings_for(exp, "l1").l1,
     )
     theory, actual = res["theory"], res["actual"]
     print(
@@ -51,6 +52,7 @@ def limits_at(model, label: str) -> dict:
         "rho_lower": theory["rho_lower"],
         "rho_upper": theory["rho_upper"],
         "rho_loss": actual["rho_loss"],
+        "rho_objective": actual["rho_objective"],
         "rho_acc": actual["rho_acc"],
         "eps": theory["inputs"]["eps"],
         "train_loss": res["train_loss"],

@@ -6,9 +6,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import log_to
 from prunelimit.data import load_dataset
-from prunelimit.experiment import load_trained, theory_of
+from prunelimit.experiment import load_trained, settings_for, theory_of
 from prunelimit.io import read_json, write_json
 from prunelimit.runtime import setup
+from prunelimit.theory import CONVERGENCE_TOL
 
 log_to(snakemake.log[0])
 seed = int(snakemake.wildcards.seed)
@@ -22,9 +23,10 @@ result = theory_of(
     read_json(snakemake.input.spectrum),
     cfg["eps"],
     cfg["negative"],
-    batch_size=exp["train"]["batch_size"],
+    batch_size=settings_for(exp, "l1").batch_size,
     seed=seed,
+    convergence_tol=cfg.get("convergence_tol", CONVERGENCE_TOL),
 )
 result.update(experiment=exp["name"], seed=seed)
-print({k: v for k, v in result.items() if k != "curve"})
+print({k: v for k, v in result.items() if k not in ("curve", "convergence")})
 write_json(snakemake.output[0], result)

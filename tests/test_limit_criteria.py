@@ -1,0 +1,67 @@
+"""The three actual-limit criteria of ``experiment.pruning_curve`` on a small trained network."""
+
+import math
+
+import pytest
+import torch
+
+from prunelimit.experiment import pruning_curve
+from prunelimit.models import build_model
+from prunelimit.pruning import prunable_weights
+from prunelimit.training import TrainSettings, evaluate, fit
+
+
+@pytest.fixture(scope="module")
+def trained(mnist1d):
+    torch.manual_seed(0)
+    model = build_model("mlp", mnist1d.input_shape, mnist1d.num_classes, seed=0, widths=[128])
+    fit(model, mnist1d, TrainSettings(epochs=8, lr=0.05), seed=0, log=lambda _: None)
+    return model.eval()
+
+
+def _check_limit(out, criterion, holds):
+    res = out["resolution"]  # rows by grid index (D * res = 6.4 weights per grid step here)
+    rows = {round(r["rho"] / res): r for r in out["curve"]}
+    k = round(out[f"rho_{criterion}"] / res)
+    assert holds(rows[k])
+    # the next measured point below the limit fails the criterion (one grid step below, when
+    # the search bisected down to it)
+    below = [kk for kk in rows if kk < k]
+    assert below and not holds(rows[max(below)])
+    return rows[k]
+
+
+def test_objective_criterion_holds_where_the_loss_criterion_fails(trained, mnist1d):
+    before = {n: w.detach().clone() for n, w in prunable_weights(trained).items()}
+    eps = 0.01
+    l1 = 1e-3  # removing weights lowers the l1 term by l1 * (removed l1 norm)
+    out = pruning_curve(trained, mnist1d, eps, 0.001, 12, 0.0005, l1=l1)
+    base = out["unpruned"]
+    l1_norm = sum(float(p.detach().abs().sum()) for p in trained.parameters())
+    assert base["l1_norm"] == pytest.approx(l1_norm, rel=1e-6)
+    assert base["objective"] == pytest.approx(base["train_loss"] + l1 * l1_norm, rel=1e-6)
+    for r in out["curve"]:  # the objective is L + l1 * (||w*||_1 - removed)
+        assert r["objective"] == pytest.approx(
+            r["train_loss"] + l1 * (l1_norm - r["removed_l1"]), rel=1e-6
+        )
+    _check_limit(out, "loss", lambda r: r["train_loss"] <= base["train_loss"] + eps)
+    at = _check_limit(out, "objective", lambda r: r["objective"] <= base["objective"] + eps)
+    _check_limit(out, "acc", lambda r: r["val_acc"] >= base["val_acc"])
+    # the constructed case: at the objective's limit the cross-entropy criterion fails
+    assert out["rho_objective"] < out["rho_loss"]
+    assert at["train_loss"] > base["train_loss"] + eps
+    n = len(mnist1d.val)
+    assert out["val_samples"] == n
+    assert out["val_acc_se"] == pytest.approx(
+        math.sqrt(base["val_acc"] * (1 - base["val_acc"]) / n)
+    )
+    # weights restored, the test set never chose anything (it is only reported)
+    for name, w in prunable_weights(trained).items():
+        assert torch.equal(w.detach(), before[name])
+    assert evaluate(trained, mnist1d.train)[0] == pytest.approx(base["train_loss"])
+
+
+def test_without_l1_the_objective_is_the_loss(trained, mnist1d):
+    out = pruning_curve(trained, mnist1d, 0.01, 0.001, 12, 0.0005, l1=0.0)
+    assert out["rho_objective"] == out["rho_loss"]
+    assert all(r["objective"] == r["train_loss"] for r in out["curve"])
