@@ -1,24 +1,15 @@
-"""End-to-end: the whole workflow on the tiny config (.test/config.yaml)."""
+"""End-to-end: the whole workflow on the tiny config (.test/config.yaml), run once per session
+(the ``tiny_run`` fixture of conftest.py, shared with the SLURM test)."""
 
 import json
-import shutil
+import math
 
+import pandas as pd
 import pytest
 
-from conftest import REPO, run_snakemake
+from conftest import run_snakemake
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    work = tmp_path_factory.mktemp("wf")
-    shutil.copy(REPO / ".test" / "config.yaml", work / "config.yaml")
-    proc = run_snakemake(
-        "--cores", "2", "--configfile", str(work / "config.yaml"), "--directory", str(work)
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return work
 
 
 def test_training_outputs(tiny_run):
@@ -54,3 +45,60 @@ def test_report_holds_every_figure_and_table(tiny_run):
     assert len(figures) >= 10
     for name in figures + ["limits.csv", "sap.csv", "ntk.csv"]:
         assert name in html, f"{name} missing from the report"
+
+
+def _finite(obj) -> bool:
+    if isinstance(obj, dict):
+        return all(_finite(v) for v in obj.values())
+    if isinstance(obj, list):
+        return all(_finite(v) for v in obj)
+    return not isinstance(obj, float) or math.isfinite(obj)
+
+
+def test_limit_outputs_hold_their_invariants(tiny_run):
+    run = tiny_run / "results/tiny/seed0"
+    spectrum = json.loads((run / "spectrum.json").read_text())
+    theory = json.loads((run / "theory.json").read_text())
+    limit = json.loads((run / "limit.json").read_text())
+    metrics = json.loads((run / "l1_metrics.json").read_text())
+    for name, obj in (("spectrum", spectrum), ("theory", theory), ("limit", limit)):
+        assert _finite(obj), f"{name}.json holds a non-finite value"
+    # the theory: ordered bounds, a kept ratio, the Lanczos run's own convergence curve
+    assert 0 < theory["rho_lower"] <= theory["rho_th"] <= theory["rho_upper"] <= 1
+    conv = theory["convergence"]
+    assert spectrum["lanczos_mode"] == "auto" and conv["steps"][-1] == spectrum["lanczos_steps"]
+    assert theory["converged"] == conv["converged"] == (conv["change_from_half"] <= conv["tol"])
+    assert conv["rho_th"][-1] == theory["rho_th"]
+    # auto stops at the first converged block, or at the maximum (10-step blocks, at most 40)
+    assert spectrum["lanczos_steps"] in (20, 30, 40)
+    assert theory["converged"] or spectrum["lanczos_steps"] == 40
+    # the actual limits: each criterion holds at its limit and fails at the next point below
+    l1 = limit["l1"]
+    assert l1["eps"] == theory["inputs"]["eps"] and l1["l1"] == metrics["settings"]["l1"]
+    base = l1["unpruned"]
+    holds = {
+        "loss": lambda r: r["train_loss"] <= base["train_loss"] + l1["eps"],
+        "objective": lambda r: r["objective"] <= base["objective"] + l1["eps"],
+        "acc": lambda r: r["val_acc"] >= base["val_acc"],
+    }
+    res = l1["resolution"]
+    rows = {round(r["rho"] / res): r for r in l1["curve"]}
+    for c, ok in holds.items():
+        k = round(limit[f"rho_{c}"] / res)
+        assert 0 < limit[f"rho_{c}"] <= 1 and ok(rows[k]), c
+        below = [i for i in rows if i < k]  # the bisection ends one grid step above a failure
+        assert not below or (max(below) == k - 1 and not ok(rows[k - 1])), c
+    assert limit["dense"]["rho_objective"] == limit["dense"]["rho_loss"]  # l1 = 0
+    # the regime diagnostic of the l1 run, and the table that reports it
+    regime = metrics["regime"]
+    assert 0 <= regime["drift_kept"] <= 1 and regime["in_regime"] in (True, False)
+    table = pd.read_csv(tiny_run / "results/tables/limits.csv")
+    row = table.iloc[0]
+    assert row["rho_th_mean"] == pytest.approx(100 * theory["rho_th"])
+    assert row["rho_objective_mean"] == pytest.approx(100 * limit["rho_objective"])
+    rel = abs(theory["rho_th"] - limit["rho_loss"]) / limit["rho_loss"]
+    assert row["relgap_loss_mean"] == pytest.approx(100 * rel)
+    assert row["converged_seeds"] == int(theory["converged"])
+    assert row["in_regime_seeds"] == int(regime["in_regime"])
+    md = (tiny_run / "results/tables/limits.md").read_text()
+    assert "in regime" in md and "rel. gap (b) %" in md

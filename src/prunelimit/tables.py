@@ -58,30 +58,63 @@ def write_table(
     return paths
 
 
+def _count(values: pd.Series) -> str:
+    """``'2/3'``: how many of the seeds' verdicts are true (``'?'`` when none is known)."""
+    known = [
+        bool(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))
+    ]
+    return f"{sum(known)}/{len(values)}" if known else "?"
+
+
 def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-experiment summary of theory against actual limit (kept ratios in percent).
 
     ``records``: one dict per experiment and seed with keys experiment, dataset, model, seed, D,
-    rho_th, rho_lower, rho_upper, rho_loss, rho_acc, dense_rho_loss, dense_rho_acc (fractions).
+    rho_th, rho_lower, rho_upper, rho_loss, rho_objective, rho_acc, val_acc_se, dense_rho_loss,
+    dense_rho_acc (fractions), and the verdicts converged and in_regime (bool or None) and
+    drift_kept. Relative gaps ``|rho_th - rho_act| / rho_act`` are per seed, then averaged.
     Returns (raw, formatted): raw has ``_mean``/``_std`` columns, formatted ``mean +- std``
     strings and, for experiments matching a row of the paper, the paper's numbers labelled so.
     """
     df = pd.DataFrame(records)
     df["bound_gap"] = df["rho_upper"] - df["rho_lower"]
-    df["gap_loss"] = df["rho_loss"] - df["rho_th"]  # actual - theory, as the paper's Delta
-    df["gap_acc"] = df["rho_acc"] - df["rho_th"]
+    for c in ("loss", "objective", "acc"):
+        df[f"gap_{c}"] = df[f"rho_{c}"] - df["rho_th"]  # actual - theory, as the paper's Delta
+        df[f"relgap_{c}"] = (df["rho_th"] - df[f"rho_{c}"]).abs() / df[f"rho_{c}"]
     cols = [
         "rho_th",
         "rho_lower",
         "rho_upper",
         "bound_gap",
         "rho_loss",
+        "rho_objective",
         "rho_acc",
+        "val_acc_se",
         "gap_loss",
+        "gap_objective",
         "gap_acc",
+        "relgap_loss",
+        "relgap_objective",
+        "relgap_acc",
         "dense_rho_loss",
         "dense_rho_acc",
+        "drift_kept",
     ]
+    labels = {
+        "rho_th": "theory rho_th",
+        "rho_lower": "lower",
+        "rho_upper": "upper",
+        "bound_gap": "bound gap",
+        "rho_loss": "actual (a) loss",
+        "rho_objective": "actual (b) objective",
+        "rho_acc": "actual (c) val acc",
+        "val_acc_se": "val acc SE (points)",
+        "gap_loss": "(a) - theory",
+        "relgap_loss": "rel. gap (a) %",
+        "relgap_objective": "rel. gap (b) %",
+        "dense_rho_loss": "dense actual (a)",
+        "drift_kept": "drift cut kept",
+    }
     raw_rows, fmt_rows = [], []
     for name, grp in df.groupby("experiment", sort=False):
         first = grp.iloc[0]
@@ -98,19 +131,14 @@ def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
             "D": int(first["D"]),
             "seeds": len(grp),
         }
+        for verdict in ("in_regime", "converged"):
+            values = grp[verdict] if verdict in grp else pd.Series([None] * len(grp))
+            raw[f"{verdict}_seeds"] = sum(bool(v) for v in values if v is not None and v == v)
+            fmt[verdict.replace("_", " ")] = _count(values)
         for c in cols:
-            m, s = mean_std(list(100 * grp[c]))
+            values = list(100 * grp[c].astype(float)) if c in grp else []
+            m, s = mean_std(values)
             raw[f"{c}_mean"], raw[f"{c}_std"] = m, s
-        labels = {
-            "rho_th": "theory rho_th",
-            "rho_lower": "lower",
-            "rho_upper": "upper",
-            "bound_gap": "bound gap",
-            "rho_loss": "actual (loss)",
-            "rho_acc": "actual (acc)",
-            "gap_loss": "actual (loss) - theory",
-            "dense_rho_loss": "dense actual (loss)",
-        }
         for c, label in labels.items():
             fmt[label] = format_pm(raw[f"{c}_mean"], raw[f"{c}_std"])
         paper = PAPER_LIMITS.get((first["dataset"], first["model"]))

@@ -13,6 +13,7 @@ rule limits_table:
     input:
         theory=per_run("results/{experiment}/seed{seed}/theory.json"),
         limit=per_run("results/{experiment}/seed{seed}/limit.json"),
+        metrics=per_run("results/{experiment}/seed{seed}/l1_metrics.json"),
     output:
         csv=report(
             "results/tables/limits.csv",
@@ -50,6 +51,13 @@ rule limit_figures:
         spectrum_png=report(
             "results/figures/limit_{experiment}_spectrum.png",
             caption="../report/limit_spectrum.rst",
+            category=LIMITS_CAT,
+            subcategory="{experiment}",
+        ),
+        lanczos_pdf="results/figures/limit_{experiment}_lanczos.pdf",
+        lanczos_png=report(
+            "results/figures/limit_{experiment}_lanczos.png",
+            caption="../report/limit_lanczos.rst",
             category=LIMITS_CAT,
             subcategory="{experiment}",
         ),
@@ -92,6 +100,6 @@ RESULTS_TARGETS = [
     *expand(
         "results/figures/limit_{experiment}_{fig}.png",
         experiment=EXPERIMENTS,
-        fig=["transition", "spectrum"],
+        fig=["transition", "spectrum", "lanczos"],
     ),
 ]

@@ -7,7 +7,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import log_to
 from prunelimit.io import read_json
 from prunelimit.plotting import save_figure
-from prunelimit.plotting.limits import phase_transition, predicted_vs_actual, spectral_density
+from prunelimit.plotting.limits import (
+    lanczos_convergence,
+    phase_transition,
+    predicted_vs_actual,
+    spectral_density,
+)
 from prunelimit.tables import limits_table, write_table
 
 log_to(snakemake.log[0])
@@ -17,9 +22,11 @@ limits = [read_json(p) for p in snakemake.input.limit]
 
 def records() -> list[dict]:
     exps = snakemake.params.experiments
+    metrics = [read_json(p) for p in snakemake.input.get("metrics", [])] or [{}] * len(theories)
     out = []
-    for t, lim in zip(theories, limits, strict=True):
+    for t, lim, met in zip(theories, limits, metrics, strict=True):
         exp = exps[t["experiment"]]
+        regime = met.get("regime", {})
         out.append(
             {
                 "experiment": t["experiment"],
@@ -31,9 +38,14 @@ def records() -> list[dict]:
                 "rho_lower": t["rho_lower"],
                 "rho_upper": t["rho_upper"],
                 "rho_loss": lim["rho_loss"],
+                "rho_objective": lim["rho_objective"],
                 "rho_acc": lim["rho_acc"],
+                "val_acc_se": lim["l1"]["val_acc_se"],
                 "dense_rho_loss": lim["dense"]["rho_loss"],
                 "dense_rho_acc": lim["dense"]["rho_acc"],
+                "converged": t.get("converged"),
+                "in_regime": regime.get("in_regime"),
+                "drift_kept": regime.get("drift_kept"),
             }
         )
     return out
@@ -60,6 +72,11 @@ elif snakemake.rule == "limit_figures":
         spectral_density(name, spectra, theories),
         snakemake.output.spectrum_pdf,
         snakemake.output.spectrum_png,
+    )
+    save_figure(
+        lanczos_convergence(name, theories),
+        snakemake.output.lanczos_pdf,
+        snakemake.output.lanczos_png,
     )
 else:
     save_figure(predicted_vs_actual(records()), snakemake.output.pdf, snakemake.output.png)

@@ -16,12 +16,16 @@ from prunelimit.plotting import setup_style
 
 def curve_rows(actual: dict, **labels) -> list[dict]:
     """Rows of one pruning curve (a :func:`prunelimit.experiment.pruning_curve` result):
-    kept ratio in %, excess training loss over ``eps``, test accuracy, plus ``labels``."""
+    kept ratio in %, excess training loss and excess l1 objective over ``eps``, validation and
+    test accuracy, plus ``labels``."""
     base, eps = actual["unpruned"]["train_loss"], actual["eps"]
+    base_obj = actual["unpruned"].get("objective", base)
     return [
         {
             "rho %": 100 * p["rho"],
             "excess": (p["train_loss"] - base) / eps,
+            "excess_objective": (p.get("objective", p["train_loss"]) - base_obj) / eps,
+            "val_acc": p["val_acc"],
             "test_acc": p["test_acc"],
             **labels,
         }
@@ -29,12 +33,27 @@ def curve_rows(actual: dict, **labels) -> list[dict]:
     ]
 
 
-def curve_panels(df: pd.DataFrame, hue: str, palette: dict, figsize=(11, 4), legend_panel: int = 0):
-    """The two panels of pruning curves, one line per ``seed``: excess training loss / eps
-    (symlog, feasible below the dotted line at 1) and test accuracy, against the kept ratio
-    (log). Returns (fig, axes)."""
-    fig, axes = plt.subplots(1, 2, figsize=figsize, sharex=True)
-    for i, (ax, y) in enumerate(zip(axes, ("excess", "test_acc"), strict=True)):
+YLABELS = {
+    "excess": "(L(w_rho) - L(w*)) / eps  (cross-entropy)",
+    "excess_objective": "excess l1 objective / eps",
+    "val_acc": "validation accuracy",
+    "test_acc": "test accuracy",
+}
+
+
+def curve_panels(
+    df: pd.DataFrame,
+    hue: str,
+    palette: dict,
+    figsize=(11, 4),
+    legend_panel: int = 0,
+    ys: tuple[str, ...] = ("excess", "test_acc"),
+):
+    """Panels of pruning curves, one line per ``seed``, against the kept ratio (log): the
+    columns ``ys`` of :func:`curve_rows`; excess losses over eps are symlog, feasible below
+    the dotted line at 1. Returns (fig, axes)."""
+    fig, axes = plt.subplots(1, len(ys), figsize=figsize, sharex=True)
+    for i, (ax, y) in enumerate(zip(axes, ys, strict=True)):
         sns.lineplot(
             df,
             x="rho %",
@@ -50,10 +69,10 @@ def curve_panels(df: pd.DataFrame, hue: str, palette: dict, figsize=(11, 4), leg
         )
         ax.set_xscale("log")
         ax.set_xlabel("kept ratio rho (% of D)")
-    axes[0].axhline(1.0, color="k", lw=0.8, ls=":", label="L(w*) + eps")
-    axes[0].set_yscale("symlog", linthresh=1.0)
-    axes[0].set_ylabel("(L(w_rho) - L(w*)) / eps  (training loss)")
-    axes[1].set_ylabel("test accuracy")
+        ax.set_ylabel(YLABELS[y])
+        if y.startswith("excess"):
+            ax.axhline(1.0, color="k", lw=0.8, ls=":", label="+ eps")
+            ax.set_yscale("symlog", linthresh=1.0)
     return fig, axes
 
 
@@ -69,18 +88,26 @@ def phase_transition(name: str, theories: list[dict], limits: list[dict]) -> plt
             for row in curve_rows(lim[kind], network=kind, seed=lim["seed"])
         ]
     )
-    fig, axes = curve_panels(df, "network", {"l1": "C0", "dense": "C3"})
+    fig, axes = curve_panels(
+        df,
+        "network",
+        {"l1": "C0", "dense": "C3"},
+        figsize=(15, 4),
+        ys=("excess", "excess_objective", "val_acc"),
+    )
     th = 100 * np.mean([t["rho_th"] for t in theories])
     lo = 100 * np.mean([t["rho_lower"] for t in theories])
     up = 100 * np.mean([t["rho_upper"] for t in theories])
-    act = 100 * np.mean([lim["rho_loss"] for lim in limits])
-    act_acc = 100 * np.mean([lim["rho_acc"] for lim in limits])
-    for ax in axes:
+    for ax, (crit, label) in zip(
+        axes,
+        (("loss", "(a) loss"), ("objective", "(b) objective"), ("acc", "(c) val acc")),
+        strict=True,
+    ):
+        act = 100 * np.mean([lim[f"rho_{crit}"] for lim in limits])
         ax.axvspan(max(lo, 1e-3), up, color="C2", alpha=0.12, label="bounds [rho_L, rho_U]")
         ax.axvline(th, color="C2", lw=1.5, label=f"theory rho_th = {th:.2f} %")
-        ax.axvline(act, color="k", lw=1.2, ls="--", label=f"actual (loss) = {act:.2f} %")
-        ax.axvline(act_acc, color="0.4", lw=1.0, ls="-.", label=f"actual (acc) = {act_acc:.2f} %")
-    axes[0].legend(fontsize=7, loc="upper right")
+        ax.axvline(act, color="k", lw=1.2, ls="--", label=f"actual {label} = {act:.2f} %")
+        ax.legend(fontsize=7, loc="best")
     fig.suptitle(
         f"{name}: one-shot magnitude pruning without fine-tuning "
         f"({len(limits)} seed{'s' if len(limits) > 1 else ''})"
@@ -127,9 +154,36 @@ def spectral_density(name: str, spectra: list[dict], theories: list[dict]) -> pl
     return fig
 
 
+def lanczos_convergence(name: str, theories: list[dict]) -> plt.Figure:
+    """``rho_th`` computed from the first ``j`` Lanczos steps of each seed's run against ``j``
+    (the run's own prefixes: no extra Hessian products), with the verdict of each seed."""
+    setup_style()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, t in enumerate(theories):
+        conv = t.get("convergence")
+        if not conv:
+            continue
+        verdict = "converged" if conv["converged"] else "NOT converged"
+        ax.plot(
+            conv["steps"],
+            100 * np.asarray(conv["rho_th"]),
+            marker="o",
+            ms=3,
+            color=f"C{i}",
+            label=f"seed {t['seed']}: {verdict} (|change from m/2| = "
+            f"{100 * conv['change_from_half']:.2f} points)",
+        )
+    ax.set_xlabel("Lanczos steps j")
+    ax.set_ylabel("rho_th from the first j steps (% of D)")
+    ax.legend(fontsize=7)
+    ax.set_title(f"{name}: convergence of rho_th in the Lanczos steps")
+    fig.tight_layout()
+    return fig
+
+
 def predicted_vs_actual(records: list[dict]) -> plt.Figure:
-    """Theoretical against actual limit (loss criterion) for every experiment and seed, with
-    the bounds as error bars and the line y = x (log-log, percent)."""
+    """Theoretical against actual limit (loss, objective and accuracy criteria) for every
+    experiment and seed, with the bounds as error bars and the line y = x (log-log, percent)."""
     setup_style()
     df = pd.DataFrame(records)
     fig, ax = plt.subplots(figsize=(5.5, 5))
@@ -137,15 +191,24 @@ def predicted_vs_actual(records: list[dict]) -> plt.Figure:
         x, y = 100 * grp["rho_loss"], 100 * grp["rho_th"]
         yerr = np.vstack([y - 100 * grp["rho_lower"], 100 * grp["rho_upper"] - y]).clip(0)
         ax.errorbar(x, y, yerr=yerr, fmt="o", color=f"C{i}", capsize=3, alpha=0.8, label=name)
+        ax.scatter(
+            100 * grp["rho_objective"],
+            y,
+            marker="s",
+            facecolors="none",
+            edgecolors=f"C{i}",
+            alpha=0.8,
+        )
         ax.scatter(100 * grp["rho_acc"], y, marker="x", color=f"C{i}", alpha=0.8)
-    vals = 100 * np.concatenate([df[c].to_numpy() for c in ("rho_th", "rho_loss", "rho_acc")])
+    cols = ("rho_th", "rho_loss", "rho_objective", "rho_acc")
+    vals = 100 * np.concatenate([df[c].to_numpy() for c in cols])
     vals = vals[vals > 0]
     lo, hi = vals.min() / 2, min(100.0, vals.max() * 2)
     ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(lo, hi)
-    ax.set_xlabel("actual limit (% of D): o loss criterion, x accuracy criterion")
+    ax.set_xlabel("actual limit (% of D): o loss, square objective, x accuracy")
     ax.set_ylabel("theoretical limit rho_th (% of D), bars: bounds")
     ax.legend(fontsize=7)
     fig.tight_layout()
