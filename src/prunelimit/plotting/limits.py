@@ -171,7 +171,8 @@ def lanczos_convergence(name: str, theories: list[dict]) -> plt.Figure:
             ms=3,
             color=f"C{i}",
             label=f"seed {t['seed']}: {verdict} (|change from m/2| = "
-            f"{100 * conv['change_from_half']:.2f} points)",
+            f"{100 * conv['change_from_half']:.2f}, range over [m/2, m] = "
+            f"{100 * conv.get('spread_second_half', float('nan')):.2f} points)",
         )
     ax.set_xlabel("Lanczos steps j")
     ax.set_ylabel("rho_th from the first j steps (% of D)")

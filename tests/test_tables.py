@@ -1,0 +1,56 @@
+"""The limits table on synthetic records: means, stds, relative gaps, verdict counts, paper rows."""
+
+import math
+
+import pytest
+
+from prunelimit.tables import limits_table
+
+
+def _rec(exp, seed, dataset="mnist1d", model="mlp", **kw):
+    base = dict(
+        experiment=exp,
+        dataset=dataset,
+        model=model,
+        seed=seed,
+        D=1000,
+        rho_th=0.10,
+        rho_lower=0.01,
+        rho_upper=0.2,
+        rho_loss=0.125,
+        rho_objective=0.1,
+        rho_acc=0.11,
+        val_acc_se=0.02,
+        dense_rho_loss=0.9,
+        dense_rho_acc=0.8,
+        converged=True,
+        in_regime=True,
+        drift_kept=0.005,
+    )
+    return {**base, **kw}
+
+
+def test_limits_table_values():
+    records = [
+        _rec("a", 0, rho_th=0.10, rho_loss=0.125),
+        _rec("a", 1, rho_th=0.12, rho_loss=0.100, converged=False),
+        _rec("b", 0, dataset="cifar10", model="fc5", in_regime=None, converged=None),
+    ]
+    raw, fmt = limits_table(records)
+    a = raw.set_index("experiment").loc["a"]
+    assert a["seeds"] == 2
+    assert a["rho_th_mean"] == pytest.approx(11.0) and a["rho_th_std"] == pytest.approx(
+        math.sqrt(2) * 1.0
+    )
+    # relative gaps per seed: |0.10-0.125|/0.125 = 20 %, |0.12-0.10|/0.10 = 20 %
+    assert a["relgap_loss_mean"] == pytest.approx(20.0) and a["relgap_loss_std"] == pytest.approx(0)
+    assert a["relgap_objective_mean"] == pytest.approx(10.0)  # 0 % and 20 %
+    assert a["gap_loss_mean"] == pytest.approx(0.25)  # (+2.5 - 2.0) / 2 points
+    assert a["converged_seeds"] == 1 and a["in_regime_seeds"] == 2
+    assert math.isnan(a["paper_theory_mean"])  # MNIST-1D is not in the paper
+    f = fmt.set_index("experiment")
+    assert f.loc["a", "converged"] == "1/2" and f.loc["a", "in regime"] == "2/2"
+    assert f.loc["b", "in regime"] == "?"  # unknown verdicts are not counted as false
+    assert f.loc["a", "rel. gap (a) %"] == "20.00 +- 0.00"
+    # the paper's numbers appear only for a matching dataset and model (CIFAR10 FC5)
+    assert f.loc["b", "paper: theory"] == "2.10 +- 0.25" and f.loc["a", "paper: theory"] == ""
