@@ -65,3 +65,44 @@ def test_without_l1_the_objective_is_the_loss(trained, mnist1d):
     out = pruning_curve(trained, mnist1d, 0.01, 0.001, 12, 0.0005, l1=0.0)
     assert out["rho_objective"] == out["rho_loss"]
     assert all(r["objective"] == r["train_loss"] for r in out["curve"])
+
+
+def test_automatic_eps_is_the_std_of_the_shuffled_minibatch_losses(trained, mnist1d):
+    from torch.nn import functional as F
+
+    from prunelimit.experiment import loss_tolerance
+
+    eps, mode = loss_tolerance(trained, mnist1d, "auto", 128, seed=3)
+    # direct: the same seeded shuffle, batch by batch, sample standard deviation (ddof 1)
+    order = torch.randperm(len(mnist1d.train), generator=torch.Generator().manual_seed(3))
+    losses = []
+    with torch.no_grad():
+        for start in range(0, len(order), 128):
+            x, y = mnist1d.train.get(order[start : start + 128])
+            losses.append(float(F.cross_entropy(trained(x), y)))
+    n = len(losses)
+    mean = sum(losses) / n
+    direct = math.sqrt(sum((v - mean) ** 2 for v in losses) / (n - 1))
+    assert mode == "auto" and n == math.ceil(len(mnist1d.train) / 128)
+    assert eps == pytest.approx(direct, rel=1e-6)
+    assert loss_tolerance(trained, mnist1d, 0.25, 128, seed=3) == (0.25, "given")
+
+
+def test_non_finite_inputs_stop_the_job(trained, mnist1d):
+    import copy
+
+    from prunelimit.regions import kept_counts
+    from prunelimit.spectrum import estimate_spectrum
+
+    with pytest.raises(FloatingPointError, match="eps"):
+        pruning_curve(trained, mnist1d, float("nan"), 0.001, 12, 0.0005)
+    broken = copy.deepcopy(trained)
+    with torch.no_grad():
+        next(iter(prunable_weights(broken).values()))[0, 0] = float("nan")
+    x, y = mnist1d.train.get(slice(0, 200))
+    with pytest.raises(FloatingPointError, match="not finite"):
+        estimate_spectrum(broken, x, y, steps=4, probes=1, batch_size=200)
+    with pytest.raises(FloatingPointError, match="non-finite evaluation"):
+        pruning_curve(broken, mnist1d, 0.01, 0.001, 12, 0.0005)
+    with pytest.raises(FloatingPointError, match="densities"):
+        kept_counts([0.5, float("nan")], [10, 10], 5)

@@ -327,6 +327,8 @@ def pruning_curve(
             "the accuracy criterion needs a validation split: set data.val_fraction "
             "> 0 (the test set is never used to choose the limit)"
         )
+    if not (math.isfinite(eps) and eps > 0):
+        raise FloatingPointError(f"the loss tolerance eps must be finite and > 0, got {eps}")
     weights = prunable_weights(model)
     original = {n: w.detach().clone() for n, w in weights.items()}
     D = sum(w.numel() for w in original.values())

@@ -198,7 +198,10 @@ def kept_counts(densities: Sequence[float], sizes: Sequence[int], total: int) ->
     sizes = np.asarray(sizes, dtype=int)
     if not 0 <= total <= sizes.sum():
         raise ValueError(f"total must be in [0, {sizes.sum()}], got {total}")
-    target = np.clip(np.nan_to_num(np.asarray(densities, dtype=float)), 0, 1) * sizes
+    densities = np.asarray(densities, dtype=float)
+    if not np.isfinite(densities).all():
+        raise FloatingPointError(f"layer densities are not finite: {densities.tolist()}")
+    target = np.clip(densities, 0, 1) * sizes
     if not target.sum() >= 1e-9:
         target = sizes.astype(float)  # no usable proportions (all ~0): spread uniformly
     target *= total / target.sum()

@@ -68,6 +68,12 @@ class Lanczos:
             w = self.matvec(q)
             a = (w * q).sum(1)
             self._alpha.append(a.double().cpu().numpy())
+            if not np.isfinite(self._alpha[-1]).all():
+                raise FloatingPointError(
+                    f"the Hessian spectrum is not finite: a Hessian-vector product at Lanczos "
+                    f"step {j + 1} gave {self._alpha[-1].tolist()} (are the weights or the loss "
+                    "at w* finite?)"
+                )
             if (not residual and t == n - 1) or j == self.D - 1:
                 break
             w -= a[:, None] * q
@@ -301,6 +307,11 @@ def estimate_spectrum(
     if op.device.type == "cuda":
         torch.cuda.synchronize()
     wall = time.perf_counter() - t0
+    if not (np.isfinite(out["nodes"]).all() and np.isfinite(out["weights"]).all()):
+        raise FloatingPointError(
+            "the Hessian spectrum is not finite (NaN or inf Ritz values): the weights or the "
+            "loss at w* are not finite, or the Hessian-vector products overflowed"
+        )
     return {
         "engine": engine,
         "D": op.D,

@@ -2,6 +2,8 @@
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 # Idle OpenMP threads busy-wait by default, which slows a loaded machine (parallel jobs) badly.
@@ -16,3 +18,12 @@ def log_to(path: str) -> None:
     """Redirect stdout and stderr (line-buffered) to the rule's log file."""
     fh = open(path, "w", buffering=1)  # noqa: SIM115 - lives as long as the job
     sys.stdout = sys.stderr = fh
+
+
+@contextmanager
+def run_of(experiment: str, seed: int) -> Iterator[None]:
+    """Name the experiment and seed in a non-finite-value error raised by the library."""
+    try:
+        yield
+    except FloatingPointError as err:
+        raise FloatingPointError(f"experiment {experiment!r}, seed {seed}: {err}") from err

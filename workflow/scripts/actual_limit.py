@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import log_to
+from _common import log_to, run_of
 from prunelimit.data import load_dataset
 from prunelimit.experiment import (
     CRITERIA,
@@ -29,14 +29,15 @@ search = dict(
 result = {"experiment": exp["name"], "seed": seed}
 for kind in ("l1", "dense"):
     model = load_trained(exp, data, snakemake.input[kind], device)
-    if kind == "l1":  # the same eps as the theory
-        eps = read_json(snakemake.input.theory)["inputs"]["eps"]
-    else:
-        batch = settings_for(exp, "dense").batch_size
-        eps, _ = loss_tolerance(model, data, snakemake.params.eps, batch, seed)
-    print(f"{kind}: eps = {eps:.4g}", flush=True)
-    l1 = settings_for(exp, kind).l1  # the strength it was trained with (dense: 0)
-    result[kind] = pruning_curve(model, data, eps, l1=l1, **search)
+    with run_of(exp["name"], seed):
+        if kind == "l1":  # the same eps as the theory
+            eps = read_json(snakemake.input.theory)["inputs"]["eps"]
+        else:
+            batch = settings_for(exp, "dense").batch_size
+            eps, _ = loss_tolerance(model, data, snakemake.params.eps, batch, seed)
+        print(f"{kind}: eps = {eps:.4g}", flush=True)
+        l1 = settings_for(exp, kind).l1  # the strength it was trained with (dense: 0)
+        result[kind] = pruning_curve(model, data, eps, l1=l1, **search)
 for c in CRITERIA:
     result[f"rho_{c}"] = result["l1"][f"rho_{c}"]
 print({k: result["l1"][k] for k in ("rho_loss", "rho_objective", "rho_acc", "evaluations")})

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import log_to
+from _common import log_to, run_of
 from prunelimit.data import load_dataset
 from prunelimit.experiment import load_trained, settings_for, theory_of
 from prunelimit.io import read_json, write_json
@@ -17,16 +17,17 @@ device = setup(seed, threads=snakemake.threads, device=snakemake.params.device)
 exp, cfg = snakemake.params.exp, snakemake.params.theory
 data = load_dataset(snakemake.input.data, device)
 model = load_trained(exp, data, snakemake.input.model, device)
-result = theory_of(
-    model,
-    data,
-    read_json(snakemake.input.spectrum),
-    cfg["eps"],
-    cfg["negative"],
-    batch_size=settings_for(exp, "l1").batch_size,
-    seed=seed,
-    convergence_tol=cfg.get("convergence_tol", CONVERGENCE_TOL),
-)
+with run_of(exp["name"], seed):
+    result = theory_of(
+        model,
+        data,
+        read_json(snakemake.input.spectrum),
+        cfg["eps"],
+        cfg["negative"],
+        batch_size=settings_for(exp, "l1").batch_size,
+        seed=seed,
+        convergence_tol=cfg.get("convergence_tol", CONVERGENCE_TOL),
+    )
 result.update(experiment=exp["name"], seed=seed)
 print({k: v for k, v in result.items() if k not in ("curve", "convergence")})
 write_json(snakemake.output[0], result)
