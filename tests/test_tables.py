@@ -26,6 +26,7 @@ def _rec(exp, seed, dataset="mnist1d", model="mlp", **kw):
         converged=True,
         in_regime=True,
         drift_kept=0.005,
+        train_converged=True,
     )
     return {**base, **kw}
 
@@ -33,7 +34,7 @@ def _rec(exp, seed, dataset="mnist1d", model="mlp", **kw):
 def test_limits_table_values():
     records = [
         _rec("a", 0, rho_th=0.10, rho_loss=0.125),
-        _rec("a", 1, rho_th=0.12, rho_loss=0.100, converged=False),
+        _rec("a", 1, rho_th=0.12, rho_loss=0.100, converged=False, train_converged=False),
         _rec("b", 0, dataset="cifar10", model="fc5", in_regime=None, converged=None),
     ]
     raw, fmt = limits_table(records)
@@ -50,7 +51,17 @@ def test_limits_table_values():
     assert math.isnan(a["paper_theory_mean"])  # MNIST-1D is not in the paper
     f = fmt.set_index("experiment")
     assert f.loc["a", "converged"] == "1/2" and f.loc["a", "in regime"] == "2/2"
+    assert f.loc["a", "train converged"] == "1/2"
     assert f.loc["b", "in regime"] == "?"  # unknown verdicts are not counted as false
     assert f.loc["a", "rel. gap (a) %"] == "20.00 +- 0.00"
     # the paper's numbers appear only for a matching dataset and model (CIFAR10 FC5)
     assert f.loc["b", "paper: theory"] == "2.10 +- 0.25" and f.loc["a", "paper: theory"] == ""
+
+
+def test_a_missing_seed_is_visible():
+    records = [_rec("a", 0), _rec("a", 1, rho_acc=float("nan")), _rec("a", 2)]
+    raw, fmt = limits_table(records)
+    assert raw.loc[0, "rho_acc_mean"] == pytest.approx(11.0)  # the two finite seeds
+    assert fmt.loc[0, "actual (c) val acc"] == "11.00 +- 0.00 (2/3 seeds)"
+    assert fmt.loc[0, "actual (a) loss"] == "12.50 +- 0.00"  # complete: no marking
+    assert fmt.loc[0, "train converged"] == "3/3"

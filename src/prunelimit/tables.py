@@ -71,8 +71,9 @@ def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
 
     ``records``: one dict per experiment and seed with keys experiment, dataset, model, seed, D,
     rho_th, rho_lower, rho_upper, rho_loss, rho_objective, rho_acc, val_acc_se, dense_rho_loss,
-    dense_rho_acc (fractions), and the verdicts converged and in_regime (bool or None) and
-    drift_kept. Relative gaps ``|rho_th - rho_act| / rho_act`` are per seed, then averaged.
+    dense_rho_acc (fractions), the verdicts converged (of rho_th in the Lanczos steps),
+    in_regime and train_converged (the l1 run's training loss plateau; bool or None) and
+    drift_kept. A value missing for some seeds is shown with its ``n/N seeds``. Relative gaps ``|rho_th - rho_act| / rho_act`` are per seed, then averaged.
     Returns (raw, formatted): raw has ``_mean``/``_std`` columns, formatted ``mean +- std``
     strings and, for experiments matching a row of the paper, the paper's numbers labelled so.
     """
@@ -131,16 +132,20 @@ def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
             "D": int(first["D"]),
             "seeds": len(grp),
         }
-        for verdict in ("in_regime", "converged"):
+        for verdict in ("in_regime", "converged", "train_converged"):
             values = grp[verdict] if verdict in grp else pd.Series([None] * len(grp))
             raw[f"{verdict}_seeds"] = sum(bool(v) for v in values if v is not None and v == v)
             fmt[verdict.replace("_", " ")] = _count(values)
+        counts = {}
         for c in cols:
             values = list(100 * grp[c].astype(float)) if c in grp else []
             m, s = mean_std(values)
             raw[f"{c}_mean"], raw[f"{c}_std"] = m, s
+            counts[c] = sum(1 for v in values if math.isfinite(v))
         for c, label in labels.items():
             fmt[label] = format_pm(raw[f"{c}_mean"], raw[f"{c}_std"])
+            if 0 < counts[c] < len(grp):  # a seed is missing: say so, never hide it
+                fmt[label] += f" ({counts[c]}/{len(grp)} seeds)"
         paper = PAPER_LIMITS.get((first["dataset"], first["model"]))
         for key, label in (
             ("theory", "paper: theory"),

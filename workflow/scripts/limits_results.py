@@ -45,6 +45,7 @@ def records() -> list[dict]:
                 "dense_rho_acc": lim["dense"]["rho_acc"],
                 "converged": t.get("converged"),
                 "in_regime": regime.get("in_regime"),
+                "train_converged": met.get("converged"),
                 "drift_kept": regime.get("drift_kept"),
             }
         )
