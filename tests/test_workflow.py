@@ -102,3 +102,37 @@ def test_limit_outputs_hold_their_invariants(tiny_run):
     assert row["in_regime_seeds"] == int(regime["in_regime"])
     md = (tiny_run / "results/tables/limits.md").read_text()
     assert "in regime" in md and "rel. gap (b) %" in md
+
+
+def test_sap_records_follow_each_method_rule(tiny_run):
+    cfg_rate, beta = 0.2, 0.9  # .test/config.yaml: lt_rate 0.2, beta 0.9
+    for method in ("sap", "lt", "os"):
+        for scope in ("global", "neuron"):
+            df = pd.read_csv(tiny_run / f"results/tiny/seed0/sap/{method}_{scope}.csv")
+            D = int(df["kept"].iloc[0])
+            assert df["iteration"].tolist() == list(range(len(df)))
+            assert (df["percent"] - 100 * df["kept"] / D).abs().max() < 1e-9
+            assert all(math.isfinite(v) for v in df.select_dtypes("number").to_numpy().ravel())
+            # the next iteration keeps exactly what this one did not prune
+            assert (df["kept"].iloc[1:].to_numpy() == (df["kept"] - df["pruned"]).iloc[:-1]).all()
+            kept, pruned = df["kept"].to_numpy(), df["pruned"].to_numpy()
+            if method == "lt" and scope == "global":  # a fifth of the remaining, half up
+                assert (pruned == (cfg_rate * kept + 0.5).astype(int)).all()
+            if method == "os" and scope == "global":  # 0.8^t of D, from the dense weights
+                for t, k in enumerate(kept):
+                    assert abs(k - (1 - cfg_rate) ** t * D) <= 1
+            if method == "sap":  # never more than beta of a group per iteration
+                assert (pruned <= beta * kept).all() and (pruned >= 0).all()
+
+
+def test_ntk_sweep_invariants(tiny_run):
+    sweep = pd.read_csv(tiny_run / "results/ntk/sweep.csv")
+    assert (sweep["theta"] >= 0).all() and sweep["theta"].map(math.isfinite).all()
+    assert (sweep["theta_inf"] - 2.42873).abs().max() < 1e-4  # the paper's limit, depth 3
+    # rescaling by 1/sqrt(1-p) restores the dense limit; without it the limit is scaled down
+    pruned = sweep[(sweep["p"] > 0) & ~sweep["rescaled"]]
+    assert (pruned["theta_limit"] < sweep["theta_inf"].iloc[0]).all()
+    dense = sweep[sweep["p"] == 0].groupby("width")["abs_dev"].mean()
+    assert dense.iloc[-1] < dense.iloc[0]  # the dense deviation shrinks with width
+    gram = pd.read_csv(tiny_run / "results/ntk/gram.csv")
+    assert (gram["rel_frob_inf"] > 0).all() and (gram[gram["p"] == 0]["rel_frob_dense"] == 0).all()
