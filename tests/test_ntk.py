@@ -260,7 +260,25 @@ def test_table_and_summary(tmp_path):
     df = ntk_sweep([16, 32], [0.0, 0.5], 2, seed=0)
     raw, fmt = deviation_table(df, 10.0)
     assert len(raw) == len(fmt) == 4
-    assert (raw["width_needed"] == 16).all()  # every mean deviation is below 10
+    # the table's numbers are the sweep's: mean and std of |Theta_hat - Theta_inf| per cell
+    for _, row in raw.iterrows():
+        cell = df[(df["p"] == row["p"]) & (df["rescaled"] == row["rescaled"])]
+        for w in (16, 32):
+            devs = cell[cell["width"] == w]["abs_dev"]
+            assert row[f"dev_mean_{w}"] == pytest.approx(devs.mean())
+            assert row[f"dev_std_{w}"] == pytest.approx(devs.std())
+    # width needed at a tolerance between the two widths' mean deviations of the dense row
+    dense = raw[(raw["p"] == 0.0) & raw["rescaled"]].iloc[0]
+    lo, hi = sorted((dense["dev_mean_16"], dense["dev_mean_32"]))
+    tol = (lo + hi) / 2
+    expect = 16 if dense["dev_mean_16"] <= tol else 32
+    raw_t, _ = deviation_table(df, tol)
+    got = raw_t[(raw_t["p"] == 0.0) & raw_t["rescaled"]]["width_needed"].iloc[0]
+    assert got == expect
+    below = min(lo, hi) / 2  # no width reaches half the smallest mean deviation
+    raw_b, fmt_b = deviation_table(df, below)
+    assert raw_b[(raw_b["p"] == 0.0) & raw_b["rescaled"]]["width_needed"].isna().all()
+    assert (fmt_b[f"width needed (tol {below:g})"] == "> max").any()
     s = summarise(df, None, 10.0)
     assert s["largest_width"] == 32 and s["width_needed"] == {"0": 16, "0.5": 16}
 
