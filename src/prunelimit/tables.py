@@ -73,7 +73,8 @@ def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     rho_th, rho_lower, rho_upper, rho_loss, rho_objective, rho_acc, val_acc_se, dense_rho_loss,
     dense_rho_acc (fractions), the verdicts converged (of rho_th in the Lanczos steps),
     in_regime and train_converged (the l1 run's training loss plateau; bool or None) and
-    drift_kept. A value missing for some seeds is shown with its ``n/N seeds``. Relative gaps ``|rho_th - rho_act| / rho_act`` are per seed, then averaged.
+    drift_kept. A value missing for some seeds is shown with its ``n/N seeds``. Relative gaps
+    ``|rho_th - rho_act| / rho_act`` are per seed, then averaged.
     Returns (raw, formatted): raw has ``_mean``/``_std`` columns, formatted ``mean +- std``
     strings and, for experiments matching a row of the paper, the paper's numbers labelled so.
     """
