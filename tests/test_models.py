@@ -63,3 +63,21 @@ def test_seeded_init_is_reproducible_and_kaiming():
 def test_unknown_model_lists_known():
     with pytest.raises(ValueError, match="known models: alexnet"):
         build_model("transformer", (1, 40), 10)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 5), (2, 3, 7), (2, 3, 4, 4), (2, 3, 5, 7), (1, 2, 1)])
+@pytest.mark.parametrize("size", [1, 2, 3])
+def test_adaptive_mean_equals_adaptive_average_pooling(shape, size):
+    from torch import nn
+
+    from prunelimit.models import AdaptiveMean
+
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    ref_pool = nn.AdaptiveAvgPool1d(size) if len(shape) == 3 else nn.AdaptiveAvgPool2d(size)
+    out, ref = AdaptiveMean(size)(x), ref_pool(x)
+    assert out.shape == ref.shape
+    torch.testing.assert_close(out, ref)
+    g = torch.randn_like(ref)
+    (gx,) = torch.autograd.grad(out, x, g)
+    (gr,) = torch.autograd.grad(ref, x, g)
+    torch.testing.assert_close(gx, gr)

@@ -26,11 +26,37 @@ FC12_WIDTHS = (1000, 900, 800, 750, 700, 650, 600, 500, 400, 200, 100)
 VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
 
+class AdaptiveMean(nn.Module):
+    """Adaptive average pooling to ``size`` per spatial dimension, computed as means over the
+    same windows as ``nn.AdaptiveAvgPool{1,2}d`` (``[floor(i L / s), ceil((i + 1) L / s))``):
+    the same function, but its backward is plain slicing and sums, deterministic on CUDA, where
+    the adaptive pooling kernels' backward is not. No parameters: state dicts are unchanged."""
+
+    def __init__(self, size: int | Sequence[int]):
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        nd = x.dim() - 2
+        sizes = (self.size,) * nd if isinstance(self.size, int) else tuple(self.size)
+        for d, s in enumerate(sizes):
+            dim, length = 2 + d, x.shape[2 + d]
+            if s == 1:
+                x = x.mean(dim, keepdim=True)
+                continue
+            parts = [
+                x.narrow(dim, (i * length) // s, -(-(i + 1) * length // s) - (i * length) // s)
+                for i in range(s)
+            ]
+            x = torch.cat([p.mean(dim, keepdim=True) for p in parts], dim)
+        return x
+
+
 def _layers(nd: int) -> tuple[type, type, type, type]:
     if nd == 1:
-        return nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, nn.AdaptiveAvgPool1d
+        return nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, AdaptiveMean
     if nd == 2:
-        return nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.AdaptiveAvgPool2d
+        return nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, AdaptiveMean
     raise ValueError(f"convolutional models need inputs (C, L) or (C, H, W); got {nd + 1}-D")
 
 
