@@ -109,3 +109,36 @@ def test_verdict_needs_the_plateau_and_near_zero_counts():
     assert warning(verdict(0.001, True)) is None
     w = [torch.tensor([0.0, 5e-4, -2e-3, 1.0]), torch.tensor([[-1e-4, 0.3]])]
     assert near_zero(w) == pytest.approx(3 / 6)
+
+
+def test_stationarity_in_units_of_lambda():
+    from prunelimit.regime import stationarity
+
+    lam = 0.01
+    w = [torch.tensor([0.5, -0.2, 0.0, 1e-4]), torch.tensor([[0.3, 0.0]])]
+    # at a minimiser: g = -lam sign(w) where w != 0, |g| <= lam where w = 0
+    g = [torch.tensor([-lam, lam, 0.5 * lam, -0.9 * lam]), torch.tensor([[-lam, lam]])]
+    s = stationarity(g, w, lam)
+    assert s["nonzero_rms"] == pytest.approx(0.0, abs=1e-6)
+    assert s["zero_violating"] == 0.0 and s["nonzero_weights"] == 3
+    # off by 3 lam on one of the three non-zero weights, one of three zeros violating
+    g[0][0] = 2 * lam
+    g[1][0, 1] = 1.5 * lam
+    s = stationarity(g, w, lam)
+    assert s["nonzero_rms"] == pytest.approx(math.sqrt(9 / 3))
+    assert s["nonzero_median"] == pytest.approx(0.0, abs=1e-6)
+    assert s["zero_violating"] == pytest.approx(1 / 3)
+
+
+def test_loss_gradient_is_the_full_batch_gradient(mnist1d):
+    from torch.nn import functional as F
+
+    from prunelimit.models import build_model
+    from prunelimit.training import loss_gradient
+
+    model = build_model("mlp", mnist1d.input_shape, mnist1d.num_classes, seed=0, widths=[8])
+    g = loss_gradient(model, mnist1d.train, batch_size=333)
+    x, y = mnist1d.train.get(slice(None))
+    direct = torch.autograd.grad(F.cross_entropy(model(x), y), list(model.parameters()))
+    for (name, _), d in zip(model.named_parameters(), direct, strict=True):
+        torch.testing.assert_close(g[name], d, rtol=1e-4, atol=1e-6)

@@ -40,6 +40,7 @@ from prunelimit.training import (
     evaluate,
     fingerprint,
     fit,
+    loss_gradient,
     lr_at_epoch,
     minibatch_losses,
     summarise,
@@ -128,7 +129,7 @@ def train_experiment(
         "history": history,
     }
     if s.l1 > 0:
-        metrics["regime"] = regime_of(model, s, len(data.train), summary)
+        metrics["regime"] = regime_of(model, s, data, summary)
         message = warning(metrics["regime"])
         print(message or "in the l1 regime: " + metrics["regime"]["rule"], flush=True)
     save_torch(model_out, {k: v.detach().cpu() for k, v in model.state_dict().items()})
@@ -144,17 +145,20 @@ def train_experiment(
     return metrics
 
 
-def regime_of(model: nn.Module, s: TrainSettings, n_train: int, summary: dict) -> dict:
-    """The l1-regime diagnostic (:mod:`prunelimit.regime`) of a finished l1 run of ``model``."""
+def regime_of(model: nn.Module, s: TrainSettings, data: DatasetSplits, summary: dict) -> dict:
+    """The l1-regime diagnostic (:mod:`prunelimit.regime`) of a finished l1 run of ``model``,
+    with the stationarity of ``w*`` from one full-batch gradient of the training loss."""
     weights = prunable_weights(model)
+    grads = loss_gradient(model, data.train)
     return regime_diagnostic(
         {n: tuple(w.shape) for n, w in weights.items()},
         [lr_at_epoch(s, e) for e in range(s.epochs)],
-        math.ceil(n_train / s.batch_size),
+        math.ceil(len(data.train) / s.batch_size),
         s.l1,
         s.momentum,
         weights=list(weights.values()),
         objective_plateau=summary["objective_plateau"]["converged"],
+        grads=[grads[n] for n in weights],
     )
 
 

@@ -81,6 +81,34 @@ def near_zero(weights: Sequence[torch.Tensor], tol: float = NEAR_ZERO) -> float:
     return small / total
 
 
+def stationarity(
+    grads: Sequence[torch.Tensor],
+    weights: Sequence[torch.Tensor],
+    l1: float,
+    tol: float = NEAR_ZERO,
+) -> dict:
+    """How far ``w*`` is from a minimiser of ``L + l1 ||w||_1`` on the prunable weights, from the
+    full-batch gradient ``g`` of ``L`` (subgradient optimality, in units of ``l1``): on the
+    weights with ``|w| >= tol``, ``g + l1 sign(w)`` vanishes at a minimiser (``nonzero_rms``,
+    ``nonzero_median``: RMS and median of ``|g + l1 sign w| / l1``); on the others ``|g| <= l1``
+    holds (``zero_violating``: the fraction with ``|g| > l1``). Unlike the plateau test this does
+    not depend on the learning rate, which a schedule decaying to 0 drives to 0 anyway."""
+    res_nz, viol, n_zero = [], 0, 0
+    for g, w in zip(grads, weights, strict=True):
+        g, w = g.detach().double().reshape(-1), w.detach().double().reshape(-1)
+        big = w.abs() >= tol
+        res_nz.append(((g[big] + l1 * torch.sign(w[big])) / l1).abs())
+        viol += int((g[~big].abs() > l1).sum())
+        n_zero += int((~big).sum())
+    r = torch.cat(res_nz)
+    return {
+        "nonzero_rms": float(r.square().mean().sqrt()) if r.numel() else math.nan,
+        "nonzero_median": float(r.median()) if r.numel() else math.nan,
+        "zero_violating": viol / n_zero if n_zero else math.nan,
+        "nonzero_weights": int(r.numel()),
+    }
+
+
 def verdict(drift_kept: float, objective_plateau: bool | None) -> dict:
     """``in_regime`` and the reasons it fails (empty when in the regime).
 
@@ -116,11 +144,13 @@ def regime_diagnostic(
     momentum: float,
     weights: Sequence[torch.Tensor] | None = None,
     objective_plateau: bool | None = None,
+    grads: Sequence[torch.Tensor] | None = None,
 ) -> dict:
     """Everything the regime verdict rests on, for one l1 run.
 
     ``shapes``: the prunable weight tensors' shapes; ``epoch_lrs``/``steps_per_epoch``: the
-    schedule as run; ``weights``: the prunable weights at ``w*`` (for ``near_zero``), if known.
+    schedule as run; ``weights``: the prunable weights at ``w*`` (for ``near_zero``), if known;
+    ``grads``: the full-batch gradient of the training loss there (for :func:`stationarity`).
     """
     drift = drift_budget(epoch_lrs, steps_per_epoch, l1, momentum)
     out = {
@@ -132,6 +162,8 @@ def regime_diagnostic(
     if weights is not None:
         out["near_zero"] = near_zero(weights)
         out["near_zero_tol"] = NEAR_ZERO
+        if grads is not None and l1 > 0:
+            out["stationarity"] = stationarity(grads, weights, l1)
     out.update(verdict(out["drift_kept"], objective_plateau))
     return out
 

@@ -16,8 +16,9 @@ from prunelimit.regions import ALLOCATIONS
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (ddof=1; 0 for a single value), NaNs dropped."""
-    arr = np.asarray([v for v in values if v is not None and not math.isnan(v)], dtype=float)
+    """Mean and sample standard deviation (ddof=1; 0 for a single value); missing and
+    non-finite values are dropped (the tables say how many seeds are left)."""
+    arr = np.asarray([v for v in values if v is not None and math.isfinite(v)], dtype=float)
     if arr.size == 0:
         return math.nan, math.nan
     std = float(arr.std(ddof=1)) if arr.size > 1 else 0.0

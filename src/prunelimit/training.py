@@ -98,6 +98,28 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 1024) -> tuple[fl
     return loss_sum / n, correct / n
 
 
+def loss_gradient(
+    model: nn.Module, split: Split, batch_size: int = 1024
+) -> dict[str, torch.Tensor]:
+    """Gradient of the mean cross-entropy over a whole split (eval mode, no l1 term), per
+    parameter name."""
+    was_training = model.training
+    model.eval()
+    params = dict(model.named_parameters())
+    total = {n: torch.zeros_like(p) for n, p in params.items()}
+    n = 0
+    for x, y in split.batches(batch_size):
+        model.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y, reduction="sum").backward()
+        for name, p in params.items():
+            if p.grad is not None:
+                total[name] += p.grad
+        n += len(y)
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+    return {name: g / n for name, g in total.items()}
+
+
 @torch.no_grad()
 def minibatch_losses(
     model: nn.Module, split: Split, batch_size: int, seed: int = 0
