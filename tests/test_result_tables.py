@@ -98,3 +98,30 @@ def test_regions_table_means_per_allocation():
     assert raw.loc[0, "bound_test_acc_mean"] == pytest.approx(0.75)
     assert raw.loc[0, "uniform_test_acc_std"] == pytest.approx(math.sqrt(0.02))
     assert fmt.loc[0, "density %"] == "10"
+
+
+def test_pqi_table_groups_networks_and_norm_pairs():
+    from prunelimit.pqi import pqi_table
+
+    def row(p, q, g):
+        return {"p": p, "q": q, "global": g, "layer_mean": g / 2, "neuron_mean": g / 4}
+
+    def entry(seed, g_l1, g_dense):
+        return {
+            "experiment": "m",
+            "seed": seed,
+            "networks": {
+                "l1": [row(0.5, 1.0, g_l1), row(1.0, 2.0, g_l1 + 0.1)],
+                "dense": [row(0.5, 1.0, g_dense), row(1.0, 2.0, g_dense)],
+            },
+        }
+
+    raw, fmt = pqi_table([entry(0, 0.4, 0.1), entry(1, 0.6, 0.1)])
+    assert len(raw) == 4 and (raw["seeds"] == 2).all()
+    l1 = raw[(raw["network"] == "l1") & (raw["p"] == 0.5)].iloc[0]
+    assert l1["global_mean"] == pytest.approx(0.5)
+    assert l1["global_std"] == pytest.approx(math.sqrt(0.02))
+    assert l1["neuron_mean_mean"] == pytest.approx(0.125)
+    l1_12 = raw[(raw["network"] == "l1") & (raw["p"] == 1.0)].iloc[0]
+    assert l1_12["global_mean"] == pytest.approx(0.6)
+    assert set(fmt["(p, q)"]) == {"(0.5, 1)", "(1, 2)"}
