@@ -111,3 +111,26 @@ def test_paper_grid_with_slurm_profile_gives_every_gpu_job_a_gpu(tmp_path):
             seen.add(rule)
             assert "gpu=1" in block, f"a {rule} job asks for no GPU:\n{block[:600]}"
     assert seen == gpu_rules
+
+
+def test_own_weights_cross_checks(tmp_path, monkeypatch):
+    from prunelimit.config import check_weights_files
+
+    msg = _bad(lambda c: c["experiments"][0].pop("train"))
+    assert "experiments[0] (mlp): give `train`" in msg and "or `weights`" in msg
+    msg = _bad(lambda c: c["experiments"][1].update(dense_weights="d.pt"))
+    assert "experiments[1].dense_weights: only with `weights`" in msg
+    msg = _bad(lambda c: c["experiments"][0].update(weights="w.pt"))  # mlp is in sap.experiments
+    assert "sap.experiments[0]: 'mlp' has imported `weights`" in msg
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["experiments"][1].update(weights="w.pt")  # fc5: in neither sap nor spline
+    cfg["experiments"][1].pop("train")
+    cfg["experiments"][1].pop("l1_train")
+    check_config(cfg, SCHEMA)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match="experiment 'fc5': weights file w.pt does not exist"):
+        check_weights_files(cfg)
+    (tmp_path / "w.pt").write_bytes(b"x")
+    check_weights_files(cfg)  # found relative to the working directory
+    cfg["experiments"][1]["weights"] = "results/other/seed0/l1.pt"  # made by this workflow
+    check_weights_files(cfg)

@@ -136,3 +136,60 @@ def test_ntk_sweep_invariants(tiny_run):
     assert dense.iloc[-1] < dense.iloc[0]  # the dense deviation shrinks with width
     gram = pd.read_csv(tiny_run / "results/ntk/gram.csv")
     assert (gram["rel_frob_inf"] > 0).all() and (gram[gram["p"] == 0]["rel_frob_dense"] == 0).all()
+
+
+def test_own_weights_give_the_same_prediction_and_limit(tiny_run, tmp_path):
+    """A second experiment pointing at the tiny network's saved weights: its theory.json and
+    limit.json equal those of the experiment that trained it."""
+    import shutil
+
+    import yaml
+
+    work = tmp_path / "own"
+    shutil.copytree(tiny_run, work, symlinks=True)
+    cfg = yaml.safe_load((work / "config.yaml").read_text())
+    tiny = cfg["experiments"][0]
+    mine = {
+        **{k: tiny[k] for k in ("dataset", "model", "model_args", "train")},
+        "name": "mine",
+        "weights": "results/tiny/seed0/l1.pt",
+        "dense_weights": "results/tiny/seed0/dense.pt",
+    }
+    cfg["experiments"].append(mine)
+    (work / "own.yaml").write_text(yaml.safe_dump(cfg))
+    targets = [f"results/mine/seed0/{f}.json" for f in ("theory", "limit")]
+    proc = run_snakemake(
+        "--cores", "2", "--configfile", str(work / "own.yaml"), "--directory", str(work), *targets
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    for name in ("theory", "limit"):
+        a = json.loads((work / f"results/tiny/seed0/{name}.json").read_text())
+        b = json.loads((work / f"results/mine/seed0/{name}.json").read_text())
+        assert a.pop("experiment") == "tiny" and b.pop("experiment") == "mine"
+        assert a == b, name
+    metrics = json.loads((work / "results/mine/seed0/l1_metrics.json").read_text())
+    assert metrics["trained_here"] is False and len(metrics["source_sha256"]) == 64
+    assert metrics["regime"]["in_regime"] is None
+    assert not list((work / "logs").glob("train/mine/**/*.log"))  # nothing was trained
+
+
+def test_missing_own_weights_stop_before_any_job(tmp_path):
+    import shutil
+
+    import yaml
+
+    from conftest import REPO
+
+    shutil.copy(REPO / ".test" / "config.yaml", tmp_path / "config.yaml")
+    cfg = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    cfg["experiments"].append(
+        {"name": "mine", "dataset": "mnist1d", "model": "mlp", "weights": "nowhere/w.pt"}
+    )
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    proc = run_snakemake(
+        "-n", "--configfile", str(tmp_path / "config.yaml"), "--directory", str(tmp_path)
+    )
+    assert proc.returncode != 0
+    assert (
+        "experiment 'mine': weights file nowhere/w.pt does not exist" in proc.stdout + proc.stderr
+    )

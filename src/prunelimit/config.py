@@ -60,11 +60,28 @@ def _cross_checks(config: dict) -> list[str]:
     names = [e["name"] for e in config["experiments"]]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"config key experiments: the name {name!r} is used more than once")
-    runs = [(i, "train", exp["train"]) for i, exp in enumerate(config["experiments"])]
+    for i, exp in enumerate(config["experiments"]):
+        if not exp.get("train") and not exp.get("weights"):
+            problems.append(
+                f"config key experiments[{i}] ({exp['name']}): give `train` (to train it here) "
+                "or `weights` (a state dict trained elsewhere)"
+            )
+        if exp.get("dense_weights") and not exp.get("weights"):
+            problems.append(
+                f"config key experiments[{i}].dense_weights: only with `weights` (the dense "
+                "network of a trained experiment is trained here)"
+            )
+        if exp.get("l1_train") and not exp.get("train"):
+            problems.append(f"config key experiments[{i}].l1_train: needs a `train` block")
+    runs = [
+        (i, "train", exp["train"])
+        for i, exp in enumerate(config["experiments"])
+        if exp.get("train")
+    ]
     runs += [
         (i, "l1_train", {**exp["train"], **exp["l1_train"]})
         for i, exp in enumerate(config["experiments"])
-        if exp.get("l1_train")
+        if exp.get("l1_train") and exp.get("train")
     ]
     for i, block, t in runs:
         key = f"experiments[{i}].{block}"
@@ -92,6 +109,7 @@ def _cross_checks(config: dict) -> list[str]:
     sap = config.get("sap", {})
     if sap and not sap["p"] < sap["q"]:
         problems.append(f"config key sap.p ({sap['p']}) must be smaller than sap.q ({sap['q']})")
+    imported = {e["name"] for e in config["experiments"] if e.get("weights")}
     for section in ("sap", "spline"):
         for j, name in enumerate(config.get(section, {}).get("experiments", [])):
             if name not in names:
@@ -99,7 +117,31 @@ def _cross_checks(config: dict) -> list[str]:
                     f"config key {section}.experiments[{j}]: {name!r} is not an "
                     f"experiment; experiments: {', '.join(names)}"
                 )
+            elif name in imported:
+                problems.append(
+                    f"config key {section}.experiments[{j}]: {name!r} has imported `weights`; "
+                    f"{section} trains its networks, so it needs an experiment trained here"
+                )
     return problems
+
+
+def check_weights_files(config: dict) -> None:
+    """Every ``weights``/``dense_weights`` file must exist (relative to the working directory)
+    before any job runs, unless it is an output of this workflow (a path under ``results/``):
+    one error naming experiment and file."""
+    problems = []
+    for exp in config["experiments"]:
+        for key in ("weights", "dense_weights"):
+            path = exp.get(key)
+            if not path or Path(path).parts[:1] == ("results",):
+                continue
+            if not Path(path).is_file():
+                problems.append(
+                    f"experiment {exp['name']!r}: {key} file {path} does not exist (relative "
+                    f"paths are from the working directory, {Path.cwd()})"
+                )
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 
 
 def hessian_settings(exp: dict, hessian: dict) -> dict:

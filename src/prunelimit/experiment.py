@@ -52,10 +52,13 @@ KINDS = ("dense", "l1")
 def settings_for(exp: dict, kind: str) -> TrainSettings:
     """Training settings of ``kind``: ``dense`` is the experiment's ``train`` block with l1 = 0;
     ``l1`` is ``train`` updated by the optional ``l1_train`` block (its own lr, l1 strength,
-    epochs...: the l1 run is chosen by the regime rule, the dense run need not change)."""
+    epochs...: the l1 run is chosen by the regime rule, the dense run need not change). An
+    experiment of imported ``weights`` without ``train`` gets the defaults (batch size 128, the
+    batch size of ``eps``; l1 strength 0, so the objective criterion equals the loss one)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    train = dict(exp["train"])
+    # imported weights without a `train` block: defaults (batch 128 for eps, l1 strength 0)
+    train = dict(exp.get("train") or {"epochs": 0})
     if kind == "dense":
         train["l1"] = 0.0
     else:
@@ -160,6 +163,43 @@ def regime_of(model: nn.Module, s: TrainSettings, data: DatasetSplits, summary: 
         objective_plateau=summary["objective_plateau"]["converged"],
         grads=[grads[n] for n in weights],
     )
+
+
+def import_experiment(
+    exp: dict,
+    kind: str,
+    seed: int,
+    data: DatasetSplits,
+    source: str | Path,
+    model_out: str | Path,
+    metrics_out: str | Path,
+) -> dict:
+    """Check and import weights trained elsewhere for ``exp`` (:mod:`prunelimit.imported`):
+    written where a trained run would be, with the weights-only regime diagnostic (and the
+    drift rule when the experiment's ``train`` block describes how they were made)."""
+    from prunelimit.imported import import_weights
+
+    model = new_model(exp, data, seed=seed)
+    diagnostic = None
+    if kind == "l1" and exp.get("train"):
+        s = settings_for(exp, "l1")
+        diagnostic = regime_diagnostic(
+            {n: tuple(w.shape) for n, w in prunable_weights(model).items()},
+            [lr_at_epoch(s, e) for e in range(s.epochs)],
+            math.ceil(len(data.train) / s.batch_size),
+            s.l1,
+            s.momentum,
+        )
+    metrics = import_weights(
+        exp, kind, seed, data, model, source, model_out, metrics_out, diagnostic
+    )
+    print(
+        f"imported {kind} weights of {exp['name']} from {source} (sha256 "
+        f"{metrics['source_sha256'][:12]}...): train loss {metrics['final']['train_loss']:.4f}, "
+        f"test acc {metrics['final']['test_acc']:.4f}",
+        flush=True,
+    )
+    return metrics
 
 
 def training_tensors(

@@ -1,6 +1,14 @@
 # Shared definitions: config validation, experiments, seeds, paths.
 
-from prunelimit.config import check_config, gpus_per_job, hessian_settings, load_schema
+import re
+
+from prunelimit.config import (
+    check_config,
+    check_weights_files,
+    gpus_per_job,
+    hessian_settings,
+    load_schema,
+)
 
 check_config(config, load_schema(workflow.source_path("../schemas/config.schema.yaml")))
 
@@ -10,6 +18,11 @@ validate(config, "../schemas/config.schema.yaml")
 
 EXPERIMENTS = {exp["name"]: exp for exp in config["experiments"]}
 SEEDS = [int(s) for s in config["seeds"]]
+# Experiments of weights trained elsewhere (`weights:`) are imported, not trained; one seed
+# (the first), since their weights do not depend on it.
+IMPORTED = [e for e, exp in EXPERIMENTS.items() if exp.get("weights")]
+TRAINED = [e for e in EXPERIMENTS if e not in IMPORTED]
+check_weights_files(config)
 DEVICE = config["device"]
 THREADS = config.get("threads_per_job", 1)
 GPUS = gpus_per_job(DEVICE)  # the `gpu` resource of GPU rules (see config/README.md)
@@ -35,6 +48,40 @@ def dataset_path(experiment):
     return f"resources/datasets/{EXPERIMENTS[experiment]['dataset']}.pt"
 
 
-def per_run(pattern, **extra):
-    """``pattern`` expanded over every experiment and seed."""
-    return expand(pattern, experiment=list(EXPERIMENTS), seed=SEEDS, **extra)
+def one_of(names):
+    """A wildcard regex matching exactly ``names`` (and nothing when there are none)."""
+    return "|".join(map(re.escape, names)) if names else "(?!x)x"
+
+
+def seeds_of(experiment):
+    """The seeds an experiment runs for: all, or the first for imported weights."""
+    return SEEDS[:1] if experiment in IMPORTED else SEEDS
+
+
+def kinds_of(experiment):
+    """`l1` and `dense` for a trained experiment; for imported weights, what was given."""
+    exp = EXPERIMENTS[experiment]
+    if experiment in TRAINED:
+        return ["dense", "l1"]
+    return ["l1"] + (["dense"] if exp.get("dense_weights") else [])
+
+
+def per_run(pattern, experiments=None, **extra):
+    """``pattern`` expanded over every experiment (or ``experiments``) and its seeds."""
+    return [
+        path
+        for e in (list(EXPERIMENTS) if experiments is None else experiments)
+        for path in expand(pattern, experiment=e, seed=seeds_of(e), **extra)
+    ]
+
+
+def limit_inputs(w):
+    """The l1 network and its theory; the dense network when the experiment has one."""
+    inputs = {
+        "data": dataset_path(w.experiment),
+        "l1": f"results/{w.experiment}/seed{w.seed}/l1.pt",
+        "theory": f"results/{w.experiment}/seed{w.seed}/theory.json",
+    }
+    if "dense" in kinds_of(w.experiment):
+        inputs["dense"] = f"results/{w.experiment}/seed{w.seed}/dense.pt"
+    return inputs

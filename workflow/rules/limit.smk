@@ -3,10 +3,7 @@
 
 rule actual_limit:
     input:
-        data=lambda w: dataset_path(w.experiment),
-        l1="results/{experiment}/seed{seed}/l1.pt",
-        dense="results/{experiment}/seed{seed}/dense.pt",
-        theory="results/{experiment}/seed{seed}/theory.json",
+        unpack(limit_inputs),
     output:
         "results/{experiment}/seed{seed}/limit.json",
     log:

@@ -4,6 +4,7 @@ LIMITS_CAT = "Pruning limit: theory against practice"
 
 
 localrules:
+    predict,
     limits_table,
     limit_figures,
     predicted_vs_actual,
@@ -36,9 +37,9 @@ rule limits_table:
 
 rule limit_figures:
     input:
-        theory=expand("results/{{experiment}}/seed{seed}/theory.json", seed=SEEDS),
-        limit=expand("results/{{experiment}}/seed{seed}/limit.json", seed=SEEDS),
-        spectrum=expand("results/{{experiment}}/seed{seed}/spectrum.json", seed=SEEDS),
+        theory=lambda w: per_run("results/{experiment}/seed{seed}/theory.json", [w.experiment]),
+        limit=lambda w: per_run("results/{experiment}/seed{seed}/limit.json", [w.experiment]),
+        spectrum=lambda w: per_run("results/{experiment}/seed{seed}/spectrum.json", [w.experiment]),
     output:
         transition_pdf="results/figures/limit_{experiment}_transition.pdf",
         transition_png=report(

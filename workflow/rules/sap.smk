@@ -3,6 +3,11 @@
 
 SAP = config["sap"]
 SAP_EXPERIMENTS = list(SAP["experiments"])
+# PQI of the dense, l1 and pruned networks: every experiment with a dense network
+PQI_RUNS = per_run(
+    "results/{experiment}/seed{seed}/pqi.json",
+    [e for e in EXPERIMENTS if "dense" in kinds_of(e)],
+)
 SAP_CAT = "SAP and PQ Index"
 # PQI of the trained networks: the two (p, q) pairs of the paper, plus the configured one.
 SAP_PQ_PAIRS = sorted({(0.5, 1.0), (1.0, 2.0), (float(SAP["p"]), float(SAP["q"]))})
@@ -145,11 +150,7 @@ rule sap_table:
 
 rule pqi_table:
     input:
-        expand(
-            "results/{experiment}/seed{seed}/pqi.json",
-            experiment=EXPERIMENTS,
-            seed=SEEDS,
-        ),
+        PQI_RUNS,
     output:
         csv=report(
             "results/tables/pqi.csv",
@@ -179,7 +180,5 @@ SAP_TARGETS = (
     + expand(
         "results/tables/{name}.{ext}", name=["sap", "pqi"], ext=["csv", "md", "tex"]
     )
-    + expand(
-        "results/{experiment}/seed{seed}/pqi.json", experiment=EXPERIMENTS, seed=SEEDS
-    )
+    + PQI_RUNS
 )

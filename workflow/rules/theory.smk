@@ -26,3 +26,9 @@ rule theory:
 
 
 THEORY_TARGETS = per_run("results/{experiment}/seed{seed}/theory.json")
+
+
+# `snakemake predict`: only the prediction (spectrum and theory), no actual-limit search.
+rule predict:
+    input:
+        THEORY_TARGETS,

@@ -1,7 +1,10 @@
-# Stage 2: dense (l1 = 0) and l1-regularised training, per experiment and seed.
+# Stage 2: dense (l1 = 0) and l1-regularised training, per experiment and seed; or the import
+# of weights trained elsewhere (`weights:`), checked against the experiment's model.
 
 
 rule train:
+    wildcard_constraints:
+        experiment=one_of(TRAINED),
     input:
         data=lambda w: dataset_path(w.experiment),
     output:
@@ -24,6 +27,34 @@ rule train:
         "../scripts/train.py"
 
 
-TRAIN_TARGETS = per_run(
-    "results/{experiment}/seed{seed}/{kind}_metrics.json", kind=["dense", "l1"]
-)
+rule import_weights:
+    wildcard_constraints:
+        experiment=one_of(IMPORTED),
+    input:
+        data=lambda w: dataset_path(w.experiment),
+        weights=lambda w: EXPERIMENTS[w.experiment][
+            "weights" if w.kind == "l1" else "dense_weights"
+        ],
+    output:
+        model="results/{experiment}/seed{seed}/{kind}.pt",
+        metrics="results/{experiment}/seed{seed}/{kind}_metrics.json",
+    log:
+        "logs/import_weights/{experiment}/seed{seed}/{kind}.log",
+    benchmark:
+        "benchmarks/train/{experiment}/seed{seed}/import_{kind}.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    threads: 1
+    params:
+        exp=lambda w: EXPERIMENTS[w.experiment],
+    script:
+        "../scripts/import_weights.py"
+
+
+TRAIN_TARGETS = [
+    path
+    for e in EXPERIMENTS
+    for path in per_run(
+        "results/{experiment}/seed{seed}/{kind}_metrics.json", [e], kind=kinds_of(e)
+    )
+]

@@ -26,8 +26,8 @@ search = dict(
     coarse_points=lim["coarse_points"],
     rho_min=lim.get("rho_min", 0.0005),
 )
-result = {"experiment": exp["name"], "seed": seed}
-for kind in ("l1", "dense"):
+result = {"experiment": exp["name"], "seed": seed, "dense": None}
+for kind in [k for k in ("l1", "dense") if k in snakemake.input.keys()]:
     model = load_trained(exp, data, snakemake.input[kind], device)
     with run_of(exp["name"], seed):
         if kind == "l1":  # the same eps as the theory

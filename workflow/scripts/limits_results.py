@@ -1,5 +1,6 @@
 """Rules limits_table, limit_figures, predicted_vs_actual (chosen by snakemake.rule)."""
 
+import math
 import sys
 from pathlib import Path
 
@@ -41,8 +42,8 @@ def records() -> list[dict]:
                 "rho_objective": lim["rho_objective"],
                 "rho_acc": lim["rho_acc"],
                 "val_acc_se": lim["l1"]["val_acc_se"],
-                "dense_rho_loss": lim["dense"]["rho_loss"],
-                "dense_rho_acc": lim["dense"]["rho_acc"],
+                "dense_rho_loss": (lim["dense"] or {}).get("rho_loss", math.nan),
+                "dense_rho_acc": (lim["dense"] or {}).get("rho_acc", math.nan),
                 "converged": t.get("converged"),
                 "in_regime": regime.get("in_regime"),
                 "train_converged": met.get("converged"),

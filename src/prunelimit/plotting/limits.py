@@ -85,6 +85,7 @@ def phase_transition(name: str, theories: list[dict], limits: list[dict]) -> plt
             row
             for lim in limits
             for kind in ("l1", "dense")
+            if lim.get(kind)  # imported weights may come without a dense network
             for row in curve_rows(lim[kind], network=kind, seed=lim["seed"])
         ]
     )
