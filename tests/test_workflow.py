@@ -1,6 +1,7 @@
 """End-to-end: the whole workflow on the tiny config (.test/config.yaml), run once per session
 (the ``tiny_run`` fixture of conftest.py, shared with the SLURM test)."""
 
+import hashlib
 import json
 import math
 
@@ -166,6 +167,9 @@ def test_own_weights_give_the_same_prediction_and_limit(tiny_run, tmp_path):
         a = json.loads((work / f"results/tiny/seed0/{name}.json").read_text())
         b = json.loads((work / f"results/mine/seed0/{name}.json").read_text())
         assert a.pop("experiment") == "tiny" and b.pop("experiment") == "mine"
+        for key, src in (("weights", "l1"), ("dense_weights", "dense")):  # provenance
+            sha = hashlib.sha256((work / f"results/tiny/seed0/{src}.pt").read_bytes())
+            assert b.pop(f"{key}_sha256") == sha.hexdigest()
         assert a == b, name
     metrics = json.loads((work / "results/mine/seed0/l1_metrics.json").read_text())
     assert metrics["trained_here"] is False and len(metrics["source_sha256"]) == 64

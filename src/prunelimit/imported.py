@@ -38,6 +38,12 @@ def sha256_of(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def provenance(exp: dict) -> dict[str, str]:
+    """The sha256 of an experiment's imported weights files (empty for a trained experiment),
+    recorded in every output computed from them."""
+    return {f"{key}_sha256": sha256_of(exp[key]) for key in KIND_KEYS.values() if exp.get(key)}
+
+
 def check_state_dict(
     model: nn.Module, path: str | Path, experiment: str, described: str
 ) -> dict[str, torch.Tensor]:

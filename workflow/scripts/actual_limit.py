@@ -13,6 +13,7 @@ from prunelimit.experiment import (
     pruning_curve,
     settings_for,
 )
+from prunelimit.imported import provenance
 from prunelimit.io import read_json, write_json
 from prunelimit.runtime import setup
 
@@ -41,4 +42,5 @@ for kind in [k for k in ("l1", "dense") if k in snakemake.input.keys()]:
 for c in CRITERIA:
     result[f"rho_{c}"] = result["l1"][f"rho_{c}"]
 print({k: result["l1"][k] for k in ("rho_loss", "rho_objective", "rho_acc", "evaluations")})
+result.update(provenance(exp))
 write_json(snakemake.output[0], result)

@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import log_to, run_of
 from prunelimit.data import load_dataset
 from prunelimit.experiment import load_trained, settings_for, spectrum_of
+from prunelimit.imported import provenance
 from prunelimit.io import write_json
 from prunelimit.runtime import setup
 
@@ -26,4 +27,5 @@ with run_of(exp["name"], seed):
         seed=seed,
     )
 print({k: v for k, v in result.items() if k not in ("nodes", "weights", "alpha", "beta")})
+result.update(provenance(exp))
 write_json(snakemake.output[0], result)

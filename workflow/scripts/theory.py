@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import log_to, run_of
 from prunelimit.data import load_dataset
 from prunelimit.experiment import load_trained, settings_for, theory_of
+from prunelimit.imported import provenance
 from prunelimit.io import read_json, write_json
 from prunelimit.runtime import setup
 from prunelimit.theory import CONVERGENCE_TOL
@@ -30,4 +31,5 @@ with run_of(exp["name"], seed):
     )
 result.update(experiment=exp["name"], seed=seed)
 print({k: v for k, v in result.items() if k not in ("curve", "convergence")})
+result.update(provenance(exp))
 write_json(snakemake.output[0], result)
