@@ -92,6 +92,19 @@ def load_trained(
     return model.to(device).eval()
 
 
+def metrics_header(exp: dict, kind: str, seed: int, model: nn.Module) -> dict:
+    """What every ``{kind}_metrics.json`` starts with: the run and the network's size."""
+    return {
+        "experiment": exp["name"],
+        "kind": kind,
+        "seed": seed,
+        "dataset": exp["dataset"],
+        "model": exp["model"],
+        "D": count_prunable(model),
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
 def train_experiment(
     exp: dict,
     kind: str,
@@ -120,14 +133,8 @@ def train_experiment(
     if not math.isfinite(summary["final"]["train_loss"]):
         raise RuntimeError(f"{exp['name']} {kind} seed {seed}: final training loss is not finite")
     metrics = {
-        "experiment": exp["name"],
-        "kind": kind,
-        "seed": seed,
-        "dataset": exp["dataset"],
-        "model": exp["model"],
+        **metrics_header(exp, kind, seed, model),
         "settings": s.__dict__,
-        "D": count_prunable(model),
-        "num_parameters": sum(p.numel() for p in model.parameters()),
         **summary,
         "history": history,
     }
@@ -191,7 +198,15 @@ def import_experiment(
             s.momentum,
         )
     metrics = import_weights(
-        exp, kind, seed, data, model, source, model_out, metrics_out, diagnostic
+        exp,
+        kind,
+        data,
+        model,
+        source,
+        model_out,
+        metrics_out,
+        diagnostic,
+        header=metrics_header(exp, kind, seed, model),
     )
     print(
         f"imported {kind} weights of {exp['name']} from {source} (sha256 "

@@ -19,7 +19,7 @@ from torch import nn
 
 from prunelimit.data import DatasetSplits
 from prunelimit.io import save_torch, write_json
-from prunelimit.pruning import count_prunable, prunable_weights
+from prunelimit.pruning import prunable_weights
 from prunelimit.regime import near_zero
 from prunelimit.training import evaluate
 
@@ -141,17 +141,17 @@ def weights_only_regime(model: nn.Module, settings_diagnostic: dict | None) -> d
 def import_weights(
     exp: dict,
     kind: str,
-    seed: int,
     data: DatasetSplits,
     model: nn.Module,
     source: str | Path,
     model_out: str | Path,
     metrics_out: str | Path,
     settings_diagnostic: dict | None = None,
+    header: dict | None = None,
 ) -> dict:
     """Check ``source`` against ``model`` (the experiment's fresh model), then write it to
     ``model_out`` and its metrics (sha256, the losses and accuracies, the weights-only regime
-    diagnostic) to ``metrics_out``."""
+    diagnostic) to ``metrics_out``, after ``header`` (the run's identity)."""
     described = (
         f"model {exp['model']} for {exp['dataset']} (input {tuple(data.input_shape)}, "
         f"{data.num_classes} classes)"
@@ -165,17 +165,11 @@ def import_weights(
         loss, acc = evaluate(model, part) if len(part) else (math.nan, math.nan)
         final[f"{split}_loss"], final[f"{split}_acc"] = loss, acc
     metrics = {
-        "experiment": exp["name"],
-        "kind": kind,
-        "seed": seed,
-        "dataset": exp["dataset"],
-        "model": exp["model"],
+        **(header or {"experiment": exp["name"], "kind": kind}),
         "source": str(source),
         "source_sha256": sha256_of(source),
         "trained_here": False,
         "settings": exp.get("train"),
-        "D": count_prunable(model),
-        "num_parameters": sum(p.numel() for p in model.parameters()),
         "final": final,
         "converged": None,
     }
