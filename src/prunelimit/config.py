@@ -60,7 +60,24 @@ def _cross_checks(config: dict) -> list[str]:
     names = [e["name"] for e in config["experiments"]]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"config key experiments: the name {name!r} is used more than once")
+    runs = []  # (index, block name, training settings) of every run trained here
     for i, exp in enumerate(config["experiments"]):
+        if exp.get("train"):
+            runs.append((i, "train", exp["train"]))
+            if exp.get("l1_train"):
+                runs.append((i, "l1_train", {**exp["train"], **exp["l1_train"]}))
+        if exp["model"] != "mlp" and exp.get("model_args"):
+            problems.append(
+                f"config key experiments[{i}].model_args: only model 'mlp' takes "
+                f"arguments, not {exp['model']!r}"
+            )
+        h = hessian_settings(exp, config["hessian"])
+        if h["lanczos_steps"] == "auto" and h["engine"] != "builtin":
+            problems.append(
+                f"config key experiments[{i}] ({exp['name']}): hessian.lanczos_steps auto "
+                "needs hessian.engine builtin (pyhessian does not expose its Lanczos "
+                "coefficients)"
+            )
         if not exp.get("train") and not exp.get("weights"):
             problems.append(
                 f"config key experiments[{i}] ({exp['name']}): give `train` (to train it here) "
@@ -73,16 +90,6 @@ def _cross_checks(config: dict) -> list[str]:
             )
         if exp.get("l1_train") and not exp.get("train"):
             problems.append(f"config key experiments[{i}].l1_train: needs a `train` block")
-    runs = [
-        (i, "train", exp["train"])
-        for i, exp in enumerate(config["experiments"])
-        if exp.get("train")
-    ]
-    runs += [
-        (i, "l1_train", {**exp["train"], **exp["l1_train"]})
-        for i, exp in enumerate(config["experiments"])
-        if exp.get("l1_train") and exp.get("train")
-    ]
     for i, block, t in runs:
         key = f"experiments[{i}].{block}"
         if t["warmup_epochs"] >= t["epochs"] and t["warmup_epochs"] > 0:
@@ -92,20 +99,6 @@ def _cross_checks(config: dict) -> list[str]:
             )
         if t["schedule"] == "multistep" and not t.get("milestones"):
             problems.append(f"config key {key}.milestones is required when schedule is multistep")
-    for i, exp in enumerate(config["experiments"]):
-        if exp["model"] != "mlp" and exp.get("model_args"):
-            problems.append(
-                f"config key experiments[{i}].model_args: only model 'mlp' takes "
-                f"arguments, not {exp['model']!r}"
-            )
-    for i, exp in enumerate(config["experiments"]):
-        h = hessian_settings(exp, config["hessian"])
-        if h["lanczos_steps"] == "auto" and h["engine"] != "builtin":
-            problems.append(
-                f"config key experiments[{i}] ({exp['name']}): hessian.lanczos_steps auto "
-                "needs hessian.engine builtin (pyhessian does not expose its Lanczos "
-                "coefficients)"
-            )
     sap = config.get("sap", {})
     if sap and not sap["p"] < sap["q"]:
         problems.append(f"config key sap.p ({sap['p']}) must be smaller than sap.q ({sap['q']})")

@@ -30,6 +30,7 @@ from prunelimit.spectrum import estimate_spectrum, hessian_samples
 from prunelimit.theory import (
     CONVERGENCE_TOL,
     auto_eps,
+    check_eps,
     converged_check,
     lanczos_convergence,
     pruning_limit,
@@ -40,6 +41,7 @@ from prunelimit.training import (
     evaluate,
     fingerprint,
     fit,
+    l1_norm,
     loss_gradient,
     lr_at_epoch,
     minibatch_losses,
@@ -155,17 +157,25 @@ def train_experiment(
     return metrics
 
 
+def _schedule(model: nn.Module, s: TrainSettings, n_train: int) -> dict:
+    """The arguments of :func:`prunelimit.regime.regime_diagnostic` that the settings and the
+    architecture determine: prunable shapes, the lr of each epoch, steps, l1, momentum."""
+    return {
+        "shapes": {n: tuple(w.shape) for n, w in prunable_weights(model).items()},
+        "epoch_lrs": [lr_at_epoch(s, e) for e in range(s.epochs)],
+        "steps_per_epoch": math.ceil(n_train / s.batch_size),
+        "l1": s.l1,
+        "momentum": s.momentum,
+    }
+
+
 def regime_of(model: nn.Module, s: TrainSettings, data: DatasetSplits, summary: dict) -> dict:
     """The l1-regime diagnostic (:mod:`prunelimit.regime`) of a finished l1 run of ``model``,
     with the stationarity of ``w*`` from one full-batch gradient of the training loss."""
     weights = prunable_weights(model)
     grads = loss_gradient(model, data.train)
     return regime_diagnostic(
-        {n: tuple(w.shape) for n, w in weights.items()},
-        [lr_at_epoch(s, e) for e in range(s.epochs)],
-        math.ceil(len(data.train) / s.batch_size),
-        s.l1,
-        s.momentum,
+        **_schedule(model, s, len(data.train)),
         weights=list(weights.values()),
         objective_plateau=summary["objective_plateau"]["converged"],
         grads=[grads[n] for n in weights],
@@ -189,14 +199,7 @@ def import_experiment(
     model = new_model(exp, data, seed=seed)
     diagnostic = None
     if kind == "l1" and exp.get("train"):
-        s = settings_for(exp, "l1")
-        diagnostic = regime_diagnostic(
-            {n: tuple(w.shape) for n, w in prunable_weights(model).items()},
-            [lr_at_epoch(s, e) for e in range(s.epochs)],
-            math.ceil(len(data.train) / s.batch_size),
-            s.l1,
-            s.momentum,
-        )
+        diagnostic = regime_diagnostic(**_schedule(model, settings_for(exp, "l1"), len(data.train)))
     metrics = import_weights(
         exp,
         kind,
@@ -205,8 +208,8 @@ def import_experiment(
         source,
         model_out,
         metrics_out,
+        metrics_header(exp, kind, seed, model),
         diagnostic,
-        header=metrics_header(exp, kind, seed, model),
     )
     print(
         f"imported {kind} weights of {exp['name']} from {source} (sha256 "
@@ -315,7 +318,7 @@ def theory_of(
         convergence = lanczos_convergence(
             mags,
             np.asarray(spectrum["alpha"], dtype=float),
-            np.asarray(spectrum["beta"], dtype=float).reshape(len(spectrum["alpha"]), -1),
+            np.asarray(spectrum["beta"], dtype=float),
             np.asarray(spectrum["krylov_size"]),
             eps_value,
             negative,
@@ -386,13 +389,12 @@ def pruning_curve(
             "the accuracy criterion needs a validation split: set data.val_fraction "
             "> 0 (the test set is never used to choose the limit)"
         )
-    if not (math.isfinite(eps) and eps > 0):
-        raise FloatingPointError(f"the loss tolerance eps must be finite and > 0, got {eps}")
+    check_eps(eps)
     weights = prunable_weights(model)
     original = {n: w.detach().clone() for n, w in weights.items()}
     D = sum(w.numel() for w in original.values())
     with torch.no_grad():
-        base_l1 = float(sum(p.abs().sum() for p in model.parameters()))
+        base_l1 = float(l1_norm(model))  # over every parameter, as the training objective
     base_loss, base_acc = evaluate(model, data.train)
     base_obj = base_loss + l1 * base_l1
     base_val = evaluate(model, data.val)[1]

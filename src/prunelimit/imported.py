@@ -11,7 +11,6 @@ before the file has passed every check.
 from __future__ import annotations
 
 import hashlib
-import math
 from pathlib import Path
 
 import torch
@@ -20,8 +19,8 @@ from torch import nn
 from prunelimit.data import DatasetSplits
 from prunelimit.io import save_torch, write_json
 from prunelimit.pruning import prunable_weights
-from prunelimit.regime import near_zero
-from prunelimit.training import evaluate
+from prunelimit.regime import NEAR_ZERO, near_zero
+from prunelimit.training import final_metrics
 
 KIND_KEYS = {"l1": "weights", "dense": "dense_weights"}
 
@@ -96,14 +95,14 @@ def check_state_dict(
 
 
 def layer_magnitudes(model: nn.Module) -> dict[str, dict]:
-    """Per prunable layer: size, fraction below 1e-3 and magnitude quantiles (weights only)."""
+    """Per prunable layer: size, fraction below ``NEAR_ZERO`` and magnitude quantiles."""
     out = {}
     for name, w in prunable_weights(model).items():
         mag = w.detach().abs().reshape(-1).double()
         q = torch.quantile(mag, torch.tensor([0.5, 0.9, 0.99], dtype=torch.float64))
         out[name] = {
             "size": mag.numel(),
-            "near_zero": float((mag < 1e-3).double().mean()),
+            "near_zero": float((mag < NEAR_ZERO).double().mean()),
             "median": float(q[0]),
             "q90": float(q[1]),
             "q99": float(q[2]),
@@ -119,7 +118,7 @@ def weights_only_regime(model: nn.Module, settings_diagnostic: dict | None) -> d
     objective stays unknown, so ``in_regime`` is None."""
     out = {
         "near_zero": near_zero(list(prunable_weights(model).values())),
-        "near_zero_tol": 1e-3,
+        "near_zero_tol": NEAR_ZERO,
         "layer_magnitudes": layer_magnitudes(model),
         "in_regime": None,
     }
@@ -146,8 +145,8 @@ def import_weights(
     source: str | Path,
     model_out: str | Path,
     metrics_out: str | Path,
+    header: dict,
     settings_diagnostic: dict | None = None,
-    header: dict | None = None,
 ) -> dict:
     """Check ``source`` against ``model`` (the experiment's fresh model), then write it to
     ``model_out`` and its metrics (sha256, the losses and accuracies, the weights-only regime
@@ -159,18 +158,13 @@ def import_weights(
     state = check_state_dict(model, source, exp["name"], described)
     model.load_state_dict(state)
     model.eval()
-    final = {}
-    for split in ("train", "val", "test"):
-        part = getattr(data, split)
-        loss, acc = evaluate(model, part) if len(part) else (math.nan, math.nan)
-        final[f"{split}_loss"], final[f"{split}_acc"] = loss, acc
     metrics = {
-        **(header or {"experiment": exp["name"], "kind": kind}),
+        **header,
         "source": str(source),
         "source_sha256": sha256_of(source),
         "trained_here": False,
         "settings": exp.get("train"),
-        "final": final,
+        "final": final_metrics(model, data),
         "converged": None,
     }
     if kind == "l1":

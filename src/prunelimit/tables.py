@@ -59,12 +59,9 @@ def write_table(
     return paths
 
 
-def _count(values: pd.Series) -> str:
-    """``'2/3'``: how many of the seeds' verdicts are true (``'?'`` when none is known)."""
-    known = [
-        bool(v) for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))
-    ]
-    return f"{sum(known)}/{len(values)}" if known else "?"
+def _known(values) -> list[bool]:
+    """The seeds' verdicts that are known (None and NaN dropped)."""
+    return [bool(v) for v in values if v is not None and v == v]
 
 
 def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -135,9 +132,9 @@ def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
             "seeds": len(grp),
         }
         for verdict in ("in_regime", "converged", "train_converged"):
-            values = grp[verdict] if verdict in grp else pd.Series([None] * len(grp))
-            raw[f"{verdict}_seeds"] = sum(bool(v) for v in values if v is not None and v == v)
-            fmt[verdict.replace("_", " ")] = _count(values)
+            known = _known(grp[verdict]) if verdict in grp else []
+            raw[f"{verdict}_seeds"] = sum(known)  # '2/3': true of all; '?': none known
+            fmt[verdict.replace("_", " ")] = f"{sum(known)}/{len(grp)}" if known else "?"
         counts = {}
         for c in cols:
             values = list(100 * grp[c].astype(float)) if c in grp else []

@@ -34,15 +34,21 @@ NEGATIVE = ("abs", "clip")
 CONVERGENCE_TOL = 0.005
 
 
+def check_eps(eps: float) -> None:
+    """Raise unless the loss tolerance is finite and positive."""
+    if not (math.isfinite(eps) and eps > 0):
+        raise FloatingPointError(f"the loss tolerance eps must be finite and > 0, got {eps}")
+
+
 def check_finite(nodes: np.ndarray, weights: np.ndarray, eps: float) -> None:
-    """Raise on a spectrum or tolerance that would turn into a plausible-looking limit."""
+    """Raise on a spectrum (Ritz nodes and weights, or Lanczos coefficients) or tolerance that
+    would turn into a plausible-looking limit."""
     if not (np.all(np.isfinite(np.asarray(nodes, float))) and np.all(np.isfinite(weights))):
         raise FloatingPointError(
             "the Hessian spectrum has non-finite Ritz nodes or weights (NaN/inf in the "
             "spectrum file): recompute it; the theoretical limit would be meaningless"
         )
-    if not (math.isfinite(eps) and eps > 0):
-        raise FloatingPointError(f"the loss tolerance eps must be finite and > 0, got {eps}")
+    check_eps(eps)
 
 
 def effective_eigenvalues(nodes: np.ndarray, negative: str = "abs") -> np.ndarray:
@@ -154,7 +160,6 @@ def _limit_count(
 def _prefix_limit(tail, alpha, beta, size, j: int, eps: float, negative: str) -> float:
     """``rho_th`` from the first ``j`` Lanczos steps."""
     nodes, weights = ritz(*prefix(alpha, beta, size, j))
-    check_finite(nodes, weights, eps)
     return _limit_count(tail, nodes, weights, eps, negative) / (tail.numel() - 1)
 
 
@@ -171,8 +176,10 @@ def lanczos_convergence(
     """``rho_th`` after ``j`` Lanczos steps for ``points`` prefixes ``j <= m`` of one run (the
     leading ``j x j`` blocks of its tridiagonal matrices: exactly what a ``j``-step run on the
     same probes gives), and the verdict ``converged``: ``|rho_th(m) - rho_th(m // 2)| <= tol``;
-    ``spread_second_half`` is the range of ``rho_th`` over the recorded ``j >= m // 2``.
+    ``spread_second_half`` is the range of ``rho_th`` over the recorded ``j >= m // 2``
+    (``points=0``: only the two steps of the verdict).
     """
+    check_finite(alpha, beta, eps)
     m = np.asarray(alpha).shape[1]
     tail = removed_sq_tail(sorted_mags)
     steps = np.unique(np.round(np.linspace(1, m, points)).astype(int))
@@ -195,15 +202,12 @@ def converged_check(
 ) -> Callable[[np.ndarray, np.ndarray, np.ndarray], bool]:
     """The stopping rule of ``lanczos_steps: auto``: after ``m`` steps, is ``|rho_th(m) -
     rho_th(m // 2)| <= tol``? (the verdict of :func:`lanczos_convergence`)."""
-    tail = removed_sq_tail(sorted_mags)
 
     def converged(alpha: np.ndarray, beta: np.ndarray, size: np.ndarray) -> bool:
-        m = alpha.shape[1]
-        full, half = (
-            _prefix_limit(tail, alpha, beta, size, j, eps, negative) for j in (m, max(m // 2, 1))
-        )
+        conv = lanczos_convergence(sorted_mags, alpha, beta, size, eps, negative, tol, points=0)
+        (half, full), m = conv["rho_th"][-2:], conv["steps"][-1]
         print(f"  Lanczos: rho_th {full:.4%} at m = {m}, {half:.4%} at m/2", flush=True)
-        return abs(full - half) <= tol
+        return conv["converged"]
 
     return converged
 

@@ -105,19 +105,16 @@ def loss_gradient(
     parameter name."""
     was_training = model.training
     model.eval()
-    params = dict(model.named_parameters())
-    total = {n: torch.zeros_like(p) for n, p in params.items()}
-    n = 0
-    for x, y in split.batches(batch_size):
-        model.zero_grad(set_to_none=True)
+    model.zero_grad(set_to_none=True)
+    for x, y in split.batches(batch_size):  # backward accumulates the sums into .grad
         F.cross_entropy(model(x), y, reduction="sum").backward()
-        for name, p in params.items():
-            if p.grad is not None:
-                total[name] += p.grad
-        n += len(y)
+    out = {
+        name: (p.grad if p.grad is not None else torch.zeros_like(p)) / len(split)
+        for name, p in model.named_parameters()
+    }
     model.zero_grad(set_to_none=True)
     model.train(was_training)
-    return {name: g / n for name, g in total.items()}
+    return out
 
 
 @torch.no_grad()
@@ -291,24 +288,25 @@ def fit(
     return history
 
 
+def final_metrics(model: nn.Module, data: DatasetSplits) -> dict[str, float]:
+    """Loss and accuracy of ``model`` on the train, validation and test splits (NaN for an
+    empty split): the ``final`` block of every metrics file."""
+    out = {}
+    for name in ("train", "val", "test"):
+        split = getattr(data, name)
+        loss, acc = evaluate(model, split) if len(split) else (math.nan, math.nan)
+        out[f"{name}_loss"], out[f"{name}_acc"] = loss, acc
+    return out
+
+
 def summarise(history: dict, s: TrainSettings, data: DatasetSplits, model: nn.Module) -> dict:
     """Final metrics plus convergence verdicts: ``converged`` is the plateau of the training
     cross-entropy; ``objective_plateau`` the same test on cross-entropy + l1 term."""
     tol = (s.plateau_window, s.plateau_rtol, s.plateau_atol)
     converged, rel = plateau(history["train_loss"], *tol)
     obj_conv, obj_rel = plateau(history["train_objective"], *tol)
-    train_loss, train_acc = evaluate(model, data.train)
-    val = evaluate(model, data.val) if len(data.val) else (math.nan, math.nan)
-    test_loss, test_acc = evaluate(model, data.test)
     return {
-        "final": {
-            "train_loss": train_loss,
-            "train_acc": train_acc,
-            "val_loss": val[0],
-            "val_acc": val[1],
-            "test_loss": test_loss,
-            "test_acc": test_acc,
-        },
+        "final": final_metrics(model, data),
         "converged": converged,
         "plateau": {
             "window": s.plateau_window,

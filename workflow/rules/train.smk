@@ -46,7 +46,7 @@ rule import_weights:
         "../../envs/environment.yaml"
     threads: 1
     params:
-        exp=lambda w: EXPERIMENTS[w.experiment],
+        exp=lambda w: training_view(w.experiment, w.kind),
     script:
         "../scripts/import_weights.py"
 

@@ -10,7 +10,6 @@ from prunelimit.experiment import load_trained, settings_for, theory_of
 from prunelimit.imported import provenance
 from prunelimit.io import read_json, write_json
 from prunelimit.runtime import setup
-from prunelimit.theory import CONVERGENCE_TOL
 
 log_to(snakemake.log[0])
 seed = int(snakemake.wildcards.seed)
@@ -27,7 +26,7 @@ with run_of(exp["name"], seed):
         cfg["negative"],
         batch_size=settings_for(exp, "l1").batch_size,
         seed=seed,
-        convergence_tol=cfg.get("convergence_tol", CONVERGENCE_TOL),
+        convergence_tol=cfg["convergence_tol"],  # the schema's default is filled in
     )
 result.update(experiment=exp["name"], seed=seed)
 print({k: v for k, v in result.items() if k not in ("curve", "convergence")})
