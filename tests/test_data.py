@@ -3,6 +3,8 @@ import hashlib
 import io
 import pickle
 import struct
+import subprocess
+import sys
 import tarfile
 import zipfile
 from dataclasses import replace
@@ -13,6 +15,7 @@ import pytest
 import torch
 
 from prunelimit import data as D
+from prunelimit.data import download, prepare, readers, registry, splits
 
 
 def _md5(path: Path) -> str:
@@ -99,7 +102,7 @@ def _fake_cifar(tmp_path: Path, n_train: int = 30, n_test: int = 10) -> Path:
 def test_prepare_cifar10_from_fake_archive(tmp_path, monkeypatch):
     archive = _fake_cifar(tmp_path)
     spec = replace(D.DATASETS["cifar10"], files=(_remote(archive),))
-    monkeypatch.setitem(D.DATASETS, "cifar10", spec)
+    monkeypatch.setitem(registry.DATASETS, "cifar10", spec)
     meta = D.prepare_dataset("cifar10", tmp_path / "raw", tmp_path / "cifar10.pt", val_fraction=0.2)
     assert meta["sizes"] == {"train": 24, "val": 6, "test": 10}
     ds = D.load_dataset(tmp_path / "cifar10.pt")
@@ -130,7 +133,9 @@ def test_prepare_mnist_from_fake_idx(tmp_path, monkeypatch):
     ]:
         _idx(src / name, arr)
         files.append(_remote(src / name))
-    monkeypatch.setitem(D.DATASETS, "mnist", replace(D.DATASETS["mnist"], files=tuple(files)))
+    monkeypatch.setitem(
+        registry.DATASETS, "mnist", replace(D.DATASETS["mnist"], files=tuple(files))
+    )
     meta = D.prepare_dataset("mnist", tmp_path / "raw", tmp_path / "mnist.pt", val_fraction=0.25)
     assert meta["sizes"] == {"train": 15, "val": 5, "test": 5}
     ds = D.load_dataset(tmp_path / "mnist.pt")
@@ -161,7 +166,7 @@ def test_prepare_tinyimagenet_reorganises_val(tmp_path, monkeypatch):
             ann.append(f"val_{i}.JPEG\t{w}\t0\t0\t63\t63")
         zf.writestr("tiny-imagenet-200/val/val_annotations.txt", "\n".join(ann) + "\n")
     spec = replace(D.DATASETS["tinyimagenet"], files=(_remote(archive),))
-    monkeypatch.setitem(D.DATASETS, "tinyimagenet", spec)
+    monkeypatch.setitem(registry.DATASETS, "tinyimagenet", spec)
     meta = D.prepare_dataset("tinyimagenet", tmp_path / "raw", tmp_path / "t.pt", val_fraction=0.0)
     assert meta["sizes"] == {"train": 6, "val": 0, "test": 4}
     val = tmp_path / "raw" / "extracted" / "tiny-imagenet-200" / "val"
@@ -179,7 +184,7 @@ def test_unknown_dataset_lists_known():
 def test_batches_are_seeded_and_augmentation_keeps_shape(tmp_path, monkeypatch):
     archive = _fake_cifar(tmp_path)
     monkeypatch.setitem(
-        D.DATASETS, "cifar10", replace(D.DATASETS["cifar10"], files=(_remote(archive),))
+        registry.DATASETS, "cifar10", replace(D.DATASETS["cifar10"], files=(_remote(archive),))
     )
     D.prepare_dataset("cifar10", tmp_path / "raw", tmp_path / "c.pt", val_fraction=0.0)
     ds = D.load_dataset(tmp_path / "c.pt")
@@ -215,3 +220,27 @@ def test_download_table_matches_torchvision():
     for name, cls in [("cifar10", tvd.CIFAR10), ("cifar100", tvd.CIFAR100)]:
         (f,) = D.DATASETS[name].files
         assert (f.url, f.filename, f.md5) == (cls.url, cls.filename, cls.tgz_md5)
+
+
+HOMES = {
+    registry: ("DATASETS", "DatasetError", "DatasetSpec", "RemoteFile", "get_spec"),
+    download: ("fetch", "md5sum", "safe_extract", "zlib_error"),
+    readers: ("READERS", "Arrays", "organise_tinyimagenet_val"),
+    prepare: ("prepare_dataset", "split_indices"),
+    splits: ("DatasetSplits", "Split", "load_dataset", "random_crop_flip"),
+}
+
+
+def test_package_reexports_every_public_name():
+    assert sorted(n for names in HOMES.values() for n in names) == sorted(D.__all__)
+    for module, names in HOMES.items():
+        for name in names:
+            assert getattr(D, name) is getattr(module, name), name
+
+
+def test_registry_and_prepare_import_without_torch():
+    code = (
+        "import sys; from prunelimit.data import get_spec, prepare_dataset; "
+        "get_spec('mnist'); assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,60 @@
+"""Datasets: download, verify, extract, split, and serve batches from memory.
+
+A dataset is *prepared* once into one file (``resources/datasets/{name}.pt``) holding uint8
+images (or float32 signals for MNIST-1D), labels, a deterministic validation split held out of
+the training set, and the per-channel normalisation measured on the remaining training images.
+Batches are then cut from tensors in memory (on the training device), which is faster than a
+``DataLoader`` for these sizes and makes the order of samples a function of one seeded generator.
+
+Modules, each importing only those before it: :mod:`.registry` (the known datasets),
+:mod:`.download` (fetch with md5 check, all-or-nothing extraction), :mod:`.readers` (raw files
+to numpy arrays), :mod:`.prepare` (split and write the prepared file) and :mod:`.splits` (load
+it and serve batches). Every public name is re-exported here. Importing this package does not
+import torch: the names of :mod:`.splits` are loaded on first access.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from prunelimit.data.download import fetch, md5sum, safe_extract, zlib_error
+from prunelimit.data.prepare import prepare_dataset, split_indices
+from prunelimit.data.readers import READERS, Arrays, organise_tinyimagenet_val
+from prunelimit.data.registry import DATASETS, DatasetError, DatasetSpec, RemoteFile, get_spec
+
+if TYPE_CHECKING:
+    from prunelimit.data.splits import DatasetSplits, Split, load_dataset, random_crop_flip
+
+_FROM_SPLITS = ("DatasetSplits", "Split", "load_dataset", "random_crop_flip")
+
+__all__ = [
+    "DATASETS",
+    "READERS",
+    "Arrays",
+    "DatasetError",
+    "DatasetSpec",
+    "DatasetSplits",
+    "RemoteFile",
+    "Split",
+    "fetch",
+    "get_spec",
+    "load_dataset",
+    "md5sum",
+    "organise_tinyimagenet_val",
+    "prepare_dataset",
+    "random_crop_flip",
+    "safe_extract",
+    "split_indices",
+    "zlib_error",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the torch-backed names of :mod:`.splits` on first access."""
+    if name in _FROM_SPLITS:
+        from prunelimit.data import splits
+
+        value = getattr(splits, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,79 @@
+"""Prepare a dataset once into one file: download, verify, read, split, measure normalisation.
+
+Conventions: the prepared file (``resources/datasets/{name}.pt``, written atomically by
+:func:`prunelimit.io.save_torch`) is a dict with the tensors ``{train,val,test}_x`` (uint8
+images, or float32 signals for MNIST-1D) and ``{train,val,test}_y`` (int64), and ``meta``
+(shape, classes, sizes, split parameters and the per-channel ``mean``/``std`` measured on the
+training split after dividing by ``scale``). The validation split is held out of the training
+set by :func:`split_indices`, a pure function of its seed. torch is imported only when writing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from prunelimit.data.download import fetch
+from prunelimit.data.readers import READERS
+from prunelimit.data.registry import DatasetError, get_spec
+from prunelimit.io import save_torch
+
+
+def split_indices(n: int, val_fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic (train, validation) index split of ``range(n)``."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_val = int(round(n * val_fraction))
+    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def prepare_dataset(
+    name: str, raw_dir: str | Path, out: str | Path, val_fraction: float = 0.1, split_seed: int = 0
+) -> dict:
+    """Download (if needed), verify, read and split ``name``; write the prepared file ``out``.
+
+    The test set is the official one (TinyImageNet: the official validation set, since its test
+    labels are not public); the validation split is held out of the training set.
+    """
+    import torch
+
+    spec = get_spec(name)
+    raw = Path(raw_dir)
+    for remote in spec.files:
+        fetch(remote, raw, name)
+    x, y, xt, yt = READERS[spec.reader](spec, raw)
+    if tuple(x.shape[1:]) != spec.input_shape:
+        raise DatasetError(
+            f"dataset {name!r}: read samples of shape {x.shape[1:]}, expected {spec.input_shape}"
+        )
+    tr, va = split_indices(len(x), val_fraction, split_seed)
+    xtr = x[tr]
+    axes = (0,) + tuple(range(2, xtr.ndim))
+    scale = 255.0 if xtr.dtype == np.uint8 else 1.0
+    mean = (xtr.astype(np.float64) / scale).mean(axis=axes)
+    std = (xtr.astype(np.float64) / scale).std(axis=axes)
+    meta = {
+        "name": name,
+        "input_shape": list(spec.input_shape),
+        "num_classes": spec.num_classes,
+        "mean": mean.tolist(),
+        "std": std.tolist(),
+        "scale": scale,
+        "val_fraction": val_fraction,
+        "split_seed": split_seed,
+        "augmentable": spec.augmentable,
+        "sizes": {"train": len(tr), "val": len(va), "test": len(xt)},
+    }
+    blob = {
+        "train_x": torch.from_numpy(np.ascontiguousarray(xtr)),
+        "train_y": torch.from_numpy(y[tr].astype(np.int64)),
+        "val_x": torch.from_numpy(np.ascontiguousarray(x[va])),
+        "val_y": torch.from_numpy(y[va].astype(np.int64)),
+        "test_x": torch.from_numpy(np.ascontiguousarray(xt)),
+        "test_y": torch.from_numpy(yt.astype(np.int64)),
+        "meta": meta,
+    }
+    save_torch(out, blob)
+    return meta
