@@ -2,6 +2,7 @@
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,6 +13,7 @@ from prunelimit.ntk import (
     PrunedMLP,
     analytic_ntk,
     analytic_ntk_gram,
+    deviation_caption,
     deviation_table,
     empirical_ntk,
     gram_distances,
@@ -22,7 +24,8 @@ from prunelimit.ntk import (
     ntk_sweep,
     pruned_mlp,
     random_masks,
-    summarise,
+    real_input_scale,
+    sweep_summary,
     two_unit_inputs,
     width_needed,
     width_needed_fit,
@@ -279,27 +282,185 @@ def test_table_and_summary(tmp_path):
     raw_b, fmt_b = deviation_table(df, below)
     assert raw_b[(raw_b["p"] == 0.0) & raw_b["rescaled"]]["width_needed"].isna().all()
     assert (fmt_b[f"width needed (tol {below:g})"] == "> max").any()
-    s = summarise(df, None, 10.0)
+    assert f"Theta_inf = {analytic_ntk(0.7688, 3):.5f}" in deviation_caption(df, 10.0)
+    assert "(widths >= 64)" in deviation_caption(df, 10.0, min_width=64)
+    s = sweep_summary(df, None, 10.0)
     assert s["largest_width"] == 32 and s["width_needed"] == {"0": 16, "0.5": 16}
 
 
-def test_figures(tmp_path):
-    from prunelimit.plotting.ntk import (
-        plot_gram_distance,
-        plot_ntk_deviation,
-        plot_ntk_value,
-        plot_rescaling,
-        plot_width_needed,
-    )
+# --------------------------------------------------------------------------- figures
 
-    df = ntk_sweep([16, 32], [0.0, 0.5], 2, seed=0)
-    gram = gram_distances(torch.randn(4, 6), [16, 32], [0.0, 0.5], 2)
-    plot_ntk_value(df, tmp_path / "v.png")
-    plot_ntk_deviation(df, 0.5, tmp_path / "d.png")
-    plot_width_needed(df, 0.5, tmp_path / "w.png")
-    plot_rescaling(df, tmp_path / "r.png")
-    plot_gram_distance(gram, tmp_path / "g.png")
-    assert all((tmp_path / f"{n}.png").stat().st_size > 1000 for n in "vdwrg")
+
+@pytest.fixture(scope="module")
+def sweep_df() -> pd.DataFrame:
+    return ntk_sweep([16, 32, 64], [0.0, 0.5, 0.8], 3, seed=0)
+
+
+def _errorbars(ax) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Per errorbar label: x and y of the data line and the upper ends of the y whiskers."""
+    out = {}
+    for c in ax.containers:
+        line, _, (bars,) = c.lines
+        top = np.array([seg[:, 1].max() for seg in bars.get_segments()])
+        x, y = (np.asarray(v, dtype=float) for v in line.get_data())
+        out[c.get_label()] = (x, y, top)
+    return out
+
+
+def _line(ax, label: str):
+    (line,) = [ln for ln in ax.get_lines() if ln.get_label() == label]
+    return np.asarray(line.get_xdata(), dtype=float), np.asarray(line.get_ydata(), dtype=float)
+
+
+def _check_per_p(ax, d: pd.DataFrame, column: str) -> None:
+    """One errorbar per p of ``d``: y the per-width mean of ``column``, whiskers up to mean +
+    std, x the widths (dodged by less than 2^0.1)."""
+    bars = _errorbars(ax)
+    stats = d.groupby(["p", "width"])[column].agg(["mean", "std"])
+    ps = sorted(d["p"].unique())
+    assert set(bars) == {f"p = {p:g}" for p in ps}
+    for p in ps:
+        x, y, top = bars[f"p = {p:g}"]
+        s = stats.loc[p]
+        np.testing.assert_allclose(y, s["mean"].to_numpy(), rtol=1e-12)
+        np.testing.assert_allclose(top, (s["mean"] + s["std"]).to_numpy(), rtol=1e-12)
+        shift = x / s.index.to_numpy(dtype=float)
+        assert np.allclose(shift, shift[0]) and 2**-0.1 < shift[0] < 2**0.1
+
+
+def _log2_x(ax) -> bool:
+    return ax.get_xscale() == "log" and ax.xaxis.get_transform().base == 2
+
+
+def test_ntk_value_figure_plots_the_means(sweep_df):
+    from prunelimit.plotting.ntk import plot_ntk_value
+
+    df = sweep_df
+    theta_inf = analytic_ntk(0.7688, 3)
+    fig = plot_ntk_value(df)
+    plain, rescaled = fig.axes[:2]
+    for ax, flag in ((plain, False), (rescaled, True)):
+        _check_per_p(ax, df[df["rescaled"] == flag], "theta")
+        assert _line(ax, f"dense limit {theta_inf:.5f}")[1] == pytest.approx([theta_inf] * 2)
+        assert _log2_x(ax)
+    assert plain.get_yscale() == "log" and rescaled.get_yscale() == "linear"
+    # the scaled limits (1-p)^L Theta_inf of the pruned panel, for p > 0
+    dotted = [ln.get_ydata() for ln in plain.get_lines() if ln.get_linestyle() == ":"]
+    levels = sorted(y[0] for y in dotted if len(y))  # the empty one is the legend entry
+    assert levels == pytest.approx(sorted((1 - p) ** 3 * theta_inf for p in (0.5, 0.8)))
+    plt.close(fig)
+
+
+def test_ntk_deviation_figure_plots_the_means_and_tolerance(sweep_df):
+    from prunelimit.plotting.ntk import plot_ntk_deviation
+
+    df, tol = sweep_df, 0.07
+    fig = plot_ntk_deviation(df, tol)
+    widths = np.array([16, 32, 64], dtype=float)
+    for ax, flag in zip(fig.axes[:2], (False, True), strict=True):
+        d = df[df["rescaled"] == flag]
+        _check_per_p(ax, d, "abs_dev")
+        assert _line(ax, f"tolerance {tol:g}")[1] == pytest.approx([tol, tol])
+        dense = d[d["p"] == 0.0].groupby("width")["abs_dev"].mean()
+        x, y = _line(ax, r"$\propto n^{-1/2}$")
+        np.testing.assert_allclose(x, widths)
+        np.testing.assert_allclose(y, dense[64] * np.sqrt(64 / widths), rtol=1e-12)
+        assert ax.get_yscale() == "log" and _log2_x(ax)
+        assert ax.get_ylim()[0] < tol
+    assert fig.axes[0].get_ylim() == fig.axes[1].get_ylim()
+    plt.close(fig)
+
+
+def test_width_needed_figure_plots_swept_and_fitted_widths():
+    from prunelimit.plotting.ntk import plot_width_needed
+
+    # mean deviation c / sqrt(n) (two draws at +-10 %); tol 0.1 is met from n = 400 (p = 0),
+    # 900 (p = 0.5), 40000 (p = 0.8); unrescaled rows are far off and must be ignored
+    widths, coef = [128, 256, 512, 1024], {0.0: 2.0, 0.5: 3.0, 0.8: 20.0}
+    rows = [
+        {"p": p, "width": w, "draw": k, "rescaled": r, "abs_dev": c * w**-0.5 * (1 + e)}
+        for p, c in coef.items()
+        for w in widths
+        for k, e in enumerate((-0.1, 0.1))
+        for r in (True, False)
+    ]
+    df = pd.DataFrame(rows)
+    df.loc[~df["rescaled"], "abs_dev"] = 100.0
+    fig = plot_width_needed(df, 0.1)
+    ax = fig.axes[0]
+    x, y = _line(ax, "smallest swept width")
+    assert list(x) == [0.0, 0.5] and list(y) == [512, 1024]
+    marks = {c.get_label(): c.get_offsets() for c in ax.collections}
+    assert marks["not reached by n = 1024"][:, 0].tolist() == [0.8]
+    filled, open_ = marks[r"power-law fit (n $\geq$ 128)"], marks["power-law fit, extrapolated"]
+    assert filled[:, 0].tolist() == [0.0, 0.5] and open_[:, 0].tolist() == [0.8]
+    np.testing.assert_allclose(filled[:, 1], [400, 900], rtol=1e-6)
+    np.testing.assert_allclose(open_[:, 1], [40000], rtol=1e-6)
+    assert _line(ax, "largest swept width")[1] == pytest.approx([1024, 1024])
+    assert ax.get_yscale() == "log" and ax.yaxis.get_transform().base == 2
+    plt.close(fig)
+
+
+def test_rescaling_figure_plots_the_ratio_at_the_largest_width(sweep_df):
+    from prunelimit.plotting.ntk import PANELS, plot_rescaling
+
+    df = sweep_df
+    fig = plot_rescaling(df)
+    ax = fig.axes[0]
+    bars = _errorbars(ax)
+    assert set(bars) == {label for _, label in PANELS}
+    last = df[df["width"] == 64]
+    for flag, label in PANELS:
+        stats = last[last["rescaled"] == flag].groupby("p")["ratio"].agg(["mean", "std"])
+        x, y, top = bars[label]
+        assert list(x) == [0.0, 0.5, 0.8]
+        np.testing.assert_allclose(y, stats["mean"].to_numpy(), rtol=1e-12)
+        np.testing.assert_allclose(top, (stats["mean"] + stats["std"]).to_numpy(), rtol=1e-12)
+    assert _line(ax, "limit: 1")[1] == pytest.approx(np.ones(100))
+    x, y = _line(ax, "limit: $(1-p)^{3}$")
+    np.testing.assert_allclose(y, (1 - x) ** 3, rtol=1e-9)
+    assert ax.get_yscale() == "log"
+    plt.close(fig)
+
+
+def test_gram_figure_plots_both_distances():
+    from prunelimit.plotting.ntk import plot_gram_distance
+
+    x = torch.randn(4, 6, generator=torch.Generator().manual_seed(0))
+    gram = gram_distances(x, [16, 32], [0.0, 0.5, 0.8], 2, seed=0)
+    fig = plot_gram_distance(gram)
+    for ax, column in zip(fig.axes[:2], ("rel_frob_dense", "rel_frob_inf"), strict=True):
+        plotted = sorted(
+            (c.lines[0].get_linestyle(), tuple(c.lines[0].get_ydata())) for c in ax.containers
+        )
+        expect = []
+        for (p, flag), g in gram.groupby(["p", "rescaled"]):
+            if p == 0.0 and (column == "rel_frob_dense" or not flag):
+                continue  # identically zero, or the same as rescaled
+            means = g.groupby("width")[column].mean()
+            expect.append(("-" if flag else "--", tuple(means.to_numpy())))
+        assert [ls for ls, _ in plotted] == [ls for ls, _ in sorted(expect)]
+        np.testing.assert_allclose(
+            [y for _, y in plotted], [y for _, y in sorted(expect)], rtol=1e-12
+        )
+        assert ax.get_yscale() == "log" and _log2_x(ax)
+    labels = {c.get_label() for c in fig.axes[1].containers}
+    assert {f"p = {p:g}" for p in (0.0, 0.5, 0.8)} <= labels
+    plt.close(fig)
+
+
+def test_figures_are_written(tmp_path, sweep_df):
+    from prunelimit.plotting import save_figure
+    from prunelimit.plotting.ntk import plot_ntk_value
+
+    fig = plot_ntk_value(sweep_df)
+    paths = save_figure(fig, tmp_path / "v.pdf", tmp_path / "v.png")
+    assert all(p.stat().st_size > 1000 for p in paths)
+    assert not plt.fignum_exists(fig.number)  # save_figure closed it
+
+
+def test_real_input_scale():
+    assert real_input_scale(torch.zeros(3, 1, 4, 10)) == pytest.approx(40**-0.5)
 
 
 def test_benchmark_entry_point(capsys):

@@ -1,15 +1,12 @@
 """Rule ntk_sweep: empirical NTK of randomly pruned MLPs (two-input sweep, real-input Gram)."""
 
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from _common import log_to  # noqa: E402
-from prunelimit.data import load_dataset  # noqa: E402
-from prunelimit.io import write_csv, write_json  # noqa: E402
-from prunelimit.ntk import gram_distances, ntk_sweep, summarise  # noqa: E402
-from prunelimit.runtime import setup  # noqa: E402
+from _common import log_to
+from prunelimit.data import load_dataset
+from prunelimit.io import write_csv, write_json
+from prunelimit.ntk import gram_distances, ntk_sweep, real_input_scale, sweep_summary
+from prunelimit.runtime import setup
 
 log_to(snakemake.log[0])
 prm = snakemake.params
@@ -34,6 +31,7 @@ t_sweep = time.perf_counter() - t0
 
 x, _ = load_dataset(snakemake.input.data).test.get(slice(0, int(prm.real_batch)))
 x = x.flatten(1)
+scale = real_input_scale(x)
 t0 = time.perf_counter()
 gram = gram_distances(
     x,
@@ -42,7 +40,7 @@ gram = gram_distances(
     int(prm.draws),
     depth=int(prm.depth),
     seed=seed,
-    input_scale=x.shape[1] ** -0.5,
+    input_scale=scale,
     device=device,
     progress=print,
 )
@@ -50,12 +48,12 @@ t_gram = time.perf_counter() - t0
 
 write_csv(out.sweep, sweep)
 write_csv(out.gram, gram)
-summary = summarise(sweep, gram, float(prm.tolerance))
+summary = sweep_summary(sweep, gram, float(prm.tolerance))
 summary["gram_inputs"] = {
     "dataset": prm.dataset,
     "n": len(x),
     "features": x.shape[1],
-    "input_scale": x.shape[1] ** -0.5,
+    "input_scale": scale,
 }
 summary["runtime_s"] = {"sweep": t_sweep, "gram": t_gram, "device": str(device)}
 write_json(out.summary, summary)

@@ -1,21 +1,22 @@
 """Figures of the NTK of randomly pruned networks (inputs: the DataFrames of ``prunelimit.ntk``).
 
-Every function takes the tidy DataFrame(s) and output paths (``.pdf``, ``.png``, ...); error bars
-are mean +- standard deviation over draws; widths are on a log2 axis.
+Every function takes the tidy DataFrame(s) of :func:`prunelimit.ntk.ntk_sweep` or
+:func:`prunelimit.ntk.gram_distances` and returns the matplotlib Figure (write it with
+:func:`prunelimit.plotting.save_figure`); error bars are mean +- standard deviation over draws;
+widths are on a log2 axis.
 """
 
 from __future__ import annotations
 
 import math
-import os
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from prunelimit.ntk import width_needed, width_needed_fit
-from prunelimit.plotting import save_figure, setup_style
+from prunelimit.plotting import setup_style
+from prunelimit.tables.ntk import width_needed, width_needed_fit
 
 PANELS = ((False, "pruned, no rescaling"), (True, "pruned + rescaled by $1/\\sqrt{1-p}$"))
 
@@ -68,7 +69,7 @@ def _errorbars(ax: plt.Axes, d: pd.DataFrame, column: str, colours: dict, positi
         )
 
 
-def plot_ntk_value(df: pd.DataFrame, *paths: str | os.PathLike) -> None:
+def plot_ntk_value(df: pd.DataFrame) -> plt.Figure:
     """NTK value ``Theta_hat(x, y)`` against width per p; pruned | rescaled panels.
 
     The dense limit is the black line; in the pruned panel the dotted lines are the scaled
@@ -102,10 +103,10 @@ def plot_ntk_value(df: pd.DataFrame, *paths: str | os.PathLike) -> None:
     _outside_legend(fig, axes[0])
     fig.suptitle(r"Empirical NTK of randomly pruned ReLU MLPs ($\langle x,y\rangle$ fixed)")
     fig.tight_layout()
-    save_figure(fig, *paths)
+    return fig
 
 
-def plot_ntk_deviation(df: pd.DataFrame, tol: float, *paths: str | os.PathLike) -> None:
+def plot_ntk_deviation(df: pd.DataFrame, tol: float) -> plt.Figure:
     """``|Theta_hat - Theta_inf|`` (dense limit) against width per p, log-log, with the
     tolerance and an ``n^{-1/2}`` guide; pruned | rescaled panels (same y range; lower
     whiskers reaching below it are cut by the axes)."""
@@ -134,12 +135,10 @@ def plot_ntk_deviation(df: pd.DataFrame, tol: float, *paths: str | os.PathLike) 
     _outside_legend(fig, axes[0])
     fig.suptitle("Deviation of the empirical NTK from the dense infinite-width limit")
     fig.tight_layout()
-    save_figure(fig, *paths)
+    return fig
 
 
-def plot_width_needed(
-    df: pd.DataFrame, tol: float, *paths: str | os.PathLike, min_width: int = 128
-) -> None:
+def plot_width_needed(df: pd.DataFrame, tol: float, min_width: int = 128) -> plt.Figure:
     """Width needed for mean ``|Theta_hat - Theta_inf| <= tol`` (rescaled nets) against p.
 
     Filled circles: the smallest swept width that meets it (open triangles at the top: none
@@ -204,10 +203,10 @@ def plot_width_needed(
     ax.set_title(rf"Width for mean $|\hat\Theta - \Theta_\infty| \leq$ {tol:g} (rescaled)")
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    save_figure(fig, *paths)
+    return fig
 
 
-def plot_rescaling(df: pd.DataFrame, *paths: str | os.PathLike) -> None:
+def plot_rescaling(df: pd.DataFrame) -> plt.Figure:
     """``Theta_hat / Theta_inf`` against p at the largest width, with and without rescaling,
     and the predicted limits ``1`` and ``(1-p)^L``."""
     setup_style()
@@ -244,10 +243,10 @@ def plot_rescaling(df: pd.DataFrame, *paths: str | os.PathLike) -> None:
     ax.set_title(f"Effect of the rescaling (width {wmax})")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    save_figure(fig, *paths)
+    return fig
 
 
-def plot_gram_distance(gram: pd.DataFrame, *paths: str | os.PathLike) -> None:
+def plot_gram_distance(gram: pd.DataFrame) -> plt.Figure:
     """Relative Frobenius distance of NTK Gram matrices on real inputs against width: pruned vs
     dense empirical (same weights), and vs the analytic dense limit; solid = rescaled."""
     setup_style()
@@ -292,4 +291,4 @@ def plot_gram_distance(gram: pd.DataFrame, *paths: str | os.PathLike) -> None:
     n = int(gram["n_inputs"].iloc[0]) if "n_inputs" in gram else None
     fig.suptitle(f"NTK Gram matrices on {n} real inputs" if n else "NTK Gram matrices")
     fig.tight_layout()
-    save_figure(fig, *paths)
+    return fig

@@ -1,0 +1,172 @@
+"""Summaries of the sweeps of :mod:`prunelimit.ntk.sweep`: the width needed for a tolerance on
+the mean deviation over draws (swept, and extrapolated by a power-law fit), the deviation table
+and the key numbers written to ``summary.json``. Inputs are the tidy sweep DataFrames (columns
+``width, p, draw, rescaled, theta, theta_inf, theta_limit, abs_dev, ...``); "deviation" means
+``abs_dev = |Theta_hat - Theta_inf|`` against the dense limit unless a ``column`` is given;
+means and standard deviations (pandas, ``ddof=1``) are over draws; unless told otherwise the
+rescaled networks are used; a missing width is NaN in tables and ``None`` in JSON.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from prunelimit.tables import format_pm
+
+
+def width_needed(
+    df: pd.DataFrame,
+    tol: float,
+    *,
+    column: str = "abs_dev",
+    rescaled: bool | None = True,
+    stable: bool = False,
+) -> pd.Series:
+    """Per ``p``: the smallest width whose mean ``column`` over draws is ``<= tol`` (NaN if none).
+
+    ``rescaled`` selects those rows (``None``: use all rows). With ``stable=True`` every larger
+    width must also meet the tolerance.
+    """
+    d = df if rescaled is None or "rescaled" not in df else df[df["rescaled"] == rescaled]
+    means = d.groupby(["p", "width"])[column].mean().unstack("width").sort_index(axis=1)
+    out = {}
+    for p, row in means.iterrows():
+        ok = (row <= tol).to_numpy()
+        if stable:
+            ok = np.flip(np.logical_and.accumulate(np.flip(ok)))
+        hit = row.index[ok]
+        out[p] = float(hit.min()) if len(hit) else math.nan
+    return pd.Series(out, name="width_needed", dtype=float).rename_axis("p")
+
+
+def width_needed_fit(
+    df: pd.DataFrame,
+    tol: float,
+    *,
+    column: str = "abs_dev",
+    rescaled: bool | None = True,
+    min_width: int = 128,
+) -> pd.DataFrame:
+    """Per ``p``: power-law fit ``mean column = a n^b`` over widths ``>= min_width`` and the
+    width where it equals ``tol`` (may extrapolate beyond the sweep; NaN with fewer than two
+    widths, a flat fit ``b > -0.1`` or beyond ``1e9``). Columns ``p, exponent, width_fit,
+    extrapolated``.
+    """
+    d = df if rescaled is None or "rescaled" not in df else df[df["rescaled"] == rescaled]
+    means = d[d["width"] >= min_width].groupby(["p", "width"])[column].mean()
+    rows = []
+    for p, m in means.groupby(level="p"):
+        w = m.index.get_level_values("width").to_numpy(dtype=float)
+        v = m.to_numpy(dtype=float)
+        ok = v > 0
+        b, a, width = math.nan, math.nan, math.nan
+        if ok.sum() >= 2:
+            b, a = np.polyfit(np.log(w[ok]), np.log(v[ok]), 1)
+            log_w = (math.log(tol) - a) / b if b < -0.1 else math.inf
+            if log_w < math.log(1e9):  # a flat fit (b > -0.1) never reaches a useful width
+                width = float(math.exp(log_w))
+        rows.append(
+            {
+                "p": float(p),
+                "exponent": float(b),
+                "width_fit": width,
+                "extrapolated": bool(not math.isnan(width) and width > w.max()),
+            }
+        )
+    types = {"p": float, "exponent": float, "width_fit": float, "extrapolated": bool}
+    return pd.DataFrame(rows, columns=list(types)).astype(types)
+
+
+def deviation_table(
+    df: pd.DataFrame, tol: float, min_width: int = 128
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mean (std) of ``|Theta_hat - Theta_inf|`` per (p, rescaled) and width, + width needed.
+
+    Returns ``(raw, formatted)``: raw has columns ``p, rescaled, dev_mean_<w>, dev_std_<w>, ...,
+    width_needed, width_fit`` (:func:`width_needed`, :func:`width_needed_fit`; NaN for a fit
+    that does not decrease); formatted shows ``mean +- std`` per width (for ``write_table``).
+    """
+    stats = df.groupby(["p", "rescaled", "width"])["abs_dev"].agg(["mean", "std"]).reset_index()
+    widths = sorted(stats["width"].unique())
+    raw_rows, fmt_rows = [], []
+    for (p, rescaled), grp in stats.groupby(["p", "rescaled"], sort=True):
+        need = width_needed(df, tol, rescaled=bool(rescaled)).get(p, math.nan)
+        fit = width_needed_fit(df, tol, rescaled=bool(rescaled), min_width=min_width)
+        fit = fit.set_index("p")
+        wfit = float(fit.loc[p, "width_fit"]) if p in fit.index else math.nan
+        raw: dict = {"p": p, "rescaled": bool(rescaled)}
+        fmt: dict = {"p": f"{p:g}", "rescaled": "yes" if rescaled else "no"}
+        by_w = grp.set_index("width")
+        for w in widths:
+            m, s = (by_w.loc[w, "mean"], by_w.loc[w, "std"]) if w in by_w.index else (math.nan,) * 2
+            raw[f"dev_mean_{w}"], raw[f"dev_std_{w}"] = m, s
+            fmt[f"n={w}"] = format_pm(float(m), float(s), 3)
+        raw["width_needed"], raw["width_fit"] = need, wfit
+        fmt[f"width needed (tol {tol:g})"] = "> max" if math.isnan(need) else f"{int(need)}"
+        fmt["power-law fit"] = "" if math.isnan(wfit) else f"{wfit:.0f}"
+        raw_rows.append(raw)
+        fmt_rows.append(fmt)
+    return pd.DataFrame(raw_rows), pd.DataFrame(fmt_rows)
+
+
+def deviation_caption(df: pd.DataFrame, tol: float, min_width: int = 128) -> str:
+    """Caption of the :func:`deviation_table` of sweep ``df`` (same ``tol`` and ``min_width``)."""
+    return (
+        f"Mean +- std over draws of |Theta_hat - Theta_inf| (two unit inputs, "
+        f"Theta_inf = {df['theta_inf'].iloc[0]:.5f}) per width and pruning probability p; "
+        f"the smallest swept width with mean deviation <= {tol:g}, and where a power-law fit "
+        f"of the mean deviation (widths >= {min_width}) crosses it (extrapolated beyond the "
+        f"sweep)."
+    )
+
+
+def sweep_summary(df: pd.DataFrame, gram: pd.DataFrame | None, tol: float) -> dict:
+    """Key numbers of a sweep: the limit, per (p, rescaled) at the largest width the mean and std
+    of ``theta / theta_inf`` and of ``abs_dev``, the width needed per p, and Gram distances."""
+    wmax = int(df["width"].max())
+    last = df[df["width"] == wmax]
+    out: dict = {
+        "theta_inf": float(df["theta_inf"].iloc[0]),
+        "largest_width": wmax,
+        "tolerance": tol,
+    }
+    rows = []
+    for (p, rescaled), g in last.groupby(["p", "rescaled"]):
+        rows.append(
+            {
+                "p": float(p),
+                "rescaled": bool(rescaled),
+                "ratio_mean": float(g["ratio"].mean()),
+                "ratio_std": float(g["ratio"].std()),
+                "expected_ratio": float(g["theta_limit"].iloc[0] / g["theta_inf"].iloc[0]),
+                "abs_dev_mean": float(g["abs_dev"].mean()),
+                "abs_dev_std": float(g["abs_dev"].std()),
+                "abs_dev_limit_mean": float(g["abs_dev_limit"].mean()),
+                "kept_mean": float(g["kept"].mean()),
+            }
+        )
+    out["largest_width_stats"] = rows
+    need = width_needed(df, tol)
+    out["width_needed"] = {f"{p:g}": (None if math.isnan(w) else int(w)) for p, w in need.items()}
+    fit = width_needed_fit(df, tol)
+    out["width_needed_fit"] = [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in fit.to_dict("records")
+    ]
+    if gram is not None and len(gram):
+        gmax = int(gram["width"].max())
+        gl = gram[gram["width"] == gmax].groupby(["p", "rescaled"])
+        out["gram_largest_width"] = gmax
+        out["gram"] = [
+            {
+                "p": float(p),
+                "rescaled": bool(r),
+                "rel_frob_dense_mean": float(g["rel_frob_dense"].mean()),
+                "rel_frob_inf_mean": float(g["rel_frob_inf"].mean()),
+            }
+            for (p, r), g in gl
+        ]
+    return out
