@@ -33,7 +33,7 @@ def mnist1d(mnist1d_path):
 def run_snakemake(*args: str, cwd: Path = REPO, timeout: int = 900) -> subprocess.CompletedProcess:
     """Run the workflow's snakemake (the one beside this Python) and capture its output."""
     exe = Path(sys.executable).with_name("snakemake")
-    cmd = [str(exe), "--snakefile", str(REPO / "Snakefile"), *args]
+    cmd = [str(exe), "--snakefile", str(REPO / "workflow" / "Snakefile"), *args]
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 

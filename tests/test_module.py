@@ -1,0 +1,65 @@
+"""The workflow is usable as a Snakemake module (from a local path) by another workflow."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, run_snakemake
+
+pytestmark = pytest.mark.slow
+
+OUTER = """\
+configfile: "config.yaml"
+
+
+module prunelimit:
+    snakefile:
+        "{snakefile}"
+    config:
+        config
+
+
+use rule * from prunelimit as prunelimit_*
+"""
+
+
+def job_counts(stdout: str) -> dict[str, int]:
+    """The dry run's job stats table: ``{rule: count}`` (without the total)."""
+    table = stdout.split("Job stats:", 1)[1].split("total", 1)[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\S+)\s+(\d+)\s*$", table, re.M)}
+
+
+def test_module_plans_the_whole_workflow(tmp_path: Path):
+    outer = tmp_path / "outer"
+    outer.mkdir()
+    (outer / "Snakefile").write_text(OUTER.format(snakefile=REPO / "workflow" / "Snakefile"))
+    shutil.copy(REPO / ".test" / "config.yaml", outer / "config.yaml")
+    exe = Path(sys.executable).with_name("snakemake")
+    proc = subprocess.run(
+        [str(exe), "-n", "--cores", "1"], cwd=outer, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    planned = job_counts(proc.stdout)
+    for rule in ["all", "download", "train", "spectrum", "theory", "actual_limit", "limits_table"]:
+        assert planned.get(f"prunelimit_{rule}", 0) >= 1, f"prunelimit_{rule} not planned"
+
+    # The same jobs as the workflow run directly on the same config, only the rules prefixed.
+    direct_dir = tmp_path / "direct"
+    direct_dir.mkdir()
+    shutil.copy(REPO / ".test" / "config.yaml", direct_dir / "config.yaml")
+    direct = run_snakemake(
+        "-n",
+        "--cores",
+        "1",
+        "--configfile",
+        str(direct_dir / "config.yaml"),
+        "--directory",
+        str(direct_dir),
+        timeout=600,
+    )
+    assert direct.returncode == 0, direct.stdout[-3000:] + direct.stderr[-3000:]
+    assert planned == {f"prunelimit_{rule}": n for rule, n in job_counts(direct.stdout).items()}
