@@ -13,19 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from prunelimit.models import MLP, build_model
-from prunelimit.pruning import global_magnitude_masks
-from prunelimit.regions import (
+from prunelimit.pruning import global_magnitude_masks, layer_magnitude_masks
+from prunelimit.region_bound import (
     allocate,
-    allocation_masks,
-    compare_allocations,
     hidden_sizes,
     kept_counts,
-    layer_masks,
     log_region_bound,
-    mlp_dims,
     rank_log_pmf,
     serra_bound_bruteforce,
 )
+from prunelimit.regions import allocation_masks, compare_allocations, mlp_dims
 from prunelimit.training import TrainSettings
 
 
@@ -164,7 +161,7 @@ def test_kept_counts_exact_total(sizes, data):
 
 def test_layer_masks_keep_largest_per_layer():
     w = {"a": torch.tensor([[3.0, -1.0], [0.5, -4.0]]), "b": torch.tensor([[1.0, 2.0, -3.0]])}
-    m = layer_masks(w, [1, 2])
+    m = layer_magnitude_masks(w, [1, 2])
     assert m["a"].tolist() == [[False, False], [False, True]]
     assert m["b"].tolist() == [[False, True, True]]
 

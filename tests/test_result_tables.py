@@ -5,8 +5,9 @@ import math
 import pandas as pd
 import pytest
 
-from prunelimit.sap import matched_levels, matched_levels_formatted
-from prunelimit.tables import eb_table, mean_std, regions_table
+from prunelimit.tables import mean_std
+from prunelimit.tables.sap import matched_levels, matched_levels_formatted, pqi_table
+from prunelimit.tables.spline import eb_table, regions_table
 
 
 def test_mean_std():
@@ -101,7 +102,6 @@ def test_regions_table_means_per_allocation():
 
 
 def test_pqi_table_groups_networks_and_norm_pairs():
-    from prunelimit.pqi import pqi_table
 
     def row(p, q, g):
         return {"p": p, "q": q, "global": g, "layer_mean": g / 2, "neuron_mean": g / 4}

@@ -9,18 +9,11 @@ import pytest
 import torch
 from torch import nn
 
-import prunelimit.sap as sap_mod
+import prunelimit.iterative as sap_mod
 from prunelimit.data import DatasetSplits, Split
-from prunelimit.pruning import prune_smallest
-from prunelimit.sap import (
-    PruneSettings,
-    iteration_settings,
-    lt_step,
-    os_masks,
-    prune_smallest_rows,
-    run_pruning,
-    sap_step,
-)
+from prunelimit.iterative import iteration_settings, run_pruning
+from prunelimit.pruning import prune_smallest, prune_smallest_rows
+from prunelimit.strategies import PruneSettings, lt_step, os_masks, sap_step
 from prunelimit.training import TrainSettings
 
 SCOPES = ("global", "layer", "neuron")

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from prunelimit.tables import limits_table
+from prunelimit.tables.limits import limits_table
 
 
 def _rec(exp, seed, dataset="mnist1d", model="mlp", **kw):

@@ -71,7 +71,7 @@ def _cross_checks(config: dict) -> list[str]:
                 f"config key experiments[{i}].model_args: only model 'mlp' takes "
                 f"arguments, not {exp['model']!r}"
             )
-        h = hessian_settings(exp, config["hessian"])
+        h = {**config["hessian"], **exp.get("hessian", {})}
         if h["lanczos_steps"] == "auto" and h["engine"] != "builtin":
             problems.append(
                 f"config key experiments[{i}] ({exp['name']}): hessian.lanczos_steps auto "
@@ -135,11 +135,6 @@ def check_weights_files(config: dict) -> None:
                 )
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
-
-
-def hessian_settings(exp: dict, hessian: dict) -> dict:
-    """The ``hessian`` config section with the experiment's overrides applied."""
-    return {**hessian, **exp.get("hessian", {})}
 
 
 def gpus_per_job(device: str) -> int:

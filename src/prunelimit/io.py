@@ -1,7 +1,8 @@
 """Atomic result files: a half-written output never looks complete.
 
-Every writer here writes to a temporary file in the destination folder and renames it into place
-(``os.replace`` is atomic on POSIX), so an interrupted job leaves either the old file or nothing.
+Every writer here writes to a temporary file in the destination folder and renames it into
+place (``os.replace`` is atomic on POSIX), so an interrupted job leaves either the old file or
+nothing. Torch is imported only by the two torch functions, so table and figure jobs stay light.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 @contextmanager
@@ -39,8 +41,6 @@ def _jsonable(obj: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [_jsonable(v) for v in obj]
-    if isinstance(obj, torch.Tensor):
-        return _jsonable(obj.tolist())
     if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
         return _jsonable(obj.item())
     if hasattr(obj, "tolist") and callable(obj.tolist):
@@ -71,10 +71,14 @@ def read_json(path: str | os.PathLike) -> Any:
 
 def save_torch(path: str | os.PathLike, obj: Any) -> None:
     """``torch.save`` atomically."""
+    import torch
+
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
 def load_torch(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
     """``torch.load`` of files this package wrote (state dicts, tensors, plain containers)."""
+    import torch
+
     return torch.load(path, map_location=map_location, weights_only=True)

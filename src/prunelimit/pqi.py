@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import math
 
-import pandas as pd
 import torch
 from torch import nn
 
-from prunelimit.pruning import Masks, prunable_weights
+from prunelimit.pruning import Masks, global_magnitude_masks, keep_count, prunable_weights
 
 #: The two (p, q) pairs of the public code of the paper.
 DEFAULT_PQ: tuple[tuple[float, float], ...] = ((0.5, 1.0), (1.0, 2.0))
@@ -143,37 +142,25 @@ def network_pqi(
     return out
 
 
-def pqi_table(entries: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Mean +- std over seeds of the PQI of each network (the ``pqi`` rule's JSON files).
-
-    Each entry: ``{"experiment", "seed", "networks": {name: network_pqi(...)}}``. Returns the
-    raw table (full precision, one row per experiment/network/p/q) and a formatted one.
-    """
-    from prunelimit.tables import format_pm, mean_std
-
-    long = pd.DataFrame(
-        [
-            {
-                "experiment": e["experiment"],
-                "seed": e["seed"],
-                "network": net,
-                **{k: row[k] for k in ("p", "q", "global", "layer_mean", "neuron_mean")},
-            }
-            for e in entries
-            for net, rows in e["networks"].items()
-            for row in rows
-        ]
-    )
-    measures = ("global", "layer_mean", "neuron_mean")
-    raw_rows, fmt_rows = [], []
-    for key, sub in long.groupby(["experiment", "network", "p", "q"], sort=False):
-        raw = dict(zip(("experiment", "network", "p", "q"), key, strict=True))
-        fmt = {"experiment": key[0], "network": key[1], "(p, q)": f"({key[2]:g}, {key[3]:g})"}
-        for m in measures:
-            mean, std = mean_std(sub[m].astype(float).tolist())
-            raw[f"{m}_mean"], raw[f"{m}_std"] = mean, std
-            fmt[m.replace("_", " ")] = format_pm(mean, std, 3)
-        raw["seeds"] = fmt["seeds"] = len(sub)
-        raw_rows.append(raw)
-        fmt_rows.append(fmt)
-    return pd.DataFrame(raw_rows), pd.DataFrame(fmt_rows)
+def trained_pqi(
+    dense: nn.Module,
+    l1: nn.Module,
+    rho: float,
+    pairs: tuple[tuple[float, float], ...] = DEFAULT_PQ,
+) -> dict:
+    """PQI of the dense and l1 networks and of the l1 network pruned one-shot (global
+    magnitude) to kept ratio ``rho`` (its actual limit), for each ``(p, q)``."""
+    nets = {"dense": _as_weights(dense), "l1": _as_weights(l1)}
+    total = sum(w.numel() for w in nets["l1"].values())
+    keep = keep_count(rho, total)
+    masks = global_magnitude_masks(nets["l1"], keep)
+    return {
+        "rho_loss": rho,
+        "kept": keep,
+        "D": total,
+        "networks": {
+            "dense": network_pqi(nets["dense"], None, pairs),
+            "l1": network_pqi(nets["l1"], None, pairs),
+            "l1_pruned": network_pqi(nets["l1"], masks, pairs),
+        },
+    }

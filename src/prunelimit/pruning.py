@@ -41,49 +41,73 @@ def flat_prunable(model: nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().reshape(-1) for p in prunable_weights(model).values()])
 
 
-def global_magnitude_masks(weights: dict[str, torch.Tensor], keep: int) -> Masks:
-    """Keep exactly the ``keep`` largest ``|w|`` over all tensors together (ties at the
-    threshold are broken by ``torch.topk``, not by position)."""
-    flat = torch.cat([w.detach().abs().reshape(-1) for w in weights.values()])
-    total = flat.numel()
-    if not 0 <= keep <= total:
-        raise ValueError(f"keep must be in [0, {total}], got {keep}")
-    kept = torch.zeros(total, dtype=torch.bool, device=flat.device)
-    if keep > 0:
-        kept[torch.topk(flat, keep, sorted=False).indices] = True
+def keep_largest(values: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """The one mask helper: per row of the 2-D ``values``, of the entries ``mask`` keeps, keep the
+    ``keep[i]`` largest ``|values|`` (clipped to the row's kept number); the rest are pruned.
+
+    Tie-breaking rule (everywhere in the package): among equal magnitudes the earlier position
+    (in row order, i.e. model order for flattened tensors) ranks lower and is pruned first.
+    """
+    if values.dim() != 2 or values.shape != mask.shape:
+        raise ValueError(f"keep_largest needs 2-D values and mask of one shape, got {values.shape}")
+    mags = torch.where(
+        mask, values.detach().abs().double(), torch.full_like(values, math.inf, dtype=torch.float64)
+    )
+    order = torch.argsort(mags, dim=1, stable=True)  # ascending; pruned entries last
+    ranks = torch.empty_like(order)
+    cols = torch.arange(values.shape[1], device=values.device).expand_as(order)
+    ranks.scatter_(1, order, cols)
+    kept = mask.sum(1)
+    keep = torch.minimum(torch.as_tensor(keep, device=values.device).long().reshape(-1), kept)
+    return mask & ~(ranks < (kept - keep)[:, None])
+
+
+def _flat(weights: dict[str, torch.Tensor]) -> torch.Tensor:
+    return torch.cat([w.detach().reshape(-1) for w in weights.values()])
+
+
+def _split(flat: torch.Tensor, weights: dict[str, torch.Tensor]) -> Masks:
     masks, start = {}, 0
     for name, w in weights.items():
-        masks[name] = kept[start : start + w.numel()].view_as(w)
+        masks[name] = flat[start : start + w.numel()].view_as(w)
         start += w.numel()
+    return masks
+
+
+def global_magnitude_masks(weights: dict[str, torch.Tensor], keep: int) -> Masks:
+    """Keep exactly the ``keep`` largest ``|w|`` over all tensors together (model order;
+    ties as :func:`keep_largest`)."""
+    flat = _flat(weights)
+    if not 0 <= keep <= flat.numel():
+        raise ValueError(f"keep must be in [0, {flat.numel()}], got {keep}")
+    full = torch.ones(1, flat.numel(), dtype=torch.bool, device=flat.device)
+    return _split(keep_largest(flat.view(1, -1), full, torch.tensor([keep]))[0], weights)
+
+
+def layer_magnitude_masks(weights: dict[str, torch.Tensor], counts: list[int]) -> Masks:
+    """Per tensor, keep its ``counts[l]`` largest ``|w|`` (layer-wise magnitude)."""
+    masks = {}
+    for (name, w), keep in zip(weights.items(), counts, strict=True):
+        full = torch.ones(1, w.numel(), dtype=torch.bool, device=w.device)
+        masks[name] = keep_largest(w.reshape(1, -1), full, torch.tensor([int(keep)])).view_as(w)
     return masks
 
 
 def prune_smallest(values: torch.Tensor, mask: torch.Tensor, count: int) -> torch.Tensor:
     """New mask: ``mask`` minus the ``count`` smallest ``|values|`` among its kept entries."""
-    kept = mask.reshape(-1).nonzero().squeeze(1)
-    count = max(0, min(int(count), kept.numel()))
-    new = mask.clone().reshape(-1)
-    if count:
-        mags = values.detach().abs().reshape(-1)[kept]
-        drop = kept[torch.topk(mags, count, largest=False, sorted=False).indices]
-        new[drop] = False
-    return new.view_as(mask)
+    keep = int(mask.sum()) - max(0, int(count))
+    flat = keep_largest(values.reshape(1, -1), mask.reshape(1, -1), torch.tensor([keep]))
+    return flat.view_as(mask)
 
 
 def prune_smallest_rows(
     values: torch.Tensor, mask: torch.Tensor, counts: torch.Tensor
 ) -> torch.Tensor:
-    """Row-wise :func:`prune_smallest`: drop ``counts[i]`` smallest kept
-    ``|values|`` of row ``i`` (counts clipped to the row's kept number). Ties by position."""
-    mags = torch.where(
-        mask, values.detach().abs().double(), torch.full_like(values, math.inf, dtype=torch.float64)
-    )
-    order = torch.argsort(mags, dim=1, stable=True)
-    ranks = torch.empty_like(order)
-    cols = torch.arange(values.shape[1], device=values.device).expand_as(order)
-    ranks.scatter_(1, order, cols)
-    counts = torch.minimum(counts.to(values.device).long(), mask.sum(1))
-    return mask & ~(ranks < counts[:, None])
+    """Row-wise :func:`prune_smallest`: drop ``counts[i]`` smallest kept ``|values|`` of row
+    ``i`` (counts clipped to the row's kept number)."""
+    kept = mask.sum(1)
+    drop = torch.minimum(counts.to(values.device).long(), kept)
+    return keep_largest(values, mask, kept - drop)
 
 
 def keep_count(rho: float, total: int) -> int:

@@ -2,29 +2,23 @@
 
 import re
 
-from prunelimit.config import (
-    check_config,
-    check_weights_files,
-    gpus_per_job,
-    hessian_settings,
-    load_schema,
-)
+from prunelimit.config import check_weights_files, gpus_per_job
+from prunelimit.settings import load_settings
 
-check_config(config, load_schema(workflow.source_path("../schemas/config.schema.yaml")))
-
-
-validate(config, "../schemas/config.schema.yaml")
+# One pass: the schema (types, ranges), the cross-checks, then the typed settings with their
+# defaults (src/prunelimit/settings.py). Rules pass sections to scripts as plain dicts.
+SETTINGS = load_settings(config, workflow.source_path("../schemas/config.schema.yaml"))
 
 
 EXPERIMENTS = {exp["name"]: exp for exp in config["experiments"]}
-SEEDS = [int(s) for s in config["seeds"]]
+SEEDS = [int(s) for s in SETTINGS.seeds]
 # Experiments of weights trained elsewhere (`weights:`) are imported, not trained; one seed
 # (the first), since their weights do not depend on it.
 IMPORTED = [e for e, exp in EXPERIMENTS.items() if exp.get("weights")]
 TRAINED = [e for e in EXPERIMENTS if e not in IMPORTED]
 check_weights_files(config)
-DEVICE = config["device"]
-THREADS = config.get("threads_per_job", 1)
+DEVICE = SETTINGS.device
+THREADS = SETTINGS.threads_per_job
 GPUS = gpus_per_job(DEVICE)  # the `gpu` resource of GPU rules (see config/README.md)
 
 
@@ -85,3 +79,14 @@ def limit_inputs(w):
     if "dense" in kinds_of(w.experiment):
         inputs["dense"] = f"results/{w.experiment}/seed{w.seed}/dense.pt"
     return inputs
+
+
+def sap_hyper(method):
+    """The sap config keys a run of ``method`` depends on (so only their changes rerun it):
+    the driver's and those its registered strategy declares."""
+    from prunelimit.strategies import (
+        get_strategy,
+    )  # torch: only when a sap job is planned
+
+    keys = ["iterations", "epochs", "p", "q", *get_strategy(method).hyper_keys]
+    return {k: getattr(SETTINGS.sap, k) for k in keys}

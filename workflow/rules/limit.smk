@@ -17,8 +17,8 @@ rule actual_limit:
         gpu=GPUS,
     params:
         exp=lambda w: training_view(w.experiment),
-        limit=config["limit"],
-        eps=config["theory"]["eps"],
+        limit=SETTINGS.limit.as_dict(),
+        eps=SETTINGS.theory.eps,
         device=DEVICE,
     script:
         "../scripts/actual_limit.py"

@@ -1,17 +1,13 @@
 # NTK of randomly pruned networks (Yang & Wang, AISTATS 2023): the empirical NTK of pruned
 # ReLU MLPs against the dense infinite-width limit, with and without the 1/sqrt(1-p) rescaling.
 
-NTK_CFG = config["ntk"]
+NTK = SETTINGS.ntk
 NTK_CAT = "NTK of randomly pruned networks"
-
-
-localrules:
-    ntk_figures,
 
 
 rule ntk_sweep:
     input:
-        data=f"resources/datasets/{config['ntk']['dataset']}.pt",
+        data=f"resources/datasets/{NTK.dataset}.pt",
     output:
         sweep="results/ntk/sweep.csv",
         gram="results/ntk/gram.csv",
@@ -26,17 +22,17 @@ rule ntk_sweep:
     resources:
         gpu=GPUS,
     params:
-        dataset=NTK_CFG["dataset"],
-        input_dim=NTK_CFG["input_dim"],
-        depth=NTK_CFG["depth"],
-        inner_product=NTK_CFG["inner_product"],
-        widths=NTK_CFG["widths"],
-        p=NTK_CFG["p"],
-        draws=NTK_CFG["draws"],
-        real_batch=NTK_CFG["real_batch"],
-        real_widths=NTK_CFG["real_widths"],
-        tolerance=NTK_CFG["tolerance"],
-        seed=NTK_CFG["seed"],
+        dataset=NTK.dataset,
+        input_dim=NTK.input_dim,
+        depth=NTK.depth,
+        inner_product=NTK.inner_product,
+        widths=NTK.widths,
+        p=NTK.p,
+        draws=NTK.draws,
+        real_batch=NTK.real_batch,
+        real_widths=NTK.real_widths,
+        tolerance=NTK.tolerance,
+        seed=NTK.seed,
         device=DEVICE,
     script:
         "../scripts/ntk_sweep.py"
@@ -88,11 +84,12 @@ rule ntk_figures:
         "logs/ntk/figures.log",
     benchmark:
         "benchmarks/ntk/figures.tsv"
+    localrule: True
     conda:
-        "../../envs/environment.yaml"
+        "../../envs/results.yaml"
     threads: 1
     params:
-        tolerance=NTK_CFG["tolerance"],
+        tolerance=NTK.tolerance,
     script:
         "../scripts/ntk_figures.py"
 

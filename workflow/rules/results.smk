@@ -3,13 +3,6 @@
 LIMITS_CAT = "Pruning limit: theory against practice"
 
 
-localrules:
-    predict,
-    limits_table,
-    limit_figures,
-    predicted_vs_actual,
-
-
 rule limits_table:
     input:
         theory=per_run("results/{experiment}/seed{seed}/theory.json"),
@@ -27,19 +20,26 @@ rule limits_table:
         "logs/results/limits_table.log",
     benchmark:
         "benchmarks/results/limits_table.tsv"
+    localrule: True
     conda:
-        "../../envs/environment.yaml"
+        "../../envs/results.yaml"
     params:
         experiments=EXPERIMENTS,
     script:
-        "../scripts/limits_results.py"
+        "../scripts/limits_table.py"
 
 
 rule limit_figures:
     input:
-        theory=lambda w: per_run("results/{experiment}/seed{seed}/theory.json", [w.experiment]),
-        limit=lambda w: per_run("results/{experiment}/seed{seed}/limit.json", [w.experiment]),
-        spectrum=lambda w: per_run("results/{experiment}/seed{seed}/spectrum.json", [w.experiment]),
+        theory=lambda w: per_run(
+            "results/{experiment}/seed{seed}/theory.json", [w.experiment]
+        ),
+        limit=lambda w: per_run(
+            "results/{experiment}/seed{seed}/limit.json", [w.experiment]
+        ),
+        spectrum=lambda w: per_run(
+            "results/{experiment}/seed{seed}/spectrum.json", [w.experiment]
+        ),
     output:
         transition_pdf="results/figures/limit_{experiment}_transition.pdf",
         transition_png=report(
@@ -66,10 +66,11 @@ rule limit_figures:
         "logs/results/limit_figures_{experiment}.log",
     benchmark:
         "benchmarks/results/limit_figures_{experiment}.tsv"
+    localrule: True
     conda:
-        "../../envs/environment.yaml"
+        "../../envs/results.yaml"
     script:
-        "../scripts/limits_results.py"
+        "../scripts/limit_figures.py"
 
 
 rule predicted_vs_actual:
@@ -87,12 +88,13 @@ rule predicted_vs_actual:
         "logs/results/predicted_vs_actual.log",
     benchmark:
         "benchmarks/results/predicted_vs_actual.tsv"
+    localrule: True
     conda:
-        "../../envs/environment.yaml"
+        "../../envs/results.yaml"
     params:
         experiments=EXPERIMENTS,
     script:
-        "../scripts/limits_results.py"
+        "../scripts/predicted_vs_actual.py"
 
 
 RESULTS_TARGETS = [

@@ -1,8 +1,8 @@
 # Stage: PQ Index (PQI) and Sparsity-informed Adaptive Pruning (SAP) against Lottery Ticket (LT)
 # and One Shot (OS), Diao et al. (ICLR 2023); PQI of the dense, l1 and l1-pruned networks.
 
-SAP = config["sap"]
-SAP_EXPERIMENTS = list(SAP["experiments"])
+SAP = SETTINGS.sap
+SAP_EXPERIMENTS = list(SAP.experiments)
 # PQI of the dense, l1 and pruned networks: every experiment with a dense network
 PQI_RUNS = per_run(
     "results/{experiment}/seed{seed}/pqi.json",
@@ -10,34 +10,24 @@ PQI_RUNS = per_run(
 )
 SAP_CAT = "SAP and PQ Index"
 # PQI of the trained networks: the two (p, q) pairs of the paper, plus the configured one.
-SAP_PQ_PAIRS = sorted({(0.5, 1.0), (1.0, 2.0), (float(SAP["p"]), float(SAP["q"]))})
-# The config keys a run of each method depends on (so only their changes rerun it).
-SAP_HYPER_KEYS = {
-    method: ["iterations", "epochs", "p", "q"]
-    + (["eta_r", "gamma", "beta"] if method == "sap" else ["lt_rate"])
-    for method in ("sap", "lt", "os")
-}
+SAP_PQ_PAIRS = sorted({(0.5, 1.0), (1.0, 2.0), (float(SAP.p), float(SAP.q))})
+
+
 SAP_RUNS = {
     experiment: expand(
         "results/{experiment}/seed{seed}/sap/{method}_{scope}.csv",
         experiment=experiment,
         seed=SEEDS,
-        method=SAP["methods"],
-        scope=SAP["scopes"],
+        method=SAP.methods,
+        scope=SAP.scopes,
     )
     for experiment in SAP_EXPERIMENTS
 }
 
 
-localrules:
-    sap_figures,
-    sap_table,
-    pqi_table,
-
-
 wildcard_constraints:
-    method="sap|lt|os",
-    scope="global|layer|neuron",
+    method=one_of(SAP.methods),
+    scope=one_of(SAP.scopes),
 
 
 rule sap:
@@ -57,13 +47,13 @@ rule sap:
         gpu=GPUS,
     params:
         exp=lambda w: training_view(w.experiment),
-        hyper=lambda w: {k: SAP[k] for k in SAP_HYPER_KEYS[w.method]},
-        device=config["device"],
+        hyper=lambda w: sap_hyper(w.method),
+        device=DEVICE,
         checkpoint=lambda w: (
             f"results/{w.experiment}/seed{w.seed}/sap/{w.method}_{w.scope}.ckpt"
         ),
     script:
-        "../scripts/sap_run.py"
+        "../scripts/sap.py"
 
 
 rule pqi:
@@ -84,7 +74,7 @@ rule pqi:
         exp=lambda w: training_view(w.experiment),
         pairs=SAP_PQ_PAIRS,
     script:
-        "../scripts/sap_run.py"
+        "../scripts/pqi.py"
 
 
 rule sap_figures:
@@ -114,12 +104,13 @@ rule sap_figures:
         "logs/sap/figures_{experiment}.log",
     benchmark:
         "benchmarks/sap/figures_{experiment}.tsv"
+    localrule: True
     conda:
-        "../../envs/environment.yaml"
+        "../../envs/results.yaml"
     threads: 1
     params:
-        methods=SAP["methods"],
-        scopes=SAP["scopes"],
+        methods=SAP.methods,
+        scopes=SAP.scopes,
     script:
         "../scripts/sap_figures.py"
 
@@ -139,13 +130,14 @@ rule sap_table:
         "logs/sap/table.log",
     benchmark:
         "benchmarks/sap/table.tsv"
+    localrule: True
     conda:
-        "../../envs/environment.yaml"
+        "../../envs/results.yaml"
     threads: 1
     params:
-        levels=SAP["levels"],
+        levels=SAP.levels,
     script:
-        "../scripts/sap_figures.py"
+        "../scripts/sap_table.py"
 
 
 rule pqi_table:
@@ -163,11 +155,12 @@ rule pqi_table:
         "logs/sap/pqi_table.log",
     benchmark:
         "benchmarks/sap/pqi_table.tsv"
+    localrule: True
     conda:
-        "../../envs/environment.yaml"
+        "../../envs/results.yaml"
     threads: 1
     script:
-        "../scripts/sap_figures.py"
+        "../scripts/pqi_table.py"
 
 
 SAP_TARGETS = (

@@ -18,8 +18,8 @@ rule spectrum:
         gpu=GPUS,
     params:
         exp=lambda w: EXPERIMENTS[w.experiment],
-        hessian=lambda w: hessian_settings(EXPERIMENTS[w.experiment], config["hessian"]),
-        theory=config["theory"],
+        hessian=lambda w: SETTINGS.hessian_for(w.experiment).as_dict(),
+        theory=SETTINGS.theory.as_dict(),
         device=DEVICE,
     script:
         "../scripts/spectrum.py"

@@ -2,29 +2,14 @@
 # early-bird epoch; rank-aware linear-region bound guiding per-layer density (Cai et al.,
 # CPAIOR 2023) against uniform and global magnitude allocations.
 
-SPLINE = config["spline"]
-SPLINE_EXPERIMENTS = list(SPLINE["experiments"])
+SPLINE = SETTINGS.spline
+SPLINE_EXPERIMENTS = list(SPLINE.experiments)
 # The region bound is defined for plain ReLU MLPs only (models built from Linear + ReLU).
 SPLINE_MLP_MODELS = ("mlp", "fc5", "fc12")
 REGION_EXPERIMENTS = [
     e for e in SPLINE_EXPERIMENTS if EXPERIMENTS[e]["model"] in SPLINE_MLP_MODELS
 ]
 SPLINE_CAT = "Spline early-bird and linear regions"
-SPLINE_EB_KEYS = [
-    "grid",
-    "threshold",
-    "window",
-    "margin",
-    "report_thresholds",
-    "hessian",
-]
-SPLINE_REGION_KEYS = ["densities", "finetune_epochs"]
-
-
-localrules:
-    spline_figures,
-    regions_figure,
-    spline_table,
 
 
 rule spline_eb:
@@ -45,13 +30,15 @@ rule spline_eb:
         gpu=GPUS,
     params:
         exp=lambda w: EXPERIMENTS[w.experiment],
-        spline={k: SPLINE[k] for k in SPLINE_EB_KEYS if k in SPLINE},
-        hessian=config["hessian"],
-        theory=config["theory"],
-        limit=config["limit"],
+        spline=SPLINE.early_bird.as_dict(),
+        hessian=lambda w: SETTINGS.hessian_for(w.experiment)
+        .with_overrides(SPLINE.early_bird.hessian)
+        .as_dict(),
+        theory=SETTINGS.theory.as_dict(),
+        limit=SETTINGS.limit.as_dict(),
         device=DEVICE,
     script:
-        "../scripts/spline.py"
+        "../scripts/spline_eb.py"
 
 
 rule linear_regions:
@@ -71,10 +58,10 @@ rule linear_regions:
         gpu=GPUS,
     params:
         exp=lambda w: training_view(w.experiment),
-        spline={k: SPLINE[k] for k in SPLINE_REGION_KEYS},
+        spline=SPLINE.regions.as_dict(),
         device=DEVICE,
     script:
-        "../scripts/spline.py"
+        "../scripts/linear_regions.py"
 
 
 rule spline_figures:
@@ -105,12 +92,13 @@ rule spline_figures:
         "logs/spline/figures_{experiment}.log",
     benchmark:
         "benchmarks/spline/figures_{experiment}.tsv"
+    localrule: True
     conda:
-        "../../envs/environment.yaml"
+        "../../envs/results.yaml"
     threads: 1
     params:
-        threshold=SPLINE["threshold"],
-        window=SPLINE["window"],
+        threshold=SPLINE.early_bird.threshold,
+        window=SPLINE.early_bird.window,
     script:
         "../scripts/spline_figures.py"
 
@@ -132,11 +120,12 @@ rule regions_figure:
         "logs/spline/regions_figure_{experiment}.log",
     benchmark:
         "benchmarks/spline/regions_figure_{experiment}.tsv"
+    localrule: True
     conda:
-        "../../envs/environment.yaml"
+        "../../envs/results.yaml"
     threads: 1
     script:
-        "../scripts/spline_figures.py"
+        "../scripts/regions_figure.py"
 
 
 rule spline_table:
@@ -175,13 +164,14 @@ rule spline_table:
         "logs/spline/table.log",
     benchmark:
         "benchmarks/spline/table.tsv"
+    localrule: True
     conda:
-        "../../envs/environment.yaml"
+        "../../envs/results.yaml"
     threads: 1
     params:
         experiments=EXPERIMENTS,
     script:
-        "../scripts/spline_figures.py"
+        "../scripts/spline_table.py"
 
 
 SPLINE_TARGETS = (

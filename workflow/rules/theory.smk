@@ -19,7 +19,7 @@ rule theory:
         gpu=GPUS,
     params:
         exp=lambda w: training_view(w.experiment),
-        theory=config["theory"],
+        theory=SETTINGS.theory.as_dict(),
         device=DEVICE,
     script:
         "../scripts/theory.py"
@@ -30,5 +30,6 @@ THEORY_TARGETS = per_run("results/{experiment}/seed{seed}/theory.json")
 
 # `snakemake predict`: only the prediction (spectrum and theory), no actual-limit search.
 rule predict:
+    localrule: True
     input:
         THEORY_TARGETS,

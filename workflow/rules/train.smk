@@ -3,8 +3,6 @@
 
 
 rule train:
-    wildcard_constraints:
-        experiment=one_of(TRAINED),
     input:
         data=lambda w: dataset_path(w.experiment),
     output:
@@ -14,6 +12,8 @@ rule train:
         "logs/train/{experiment}/seed{seed}/{kind}.log",
     benchmark:
         "benchmarks/train/{experiment}/seed{seed}/{kind}.tsv"
+    wildcard_constraints:
+        experiment=one_of(TRAINED),
     conda:
         "../../envs/environment.yaml"
     threads: THREADS
@@ -28,8 +28,6 @@ rule train:
 
 
 rule import_weights:
-    wildcard_constraints:
-        experiment=one_of(IMPORTED),
     input:
         data=lambda w: dataset_path(w.experiment),
         weights=lambda w: EXPERIMENTS[w.experiment][
@@ -42,6 +40,8 @@ rule import_weights:
         "logs/import_weights/{experiment}/seed{seed}/{kind}.log",
     benchmark:
         "benchmarks/train/{experiment}/seed{seed}/import_{kind}.tsv"
+    wildcard_constraints:
+        experiment=one_of(IMPORTED),
     conda:
         "../../envs/environment.yaml"
     threads: 1

@@ -16,7 +16,7 @@ if str(SRC) not in sys.path:
 
 def log_to(path: str) -> None:
     """Redirect stdout and stderr (line-buffered) to the rule's log file."""
-    fh = open(path, "w", buffering=1)  # noqa: SIM115 - lives as long as the job
+    fh = open(path, "w", buffering=1)  # lives as long as the job
     sys.stdout = sys.stderr = fh
 
 

@@ -1,9 +1,5 @@
 """Rule import_weights: check a state dict trained elsewhere and put it where training would."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
 from _common import log_to
 from prunelimit.data import load_dataset
 from prunelimit.experiment import import_experiment

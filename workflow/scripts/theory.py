@@ -1,20 +1,17 @@
 """Rule theory: eps, R(rho), delta by quadrature, rho_th and its bounds."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
 from _common import log_to, run_of
 from prunelimit.data import load_dataset
 from prunelimit.experiment import load_trained, settings_for, theory_of
 from prunelimit.imported import provenance
 from prunelimit.io import read_json, write_json
 from prunelimit.runtime import setup
+from prunelimit.settings import TheorySettings
 
 log_to(snakemake.log[0])
-seed = int(snakemake.wildcards.seed)
+exp, seed = snakemake.params.exp, int(snakemake.wildcards.seed)
+theory = TheorySettings.from_dict(snakemake.params.theory)
 device = setup(seed, threads=snakemake.threads, device=snakemake.params.device)
-exp, cfg = snakemake.params.exp, snakemake.params.theory
 data = load_dataset(snakemake.input.data, device)
 model = load_trained(exp, data, snakemake.input.model, device)
 with run_of(exp["name"], seed):
@@ -22,11 +19,11 @@ with run_of(exp["name"], seed):
         model,
         data,
         read_json(snakemake.input.spectrum),
-        cfg["eps"],
-        cfg["negative"],
+        theory.eps,
+        theory.negative,
         batch_size=settings_for(exp, "l1").batch_size,
         seed=seed,
-        convergence_tol=cfg["convergence_tol"],  # the schema's default is filled in
+        convergence_tol=theory.convergence_tol,
     )
 result.update(experiment=exp["name"], seed=seed)
 print({k: v for k, v in result.items() if k not in ("curve", "convergence")})

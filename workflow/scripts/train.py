@@ -1,13 +1,9 @@
 """Rule train: dense or l1-regularised training of one experiment and seed."""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _common import log_to  # noqa: E402
-from prunelimit.data import load_dataset  # noqa: E402
-from prunelimit.experiment import train_experiment  # noqa: E402
-from prunelimit.runtime import setup  # noqa: E402
+from _common import log_to
+from prunelimit.data import load_dataset
+from prunelimit.experiment import train_experiment
+from prunelimit.runtime import setup
 
 log_to(snakemake.log[0])
 seed = int(snakemake.wildcards.seed)

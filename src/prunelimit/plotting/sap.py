@@ -14,6 +14,7 @@ import seaborn as sns
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from prunelimit.plotting import setup_style
+from prunelimit.tables import mean_std
 
 METHOD_LABELS = {"sap": "SAP", "lt": "Lottery Ticket", "os": "One Shot"}
 SCOPE_LABELS = {"global": "global", "layer": "layer-wise", "neuron": "neuron-wise"}
@@ -207,3 +208,14 @@ def plot_layers(df: pd.DataFrame, method: str = "sap", title: str = "") -> plt.F
         mappable = plt.cm.ScalarMappable(plt.Normalize(0, len(layer_cols) - 1), "viridis")
         fig.colorbar(mappable, ax=list(axes.flat), label="layer (model order)", pad=0.01)
     return fig
+
+
+def limit_marks(limits: list[dict]) -> dict[str, tuple[float, float]]:
+    """The one-shot limits of the l1 network (``limit.json`` of each seed) drawn as reference
+    lines: label -> (mean, std) in percent kept, for the criteria that were measured."""
+    marks = {}
+    for key, label in (("rho_loss", "LOMP limit (loss)"), ("rho_acc", "LOMP limit (accuracy)")):
+        values = [100 * float(lim[key]) for lim in limits if lim.get(key) is not None]
+        if values:
+            marks[label] = mean_std(values)
+    return marks

@@ -15,7 +15,7 @@ from matplotlib.ticker import ScalarFormatter
 
 from prunelimit.plotting import setup_style
 from prunelimit.plotting.limits import curve_panels, curve_rows
-from prunelimit.regions import ALLOCATIONS, log_region_bound
+from prunelimit.region_bound import ALLOCATIONS, log_region_bound
 
 ALLOC_COLORS = {"bound": "C2", "uniform": "C0", "global": "C3"}
 ALLOC_MARKERS = {"bound": "o", "uniform": "s", "global": "^"}

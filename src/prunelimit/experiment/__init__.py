@@ -1,0 +1,44 @@
+"""An experiment run for one seed, from training to its limits: the glue between the config's
+experiment dicts and the library, so that the workflow scripts stay free of science.
+
+- :mod:`~prunelimit.experiment.runs`: train, import and reload the dense and l1 networks;
+- :mod:`~prunelimit.experiment.prediction`: spectrum, ``eps`` and the theoretical limit;
+- :mod:`~prunelimit.experiment.actual`: the pruning curve and the actual limits.
+"""
+
+from prunelimit.experiment.actual import CRITERIA, actual_limit_of, limits_of, pruning_curve
+from prunelimit.experiment.prediction import (
+    loss_tolerance,
+    spectrum_of,
+    theory_of,
+    training_tensors,
+)
+from prunelimit.experiment.runs import (
+    KINDS,
+    import_experiment,
+    load_trained,
+    metrics_header,
+    new_model,
+    regime_of,
+    settings_for,
+    train_experiment,
+)
+
+__all__ = [
+    "CRITERIA",
+    "KINDS",
+    "actual_limit_of",
+    "import_experiment",
+    "limits_of",
+    "load_trained",
+    "loss_tolerance",
+    "metrics_header",
+    "new_model",
+    "pruning_curve",
+    "regime_of",
+    "settings_for",
+    "spectrum_of",
+    "theory_of",
+    "train_experiment",
+    "training_tensors",
+]

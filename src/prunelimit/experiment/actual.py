@@ -1,0 +1,216 @@
+"""The actual limit of an experiment's network: one-shot global magnitude pruning of ``w*``.
+
+Kept ratio ``rho`` = kept / ``D``; three criteria (see :func:`pruning_curve`), judged on the
+training loss and the validation split, never on the test set.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from prunelimit.data import DatasetSplits
+from prunelimit.experiment.prediction import loss_tolerance, spectrum_of, theory_of
+from prunelimit.experiment.runs import settings_for
+from prunelimit.pruning import (
+    global_magnitude_masks,
+    keep_count,
+    prunable_weights,
+)
+from prunelimit.search import find_limit
+from prunelimit.settings import HessianSettings, LimitSettings, TheorySettings
+from prunelimit.theory import (
+    check_eps,
+)
+from prunelimit.training import (
+    evaluate,
+    l1_norm,
+)
+
+CRITERIA = ("loss", "objective", "acc")
+
+
+def pruning_curve(
+    model: nn.Module,
+    data: DatasetSplits,
+    eps: float,
+    resolution: float,
+    coarse_points: int,
+    rho_min: float,
+    l1: float = 0.0,
+) -> dict:
+    """One-shot global magnitude pruning of ``model`` (no fine-tuning) along kept ratios.
+
+    Finds the actual limit under three criteria, each with
+    :func:`prunelimit.search.find_limit` on the same (shared, cached) evaluations:
+
+    * ``loss``: the training cross-entropy ``L(w_rho) <= L(w*) + eps`` (the split ``eps`` is
+      measured on);
+    * ``objective``: the l1-regularised objective ``L(w_rho) + l1 ||w_rho||_1 <= L(w*) +
+      l1 ||w*||_1 + eps`` (the norm over every parameter, as in training; ``l1`` is the strength
+      the network was trained with, 0 for a dense network, where it equals ``loss``);
+    * ``acc``: validation accuracy not below the unpruned network's (the test set is never used
+      to choose), reported with the binomial standard error of the unpruned validation accuracy.
+
+    Nothing is saved but the measured curve; the weights are restored afterwards.
+    """
+
+    if len(data.val) == 0:
+        raise ValueError(
+            "the accuracy criterion needs a validation split: set data.val_fraction "
+            "> 0 (the test set is never used to choose the limit)"
+        )
+    check_eps(eps)
+    weights = prunable_weights(model)
+    original = {n: w.detach().clone() for n, w in weights.items()}
+    D = sum(w.numel() for w in original.values())
+    with torch.no_grad():
+        base_l1 = float(l1_norm(model))  # over every parameter, as the training objective
+    base_loss, base_acc = evaluate(model, data.train)
+    base_obj = base_loss + l1 * base_l1
+    base_val = evaluate(model, data.val)[1]
+    n_val = len(data.val)
+    rows: dict[int, dict] = {}
+
+    def measure(i: int) -> dict:
+        if i not in rows:
+            keep = keep_count(i * resolution, D)
+            masks = global_magnitude_masks(original, keep)
+            removed_l1 = 0.0
+            with torch.no_grad():
+                for n, w in weights.items():
+                    w.copy_(original[n] * masks[n])
+                    removed_l1 += float(original[n].abs()[~masks[n]].sum())
+            loss, acc = evaluate(model, data.train)
+            val = evaluate(model, data.val)[1]
+            test = evaluate(model, data.test)[1]
+            objective = loss + l1 * (base_l1 - removed_l1)
+            rows[i] = {
+                "rho": keep / D,
+                "train_loss": loss,
+                "objective": objective,
+                "removed_l1": removed_l1,
+                "train_acc": acc,
+                "val_acc": val,
+                "test_acc": test,
+            }
+            if not all(math.isfinite(v) for v in rows[i].values()):
+                raise FloatingPointError(f"non-finite evaluation of the pruned network: {rows[i]}")
+            print(
+                f"  rho {keep / D:8.4%}  train loss {loss:.4f}  objective {objective:.4f}  "
+                f"val acc {val:.4f}  test acc {test:.4f}",
+                flush=True,
+            )
+        return rows[i]
+
+    feasible = {
+        "loss": lambda i: measure(i)["train_loss"] <= base_loss + eps,
+        "objective": lambda i: measure(i)["objective"] <= base_obj + eps,
+        "acc": lambda i: measure(i)["val_acc"] >= base_val,
+    }
+    try:
+        found = {c: find_limit(feasible[c], resolution, coarse_points, rho_min) for c in CRITERIA}
+    finally:
+        with torch.no_grad():
+            for n, w in weights.items():
+                w.copy_(original[n])
+    curve = [rows[i] for i in sorted(rows)]
+    return {
+        **{f"rho_{c}": found[c].rho for c in CRITERIA},
+        "D": D,
+        "eps": eps,
+        "l1": l1,
+        "unpruned": {
+            "train_loss": base_loss,
+            "train_acc": base_acc,
+            "objective": base_obj,
+            "l1_norm": base_l1,
+            "val_acc": base_val,
+        },
+        "val_samples": n_val,
+        "val_acc_se": math.sqrt(base_val * (1 - base_val) / n_val),
+        **{f"isolated_feasible_{c}": found[c].isolated_feasible for c in CRITERIA},
+        "evaluations": len(rows),
+        "resolution": resolution,
+        "curve": curve,
+    }
+
+
+def limits_of(
+    model: nn.Module,
+    data: DatasetSplits,
+    hessian: HessianSettings,
+    theory: TheorySettings,
+    limit: LimitSettings,
+    batch_size: int,
+    seed: int,
+    l1: float = 0.0,
+) -> dict:
+    """Spectrum, theoretical limit and actual limit of ``model``'s weights in one call.
+
+    The actual limit uses the theory's ``eps``. Returns both results (``theory``,
+    ``actual``) and the unpruned network's training loss and accuracy and test accuracy.
+    """
+    spectrum = spectrum_of(model, data, hessian, theory, batch_size, seed)
+    th = theory_of(
+        model,
+        data,
+        spectrum,
+        theory.eps,
+        theory.negative,
+        batch_size,
+        seed,
+        theory.convergence_tol,
+    )
+    actual = pruning_curve(
+        model,
+        data,
+        th["inputs"]["eps"],
+        limit.resolution,
+        limit.coarse_points,
+        limit.rho_min,
+        l1=l1,
+    )
+    return {
+        "theory": th,
+        "actual": actual,
+        "train_loss": th["inputs"]["train_loss"],
+        "train_acc": th["inputs"]["train_acc"],
+        "test_acc": evaluate(model, data.test)[1],
+    }
+
+
+def actual_limit_of(
+    exp: dict,
+    data: DatasetSplits,
+    models: dict[str, nn.Module],
+    eps_l1: float,
+    eps: float | str,
+    limit: LimitSettings,
+    seed: int,
+) -> dict:
+    """The actual limits of an experiment's networks (``models``: kind -> network, ``l1``
+    first): the l1 network at the theory's ``eps_l1``, the dense one (if given) at its own
+    ``eps`` (the theory setting: a number or ``auto``). The headline ``rho_*`` are the l1's."""
+    result: dict = {"experiment": exp["name"], "seed": seed, "dense": None}
+    for kind, model in models.items():
+        if kind == "l1":
+            eps_value = eps_l1
+        else:
+            batch = settings_for(exp, kind).batch_size
+            eps_value, _ = loss_tolerance(model, data, eps, batch, seed)
+        print(f"{kind}: eps = {eps_value:.4g}", flush=True)
+        result[kind] = pruning_curve(
+            model,
+            data,
+            eps_value,
+            limit.resolution,
+            limit.coarse_points,
+            limit.rho_min,
+            l1=settings_for(exp, kind).l1,  # the strength it was trained with (dense: 0)
+        )
+    for c in CRITERIA:
+        result[f"rho_{c}"] = result["l1"][f"rho_{c}"]
+    return result

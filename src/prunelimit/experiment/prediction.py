@@ -1,0 +1,165 @@
+"""The prediction of an experiment's network: Hessian spectrum at ``w*``, ``eps`` and ``rho_th``.
+
+``eps`` is the loss tolerance (``auto``: the std of the mini-batch training losses at ``w*``);
+kept ratios ``rho`` are fractions of ``D``, the number of prunable weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from prunelimit.data import DatasetSplits
+from prunelimit.pruning import (
+    flat_prunable,
+    sorted_magnitudes,
+)
+from prunelimit.settings import HessianSettings, TheorySettings
+from prunelimit.spectrum import estimate_spectrum, hessian_samples
+from prunelimit.theory import (
+    CONVERGENCE_TOL,
+    auto_eps,
+    converged_check,
+    lanczos_convergence,
+    pruning_limit,
+    theory_curve,
+)
+from prunelimit.training import (
+    evaluate,
+    minibatch_losses,
+)
+
+
+def training_tensors(
+    data: DatasetSplits, samples: int | None, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (normalised, unaugmented) training samples used for the Hessian."""
+
+    idx = hessian_samples(len(data.train), samples, seed).to(data.train.x.device)
+    return data.train.get(idx)
+
+
+def spectrum_of(
+    model: nn.Module,
+    data: DatasetSplits,
+    h: HessianSettings,
+    theory: TheorySettings | None = None,
+    batch_size: int = 128,
+    seed: int = 0,
+) -> dict:
+    """Hessian spectrum of the training loss at ``model``'s weights.
+
+    ``lanczos_steps: auto`` continues the Lanczos run in blocks of ``lanczos_block`` steps until
+    ``rho_th`` has converged (:func:`prunelimit.theory.converged_check`, with the ``eps`` that
+    the theory will use: ``theory`` settings, training ``batch_size``, run ``seed``) or
+    ``max_lanczos_steps`` is reached.
+    """
+
+    x, y = training_tensors(data, h.samples, h.seed)
+    steps, converged = h.lanczos_steps, None
+    if steps == "auto":
+        if theory is None:
+            raise ValueError("lanczos_steps: auto needs the theory settings (eps, negative)")
+        steps = h.max_lanczos_steps
+        eps, _ = loss_tolerance(model, data, theory.eps, batch_size, seed)
+        mags = sorted_magnitudes(flat_prunable(model).cpu())
+        converged = converged_check(mags, eps, theory.negative, theory.convergence_tol)
+    print(
+        f"Hessian over {len(y)} training samples, engine {h.engine}, "
+        f"{h.probes} probes x {h.lanczos_steps} Lanczos steps"
+        + (f" (at most {steps})" if converged else ""),
+        flush=True,
+    )
+    return estimate_spectrum(
+        model,
+        x,
+        y,
+        engine=h.engine,
+        steps=steps,
+        probes=h.probes,
+        batch_size=h.batch_size,
+        top_k=h.top_k,
+        seed=h.seed,
+        power_iterations=h.power_iterations,
+        cache_primal=h.cache_primal,
+        converged=converged,
+        block=h.lanczos_block,
+    )
+
+
+def loss_tolerance(
+    model: nn.Module, data: DatasetSplits, eps: float | str, batch_size: int, seed: int
+) -> tuple[float, str]:
+    """``eps`` and how it was obtained (``auto``: std of mini-batch training losses at w*)."""
+
+    if eps == "auto":
+        return auto_eps(minibatch_losses(model, data.train, batch_size, seed)), "auto"
+    return float(eps), "given"
+
+
+def theory_of(
+    model: nn.Module,
+    data: DatasetSplits,
+    spectrum: dict,
+    eps: float | str,
+    negative: str,
+    batch_size: int,
+    seed: int = 0,
+    convergence_tol: float = CONVERGENCE_TOL,
+) -> dict:
+    """The theoretical limit and bounds at ``model``'s weights (w*), with every input, and
+    (built-in engine) ``rho_th`` along the Lanczos steps with the verdict ``converged``."""
+
+    eps_value, eps_mode = loss_tolerance(model, data, eps, batch_size, seed)
+    train_loss, train_acc = evaluate(model, data.train)
+    mags = sorted_magnitudes(flat_prunable(model).cpu())
+    if spectrum["D"] != mags.numel():
+        raise ValueError(
+            f"the spectrum was computed for D = {spectrum['D']} prunable weights, "
+            f"the model has {mags.numel()}: the spectrum file is stale"
+        )
+    nodes = np.asarray(spectrum["nodes"], dtype=float)  # a NaN stored as null reads as NaN
+    weights = np.asarray(spectrum["weights"], dtype=float)
+    limit = pruning_limit(mags, nodes, weights, eps_value, negative)
+    convergence = None
+    if "alpha" in spectrum:
+        convergence = lanczos_convergence(
+            mags,
+            np.asarray(spectrum["alpha"], dtype=float),
+            np.asarray(spectrum["beta"], dtype=float),
+            np.asarray(spectrum["krylov_size"]),
+            eps_value,
+            negative,
+            convergence_tol,
+        )
+    return {
+        **limit,
+        "converged": None if convergence is None else convergence["converged"],
+        "convergence": convergence,
+        "inputs": {
+            "D": mags.numel(),
+            "eps": eps_value,
+            "eps_mode": eps_mode,
+            "eps_batch_size": batch_size,
+            "train_loss": train_loss,
+            "train_acc": train_acc,
+            "trace": spectrum["trace"],
+            "abs_trace": spectrum["abs_trace"],
+            "hutchinson_trace": spectrum["hutchinson_trace"],
+            "lambda_max": spectrum["lambda_max"],
+            "lambda_min": spectrum["lambda_min"],
+            "top_eigenvalues": spectrum["top_eigenvalues"],
+            "negative_mass": spectrum["negative_mass"],
+            "negative_trace": spectrum["negative_trace"],
+            "negative": negative,
+            "engine": spectrum["engine"],
+            "lanczos_steps": spectrum["lanczos_steps"],
+            "lanczos_mode": spectrum.get("lanczos_mode", "fixed"),
+            "probes": spectrum["probes"],
+            "hessian_samples": spectrum["samples"],
+            "weight_l2": float(mags.norm()),
+            "weight_l1": float(mags.sum()),
+        },
+        "curve": theory_curve(mags, nodes, weights, eps_value, negative),
+    }

@@ -1,0 +1,202 @@
+"""An experiment (dataset + model + training settings) run for one seed: train, import, reload.
+
+Glue between the config's experiment dicts and the library; the workflow scripts call it so they
+stay free of science. ``kind`` is ``dense`` (the ``train`` block, ``l1 = 0``) or ``l1`` (the
+``train`` block with the experiment's ``l1_train`` overrides).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from prunelimit.data import DatasetSpec, DatasetSplits
+from prunelimit.io import load_torch, save_torch, write_json
+from prunelimit.models import build_model
+from prunelimit.pruning import (
+    count_prunable,
+    prunable_weights,
+)
+from prunelimit.regime import regime_diagnostic, warning
+from prunelimit.training import (
+    TrainSettings,
+    fingerprint,
+    fit,
+    loss_gradient,
+    lr_at_epoch,
+    summarise,
+)
+
+KINDS = ("dense", "l1")
+
+
+def settings_for(exp: dict, kind: str) -> TrainSettings:
+    """Training settings of ``kind``: ``dense`` is the experiment's ``train`` block with l1 = 0;
+    ``l1`` is ``train`` updated by the optional ``l1_train`` block (its own lr, l1 strength,
+    epochs...: the l1 run is chosen by the regime rule, the dense run need not change). An
+    experiment of imported ``weights`` without ``train`` gets the defaults (batch size 128, the
+    batch size of ``eps``; l1 strength 0, so the objective criterion equals the loss one)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    # imported weights without a `train` block: defaults (batch 128 for eps, l1 strength 0)
+    train = dict(exp.get("train") or {"epochs": 0})
+    if kind == "dense":
+        train["l1"] = 0.0
+    else:
+        train.update(exp.get("l1_train") or {})
+    return TrainSettings.from_dict(train)
+
+
+def new_model(exp: dict, data: DatasetSplits | DatasetSpec, seed: int | None = None) -> nn.Module:
+    """The experiment's model for ``data``'s input shape and classes (a prepared dataset or
+    just its :class:`~prunelimit.data.DatasetSpec`), initialised from ``seed``."""
+    return build_model(
+        exp["model"], data.input_shape, data.num_classes, seed=seed, **exp.get("model_args", {})
+    )
+
+
+def load_trained(
+    exp: dict,
+    data: DatasetSplits | DatasetSpec,
+    path: str | Path,
+    device: torch.device | str = "cpu",
+) -> nn.Module:
+    """Rebuild the experiment's model and load a saved state dict (eval mode)."""
+    model = new_model(exp, data)
+    try:
+        model.load_state_dict(load_torch(path))
+    except RuntimeError as err:
+        raise RuntimeError(
+            f"{path} does not hold weights of experiment {exp['name']!r} "
+            f"({exp['model']} on {exp['dataset']}); delete it to retrain: {err}"
+        ) from err
+    return model.to(device).eval()
+
+
+def metrics_header(exp: dict, kind: str, seed: int, model: nn.Module) -> dict:
+    """What every ``{kind}_metrics.json`` starts with: the run and the network's size."""
+    return {
+        "experiment": exp["name"],
+        "kind": kind,
+        "seed": seed,
+        "dataset": exp["dataset"],
+        "model": exp["model"],
+        "D": count_prunable(model),
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def train_experiment(
+    exp: dict,
+    kind: str,
+    seed: int,
+    data: DatasetSplits,
+    device: torch.device,
+    model_out: str | Path,
+    metrics_out: str | Path,
+    checkpoint: str | Path | None = None,
+) -> dict:
+    """Train ``exp`` (dense or l1) for ``seed``; write the state dict and the metrics JSON.
+
+    Initial weights depend only on ``seed`` (dense and l1 runs start from the same point). The
+    checkpoint is removed once both outputs are written.
+    """
+    s = settings_for(exp, kind)
+    model = new_model(exp, data, seed=seed).to(device)
+    run_id = fingerprint(exp=exp, kind=kind, seed=seed, data=data.meta, settings=repr(s))
+    print(
+        f"training {exp['name']} ({exp['model']} on {exp['dataset']}), {kind}, seed {seed}, "
+        f"D = {count_prunable(model)}, device {device}",
+        flush=True,
+    )
+    history = fit(model, data, s, seed=seed, checkpoint=checkpoint, run_id=run_id)
+    summary = summarise(history, s, data, model)
+    if not math.isfinite(summary["final"]["train_loss"]):
+        raise RuntimeError(f"{exp['name']} {kind} seed {seed}: final training loss is not finite")
+    metrics = {
+        **metrics_header(exp, kind, seed, model),
+        "settings": s.__dict__,
+        **summary,
+        "history": history,
+    }
+    if s.l1 > 0:
+        metrics["regime"] = regime_of(model, s, data, summary)
+        message = warning(metrics["regime"])
+        print(message or "in the l1 regime: " + metrics["regime"]["rule"], flush=True)
+    save_torch(model_out, {k: v.detach().cpu() for k, v in model.state_dict().items()})
+    write_json(metrics_out, metrics)
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)
+    verdict = "converged" if summary["converged"] else "NOT converged (loss still falling)"
+    print(
+        f"done: train loss {summary['final']['train_loss']:.4f}, test acc "
+        f"{summary['final']['test_acc']:.4f}, {verdict}",
+        flush=True,
+    )
+    return metrics
+
+
+def _schedule(model: nn.Module, s: TrainSettings, n_train: int) -> dict:
+    """The arguments of :func:`prunelimit.regime.regime_diagnostic` that the settings and the
+    architecture determine: prunable shapes, the lr of each epoch, steps, l1, momentum."""
+    return {
+        "shapes": {n: tuple(w.shape) for n, w in prunable_weights(model).items()},
+        "epoch_lrs": [lr_at_epoch(s, e) for e in range(s.epochs)],
+        "steps_per_epoch": math.ceil(n_train / s.batch_size),
+        "l1": s.l1,
+        "momentum": s.momentum,
+    }
+
+
+def regime_of(model: nn.Module, s: TrainSettings, data: DatasetSplits, summary: dict) -> dict:
+    """The l1-regime diagnostic (:mod:`prunelimit.regime`) of a finished l1 run of ``model``,
+    with the stationarity of ``w*`` from one full-batch gradient of the training loss."""
+    weights = prunable_weights(model)
+    grads = loss_gradient(model, data.train)
+    return regime_diagnostic(
+        **_schedule(model, s, len(data.train)),
+        weights=list(weights.values()),
+        objective_plateau=summary["objective_plateau"]["converged"],
+        grads=[grads[n] for n in weights],
+    )
+
+
+def import_experiment(
+    exp: dict,
+    kind: str,
+    seed: int,
+    data: DatasetSplits,
+    source: str | Path,
+    model_out: str | Path,
+    metrics_out: str | Path,
+) -> dict:
+    """Check and import weights trained elsewhere for ``exp`` (:mod:`prunelimit.imported`):
+    written where a trained run would be, with the weights-only regime diagnostic (and the
+    drift rule when the experiment's ``train`` block describes how they were made)."""
+    from prunelimit.imported import import_weights
+
+    model = new_model(exp, data, seed=seed)
+    diagnostic = None
+    if kind == "l1" and exp.get("train"):
+        diagnostic = regime_diagnostic(**_schedule(model, settings_for(exp, "l1"), len(data.train)))
+    metrics = import_weights(
+        exp,
+        kind,
+        data,
+        model,
+        source,
+        model_out,
+        metrics_out,
+        metrics_header(exp, kind, seed, model),
+        diagnostic,
+    )
+    print(
+        f"imported {kind} weights of {exp['name']} from {source} (sha256 "
+        f"{metrics['source_sha256'][:12]}...): train loss {metrics['final']['train_loss']:.4f}, "
+        f"test acc {metrics['final']['test_acc']:.4f}",
+        flush=True,
+    )
+    return metrics

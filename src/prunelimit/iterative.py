@@ -1,0 +1,210 @@
+"""The iterative pruning driver: train, prune with a registered strategy, rewind, repeat.
+
+Diao et al. (ICLR 2023). Iteration ``t = 0, 1, ..., T``: rewind to the true initialisation
+(the full initial state dict: weights, biases and BatchNorm) and apply the mask ``m_t``, train
+``E`` epochs with the mask held (``fit(..., masks=m_t)``) to ``w_t``, then let the strategy
+(:mod:`prunelimit.strategies`: ``sap``, ``lt``, ``os`` or any registered one) make ``m_{t+1}``.
+Only the prunable weights of :mod:`prunelimit.pruning` (Linear/Conv ``weight``) are measured
+and pruned.
+
+Iteration 0 is the dense network (same initialisation and data order for every method of a
+seed). ``T`` iterations prune ``T`` times; the last record also carries the step it *would*
+take (``next_percent``, ``pqi_pruned``). Per-iteration training uses the experiment's train
+settings with ``epochs = E`` and ``l1 = 0``; milestones and warm-up are rescaled by
+``E / epochs``. Runs are resumable at iteration granularity (and within an iteration at epoch
+granularity) and a resumed run gives exactly the records of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import nn
+
+from prunelimit.data import DatasetSplits
+from prunelimit.io import load_torch, save_torch
+from prunelimit.pqi import pq_index
+from prunelimit.pruning import Masks, apply_masks, kept_ratio, prunable_weights
+from prunelimit.strategies import PruneSettings, PruningState, get_strategy
+from prunelimit.training import TrainSettings, evaluate, fingerprint, fit
+
+
+def iteration_settings(train: TrainSettings, epochs: int) -> TrainSettings:
+    """The experiment's train settings for one pruning iteration: ``epochs = E``, ``l1 = 0``,
+    milestones and warm-up rescaled by ``E / train.epochs``."""
+    scale = epochs / train.epochs
+    return replace(
+        train,
+        epochs=int(epochs),
+        l1=0.0,
+        milestones=tuple(max(1, round(m * scale)) for m in train.milestones),
+        warmup_epochs=min(int(round(train.warmup_epochs * scale)), max(0, epochs - 1)),
+    )
+
+
+def _masks_hash(masks: Masks) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, m in masks.items():
+        h.update(name.encode())
+        h.update(m.detach().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _cpu(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().cpu().clone() for k, v in d.items()}
+
+
+def run_pruning(
+    method: str,
+    scope: str,
+    build: Callable[[], nn.Module],
+    data: DatasetSplits,
+    train: TrainSettings,
+    iterations: int,
+    epochs: int,
+    hyper: PruneSettings,
+    seed: int,
+    checkpoint: str | Path | None = None,
+    log: Callable[[str], None] = print,
+    identity: dict | None = None,
+) -> list[dict]:
+    """Run ``iterations`` (``T``) pruning iterations of ``method`` in ``scope``; one record per
+    trained network ``t = 0..T`` (see the module docstring).
+
+    ``build()`` returns the freshly initialised model on the training device (seeded by the
+    caller); its full state dict is ``w_init``. Each record: ``iteration``, ``kept``,
+    ``percent`` (of prunable weights kept by ``m_t``), ``train_loss``, ``val_loss``,
+    ``val_acc``, ``test_loss``, ``test_acc``, ``pqi_trained`` / ``pqi_pruned`` (global PQI of
+    ``w_t`` over ``m_t`` / ``m_{t+1}``), ``pqi_scope`` (mean group PQI in the scope), ``bound``
+    (sum of the groups' ``r_t``), ``pruned`` (sum of ``c_t``), ``next_percent`` and ``layers``
+    (tensor name -> kept fraction of ``m_t``). ``checkpoint``: resume file, written atomically
+    after every iteration (plus ``<checkpoint>.iter`` within an iteration). A checkpoint is
+    resumed only if it was written for the same data, ``identity`` (e.g. the experiment's name,
+    dataset, model), method, scope, hyperparameters, seed and settings.
+    """
+    strategy = get_strategy(method)(scope, hyper)
+    model = build()
+    device = next(model.parameters()).device
+    init_state = _cpu(model.state_dict())
+    names = list(prunable_weights(model))
+    total = sum(p.numel() for p in prunable_weights(model).values())
+    masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in prunable_weights(model).items()}
+    settings = iteration_settings(train, epochs)
+    run_id = fingerprint(
+        method=method,
+        scope=scope,
+        hyper=asdict(hyper),
+        seed=seed,
+        settings=asdict(settings),
+        names=names,
+        total=total,
+        data=data.meta,
+        identity=identity or {},
+    )
+    records: list[dict] = []
+    dense: dict[str, torch.Tensor] | None = None
+    ckpt = Path(checkpoint) if checkpoint else None
+    if ckpt is not None and ckpt.exists():
+        state = load_torch(ckpt)
+        if state.get("run_id") == run_id:
+            init_state, records, dense = state["init_state"], state["records"], state["dense"]
+            masks = {k: v.to(device) for k, v in state["masks"].items()}
+            records = records[: iterations + 1]
+            log(f"resumed from {ckpt} after iteration {len(records) - 1}")
+        else:
+            log(f"ignoring checkpoint {ckpt}: it belongs to another run configuration")
+    iter_ckpt = Path(f"{ckpt}.iter") if ckpt is not None else None
+
+    for t in range(len(records), iterations + 1):
+        model.load_state_dict(init_state)  # rewind everything: weights, biases, BN
+        apply_masks(model, masks)
+        iter_seed = seed * 100_003 + t  # same data order for every method of a seed
+        torch.manual_seed(iter_seed)
+        kept = sum(int(m.sum()) for m in masks.values())
+        log(f"[{method}/{scope}] iteration {t}/{iterations}: {100 * kept / total:.3f} % kept")
+        history = fit(
+            model,
+            data,
+            settings,
+            iter_seed,
+            checkpoint=iter_ckpt,
+            run_id=fingerprint(run=run_id, t=t, masks=_masks_hash(masks)),
+            masks=masks,
+            log=log,
+        )
+        weights = {n: p.detach() for n, p in prunable_weights(model).items()}
+        if t == 0:
+            dense = _cpu(weights)
+        new_masks, info = strategy.next_masks(weights, masks, PruningState(t, dense))
+        val = evaluate(model, data.val) if len(data.val) else (math.nan, math.nan)
+        test = evaluate(model, data.test)
+        pqi_groups = info["pqi"][~info["pqi"].isnan()]
+        records.append(
+            {
+                "iteration": t,
+                "kept": kept,
+                "percent": 100.0 * kept / total,
+                "train_loss": history["train_loss"][-1] if history["train_loss"] else math.nan,
+                "val_loss": val[0],
+                "val_acc": val[1],
+                "test_loss": test[0],
+                "test_acc": test[1],
+                "pqi_trained": pq_index_all(weights, masks, hyper.p, hyper.q),
+                "pqi_pruned": pq_index_all(weights, new_masks, hyper.p, hyper.q),
+                "pqi_scope": float(pqi_groups.mean()) if pqi_groups.numel() else math.nan,
+                "bound": float(info["r"].sum()),
+                "pruned": int(info["c"].sum()),
+                "next_percent": 100.0 * kept_ratio(new_masks),
+                "layers": {n: float(m.float().mean()) for n, m in masks.items()},
+            }
+        )
+        r = records[-1]
+        log(
+            f"[{method}/{scope}] iteration {t}: test_acc {r['test_acc']:.4f} pqi "
+            f"{r['pqi_trained']:.4f} -> {r['pqi_pruned']:.4f} bound {r['bound']:.1f} "
+            f"pruned {r['pruned']} -> {r['next_percent']:.3f} % kept"
+        )
+        masks = new_masks
+        if ckpt is not None:
+            save_torch(
+                ckpt,
+                {
+                    "run_id": run_id,
+                    "init_state": init_state,
+                    "records": records,
+                    "masks": _cpu(masks),
+                    "dense": dense,
+                },
+            )
+            if iter_ckpt is not None:
+                iter_ckpt.unlink(missing_ok=True)
+    return records
+
+
+
+def pq_index_all(weights: dict[str, torch.Tensor], masks: Masks, p: float, q: float) -> float:
+    """Global PQI: all prunable weights as one vector, over the entries ``masks`` keeps."""
+    flat = torch.cat([w.detach().reshape(-1) for w in weights.values()])
+    mask = torch.cat([masks[n].to(flat.device).reshape(-1) for n in weights])
+    return pq_index(flat, p, q, mask)
+
+
+def records_frame(records: list[dict], **columns: object) -> pd.DataFrame:
+    """Records as a table; ``layers`` become ``kept[<name>]`` columns; ``columns`` are added
+    as constant columns in front (e.g. experiment, method, scope, seed)."""
+    rows = []
+    for rec in records:
+        row = {**columns, **{k: v for k, v in rec.items() if k != "layers"}}
+        row.update({f"kept[{n}]": f for n, f in rec.get("layers", {}).items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+

@@ -1,0 +1,137 @@
+"""The limits table: theory against the actual limits, per experiment (percent of D)."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from prunelimit.paper import PAPER_LIMITS
+from prunelimit.tables import format_pm, known_verdicts, mean_std
+
+
+def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-experiment summary of theory against actual limit (kept ratios in percent).
+
+    ``records``: one dict per experiment and seed with keys experiment, dataset, model, seed, D,
+    rho_th, rho_lower, rho_upper, rho_loss, rho_objective, rho_acc, val_acc_se, dense_rho_loss,
+    dense_rho_acc (fractions), the verdicts converged (of rho_th in the Lanczos steps),
+    in_regime and train_converged (the l1 run's training loss plateau; bool or None) and
+    drift_kept. A value missing for some seeds is shown with its ``n/N seeds``. Relative gaps
+    ``|rho_th - rho_act| / rho_act`` are per seed, then averaged.
+    Returns (raw, formatted): raw has ``_mean``/``_std`` columns, formatted ``mean +- std``
+    strings and, for experiments matching a row of the paper, the paper's numbers labelled so.
+    """
+    df = pd.DataFrame(records)
+    df["bound_gap"] = df["rho_upper"] - df["rho_lower"]
+    for c in ("loss", "objective", "acc"):
+        df[f"gap_{c}"] = df[f"rho_{c}"] - df["rho_th"]  # actual - theory, as the paper's Delta
+        df[f"relgap_{c}"] = (df["rho_th"] - df[f"rho_{c}"]).abs() / df[f"rho_{c}"]
+    cols = [
+        "rho_th",
+        "rho_lower",
+        "rho_upper",
+        "bound_gap",
+        "rho_loss",
+        "rho_objective",
+        "rho_acc",
+        "val_acc_se",
+        "gap_loss",
+        "gap_objective",
+        "gap_acc",
+        "relgap_loss",
+        "relgap_objective",
+        "relgap_acc",
+        "dense_rho_loss",
+        "dense_rho_acc",
+        "drift_kept",
+    ]
+    labels = {
+        "rho_th": "theory rho_th",
+        "rho_lower": "lower",
+        "rho_upper": "upper",
+        "bound_gap": "bound gap",
+        "rho_loss": "actual (a) loss",
+        "rho_objective": "actual (b) objective",
+        "rho_acc": "actual (c) val acc",
+        "val_acc_se": "val acc SE (points)",
+        "gap_loss": "(a) - theory",
+        "relgap_loss": "rel. gap (a) %",
+        "relgap_objective": "rel. gap (b) %",
+        "dense_rho_loss": "dense actual (a)",
+        "drift_kept": "drift cut kept",
+    }
+    raw_rows, fmt_rows = [], []
+    for name, grp in df.groupby("experiment", sort=False):
+        first = grp.iloc[0]
+        raw = {
+            "experiment": name,
+            "dataset": first["dataset"],
+            "model": first["model"],
+            "D": int(first["D"]),
+            "seeds": len(grp),
+        }
+        fmt = {
+            "experiment": name,
+            "data / model": f"{first['dataset']} / {first['model']}",
+            "D": int(first["D"]),
+            "seeds": len(grp),
+        }
+        for verdict in ("in_regime", "converged", "train_converged"):
+            known = known_verdicts(grp[verdict]) if verdict in grp else []
+            raw[f"{verdict}_seeds"] = sum(known)  # '2/3': true of all; '?': none known
+            fmt[verdict.replace("_", " ")] = f"{sum(known)}/{len(grp)}" if known else "?"
+        counts = {}
+        for c in cols:
+            values = list(100 * grp[c].astype(float)) if c in grp else []
+            m, s = mean_std(values)
+            raw[f"{c}_mean"], raw[f"{c}_std"] = m, s
+            counts[c] = sum(1 for v in values if math.isfinite(v))
+        for c, label in labels.items():
+            fmt[label] = format_pm(raw[f"{c}_mean"], raw[f"{c}_std"])
+            if 0 < counts[c] < len(grp):  # a seed is missing: say so, never hide it
+                fmt[label] += f" ({counts[c]}/{len(grp)} seeds)"
+        paper = PAPER_LIMITS.get((first["dataset"], first["model"]))
+        for key, label in (
+            ("theory", "paper: theory"),
+            ("actual", "paper: actual"),
+            ("gap", "paper: actual - theory"),
+        ):
+            mean_std_paper = paper[key] if paper else (None, None)
+            raw[f"paper_{key}_mean"], raw[f"paper_{key}_std"] = mean_std_paper
+            fmt[label] = format_pm(*mean_std_paper) if paper else ""
+        raw_rows.append(raw)
+        fmt_rows.append(fmt)
+    return pd.DataFrame(raw_rows), pd.DataFrame(fmt_rows)
+
+
+def limit_records(
+    theories: list[dict], limits: list[dict], metrics: list[dict], experiments: dict[str, dict]
+) -> list[dict]:
+    """One record per run for :func:`limits_table` from its ``theory.json``, ``limit.json``
+    and ``l1_metrics.json`` (``metrics`` may be empty: verdicts unknown)."""
+    metrics = metrics or [{}] * len(theories)
+    out = []
+    for t, lim, met in zip(theories, limits, metrics, strict=True):
+        exp = experiments[t["experiment"]]
+        regime = met.get("regime", {})
+        dense = lim["dense"] or {}
+        out.append(
+            {
+                "experiment": t["experiment"],
+                "dataset": exp["dataset"],
+                "model": exp["model"],
+                "seed": t["seed"],
+                "D": t["inputs"]["D"],
+                **{k: t[k] for k in ("rho_th", "rho_lower", "rho_upper")},
+                **{k: lim[k] for k in ("rho_loss", "rho_objective", "rho_acc")},
+                "val_acc_se": lim["l1"]["val_acc_se"],
+                "dense_rho_loss": dense.get("rho_loss", math.nan),
+                "dense_rho_acc": dense.get("rho_acc", math.nan),
+                "converged": t.get("converged"),
+                "in_regime": regime.get("in_regime"),
+                "train_converged": met.get("converged"),
+                "drift_kept": regime.get("drift_kept"),
+            }
+        )
+    return out

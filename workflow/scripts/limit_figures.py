@@ -1,0 +1,17 @@
+"""Rule limit_figures: phase transition, spectral density and Lanczos convergence of one
+experiment."""
+
+from _common import log_to
+from prunelimit.io import read_json
+from prunelimit.plotting import save_figure
+from prunelimit.plotting.limits import lanczos_convergence, phase_transition, spectral_density
+
+log_to(snakemake.log[0])
+out = snakemake.output
+name = snakemake.wildcards.experiment
+theories = [read_json(p) for p in snakemake.input.theory]
+limits = [read_json(p) for p in snakemake.input.limit]
+spectra = [read_json(p) for p in snakemake.input.spectrum]
+save_figure(phase_transition(name, theories, limits), out.transition_pdf, out.transition_png)
+save_figure(spectral_density(name, spectra, theories), out.spectrum_pdf, out.spectrum_png)
+save_figure(lanczos_convergence(name, theories), out.lanczos_pdf, out.lanczos_png)

@@ -1,0 +1,18 @@
+"""Rule linear_regions: region-bound layer densities against uniform and global allocations."""
+
+from _common import log_to
+from prunelimit.data import load_dataset
+from prunelimit.experiment import load_trained
+from prunelimit.experiment.spline import regions_experiment
+from prunelimit.io import write_csv
+from prunelimit.runtime import setup
+from prunelimit.settings import RegionSettings
+
+log_to(snakemake.log[0])
+exp, seed = snakemake.params.exp, int(snakemake.wildcards.seed)
+device = setup(seed, threads=snakemake.threads, device=snakemake.params.device)
+data = load_dataset(snakemake.input.data, device)
+model = load_trained(exp, data, snakemake.input.model, device)
+df = regions_experiment(exp, model, data, RegionSettings.from_dict(snakemake.params.spline), seed)
+write_csv(snakemake.output[0], df)
+print(df.drop(columns=["dims"]).to_string())

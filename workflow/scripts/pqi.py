@@ -1,0 +1,20 @@
+"""Rule pqi: PQ Index of the dense, l1 and l1-pruned (at the actual limit) networks."""
+
+from _common import log_to
+from prunelimit.data import get_spec
+from prunelimit.experiment import load_trained
+from prunelimit.io import read_json, write_json
+from prunelimit.pqi import trained_pqi
+from prunelimit.runtime import setup
+
+log_to(snakemake.log[0])
+exp, seed = snakemake.params.exp, int(snakemake.wildcards.seed)
+setup(seed, threads=snakemake.threads, device="cpu")
+spec = get_spec(exp["dataset"])
+pqi = trained_pqi(
+    load_trained(exp, spec, snakemake.input.dense),
+    load_trained(exp, spec, snakemake.input.l1),
+    float(read_json(snakemake.input.limit)["rho_loss"]),
+    tuple(tuple(float(v) for v in pq) for pq in snakemake.params.pairs),
+)
+write_json(snakemake.output[0], {"experiment": exp["name"], "seed": seed, **pqi})
