@@ -12,9 +12,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prunelimit.models import MLP, build_model
+from prunelimit.models import MLP, MODELS, build_model
 from prunelimit.pruning import global_magnitude_masks, layer_magnitude_masks
 from prunelimit.region_bound import (
+    REGION_MODELS,
     allocate,
     hidden_sizes,
     kept_counts,
@@ -200,3 +201,17 @@ def test_compare_allocations_small(mnist1d):
     assert rows[0]["kept"] == round(0.2 * (40 * 16 + 16 * 8))
     assert all(0.0 <= r["test_acc"] <= 1.0 for r in rows)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_region_models_are_exactly_the_plain_relu_mlps(name):
+    """The workflow runs the region stage for REGION_MODELS (kept without torch): it must be
+    exactly the registered models that mlp_dims accepts."""
+    shape = (1, 32, 32) if name in ("alexnet", "vgg16", "resnet18", "resnet50") else (40,)
+    model = build_model(name, shape, 10, seed=0)
+    try:
+        mlp_dims(model)
+        accepted = True
+    except ValueError:
+        accepted = False
+    assert accepted == (name in REGION_MODELS)

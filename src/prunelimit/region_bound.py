@@ -50,6 +50,9 @@ import numpy as np
 from scipy.special import gammaln, logsumexp
 
 ALLOCATIONS = ("bound", "uniform", "global")
+# The models the bound applies to: plain ReLU MLPs (Linear/ReLU layers only). Kept here, without
+# torch, for the workflow's parse; tests/test_regions.py checks it against every built model.
+REGION_MODELS = ("mlp", "fc5", "fc12")
 
 
 def log_binom(n: int, k: np.ndarray | int) -> np.ndarray:

@@ -1,4 +1,4 @@
-# Shared definitions: config validation, experiments, seeds, paths.
+# Shared definitions: the config validated once into typed settings, experiments, seeds, paths.
 
 import re
 

@@ -1,5 +1,6 @@
-# NTK of randomly pruned networks (Yang & Wang, AISTATS 2023): the empirical NTK of pruned
-# ReLU MLPs against the dense infinite-width limit, with and without the 1/sqrt(1-p) rescaling.
+# Stage 6b: NTK of randomly pruned networks (Yang & Wang, AISTATS 2023): the empirical NTK of
+# pruned ReLU MLPs against the dense infinite-width limit, with and without the 1/sqrt(1-p)
+# rescaling.
 
 NTK = SETTINGS.ntk
 NTK_CAT = "NTK of randomly pruned networks"

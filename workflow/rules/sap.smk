@@ -1,4 +1,4 @@
-# Stage: PQ Index (PQI) and Sparsity-informed Adaptive Pruning (SAP) against Lottery Ticket (LT)
+# Stage 6a: PQ Index (PQI) and Sparsity-informed Adaptive Pruning (SAP) against Lottery Ticket (LT)
 # and One Shot (OS), Diao et al. (ICLR 2023); PQI of the dense, l1 and l1-pruned networks.
 
 SAP = SETTINGS.sap

@@ -1,13 +1,14 @@
-# Stage: spline early-bird tickets (You et al., TMLR 2022) and the pruning limit at the
+# Stage 6c: spline early-bird tickets (You et al., TMLR 2022) and the pruning limit at the
 # early-bird epoch; rank-aware linear-region bound guiding per-layer density (Cai et al.,
 # CPAIOR 2023) against uniform and global magnitude allocations.
+
+from prunelimit.region_bound import REGION_MODELS
 
 SPLINE = SETTINGS.spline
 SPLINE_EXPERIMENTS = list(SPLINE.experiments)
 # The region bound is defined for plain ReLU MLPs only (models built from Linear + ReLU).
-SPLINE_MLP_MODELS = ("mlp", "fc5", "fc12")
 REGION_EXPERIMENTS = [
-    e for e in SPLINE_EXPERIMENTS if EXPERIMENTS[e]["model"] in SPLINE_MLP_MODELS
+    e for e in SPLINE_EXPERIMENTS if EXPERIMENTS[e]["model"] in REGION_MODELS
 ]
 SPLINE_CAT = "Spline early-bird and linear regions"
 

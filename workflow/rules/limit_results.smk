@@ -1,4 +1,5 @@
-# Stage 7: the limits table and figures (theory against practice), for the report.
+# Stage 7: the limits table and figures (theory against practice), for the report. The
+# comparisons' tables and figures are in their own stage files (sap, ntk, spline).
 
 LIMITS_CAT = "Pruning limit: theory against practice"
 
