@@ -188,7 +188,6 @@ def run_pruning(
     return records
 
 
-
 def pq_index_all(weights: dict[str, torch.Tensor], masks: Masks, p: float, q: float) -> float:
     """Global PQI: all prunable weights as one vector, over the entries ``masks`` keeps."""
     flat = torch.cat([w.detach().reshape(-1) for w in weights.values()])
@@ -205,6 +204,3 @@ def records_frame(records: list[dict], **columns: object) -> pd.DataFrame:
         row.update({f"kept[{n}]": f for n, f in rec.get("layers", {}).items()})
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-

@@ -40,6 +40,7 @@ for each pair of layers, move kept weights from one to the other along a grid ov
 feasible range, refined around the best point, accepting only strict improvements. Starting from
 the uniform allocation, so a saturated (flat) bound keeps the uniform densities.
 """
+
 from __future__ import annotations
 
 import itertools
