@@ -7,13 +7,14 @@ import pytest
 import torch
 from torch import nn
 
+from prunelimit.experiment import train_experiment
+from prunelimit.io import load_torch
 from prunelimit.models import MLP
 from prunelimit.spline import (
     CodeRecorder,
     anchor_indices,
     detect_early_bird,
     distance_matrix,
-    early_bird_training,
     grid_inputs,
     hamming,
     pack,
@@ -138,20 +139,68 @@ def test_recorder_detects_and_copies_weights():
         rec(10, model)
 
 
-def test_early_bird_training_records_every_epoch(mnist1d):
-    exp = {
-        "name": "t",
-        "dataset": "mnist1d",
-        "model": "mlp",
-        "model_args": {"widths": [16, 8]},
-        "train": {"epochs": 4, "batch_size": 256, "lr": 0.05, "l1": 1e-4},
-    }
-    model, rec, history = early_bird_training(exp, mnist1d, 0, torch.device("cpu"), grid=8)
-    assert rec.epochs == [0, 1, 2, 3, 4]
-    assert rec.sizes == [64 * 16, 64 * 8]
-    dist = rec.matrix()
-    assert dist.shape == (5, 5)
+WATCH_EXP = {
+    "name": "t",
+    "dataset": "mnist1d",
+    "model": "mlp",
+    "model_args": {"widths": [16, 8]},
+    "train": {"epochs": 6, "batch_size": 256, "lr": 0.05, "l1": 1e-4},
+}
+WATCH = {"grid": 8, "margin": 0.25, "threshold": 0.16, "window": 3}
+
+
+def watched_run(data, tmp_path, tag, watch=WATCH, checkpoint=True):
+    out = tmp_path / tag
+    out.mkdir(exist_ok=True)
+    train_experiment(
+        WATCH_EXP,
+        "l1",
+        0,
+        data,
+        torch.device("cpu"),
+        out / "l1.pt",
+        out / "m.json",
+        checkpoint=out / "l1.ckpt" if checkpoint else None,
+        watch=watch,
+        watch_out=out / "watch.pt",
+    )
+    return load_torch(out / "l1.pt"), load_torch(out / "watch.pt")
+
+
+def test_watched_training_records_every_epoch_and_trains_the_same(mnist1d, tmp_path):
+    weights, obs = watched_run(mnist1d, tmp_path, "watched")
+    plain, none = watched_run(mnist1d, tmp_path, "plain", watch=None)
+    assert none == {"watched": False}
+    assert all(torch.equal(weights[k], plain[k]) for k in plain)  # watching changes nothing
+    assert obs["epochs"] == [0, 1, 2, 3, 4, 5, 6]
+    assert obs["code_bits_per_layer"] == [64 * 16, 64 * 8] and obs["points"] == 64
+    dist = obs["distances"].numpy()
+    assert dist.shape == (7, 7)
     np.testing.assert_allclose(dist, dist.T)
     assert (np.diag(dist) == 0).all() and (dist[0, 1:] > 0).all()
-    assert rec.detected == detect_early_bird(dist, 0.16, 3)
-    assert len(history["epoch"]) == 4
+    assert obs["detected_epoch"] == detect_early_bird(dist, 0.16, 3)
+    assert len(obs["test_acc"]) == 7 and obs["test_acc"][0] is None
+    assert not (tmp_path / "watched" / "l1.ckpt.codes").exists()  # spool removed at the end
+
+
+def test_watched_training_resumes_to_identical_codes_and_weights(mnist1d, tmp_path, monkeypatch):
+    clean_w, clean = watched_run(mnist1d, tmp_path, "clean")
+    real_call = CodeRecorder.__call__
+
+    def interrupted(self, epoch, model):
+        if epoch == 4:
+            raise KeyboardInterrupt  # killed in epoch 4: the checkpoint holds epoch 3
+        real_call(self, epoch, model)
+
+    monkeypatch.setattr(CodeRecorder, "__call__", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        watched_run(mnist1d, tmp_path, "resumed")
+    assert load_torch(tmp_path / "resumed" / "l1.ckpt")["epoch"] == 3
+    monkeypatch.setattr(CodeRecorder, "__call__", real_call)
+    resumed_w, resumed = watched_run(mnist1d, tmp_path, "resumed")
+    assert all(torch.equal(clean_w[k], resumed_w[k]) for k in clean_w)
+    assert torch.equal(clean["distances"], resumed["distances"])
+    for key in ("epochs", "step_distance_per_layer", "detected_epoch", "code_bits_per_layer"):
+        assert clean[key] == resumed[key], key
+    if clean["eb_state"] is not None:
+        assert all(torch.equal(clean["eb_state"][k], resumed["eb_state"][k]) for k in clean_w)

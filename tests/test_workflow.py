@@ -197,3 +197,42 @@ def test_missing_own_weights_stop_before_any_job(tmp_path):
     assert (
         "experiment 'mine': weights file nowhere/w.pt does not exist" in proc.stdout + proc.stderr
     )
+
+
+def test_watched_l1_run_equals_a_retraining_run(tiny_run):
+    """spline_eb retrains nothing: the codes recorded during the one l1 training (and the
+    weights kept at the early bird) equal those of an independent retraining that records them
+    on its own, and the spline outputs are built from them."""
+    import torch
+    import yaml
+
+    from prunelimit.data import load_dataset
+    from prunelimit.experiment import new_model, settings_for
+    from prunelimit.io import load_torch
+    from prunelimit.runtime import setup
+    from prunelimit.spline import CodeRecorder, watch_inputs
+    from prunelimit.training import fit
+
+    cfg = yaml.safe_load((tiny_run / "config.yaml").read_text())
+    exp, sp = cfg["experiments"][0], cfg["spline"]
+    data = load_dataset(tiny_run / "resources/datasets/mnist1d.pt")
+    setup(0, threads=1, device="cpu")  # as the train job
+    model = new_model(exp, data, seed=0)
+    rec = CodeRecorder(watch_inputs(data, sp["grid"], sp["margin"]), sp["threshold"], sp["window"])
+    rec(0, model)
+    fit(model, data, settings_for(exp, "l1"), seed=0, on_epoch_end=rec, log=lambda _m: None)
+
+    run = tiny_run / "results/tiny/seed0"
+    observed = load_torch(run / "l1_watch.pt")
+    final = load_torch(run / "l1.pt")
+    assert all(torch.equal(final[k], v) for k, v in model.state_dict().items())
+    assert observed["epochs"] == rec.epochs and observed["detected_epoch"] == rec.detected
+    assert torch.equal(observed["distances"], torch.from_numpy(rec.matrix()))
+    assert observed["step_distance_per_layer"] == rec.layer_steps
+    if rec.eb_state is not None:
+        assert all(torch.equal(observed["eb_state"][k], v) for k, v in rec.eb_state.items())
+    eb = json.loads((run / "spline/eb.json").read_text())
+    assert eb["detected_epoch"] == rec.detected and eb["epochs"] == rec.epochs
+    dist = pd.read_csv(run / "spline/eb_distances.csv", index_col=0).to_numpy()
+    assert abs(dist - rec.matrix()).max() < 1e-12
+    assert not (run / "l1.ckpt.codes").exists()

@@ -30,12 +30,16 @@ on a 256-256-128 MLP takes 0.8 MB per epoch; distances use ``numpy.bitwise_count
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
+
+from prunelimit.io import atomic_path
 
 if TYPE_CHECKING:
     from prunelimit.data import DatasetSplits
@@ -172,17 +176,26 @@ def detect_early_bird(
 
 
 class CodeRecorder:
-    """``on_epoch_end`` callback for :func:`prunelimit.training.fit`: records the partition code
+    """``on_epoch_end`` observer of :func:`prunelimit.training.fit`: records the partition code
     on fixed inputs after every epoch, keeps a copy of the weights at the first epoch where the
     early-bird rule fires, and the per-layer distances to the previous epoch.
 
-    Call it once with ``epoch=0`` before training to record the initialisation.
+    Call it once with ``epoch=0`` before training to record the initialisation. With ``spool``
+    (a folder) every code is also written there, so that :meth:`load_state_dict` (called by
+    ``fit`` when it resumes from a checkpoint holding :meth:`state_dict`) continues with exactly
+    the codes of the interrupted run; the checkpoint itself stays small.
     """
 
     def __init__(
-        self, x: torch.Tensor, threshold: float = 0.16, window: int = 3, batch_size: int = 2500
+        self,
+        x: torch.Tensor,
+        threshold: float = 0.16,
+        window: int = 3,
+        batch_size: int = 2500,
+        spool: str | Path | None = None,
     ):
         self.x, self.threshold, self.window, self.batch_size = x, threshold, window, batch_size
+        self.spool = Path(spool) if spool is not None else None
         self.codes: list[Code] = []
         self.epochs: list[int] = []
         self.sizes: list[int] = []
@@ -190,16 +203,22 @@ class CodeRecorder:
         self.window_max: list[float] = []
         self.detected: int | None = None
         self.eb_state: dict[str, torch.Tensor] | None = None
+        self.seconds = 0.0  # time spent recording
 
     def __call__(self, epoch: int, model: nn.Module) -> None:
         if self.epochs and epoch != self.epochs[-1] + 1:
             raise ValueError(f"epochs must be consecutive: got {epoch} after {self.epochs[-1]}")
+        t0 = time.perf_counter()
         bits = partition_bits(model, self.x, self.batch_size)
         code = [pack(b) for b in bits]
         sizes = [b.numel() for b in bits]
         if self.sizes and sizes != self.sizes:
             raise ValueError(f"code sizes changed from {self.sizes} to {sizes}")
         self.sizes = sizes
+        if self.spool is not None:
+            with atomic_path(self.spool / f"{epoch:06d}.npz") as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, *code)
         if self.codes:
             self.layer_steps.append(hamming(code, self.codes[-1], self.sizes).tolist())
         self.codes.append(code)
@@ -215,40 +234,54 @@ class CodeRecorder:
             self.detected = epoch
             self.eb_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             print(f"early-bird ticket at epoch {epoch}: max distance {m:.4f}", flush=True)
+        self.seconds += time.perf_counter() - t0
+
+    def state_dict(self) -> dict:
+        """Everything but the codes (they are in the spool), for a training checkpoint."""
+        if self.spool is None:
+            raise ValueError("a resumable recorder needs a spool folder for its codes")
+        keys = ("epochs", "sizes", "layer_steps", "window_max", "detected", "eb_state", "seconds")
+        return {k: getattr(self, k) for k in keys}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue an interrupted recording: its state, and its codes read from the spool."""
+        for k, v in state.items():
+            setattr(self, k, v)
+        self.codes = []
+        for epoch in self.epochs:
+            with np.load(self.spool / f"{epoch:06d}.npz") as f:
+                self.codes.append([f[f"arr_{i}"] for i in range(len(self.sizes))])
 
     def matrix(self) -> np.ndarray:
         """The (E, E) distance matrix over all recorded epochs."""
         return distance_matrix(self.codes, self.sizes)
 
+    def observations(self) -> dict:
+        """What the spline stage reads of the run: epochs, code sizes, distances (matrix and
+        per-layer steps), the detection at ``threshold`` and the weights there, timings."""
+        t0 = time.perf_counter()
+        dist = self.matrix()
+        detected = detect_early_bird(dist, self.threshold, self.window)
+        if detected != self.detected:
+            raise RuntimeError(f"online early-bird epoch {self.detected} != offline {detected}")
+        return {
+            "watched": True,
+            "threshold": self.threshold,
+            "window": self.window,
+            "points": len(self.x),
+            "epochs": self.epochs,
+            "code_bits_per_layer": self.sizes,
+            "distances": torch.from_numpy(dist),  # float64 (a torch file holds no numpy)
+            "step_distance_per_layer": self.layer_steps,
+            "detected_epoch": detected,
+            "eb_state": self.eb_state,
+            "seconds": {"record": self.seconds, "distance_matrix": time.perf_counter() - t0},
+        }
 
-def early_bird_training(
-    exp: dict,
-    data: DatasetSplits,
-    seed: int,
-    device: torch.device,
-    grid: int = 100,
-    threshold: float = 0.16,
-    window: int = 3,
-    margin: float = 0.25,
-) -> tuple[nn.Module, CodeRecorder, dict]:
-    """The experiment's l1-regularised training for ``seed`` (same initialisation, data order
-    and settings as the main ``l1`` run), recording the partition code on the test-input grid
-    at initialisation and after every epoch. Returns (final model, recorder, history)."""
-    from prunelimit.experiment import new_model, settings_for
-    from prunelimit.training import fingerprint, fit
 
-    s = settings_for(exp, "l1")
-    model = new_model(exp, data, seed=seed).to(device)
+def watch_inputs(data: DatasetSplits, grid: int = 100, margin: float = 0.25) -> torch.Tensor:
+    """The ``grid x grid`` inputs whose partition codes are watched: the plane through the first
+    test samples of classes 0, 1 and 2 (see the module conventions)."""
     idx = anchor_indices(data.test.y.cpu())
     anchors, _ = data.test.get(torch.tensor(idx, device=data.test.y.device))
-    x, _ = grid_inputs(anchors, grid, margin)
-    recorder = CodeRecorder(x, threshold, window)
-    recorder(0, model)
-    run_id = fingerprint(exp=exp, kind="l1-spline", seed=seed, data=data.meta, settings=repr(s))
-    history = fit(model, data, s, seed=seed, run_id=run_id, on_epoch_end=recorder)
-    if recorder.epochs[-1] != s.epochs:
-        raise RuntimeError(
-            f"recorded the partition code up to epoch {recorder.epochs[-1]} of {s.epochs}: "
-            "prunelimit.training.fit must call on_epoch_end(epoch, model) after every epoch"
-        )
-    return model, recorder, history
+    return grid_inputs(anchors, grid, margin)[0]

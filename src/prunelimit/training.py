@@ -174,6 +174,8 @@ def fit(
     :func:`fingerprint`) must change whenever anything else that determines the run changes.
     ``on_epoch_end(epoch, model)`` is called after each epoch (1-based), before the checkpoint
     (epoch 0, the initialisation, is not reported; a resumed run reports only the epochs it runs).
+    An observer with ``state_dict``/``load_state_dict`` has its state saved in the checkpoint
+    and restored on resume, so it sees the run as if it had not been interrupted.
     """
     device = next(model.parameters()).device
     opt = torch.optim.SGD(
@@ -206,6 +208,8 @@ def fit(
             gen.set_state(state["generator"].cpu())
             torch.set_rng_state(state["torch_rng"].cpu())
             history, start = state["history"], state["epoch"]
+            if "observer" in state:
+                on_epoch_end.load_state_dict(state["observer"])
             log(f"resumed from {ckpt} after epoch {start}")
         else:
             log(f"ignoring checkpoint {ckpt}: it belongs to another run configuration")
@@ -273,18 +277,18 @@ def fit(
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, model)
         if ckpt is not None:
-            save_torch(
-                ckpt,
-                {
-                    "run_id": run_id,
-                    "epoch": epoch + 1,
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "generator": gen.get_state(),
-                    "torch_rng": torch.get_rng_state(),
-                    "history": history,
-                },
-            )
+            state = {
+                "run_id": run_id,
+                "epoch": epoch + 1,
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "generator": gen.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "history": history,
+            }
+            if hasattr(on_epoch_end, "state_dict"):
+                state["observer"] = on_epoch_end.state_dict()
+            save_torch(ckpt, state)
     return history
 
 

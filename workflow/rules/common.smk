@@ -90,3 +90,13 @@ def sap_hyper(method):
 
     keys = ["iterations", "epochs", "p", "q", *get_strategy(method).hyper_keys]
     return {k: getattr(SETTINGS.sap, k) for k in keys}
+
+
+def watch_settings(experiment, kind):
+    """What the l1 run of a spline experiment records for the early-bird stage (only the keys
+    that shape the recording; the spline's hessian and report thresholds rerun no training)."""
+    spline = SETTINGS.spline
+    if kind != "l1" or experiment not in spline.experiments:
+        return None
+    eb = spline.early_bird
+    return {"grid": eb.grid, "margin": eb.margin, "threshold": eb.threshold, "window": eb.window}

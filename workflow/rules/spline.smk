@@ -16,6 +16,8 @@ SPLINE_CAT = "Spline early-bird and linear regions"
 rule spline_eb:
     input:
         data=lambda w: dataset_path(w.experiment),
+        model="results/{experiment}/seed{seed}/l1.pt",
+        watch="results/{experiment}/seed{seed}/l1_watch.pt",
     output:
         eb="results/{experiment}/seed{seed}/spline/eb.json",
         distances="results/{experiment}/seed{seed}/spline/eb_distances.csv",

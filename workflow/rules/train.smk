@@ -8,6 +8,7 @@ rule train:
     output:
         model="results/{experiment}/seed{seed}/{kind}.pt",
         metrics="results/{experiment}/seed{seed}/{kind}_metrics.json",
+        watch="results/{experiment}/seed{seed}/{kind}_watch.pt",
     log:
         "logs/train/{experiment}/seed{seed}/{kind}.log",
     benchmark:
@@ -23,6 +24,7 @@ rule train:
         exp=lambda w: training_view(w.experiment, w.kind),
         device=DEVICE,
         checkpoint=lambda w: f"results/{w.experiment}/seed{w.seed}/{w.kind}.ckpt",
+        watch=lambda w: watch_settings(w.experiment, w.kind),
     script:
         "../scripts/train.py"
 

@@ -1,4 +1,5 @@
-"""Rule train: dense or l1-regularised training of one experiment and seed."""
+"""Rule train: dense or l1-regularised training of one experiment and seed (the l1 run of a
+spline experiment watched for early-bird tickets on the way)."""
 
 from _common import log_to
 from prunelimit.data import load_dataset
@@ -17,4 +18,6 @@ train_experiment(
     snakemake.output.model,
     snakemake.output.metrics,
     checkpoint=snakemake.params.checkpoint,
+    watch=snakemake.params.watch,
+    watch_out=snakemake.output.watch,
 )

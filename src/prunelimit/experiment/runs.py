@@ -8,6 +8,7 @@ stay free of science. ``kind`` is ``dense`` (the ``train`` block, ``l1 = 0``) or
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 
 import torch
@@ -21,6 +22,7 @@ from prunelimit.pruning import (
     prunable_weights,
 )
 from prunelimit.regime import regime_diagnostic, warning
+from prunelimit.spline import CodeRecorder, watch_inputs
 from prunelimit.training import (
     TrainSettings,
     fingerprint,
@@ -98,21 +100,38 @@ def train_experiment(
     model_out: str | Path,
     metrics_out: str | Path,
     checkpoint: str | Path | None = None,
+    watch: dict | None = None,
+    watch_out: str | Path | None = None,
 ) -> dict:
     """Train ``exp`` (dense or l1) for ``seed``; write the state dict and the metrics JSON.
 
-    Initial weights depend only on ``seed`` (dense and l1 runs start from the same point). The
-    checkpoint is removed once both outputs are written.
+    Initial weights depend only on ``seed`` (dense and l1 runs start from the same point). With
+    ``watch`` (``grid``, ``margin``, ``threshold``, ``window`` of the spline stage) the run is
+    observed by a :class:`~prunelimit.spline.CodeRecorder`, which does not change the training,
+    and ``watch_out`` receives its observations (``{"watched": False}`` without ``watch``). The
+    checkpoint (and the recorder's spool) is removed once every output is written.
     """
     s = settings_for(exp, kind)
     model = new_model(exp, data, seed=seed).to(device)
     run_id = fingerprint(exp=exp, kind=kind, seed=seed, data=data.meta, settings=repr(s))
+    recorder = None
+    if watch:
+        run_id = fingerprint(run=run_id, watch=watch)
+        recorder = CodeRecorder(
+            watch_inputs(data, int(watch["grid"]), float(watch["margin"])),
+            float(watch["threshold"]),
+            int(watch["window"]),
+            spool=Path(f"{checkpoint}.codes") if checkpoint is not None else None,
+        )
+        recorder(0, model)  # the initialisation (a resumed run restores the whole recording)
     print(
         f"training {exp['name']} ({exp['model']} on {exp['dataset']}), {kind}, seed {seed}, "
         f"D = {count_prunable(model)}, device {device}",
         flush=True,
     )
-    history = fit(model, data, s, seed=seed, checkpoint=checkpoint, run_id=run_id)
+    history = fit(
+        model, data, s, seed=seed, checkpoint=checkpoint, run_id=run_id, on_epoch_end=recorder
+    )
     summary = summarise(history, s, data, model)
     if not math.isfinite(summary["final"]["train_loss"]):
         raise RuntimeError(f"{exp['name']} {kind} seed {seed}: final training loss is not finite")
@@ -128,8 +147,16 @@ def train_experiment(
         print(message or "in the l1 regime: " + metrics["regime"]["rule"], flush=True)
     save_torch(model_out, {k: v.detach().cpu() for k, v in model.state_dict().items()})
     write_json(metrics_out, metrics)
+    if watch_out is not None:
+        observed = {"watched": False}
+        if recorder is not None:
+            observed = {**recorder.observations(), "grid": watch["grid"], "margin": watch["margin"]}
+            observed["test_acc"] = [None, *history["test_acc"]]
+            observed["train_loss"] = [None, *history["train_loss"]]
+        save_torch(watch_out, observed)
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
+        shutil.rmtree(f"{checkpoint}.codes", ignore_errors=True)
     verdict = "converged" if summary["converged"] else "NOT converged (loss still falling)"
     print(
         f"done: train loss {summary['final']['train_loss']:.4f}, test acc "

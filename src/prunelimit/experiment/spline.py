@@ -1,5 +1,6 @@
-"""The spline stage of an experiment: early-bird detection with the limits at the early-bird
-epoch and at the end, and the region-bound layer densities against uniform and global ones.
+"""The spline stage of an experiment: the limits at the early-bird epoch and at the end of the
+watched l1 run (recorded by ``train``; nothing is retrained), and the region-bound layer
+densities against uniform and global ones.
 
 Kept ratios ``rho`` are fractions of ``D``; early-bird epochs count from 0 (the initialisation).
 """
@@ -10,7 +11,6 @@ import time
 from dataclasses import replace
 
 import pandas as pd
-import torch
 from torch import nn
 
 from prunelimit.data import DatasetSplits
@@ -24,7 +24,7 @@ from prunelimit.settings import (
     RegionSettings,
     TheorySettings,
 )
-from prunelimit.spline import detect_early_bird, early_bird_training, window_max
+from prunelimit.spline import detect_early_bird, window_max
 
 
 def limits_summary(
@@ -61,59 +61,48 @@ def limits_summary(
     }
 
 
-def early_bird_experiment(
+def early_bird_limits(
     exp: dict,
     data: DatasetSplits,
-    seed: int,
-    device: torch.device,
+    model: nn.Module,
+    observed: dict,
     spline: EarlyBirdSettings,
     hessian: HessianSettings,
     theory: TheorySettings,
     limit: LimitSettings,
+    seed: int,
 ) -> tuple[dict, pd.DataFrame, dict]:
-    """The l1 training watched for an early-bird ticket, then the limits at the early-bird
-    epoch and at the end. ``hessian``: the spectra's settings (the spline overrides applied).
+    """The early-bird record of the watched l1 run (``observed``: what its recorder saw, see
+    :meth:`~prunelimit.spline.CodeRecorder.observations`) and the limits of its final weights
+    (``model``) and of its weights at the early-bird epoch. ``hessian``: the spectra's settings
+    (the spline overrides applied). Nothing is trained here.
 
     Returns (the early-bird record, the epoch x epoch code-distance frame, the limits).
     """
-    t0 = time.perf_counter()
-    model, rec, history = early_bird_training(
-        exp,
-        data,
-        seed,
-        device,
-        grid=spline.grid,
-        threshold=spline.threshold,
-        window=spline.window,
-        margin=spline.margin,
-    )
-    t_train = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    dist = rec.matrix()
-    t_matrix = time.perf_counter() - t0
-    detected = detect_early_bird(dist, spline.threshold, spline.window)
-    if detected != rec.detected:
-        raise RuntimeError(f"online early-bird epoch {rec.detected} != offline {detected}")
+    if not observed.get("watched"):
+        raise ValueError(f"{exp['name']} seed {seed}: the l1 run was not watched for early birds")
+    dist = observed["distances"].numpy()
+    epochs, detected = observed["epochs"], observed["detected_epoch"]
     sweep = sorted({*spline.report_thresholds, spline.threshold}, reverse=True)
-    epochs = rec.epochs
-    print(f"training with recording {t_train:.1f} s, distance matrix {t_matrix:.1f} s")
     print(f"early-bird epoch (threshold {spline.threshold}): {detected}")
     record = {
         "experiment": exp["name"],
         "seed": seed,
-        "grid": spline.grid,
-        "points": spline.grid**2,
-        "threshold": spline.threshold,
-        "window": spline.window,
+        "grid": observed["grid"],
+        "points": observed["points"],
+        "threshold": observed["threshold"],
+        "window": observed["window"],
         "detected_epoch": detected,
-        "detected_by_threshold": {str(t): detect_early_bird(dist, t, spline.window) for t in sweep},
+        "detected_by_threshold": {
+            str(t): detect_early_bird(dist, t, observed["window"]) for t in sweep
+        },
         "epochs": epochs,
-        "code_bits_per_layer": rec.sizes,
-        "window_max": window_max(dist, spline.window),
-        "step_distance_per_layer": rec.layer_steps,
-        "test_acc": [None, *history["test_acc"]],
-        "train_loss": [None, *history["train_loss"]],
-        "seconds": {"train_and_record": t_train, "distance_matrix": t_matrix},
+        "code_bits_per_layer": observed["code_bits_per_layer"],
+        "window_max": window_max(dist, observed["window"]),
+        "step_distance_per_layer": observed["step_distance_per_layer"],
+        "test_acc": observed["test_acc"],
+        "train_loss": observed["train_loss"],
+        "seconds": observed["seconds"],
     }
     distances = pd.DataFrame(dist, index=epochs, columns=epochs)
     limits = {"experiment": exp["name"], "seed": seed, "eb_epoch": detected}
@@ -121,8 +110,8 @@ def early_bird_experiment(
     limits["final"] = limits_summary(model, *args, f"final (epoch {epochs[-1]})")
     limits["final"]["epoch"] = epochs[-1]
     limits["eb"] = None
-    if rec.eb_state is not None:
-        model.load_state_dict(rec.eb_state)
+    if observed["eb_state"] is not None:
+        model.load_state_dict(observed["eb_state"])
         limits["eb"] = limits_summary(model, *args, f"early bird (epoch {detected})")
         limits["eb"]["epoch"] = detected
     return record, distances, limits
