@@ -274,3 +274,31 @@ def test_resume_gives_identical_records(tmp_path, monkeypatch, method):
     resumed = run(method, "global", checkpoint=ckpt, log=resumed_log.append)
     assert any("after epoch 1" in m for m in resumed_log)
     assert resumed == reference
+
+
+@pytest.mark.parametrize("method", ["sap", "os"])
+def test_shared_dense_start_gives_the_records_of_a_full_run(method):
+    """Iteration 0 trained once (dense_start) and passed to every method and scope gives
+    exactly the records of a run that trains it itself."""
+    from prunelimit.iterative import dense_start
+
+    data = tiny_data()
+    start = dense_start(build, data, TRAIN, 3, seed=0, log=lambda s: None)
+    full = run(method, "neuron")
+    shared = run_pruning(
+        method,
+        "neuron",
+        build,
+        data,
+        TRAIN,
+        2,
+        3,
+        PruneSettings(),
+        seed=0,
+        log=lambda s: None,
+        start=start,
+    )
+    assert shared == full
+    other = dense_start(build, data, TRAIN, 2, seed=0, log=lambda s: None)  # other E
+    with pytest.raises(ValueError, match="dense start"):
+        run_pruning(method, "neuron", build, data, TRAIN, 2, 3, PruneSettings(), 0, start=other)

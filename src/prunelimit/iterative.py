@@ -61,6 +61,65 @@ def _cpu(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in d.items()}
 
 
+def _train_iteration(
+    model: nn.Module,
+    init_state: dict[str, torch.Tensor],
+    masks: Masks,
+    t: int,
+    data: DatasetSplits,
+    settings: TrainSettings,
+    seed: int,
+    checkpoint: Path | None,
+    run_id: str,
+    log: Callable[[str], None],
+) -> dict:
+    """Rewind ``model`` to ``init_state`` under ``masks`` and train iteration ``t``; per-epoch
+    evaluations are skipped (the records evaluate the trained network once)."""
+    model.load_state_dict(init_state)  # rewind everything: weights, biases, BN
+    apply_masks(model, masks)
+    iter_seed = seed * 100_003 + t  # same data order for every method of a seed
+    torch.manual_seed(iter_seed)
+    return fit(
+        model,
+        data,
+        settings,
+        iter_seed,
+        checkpoint=checkpoint,
+        run_id=fingerprint(run=run_id, t=t, masks=_masks_hash(masks)),
+        masks=masks,
+        log=log,
+        evaluate_epochs=False,
+    )
+
+
+def dense_start(
+    build: Callable[[], nn.Module],
+    data: DatasetSplits,
+    train: TrainSettings,
+    epochs: int,
+    seed: int,
+    checkpoint: str | Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Iteration 0 of every method and scope of a seed, trained once: the dense network trained
+    ``E`` epochs from ``w_init`` (``build()``). Pass it to :func:`run_pruning` as ``start``."""
+    model = build()
+    init_state = _cpu(model.state_dict())
+    masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in prunable_weights(model).items()}
+    settings = iteration_settings(train, epochs)
+    run_id = fingerprint(dense_start=True, seed=seed, settings=asdict(settings), data=data.meta)
+    ckpt = Path(checkpoint) if checkpoint else None
+    log(f"[dense start] iteration 0: {epochs} epochs from the initialisation")
+    history = _train_iteration(model, init_state, masks, 0, data, settings, seed, ckpt, run_id, log)
+    return {
+        "init_state": init_state,
+        "state": _cpu(model.state_dict()),
+        "train_loss": history["train_loss"][-1],
+        "settings": asdict(settings),
+        "seed": seed,
+    }
+
+
 def run_pruning(
     method: str,
     scope: str,
@@ -74,6 +133,7 @@ def run_pruning(
     checkpoint: str | Path | None = None,
     log: Callable[[str], None] = print,
     identity: dict | None = None,
+    start: dict | None = None,
 ) -> list[dict]:
     """Run ``iterations`` (``T``) pruning iterations of ``method`` in ``scope``; one record per
     trained network ``t = 0..T`` (see the module docstring).
@@ -87,7 +147,9 @@ def run_pruning(
     (tensor name -> kept fraction of ``m_t``). ``checkpoint``: resume file, written atomically
     after every iteration (plus ``<checkpoint>.iter`` within an iteration). A checkpoint is
     resumed only if it was written for the same data, ``identity`` (e.g. the experiment's name,
-    dataset, model), method, scope, hyperparameters, seed and settings.
+    dataset, model), method, scope, hyperparameters, seed and settings. ``start``: the trained
+    iteration 0 of :func:`dense_start` (the same for every method and scope of a seed), used
+    instead of training it again.
     """
     strategy = get_strategy(method)(scope, hyper)
     model = build()
@@ -108,6 +170,10 @@ def run_pruning(
         data=data.meta,
         identity=identity or {},
     )
+    if start is not None:
+        same_init = all(torch.equal(v, start["init_state"][k]) for k, v in init_state.items())
+        if not same_init or start["settings"] != asdict(settings) or start["seed"] != seed:
+            raise ValueError("the dense start belongs to another initialisation or settings")
     records: list[dict] = []
     dense: dict[str, torch.Tensor] | None = None
     ckpt = Path(checkpoint) if checkpoint else None
@@ -123,22 +189,15 @@ def run_pruning(
     iter_ckpt = Path(f"{ckpt}.iter") if ckpt is not None else None
 
     for t in range(len(records), iterations + 1):
-        model.load_state_dict(init_state)  # rewind everything: weights, biases, BN
-        apply_masks(model, masks)
-        iter_seed = seed * 100_003 + t  # same data order for every method of a seed
-        torch.manual_seed(iter_seed)
         kept = sum(int(m.sum()) for m in masks.values())
         log(f"[{method}/{scope}] iteration {t}/{iterations}: {100 * kept / total:.3f} % kept")
-        history = fit(
-            model,
-            data,
-            settings,
-            iter_seed,
-            checkpoint=iter_ckpt,
-            run_id=fingerprint(run=run_id, t=t, masks=_masks_hash(masks)),
-            masks=masks,
-            log=log,
-        )
+        if t == 0 and start is not None:
+            model.load_state_dict(start["state"])
+            history = {"train_loss": [start["train_loss"]]}
+        else:
+            history = _train_iteration(
+                model, init_state, masks, t, data, settings, seed, iter_ckpt, run_id, log
+            )
         weights = {n: p.detach() for n, p in prunable_weights(model).items()}
         if t == 0:
             dense = _cpu(weights)

@@ -166,6 +166,7 @@ def fit(
     masks: Masks | None = None,
     log: Callable[[str], None] = print,
     on_epoch_end: Callable[[int, nn.Module], None] | None = None,
+    evaluate_epochs: bool = True,
 ) -> dict:
     """Train ``model`` in place for ``s.epochs`` epochs; return the per-epoch history.
 
@@ -175,7 +176,8 @@ def fit(
     ``on_epoch_end(epoch, model)`` is called after each epoch (1-based), before the checkpoint
     (epoch 0, the initialisation, is not reported; a resumed run reports only the epochs it runs).
     An observer with ``state_dict``/``load_state_dict`` has its state saved in the checkpoint
-    and restored on resume, so it sees the run as if it had not been interrupted.
+    and restored on resume, so it sees the run as if it had not been interrupted. Without
+    ``evaluate_epochs`` the validation and test columns of the history are NaN (no passes).
     """
     device = next(model.parameters()).device
     opt = torch.optim.SGD(
@@ -250,8 +252,11 @@ def fit(
                 f"training diverged in epoch {epoch + 1}: the loss is {train_loss} "
                 f"(lr={lr}, l1={s.l1}); lower the learning rate or l1 strength"
             )
-        val_loss, val_acc = evaluate(model, data.val) if len(data.val) else (math.nan, math.nan)
-        test_loss, test_acc = evaluate(model, data.test)
+        val_loss, val_acc = test_loss, test_acc = math.nan, math.nan
+        if evaluate_epochs:
+            if len(data.val):
+                val_loss, val_acc = evaluate(model, data.val)
+            test_loss, test_acc = evaluate(model, data.test)
         for k, v in zip(
             history,
             (

@@ -27,19 +27,48 @@ SAP_RUNS = {
 
 wildcard_constraints:
     method=one_of(SAP.methods),
-    scope=one_of(SAP.scopes),
+
+
+rule sap_dense:
+    input:
+        data=lambda w: dataset_path(w.experiment),
+    output:
+        "results/{experiment}/seed{seed}/sap/dense_start.pt",
+    log:
+        "logs/sap/{experiment}/seed{seed}/dense_start.log",
+    benchmark:
+        "benchmarks/sap/{experiment}/seed{seed}/dense_start.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPUS,
+    params:
+        exp=lambda w: training_view(w.experiment),
+        epochs=SAP.epochs,
+        device=DEVICE,
+        checkpoint=lambda w: f"results/{w.experiment}/seed{w.seed}/sap/dense_start.ckpt",
+    script:
+        "../scripts/sap_dense.py"
 
 
 rule sap:
     input:
         data=lambda w: dataset_path(w.experiment),
+        start="results/{experiment}/seed{seed}/sap/dense_start.pt",
     output:
-        table="results/{experiment}/seed{seed}/sap/{method}_{scope}.csv",
-        records="results/{experiment}/seed{seed}/sap/{method}_{scope}.json",
+        tables=expand(
+            "results/{{experiment}}/seed{{seed}}/sap/{{method}}_{scope}.csv",
+            scope=SAP.scopes,
+        ),
+        records=expand(
+            "results/{{experiment}}/seed{{seed}}/sap/{{method}}_{scope}.json",
+            scope=SAP.scopes,
+        ),
     log:
-        "logs/sap/{experiment}/seed{seed}/{method}_{scope}.log",
+        "logs/sap/{experiment}/seed{seed}/{method}.log",
     benchmark:
-        "benchmarks/sap/{experiment}/seed{seed}/{method}_{scope}.tsv"
+        "benchmarks/sap/{experiment}/seed{seed}/{method}.tsv"
     conda:
         "../../envs/environment.yaml"
     threads: THREADS
@@ -48,10 +77,12 @@ rule sap:
     params:
         exp=lambda w: training_view(w.experiment),
         hyper=lambda w: sap_hyper(w.method),
+        scopes=SAP.scopes,
         device=DEVICE,
-        checkpoint=lambda w: (
-            f"results/{w.experiment}/seed{w.seed}/sap/{w.method}_{w.scope}.ckpt"
-        ),
+        checkpoints=lambda w: [
+            f"results/{w.experiment}/seed{w.seed}/sap/{w.method}_{scope}.ckpt"
+            for scope in SAP.scopes
+        ],
     script:
         "../scripts/sap.py"
 

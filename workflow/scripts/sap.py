@@ -1,37 +1,43 @@
-"""Rule sap: one iterative pruning run (registered strategy, scope, seed), resumable."""
+"""Rule sap: the iterative pruning runs of one registered strategy in every scope, for one
+experiment and seed, from the shared dense start; resumable."""
 
 from pathlib import Path
 
 from _common import log_to
 from prunelimit.data import load_dataset
 from prunelimit.experiment import new_model
-from prunelimit.io import write_csv, write_json
+from prunelimit.io import load_torch, write_csv, write_json
 from prunelimit.iterative import records_frame, run_pruning
 from prunelimit.runtime import setup
 from prunelimit.strategies import PruneSettings
 from prunelimit.training import TrainSettings
 
 log_to(snakemake.log[0])
-exp, hyper = snakemake.params.exp, snakemake.params.hyper
-method, scope = snakemake.wildcards.method, snakemake.wildcards.scope
+prm = snakemake.params
+exp, hyper, method = prm.exp, prm.hyper, snakemake.wildcards.method
 seed = int(snakemake.wildcards.seed)
-device = setup(seed, threads=snakemake.threads, device=snakemake.params.device)
+device = setup(seed, threads=snakemake.threads, device=prm.device)
 data = load_dataset(snakemake.input.data, device)
-records = run_pruning(
-    method,
-    scope,
-    lambda: new_model(exp, data, seed=seed).to(device),
-    data,
-    TrainSettings.from_dict(exp["train"]),
-    iterations=int(hyper["iterations"]),
-    epochs=int(hyper["epochs"]),
-    hyper=PruneSettings.from_dict(hyper),
-    seed=seed,
-    checkpoint=snakemake.params.checkpoint,
-    log=lambda s: print(s, flush=True),
-    identity={k: exp.get(k) for k in ("name", "dataset", "model", "model_args")},
-)
-columns = {"experiment": exp["name"], "method": method, "scope": scope, "seed": seed}
-write_csv(snakemake.output.table, records_frame(records, **columns))
-write_json(snakemake.output.records, {**columns, "hyper": hyper, "records": records})
-Path(snakemake.params.checkpoint).unlink(missing_ok=True)
+start = load_torch(snakemake.input.start)
+outputs = (prm.scopes, snakemake.output.tables, snakemake.output.records, prm.checkpoints)
+for scope, table, records_path, checkpoint in zip(*outputs, strict=True):
+    records = run_pruning(
+        method,
+        scope,
+        lambda: new_model(exp, data, seed=seed).to(device),
+        data,
+        TrainSettings.from_dict(exp["train"]),
+        iterations=int(hyper["iterations"]),
+        epochs=int(hyper["epochs"]),
+        hyper=PruneSettings.from_dict(hyper),
+        seed=seed,
+        checkpoint=checkpoint,
+        log=lambda s: print(s, flush=True),
+        identity={k: exp.get(k) for k in ("name", "dataset", "model", "model_args")},
+        start=start,
+    )
+    columns = {"experiment": exp["name"], "method": method, "scope": scope, "seed": seed}
+    write_csv(table, records_frame(records, **columns))
+    write_json(records_path, {**columns, "hyper": hyper, "records": records})
+for checkpoint in prm.checkpoints:  # only now: a killed job resumes every scope it finished
+    Path(checkpoint).unlink(missing_ok=True)

@@ -72,3 +72,15 @@ class PeakMemory:
             self._thread.join()
             peak = self._max
         self.peak_mb = (peak - self._base) / 2**20
+
+
+def sgemm_gflops(n: int = 1024, repeats: int = 5) -> float:
+    """This machine's one-thread float32 GEMM rate (GFLOP/s), quoted beside absolute times."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        best, _, _ = time_it(lambda: a @ b, torch.device("cpu"), 1, repeats)
+    finally:
+        torch.set_num_threads(threads)
+    return 2 * n**3 / best / 1e9

@@ -1,0 +1,28 @@
+"""Rule sap_dense: iteration 0 of every SAP/LT/OS run of a seed (the dense network trained E
+epochs from the initialisation), trained once."""
+
+from pathlib import Path
+
+from _common import log_to
+from prunelimit.data import load_dataset
+from prunelimit.experiment import new_model
+from prunelimit.io import save_torch
+from prunelimit.iterative import dense_start
+from prunelimit.runtime import setup
+from prunelimit.training import TrainSettings
+
+log_to(snakemake.log[0])
+exp, seed = snakemake.params.exp, int(snakemake.wildcards.seed)
+device = setup(seed, threads=snakemake.threads, device=snakemake.params.device)
+data = load_dataset(snakemake.input.data, device)
+start = dense_start(
+    lambda: new_model(exp, data, seed=seed).to(device),
+    data,
+    TrainSettings.from_dict(exp["train"]),
+    int(snakemake.params.epochs),
+    seed,
+    checkpoint=f"{snakemake.params.checkpoint}.iter",
+    log=lambda s: print(s, flush=True),
+)
+save_torch(snakemake.output[0], start)
+Path(f"{snakemake.params.checkpoint}.iter").unlink(missing_ok=True)
