@@ -1,16 +1,17 @@
-"""What one SAP/LT/OS job costs against the SGD steps it must do.
+"""What the SAP/LT/OS jobs cost against the SGD steps they must do.
 
 Run as ``python -m prunelimit.bench.sap [--config config/config.yaml] [--experiment mlp]
-[--method sap] [--scope neuron] [--iterations T]``. With one thread it times, back to back:
+[--method sap] [--iterations T]``. With one thread it times, back to back, the two jobs of the
+stage (rules ``sap_dense`` and ``sap``) as their scripts run them:
 
-- **startup**: a fresh interpreter importing what the ``sap`` script imports, and loading the
-  dataset;
-- **run**: :func:`prunelimit.iterative.run_pruning` as the job calls it (training, pruning,
-  evaluations, PQI, per-epoch checkpoints);
-- **SGD steps**: the masked SGD steps of the same run alone (``T + 1`` trainings of ``E``
-  epochs: forward, cross-entropy, backward, gradient mask, step, mask), nothing else.
+- **startup**: a fresh interpreter importing what the scripts import, and loading the dataset;
+- **dense start**: :func:`prunelimit.iterative.dense_start` (iteration 0, once per seed);
+- **method job**: :func:`prunelimit.iterative.run_pruning` in every configured scope from that
+  start (training, pruning, evaluations, PQI, per-epoch checkpoints);
+- **SGD steps**: the masked SGD steps of each job alone (``E`` epochs per training: forward,
+  cross-entropy, backward, gradient mask, step, mask), nothing else.
 
-It prints the job estimate (startup + run) as a ratio to the SGD steps, and the machine's
+It prints each job estimate (startup + work) as a ratio to its SGD steps, and the machine's
 one-thread SGEMM rate beside the absolute times.
 """
 
@@ -28,13 +29,14 @@ import yaml
 from prunelimit.bench import sgemm_gflops
 
 
-def sgd_steps_seconds(build, data, settings, iterations: int, seed: int) -> float:
-    """Wall time of the run's masked SGD steps alone (all-True masks: the same operations)."""
+def sgd_steps_seconds(build, data, settings, trainings: int, seed: int) -> float:
+    """Wall time of ``trainings`` masked trainings' SGD steps alone (all-True masks: the same
+    operations as any mask)."""
     from prunelimit.pruning import apply_masks, prunable_weights
     from prunelimit.runtime import generator
 
     t0 = time.perf_counter()
-    for t in range(iterations + 1):
+    for t in range(trainings):
         model = build()
         masks = {
             n: torch.ones_like(p, dtype=torch.bool) for n, p in prunable_weights(model).items()
@@ -65,14 +67,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--config", default="config/config.yaml")
     ap.add_argument("--experiment", default=None, help="default: the first of sap.experiments")
     ap.add_argument("--method", default="sap")
-    ap.add_argument("--scope", default="neuron")
     ap.add_argument("--iterations", type=int, default=None, help="default: sap.iterations")
     ap.add_argument("--dataset-file", default=None, help="default: resources/datasets/<name>.pt")
     args = ap.parse_args(argv)
 
     from prunelimit.data import load_dataset
     from prunelimit.experiment import new_model
-    from prunelimit.iterative import iteration_settings, run_pruning
+    from prunelimit.iterative import dense_start, iteration_settings, run_pruning
     from prunelimit.runtime import setup
     from prunelimit.strategies import PruneSettings
     from prunelimit.training import TrainSettings
@@ -99,28 +100,41 @@ def main(argv: list[str] | None = None) -> None:
         return new_model(exp, data, seed=0)
 
     train = TrainSettings.from_dict(exp["train"])
+    epochs, scopes = int(sap["epochs"]), list(sap["scopes"])
+    settings = iteration_settings(train, epochs)
     t0 = time.perf_counter()
-    run_pruning(
-        args.method,
-        args.scope,
-        build,
-        data,
-        train,
-        iterations,
-        int(sap["epochs"]),
-        PruneSettings.from_dict(sap),
-        seed=0,
-        log=lambda _msg: None,
-    )
-    t_run = time.perf_counter() - t0
-    t_sgd = sgd_steps_seconds(
-        build, data, iteration_settings(train, int(sap["epochs"])), iterations, seed=0
-    )
-    job = t_import + t_data + t_run
-    print(f"{args.method}/{args.scope} on {name}: T = {iterations}, E = {sap['epochs']}")
-    print(f"  startup (imports {t_import:.2f} s, data {t_data:.2f} s)")
-    print(f"  run_pruning {t_run:.2f} s; SGD steps alone {t_sgd:.2f} s")
-    print(f"  job estimate {job:.2f} s = {job / t_sgd:.2f} x the SGD steps")
+    start = dense_start(build, data, train, epochs, seed=0, log=lambda _msg: None)
+    t_dense = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for scope in scopes:
+        run_pruning(
+            args.method,
+            scope,
+            build,
+            data,
+            train,
+            iterations,
+            epochs,
+            PruneSettings.from_dict(sap),
+            seed=0,
+            log=lambda _msg: None,
+            start=start,
+        )
+    t_method = time.perf_counter() - t0
+    sgd_dense = sgd_steps_seconds(build, data, settings, 1, seed=0)
+    sgd_method = sgd_steps_seconds(build, data, settings, iterations * len(scopes), seed=0)
+    startup = t_import + t_data
+    print(f"{name}: T = {iterations}, E = {epochs}, scopes {scopes}, method {args.method}")
+    print(f"  startup {startup:.2f} s (imports {t_import:.2f} s, data {t_data:.2f} s)")
+    for label, work, sgd in (
+        ("sap_dense job", t_dense, sgd_dense),
+        (f"sap job ({args.method})", t_method, sgd_method),
+    ):
+        job = startup + work
+        print(
+            f"  {label}: work {work:.2f} s, SGD steps alone {sgd:.2f} s; "
+            f"job {job:.2f} s = {job / sgd:.2f} x the SGD steps"
+        )
     print(f"  (one-thread SGEMM {sgemm_gflops():.0f} GFLOP/s)")
 
 

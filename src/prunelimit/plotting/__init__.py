@@ -1,4 +1,8 @@
-"""Figures (seaborn/matplotlib, headless). One module per topic; ``save_figure`` writes them all."""
+"""Figures (matplotlib, headless). One module per topic; ``save_figure`` writes them all.
+
+Plain matplotlib with a whitegrid "paper" style and seaborn's colour palettes written out, so
+that figure jobs import neither seaborn nor scipy (they stay light).
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,56 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
-import seaborn as sns  # noqa: E402
+import numpy as np  # noqa: E402
 
 from prunelimit.io import atomic_path  # noqa: E402
 
+# seaborn's "colorblind" palette
+COLORBLIND = ["#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc"]
+COLORBLIND += ["#ca9161", "#fbafe4", "#949494", "#ece133", "#56b4e9"]
+
+STYLE = {  # seaborn's whitegrid style at the "paper" context, font scale 1.1
+    "axes.linewidth": 1.0,
+    "grid.linewidth": 0.8,
+    "lines.linewidth": 1.2,
+    "lines.markersize": 4.8,
+    "patch.linewidth": 0.8,
+    "font.size": 10.56,
+    "axes.labelsize": 10.56,
+    "axes.titlesize": 10.56,
+    "xtick.labelsize": 9.68,
+    "ytick.labelsize": 9.68,
+    "legend.fontsize": 9.68,
+    "legend.title_fontsize": 10.56,
+    "figure.facecolor": "white",
+    "axes.facecolor": "white",
+    "axes.edgecolor": ".8",
+    "axes.labelcolor": ".15",
+    "axes.grid": True,
+    "axes.axisbelow": True,
+    "grid.color": ".8",
+    "grid.linestyle": "-",
+    "text.color": ".15",
+    "xtick.color": ".15",
+    "ytick.color": ".15",
+    "xtick.bottom": False,
+    "ytick.left": False,
+    "lines.solid_capstyle": "round",
+    "axes.prop_cycle": plt.cycler(color=COLORBLIND),
+}
+
 
 def setup_style() -> None:
-    sns.set_theme(context="paper", style="whitegrid", font_scale=1.1)
+    plt.rcParams.update(STYLE)
+
+
+def palette(name: str, n: int) -> list:
+    """``n`` colours: ``colorblind`` (cycled) or a matplotlib colormap sampled as seaborn does
+    (evenly, without the two ends)."""
+    if name == "colorblind":
+        return [COLORBLIND[i % len(COLORBLIND)] for i in range(n)]
+    cmap = plt.get_cmap(name)
+    return [cmap(x) for x in np.linspace(0, 1, int(n) + 2)[1:-1]]
 
 
 def save_figure(fig: plt.Figure, *paths: str | os.PathLike) -> list[Path]:

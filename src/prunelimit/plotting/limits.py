@@ -9,7 +9,6 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
 from prunelimit.plotting import setup_style
 
@@ -54,19 +53,20 @@ def curve_panels(
     the dotted line at 1. Returns (fig, axes)."""
     fig, axes = plt.subplots(1, len(ys), figsize=figsize, sharex=True)
     for i, (ax, y) in enumerate(zip(axes, ys, strict=True)):
-        sns.lineplot(
-            df,
-            x="rho %",
-            y=y,
-            hue=hue,
-            units="seed",
-            estimator=None,
-            marker="o",
-            markersize=3,
-            palette=palette,
-            ax=ax,
-            legend=i == legend_panel,
-        )
+        for label, colour in palette.items():  # one line per seed, one colour per hue
+            runs = df[df[hue] == label]
+            for j, (_, run) in enumerate(runs.groupby("seed", sort=True)):
+                run = run.sort_values("rho %")
+                ax.plot(
+                    run["rho %"],
+                    run[y],
+                    marker="o",
+                    markersize=3,
+                    color=colour,
+                    label=label if j == 0 else None,
+                )
+        if i == legend_panel:
+            ax.legend(title=hue)
         ax.set_xscale("log")
         ax.set_xlabel("kept ratio rho (% of D)")
         ax.set_ylabel(YLABELS[y])

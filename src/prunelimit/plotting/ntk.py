@@ -13,16 +13,15 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import seaborn as sns
 
-from prunelimit.plotting import setup_style
+from prunelimit.plotting import palette, setup_style
 from prunelimit.tables.ntk import width_needed, width_needed_fit
 
 PANELS = ((False, "pruned, no rescaling"), (True, "pruned + rescaled by $1/\\sqrt{1-p}$"))
 
 
 def _palette(ps: list[float]) -> dict[float, tuple]:
-    colours = sns.color_palette("viridis", n_colors=max(len(ps), 2))
+    colours = palette("viridis", max(len(ps), 2))
     return dict(zip(sorted(ps), colours, strict=False))
 
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import pandas as pd
-import seaborn as sns
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-from prunelimit.plotting import setup_style
+from prunelimit.plotting import palette, setup_style
 from prunelimit.tables import mean_std
 
 METHOD_LABELS = {"sap": "SAP", "lt": "Lottery Ticket", "os": "One Shot"}
@@ -21,8 +20,8 @@ SCOPE_LABELS = {"global": "global", "layer": "layer-wise", "neuron": "neuron-wis
 
 
 def _colors(methods: list[str]) -> dict[str, tuple]:
-    palette = sns.color_palette("colorblind", len(METHOD_LABELS))
-    fixed = dict(zip(METHOD_LABELS, palette, strict=True))
+    colours = palette("colorblind", len(METHOD_LABELS))
+    fixed = dict(zip(METHOD_LABELS, colours, strict=True))
     return {m: fixed.get(m, "k") for m in methods}
 
 
@@ -172,7 +171,7 @@ def plot_layers(df: pd.DataFrame, method: str = "sap", title: str = "") -> plt.F
     sub_all = df[df["method"] == method]
     scopes = _ordered(sub_all["scope"], list(SCOPE_LABELS))
     layer_cols = [c for c in df.columns if c.startswith("kept[")]
-    palette = sns.color_palette("viridis", max(1, len(layer_cols)))
+    layer_colours = palette("viridis", max(1, len(layer_cols)))
     few = len(layer_cols) <= 12  # else a colour bar instead of one legend entry per layer
     fig, axes = plt.subplots(
         1, max(1, len(scopes)), figsize=(4.2 * max(1, len(scopes)), 3.8), sharey=True, squeeze=False
@@ -184,7 +183,7 @@ def plot_layers(df: pd.DataFrame, method: str = "sap", title: str = "") -> plt.F
             .mean()
             .sort_index()
         )
-        for color, col in zip(palette, layer_cols, strict=True):
+        for color, col in zip(layer_colours, layer_cols, strict=True):
             ax.plot(
                 agg.index,
                 100 * agg[col],
