@@ -6,7 +6,7 @@ import torch
 
 from prunelimit.hessian import HessianOperator
 from prunelimit.models import build_model
-from prunelimit.spectrum import estimate_spectrum, lanczos, rademacher, ritz, summarise
+from prunelimit.spectrum import estimate_spectrum, lanczos, rademacher, ritz, spectral_summary
 
 
 def _known_matrix(D: int, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:
@@ -35,7 +35,7 @@ def test_slq_recovers_trace_of_a_function_of_a_known_matrix():
         exact = f(lam).sum()
         est = D * (weights * f(nodes)).sum(1).mean()
         assert abs(est - exact) / exact < tol
-    s = summarise(nodes, weights, D)
+    s = spectral_summary(nodes, weights, D)
     assert abs(s["abs_trace"] - np.abs(lam).sum()) / np.abs(lam).sum() < 0.05
     assert abs(s["lambda_max"] - lam.max()) / lam.max() < 1e-3  # extreme Ritz values converge
     assert abs(s["negative_mass"] - 0.2) < 0.05

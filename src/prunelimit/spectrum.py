@@ -8,7 +8,7 @@ summing to 1). For any ``f``: ``tr f(H) ~= D * mean_probes sum_j tau_j f(theta_j
 Engines (``engine=``): ``builtin`` (this module with :class:`~prunelimit.hessian.HessianOperator`:
 ``torch.func`` products, all probes at once) and ``pyhessian`` (the pyhessian package: its power
 iteration, Hutchinson trace and SLQ density, one probe at a time through autograd). Both return
-the same dictionary (see :func:`summarise`).
+the same dictionary (see :func:`spectral_summary`).
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def ritz(alpha: np.ndarray, beta: np.ndarray, size: np.ndarray) -> tuple[np.ndar
     return nodes, weights
 
 
-def summarise(nodes: np.ndarray, weights: np.ndarray, D: int) -> dict:
+def spectral_summary(nodes: np.ndarray, weights: np.ndarray, D: int) -> dict:
     """Traces and extreme eigenvalues implied by the quadrature (nodes, weights: (k, m))."""
     mean = lambda f: float(D * (weights * f(nodes)).sum(1).mean())  # noqa: E731
     neg = nodes < 0
@@ -320,7 +320,7 @@ def estimate_spectrum(
         "lanczos_mode": "auto" if converged is not None else "fixed",
         "probes": probes,
         **out,
-        **summarise(out["nodes"], out["weights"], op.D),
+        **spectral_summary(out["nodes"], out["weights"], op.D),
         "loss": op.loss(),
         "n_hvp": op.n_hvp,
         "wall_time_s": wall,

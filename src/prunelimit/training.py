@@ -308,7 +308,9 @@ def final_metrics(model: nn.Module, data: DatasetSplits) -> dict[str, float]:
     return out
 
 
-def summarise(history: dict, s: TrainSettings, data: DatasetSplits, model: nn.Module) -> dict:
+def training_summary(
+    history: dict, s: TrainSettings, data: DatasetSplits, model: nn.Module
+) -> dict:
     """Final metrics plus convergence verdicts: ``converged`` is the plateau of the training
     cross-entropy; ``objective_plateau`` the same test on cross-entropy + l1 term."""
     tol = (s.plateau_window, s.plateau_rtol, s.plateau_atol)

@@ -29,7 +29,7 @@ from prunelimit.training import (
     fit,
     loss_gradient,
     lr_at_epoch,
-    summarise,
+    training_summary,
 )
 
 KINDS = ("dense", "l1")
@@ -132,7 +132,7 @@ def train_experiment(
     history = fit(
         model, data, s, seed=seed, checkpoint=checkpoint, run_id=run_id, on_epoch_end=recorder
     )
-    summary = summarise(history, s, data, model)
+    summary = training_summary(history, s, data, model)
     if not math.isfinite(summary["final"]["train_loss"]):
         raise RuntimeError(f"{exp['name']} {kind} seed {seed}: final training loss is not finite")
     metrics = {
