@@ -93,3 +93,16 @@ def test_toy_strategy_runs_through_the_driver():
                 kept -= kept // 2
             assert r["layers"][name] == pytest.approx(kept / n)
         assert r["kept"] == sum(round(r["layers"][k] * n) for k, n in sizes.items())
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_one_row_fast_path_equals_the_sorting_rule(seed):
+    """The linear-time single-row path (global and layer scopes) keeps exactly what the sorting
+    path keeps, ties included (integer-valued weights: many ties)."""
+    g = torch.Generator().manual_seed(seed)
+    values = torch.randint(-4, 5, (1, 60), generator=g).float()
+    mask = torch.rand(1, 60, generator=g) < 0.8
+    keep = int(torch.randint(0, int(mask.sum()) + 2, (1,), generator=g))
+    fast = keep_largest(values, mask, torch.tensor([keep]))
+    two_rows = keep_largest(values.repeat(2, 1), mask.repeat(2, 1), torch.tensor([keep, keep]))
+    assert torch.equal(fast[0], two_rows[0]) and torch.equal(two_rows[0], two_rows[1])

@@ -79,7 +79,7 @@ class HessianOperator:
 
     def gradient(self) -> torch.Tensor:
         """Gradient of the mean loss (flat, D): the unit of cost of the benchmark."""
-        g = torch.zeros(self.D, device=self.device)
+        g = torch.zeros(self.D, device=self.device, dtype=next(iter(self.w0.values())).dtype)
         for xb, yb in self.chunks:
             g += self.flatten(grad(self._loss)(self.w0, xb, yb)) * (len(yb) / self.n)
         return g

@@ -50,6 +50,10 @@ def keep_largest(values: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor) -
     """
     if values.dim() != 2 or values.shape != mask.shape:
         raise ValueError(f"keep_largest needs 2-D values and mask of one shape, got {values.shape}")
+    if values.shape[0] == 1:  # one row (global, layer scopes): linear time, the same rule
+        return _keep_largest_row(values[0], mask[0], int(torch.as_tensor(keep).reshape(-1)[0]))[
+            None
+        ]
     mags = torch.where(
         mask, values.detach().abs().double(), torch.full_like(values, math.inf, dtype=torch.float64)
     )
@@ -60,6 +64,27 @@ def keep_largest(values: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor) -
     kept = mask.sum(1)
     keep = torch.minimum(torch.as_tensor(keep, device=values.device).long().reshape(-1), kept)
     return mask & ~(ranks < (kept - keep)[:, None])
+
+
+def _keep_largest_row(values: torch.Tensor, mask: torch.Tensor, keep: int) -> torch.Tensor:
+    """:func:`keep_largest` of one row without a sort: every kept entry above the threshold
+    magnitude stays, and of those at it, the last ones (the earlier are pruned first)."""
+    kept = int(mask.sum())
+    keep = max(0, min(keep, kept))
+    if keep == kept:
+        return mask.clone()
+    if keep == 0:
+        return torch.zeros_like(mask)
+    mags = values.detach().abs().double()
+    candidates = mags[mask]
+    threshold = torch.kthvalue(candidates, kept - keep).values  # the largest pruned magnitude
+    above = mask & (mags > threshold)
+    ties = (mask & (mags == threshold)).nonzero().squeeze(1)
+    out = above.clone()
+    extra = keep - int(above.sum())
+    if extra > 0:
+        out[ties[len(ties) - extra :]] = True
+    return out
 
 
 def _flat(weights: dict[str, torch.Tensor]) -> torch.Tensor:

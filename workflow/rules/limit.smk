@@ -10,6 +10,7 @@ rule actual_limit:
         "logs/actual_limit/{experiment}/seed{seed}.log",
     benchmark:
         "benchmarks/actual_limit/{experiment}/seed{seed}.tsv"
+    priority: PRIORITY["prediction"]
     conda:
         "../../envs/environment.yaml"
     threads: THREADS

@@ -56,6 +56,13 @@ rule limit_figures:
             category=LIMITS_CAT,
             subcategory="{experiment}",
         ),
+        local_pdf="results/figures/limit_{experiment}_local_model.pdf",
+        local_png=report(
+            "results/figures/limit_{experiment}_local_model.png",
+            caption="../report/limit_local_model.rst",
+            category=LIMITS_CAT,
+            subcategory="{experiment}",
+        ),
         lanczos_pdf="results/figures/limit_{experiment}_lanczos.pdf",
         lanczos_png=report(
             "results/figures/limit_{experiment}_lanczos.png",
@@ -104,6 +111,6 @@ RESULTS_TARGETS = [
     *expand(
         "results/figures/limit_{experiment}_{fig}.png",
         experiment=EXPERIMENTS,
-        fig=["transition", "spectrum", "lanczos"],
+        fig=["transition", "spectrum", "lanczos", "local_model"],
     ),
 ]

@@ -11,6 +11,7 @@ rule spectrum:
         "logs/spectrum/{experiment}/seed{seed}.log",
     benchmark:
         "benchmarks/spectrum/{experiment}/seed{seed}.tsv"
+    priority: PRIORITY["prediction"]
     conda:
         "../../envs/environment.yaml"
     threads: THREADS

@@ -12,6 +12,7 @@ rule theory:
         "logs/theory/{experiment}/seed{seed}.log",
     benchmark:
         "benchmarks/theory/{experiment}/seed{seed}.tsv"
+    priority: PRIORITY["prediction"]
     conda:
         "../../envs/environment.yaml"
     threads: THREADS
@@ -30,6 +31,6 @@ THEORY_TARGETS = per_run("results/{experiment}/seed{seed}/theory.json")
 
 # `snakemake predict`: only the prediction (spectrum and theory), no actual-limit search.
 rule predict:
-    localrule: True
     input:
         THEORY_TARGETS,
+    localrule: True

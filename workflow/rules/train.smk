@@ -15,6 +15,7 @@ rule train:
         "benchmarks/train/{experiment}/seed{seed}/{kind}.tsv"
     wildcard_constraints:
         experiment=one_of(TRAINED),
+    priority: lambda w: PRIORITY[w.kind]
     conda:
         "../../envs/environment.yaml"
     threads: THREADS

@@ -14,15 +14,17 @@ device = setup(seed, threads=snakemake.threads, device=snakemake.params.device)
 data = load_dataset(snakemake.input.data, device)
 kinds = [k for k in ("l1", "dense") if k in snakemake.input.keys()]
 models = {k: load_trained(exp, data, snakemake.input[k], device) for k in kinds}
+theory = read_json(snakemake.input.theory)
 with run_of(exp["name"], seed):
     result = actual_limit_of(
         exp,
         data,
         models,
-        read_json(snakemake.input.theory)["inputs"]["eps"],  # the same eps as the theory
+        theory["inputs"]["eps"],  # the same eps as the theory
         snakemake.params.eps,
         LimitSettings.from_dict(snakemake.params.limit),
         seed,
+        rho_th=theory["rho_th"],
     )
 print({k: result["l1"][k] for k in ("rho_loss", "rho_objective", "rho_acc", "evaluations")})
 result.update(provenance(exp))

@@ -1,10 +1,15 @@
-"""Rule limit_figures: phase transition, spectral density and Lanczos convergence of one
-experiment."""
+"""Rule limit_figures: phase transition, spectral density, Lanczos convergence and the local
+model along the pruning path of one experiment."""
 
 from _common import log_to
 from prunelimit.io import read_json
 from prunelimit.plotting import save_figure
-from prunelimit.plotting.limits import lanczos_convergence, phase_transition, spectral_density
+from prunelimit.plotting.limits import (
+    lanczos_convergence,
+    local_model,
+    phase_transition,
+    spectral_density,
+)
 
 log_to(snakemake.log[0])
 out = snakemake.output
@@ -15,3 +20,4 @@ spectra = [read_json(p) for p in snakemake.input.spectrum]
 save_figure(phase_transition(name, theories, limits), out.transition_pdf, out.transition_png)
 save_figure(spectral_density(name, spectra, theories), out.spectrum_pdf, out.spectrum_png)
 save_figure(lanczos_convergence(name, theories), out.lanczos_pdf, out.lanczos_png)
+save_figure(local_model(name, theories, limits), out.local_pdf, out.local_png)

@@ -12,8 +12,14 @@ import torch
 from torch import nn
 
 from prunelimit.data import DatasetSplits
-from prunelimit.experiment.prediction import loss_tolerance, spectrum_of, theory_of
+from prunelimit.experiment.prediction import (
+    loss_tolerance,
+    spectrum_of,
+    theory_of,
+    training_tensors,
+)
 from prunelimit.experiment.runs import settings_for
+from prunelimit.local_model import local_model_along_curve
 from prunelimit.pruning import (
     global_magnitude_masks,
     keep_count,
@@ -190,10 +196,13 @@ def actual_limit_of(
     eps: float | str,
     limit: LimitSettings,
     seed: int,
+    rho_th: float | None = None,
 ) -> dict:
     """The actual limits of an experiment's networks (``models``: kind -> network, ``l1``
     first): the l1 network at the theory's ``eps_l1``, the dense one (if given) at its own
-    ``eps`` (the theory setting: a number or ``auto``). The headline ``rho_*`` are the l1's."""
+    ``eps`` (the theory setting: a number or ``auto``). The headline ``rho_*`` are the l1's;
+    ``local_model`` sets the l1 curve beside its first- and second-order model at ``w*`` (the
+    quadratic term at the three limits and at ``rho_th``, the theory's limit, if given)."""
     result: dict = {"experiment": exp["name"], "seed": seed, "dense": None}
     for kind, model in models.items():
         if kind == "l1":
@@ -213,4 +222,16 @@ def actual_limit_of(
         )
     for c in CRITERIA:
         result[f"rho_{c}"] = result["l1"][f"rho_{c}"]
+    x, y = training_tensors(data, None, seed)  # the whole training split, as the curve
+    curve = result["l1"]
+    marks = {f"rho_{c}": curve[f"rho_{c}"] for c in CRITERIA}
+    if rho_th is not None:
+        marks["rho_th"] = rho_th
+    result["local_model"] = local_model_along_curve(
+        models["l1"], x, y, curve["curve"], curve["unpruned"], eps_l1, curve["l1"], marks
+    )
+    print(
+        f"local model at {len(curve['curve'])} points: {result['local_model']['seconds']:.2f} s",
+        flush=True,
+    )
     return result

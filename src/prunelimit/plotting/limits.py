@@ -6,6 +6,8 @@ Inputs are the JSON results of the workflow (``theory.json``, ``limit.json``,
 
 from __future__ import annotations
 
+import math
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -213,5 +215,88 @@ def predicted_vs_actual(records: list[dict]) -> plt.Figure:
     ax.set_xlabel("actual limit (% of D): o loss, square objective, x accuracy")
     ax.set_ylabel("theoretical limit rho_th (% of D), bars: bounds")
     ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def local_model(name: str, theories: list[dict], limits: list[dict]) -> plt.Figure:
+    """The measured rise along the pruning path of w* against its local model at w*, in units
+    of eps, per seed: the cross-entropy (left) with its first-order term ``g^T u`` along the
+    whole path, and the l1 objective (right) with the first-order term plus the exact penalty
+    change. Markers: the quadratic term ``u^T H u / 2`` and the second-order model at rho_th
+    and the actual limits. Lines: rho_th and the actual limits (mean over seeds); red dotted:
+    the largest kept ratio where the first-order model's error exceeds eps."""
+    setup_style()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharex=True)
+    panels = (
+        (axes[0], "measured", "first_order", "model", "first order g.u"),
+        (
+            axes[1],
+            "objective_measured",
+            "objective_first_order",
+            "objective_model",
+            "first order - lambda |w_removed|_1",
+        ),
+    )
+    for i, lim in enumerate(limits):
+        loc = lim.get("local_model")
+        if not loc:
+            continue
+        order = np.argsort(loc["rho"])
+        rho = 100 * np.asarray(loc["rho"])[order]
+        for ax, measured, first, model, first_label in panels:
+            ax.plot(
+                rho,
+                np.asarray(loc[f"{measured}_eps"])[order],
+                color="k",
+                marker="o",
+                markersize=2.5,
+                label="measured" if i == 0 else None,
+            )
+            ax.plot(
+                rho,
+                np.asarray(loc[f"{first}_eps"])[order],
+                color="C0",
+                ls="--",
+                label=first_label if i == 0 else None,
+            )
+            marks = list(loc["marks"].values())
+            x = [100 * m["rho"] for m in marks]
+            ax.scatter(
+                x,
+                [m[model] for m in marks],
+                color="C2",
+                marker="D",
+                s=18,
+                zorder=3,
+                label="second-order model (+ quadratic u.Hu/2)" if i == 0 else None,
+            )
+            if measured == "measured":
+                ax.scatter(
+                    x,
+                    [m["quadratic"] for m in marks],
+                    color="C1",
+                    marker="s",
+                    s=14,
+                    zorder=3,
+                    label="quadratic u.Hu/2" if i == 0 else None,
+                )
+        if math.isfinite(loc["rho_first_order_breaks"]):
+            axes[0].axvline(100 * loc["rho_first_order_breaks"], color="C3", lw=0.8, ls=":")
+    th = 100 * np.mean([t["rho_th"] for t in theories])
+    for ax, (crit, label) in zip(
+        axes, (("loss", "(a) loss"), ("objective", "(b) objective")), strict=True
+    ):
+        act = 100 * np.mean([lim[f"rho_{crit}"] for lim in limits])
+        ax.axvline(th, color="C2", lw=1.5, label=f"theory rho_th = {th:.2f} %")
+        ax.axvline(act, color="k", lw=1.2, ls="--", label=f"actual {label} = {act:.2f} %")
+        ax.axhline(1.0, color="k", lw=0.8, ls=":")
+        ax.set_xscale("log")
+        ax.set_yscale("symlog", linthresh=1.0)
+        ax.set_xlabel("kept ratio rho (% of D)")
+        ax.legend(fontsize=7, loc="best")
+    axes[0].set_ylabel("cross-entropy rise / eps")
+    axes[1].set_ylabel("l1 objective rise / eps")
+    fig.suptitle(f"{name}: the local model of the loss at w* along the pruning path")
     fig.tight_layout()
     return fig

@@ -1,0 +1,131 @@
+"""The local model of the loss along the pruning path: which assumption of the theory breaks.
+
+The theory replaces the training cross-entropy ``L`` near ``w*`` by its quadratic model with a
+zero gradient. Along the one-shot pruning path, ``u = w_rho - w*`` is minus the removed weights
+(global magnitude, the package's one tie rule), and (ours) we compare the measured rise
+``L(w_rho) - L(w*)`` with
+
+- the first-order term ``g^T u`` (``g = grad L(w*)``, full batch, prunable weights);
+- the quadratic term ``u^T H u / 2`` (``H`` the Hessian of :mod:`prunelimit.hessian`, over the
+  same samples), at the marked points only (one Hessian-vector product each);
+- their sum, the second-order model.
+
+Derivation (ours, docs/theory.md "The local model along the pruning path"): ``w*`` minimises
+``L(w) + lambda ||w||_1``, so where ``w*_i != 0``, ``g_i = -lambda sign(w*_i)`` and
+``g^T u = lambda ||w*_removed||_1 >= 0``: the cross-entropy rises at first order by ``lambda``
+times the l1 norm of what was removed, a term the theory's model does not have. For the
+l1-regularised objective the change of the penalty is exactly ``-lambda ||w*_removed||_1``, so
+it cancels that term. ``stationarity`` (of :mod:`prunelimit.regime`) measures how far ``w*``
+is from that balance.
+All rises are also given in units of ``eps``; kept ratios ``rho`` are fractions of ``D``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+from prunelimit.hessian import HessianOperator
+from prunelimit.pruning import keep_largest
+from prunelimit.regime import stationarity
+
+
+def pruning_directions(w: torch.Tensor, keeps: Sequence[int]) -> torch.Tensor:
+    """``u = w_rho - w*`` (k, D) for each kept count: minus the weights global magnitude
+    pruning removes from the flat prunable weights ``w``."""
+    full = torch.ones(1, w.numel(), dtype=torch.bool, device=w.device)
+    rows = []
+    for keep in keeps:
+        mask = keep_largest(w.view(1, -1), full, torch.tensor([int(keep)]))[0]
+        rows.append(torch.where(mask, torch.zeros_like(w), -w))
+    return torch.stack(rows)
+
+
+def local_terms(
+    g: torch.Tensor, hvp: Callable[[torch.Tensor], torch.Tensor], U: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """First-order ``U g``, quadratic ``diag(U H U^T) / 2`` and their sum, per row of ``U``
+    (``hvp(V)``: ``H V^T`` for a batch of rows)."""
+    first = U @ g
+    quadratic = 0.5 * (U * hvp(U)).sum(1)
+    return {"first_order": first, "quadratic": quadratic, "model": first + quadratic}
+
+
+def local_model_along_curve(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    curve: list[dict],
+    unpruned: dict,
+    eps: float,
+    l1: float,
+    marks: dict[str, float],
+    batch_size: int = 1024,
+) -> dict:
+    """The measured rises of the pruning ``curve`` (rows of
+    :func:`prunelimit.experiment.pruning_curve`) beside the local model at ``w*``, over
+    ``(x, y)`` (the training split the curve measures ``L`` on).
+
+    The first-order term costs one gradient for the whole curve and is recorded at every point;
+    the quadratic term costs one Hessian-vector product per point, so it is recorded at the
+    curve points nearest to ``marks`` (label -> kept ratio: ``rho_th`` and the actual limits),
+    batched in one product. Returns per point ``rho``, ``measured``, ``first_order`` and, for
+    the l1 objective, ``objective_measured`` and ``objective_first_order`` (with the exact
+    penalty change ``-lambda ||w_removed||_1``), each also in units of ``eps`` (``*_eps``);
+    ``rho_first_order_breaks`` (the largest kept ratio where the first-order model's error
+    exceeds ``eps``); ``marks`` (label -> every term at that point, in units of ``eps``);
+    ``stationarity`` (:func:`prunelimit.regime.stationarity` of ``w*`` from the same gradient)
+    and ``seconds``.
+    """
+    t0 = time.perf_counter()
+    op = HessianOperator(model, x, y, batch_size=batch_size)
+    g = op.gradient()
+    w = op.flatten(op.w0)
+    keeps = [round(row["rho"] * op.D) for row in curve]
+    first = [float(u @ g) for u in pruning_directions(w, keeps)]
+    measured = [row["train_loss"] - unpruned["train_loss"] for row in curve]
+    objective = [row["objective"] - unpruned["objective"] for row in curve]
+    penalty = [-l1 * row["removed_l1"] for row in curve]
+    result: dict = {
+        "rho": [row["rho"] for row in curve],
+        "measured": measured,
+        "first_order": first,
+        "objective_measured": objective,
+        "objective_first_order": [f + p for f, p in zip(first, penalty, strict=True)],
+        "eps": eps,
+        "l1": l1,
+        "samples": len(y),
+    }
+    for key in ("measured", "first_order", "objective_measured", "objective_first_order"):
+        result[f"{key}_eps"] = [v / eps for v in result[key]]
+    errors = sorted(zip(result["rho"], measured, first, strict=True), key=lambda r: -r[0])
+    broken = [rho for rho, m, f in errors if abs(m - f) > eps]
+    result["rho_first_order_breaks"] = broken[0] if broken else math.nan
+    nearest = {
+        label: min(range(len(curve)), key=lambda j, r=rho: abs(curve[j]["rho"] - r))
+        for label, rho in marks.items()
+    }
+    U = pruning_directions(w, [keeps[j] for j in nearest.values()])
+    terms = local_terms(g, op.matvec, U)
+    result["marks"] = {}
+    for k, (label, j) in enumerate(nearest.items()):
+        quad = float(terms["quadratic"][k])
+        result["marks"][label] = {
+            "rho": curve[j]["rho"],
+            "measured": measured[j] / eps,
+            "first_order": first[j] / eps,
+            "quadratic": quad / eps,
+            "model": (first[j] + quad) / eps,
+            "objective_measured": objective[j] / eps,
+            "objective_model": (first[j] + quad + penalty[j]) / eps,
+        }
+    values = first + [float(v) for v in terms["quadratic"]]
+    if not all(math.isfinite(v) for v in values):
+        raise FloatingPointError("non-finite local-model terms along the pruning curve")
+    result["stationarity"] = stationarity([g], [w], l1) if l1 > 0 else None
+    result["seconds"] = time.perf_counter() - t0
+    return result
