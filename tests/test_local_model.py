@@ -72,7 +72,7 @@ def test_quadratic_term_matches_a_finite_difference_second_derivative():
         with torch.no_grad():
             for name, part in op.unflatten(w + t * u).items():
                 params[name].copy_(part)
-            value = float(F.cross_entropy(net(x), y))
+            value = float(F.cross_entropy(net(x), y).detach())
             for name, part in op.unflatten(w).items():
                 params[name].copy_(part)
         return value
@@ -91,7 +91,7 @@ def test_along_a_curve_terms_and_break_point():
     op = HessianOperator(net, x, y)
     w = op.flatten(op.w0)
     g = op.gradient()
-    base = float(F.cross_entropy(net(x), y))
+    base = float(F.cross_entropy(net(x), y).detach())
     params = dict(net.named_parameters())
     curve = []
     for keep in (w.numel(), w.numel() * 3 // 4, w.numel() // 2, w.numel() // 4, 0):
@@ -99,7 +99,7 @@ def test_along_a_curve_terms_and_break_point():
         with torch.no_grad():
             for name, part in op.unflatten(w + u).items():
                 params[name].copy_(part)
-            loss = float(F.cross_entropy(net(x), y))
+            loss = float(F.cross_entropy(net(x), y).detach())
             for name, part in op.unflatten(w).items():
                 params[name].copy_(part)
         row = {"rho": keep / w.numel(), "train_loss": loss, "removed_l1": float(u.abs().sum())}
