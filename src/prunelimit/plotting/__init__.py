@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import LogFormatter, LogFormatterSciNotation  # noqa: E402
 
 from prunelimit.io import atomic_path  # noqa: E402
 
@@ -66,8 +67,35 @@ def palette(name: str, n: int) -> list:
     return [cmap(x) for x in np.linspace(0, 1, int(n) + 2)[1:-1]]
 
 
+class PlainLogFormatter(LogFormatter):
+    """Log-axis labels as plain numbers (``100``, ``0.01``, ``1e+06``), signed on symlog axes."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        label = super().__call__(x, pos)  # the parent labels |x|
+        return self.fix_minus("-" + label) if label and x < 0 else label
+
+    def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+        return f"{x:g}"
+
+
+def plain_log_ticks(fig: plt.Figure) -> None:
+    """Tick labels of log and symlog axes as plain numbers (``100``, ``0.01``, ``1e+04``)
+    instead of mathtext powers: the same ticks, without the mathtext parser, which took about a
+    quarter of a figure job's time."""
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for get, put in (
+                (axis.get_major_formatter, axis.set_major_formatter),
+                (axis.get_minor_formatter, axis.set_minor_formatter),
+            ):
+                old = get()
+                if type(old) is LogFormatterSciNotation:
+                    put(PlainLogFormatter(base=old._base, labelOnlyBase=old.labelOnlyBase))
+
+
 def save_figure(fig: plt.Figure, *paths: str | os.PathLike) -> list[Path]:
     """Save ``fig`` atomically to each path (format from its suffix: .pdf, .png) and close it."""
+    plain_log_ticks(fig)
     out = []
     for path in map(Path, paths):
         with atomic_path(path) as tmp:
