@@ -30,3 +30,19 @@ def test_save_figure_replaces_mathtext_log_labels(tmp_path):
     save_figure(fig, tmp_path / "f.png")
     assert isinstance(ax.xaxis.get_major_formatter(), PlainLogFormatter)
     assert (tmp_path / "f.png").stat().st_size > 1000
+
+
+def test_local_model_figure_when_the_first_order_model_never_breaks():
+    """``rho_first_order_breaks`` NaN is stored as null in limit.json: the figure must draw."""
+    from prunelimit.plotting.limits import local_model
+
+    rho = [1.0, 0.5, 0.1]
+    loc = {"rho": rho, "rho_first_order_breaks": None, "marks": {}}
+    for key in ("measured", "first_order", "objective_measured", "objective_first_order"):
+        loc[f"{key}_eps"] = [0.0, 0.3, 0.9]
+    mark = {"rho": 0.1, "measured": 0.9, "first_order": 0.6, "quadratic": 0.2, "model": 0.8}
+    loc["marks"]["rho_loss"] = {**mark, "objective_measured": 0.1, "objective_model": 0.0}
+    limit = {"seed": 0, "rho_loss": 0.1, "rho_objective": 0.1, "local_model": loc}
+    fig = local_model("x", [{"rho_th": 0.2}], [limit])
+    assert [line.get_ydata().tolist() for line in fig.axes[0].lines[:2]] == [[0.9, 0.3, 0.0]] * 2
+    plt.close(fig)

@@ -73,9 +73,10 @@ def local_model_along_curve(
     The first-order term costs one gradient for the whole curve and is recorded at every point;
     the quadratic term costs one Hessian-vector product per point, so it is recorded at the
     curve points nearest to ``marks`` (label -> kept ratio: ``rho_th`` and the actual limits),
-    batched in one product. Returns per point ``rho``, ``measured``, ``first_order`` and, for
-    the l1 objective, ``objective_measured`` and ``objective_first_order`` (with the exact
-    penalty change ``-lambda ||w_removed||_1``), each also in units of ``eps`` (``*_eps``);
+    one product at a time over chunks of ``batch_size`` samples (memory as the spectrum's).
+    Returns per point ``rho``, ``measured``, ``first_order`` and, for the l1 objective,
+    ``objective_measured`` and ``objective_first_order`` (with the exact penalty change
+    ``-lambda ||w_removed||_1``), each also in units of ``eps`` (``*_eps``);
     ``rho_first_order_breaks`` (the largest kept ratio where the first-order model's error
     exceeds ``eps``); ``marks`` (label -> every term at that point, in units of ``eps``);
     ``stationarity`` (:func:`prunelimit.regime.stationarity` of ``w*`` from the same gradient)
@@ -86,7 +87,7 @@ def local_model_along_curve(
     g = op.gradient()
     w = op.flatten(op.w0)
     keeps = [round(row["rho"] * op.D) for row in curve]
-    first = [float(u @ g) for u in pruning_directions(w, keeps)]
+    first = [float(pruning_directions(w, [k])[0] @ g) for k in keeps]  # one D-vector at a time
     measured = [row["train_loss"] - unpruned["train_loss"] for row in curve]
     objective = [row["objective"] - unpruned["objective"] for row in curve]
     penalty = [-l1 * row["removed_l1"] for row in curve]
@@ -109,11 +110,11 @@ def local_model_along_curve(
         label: min(range(len(curve)), key=lambda j, r=rho: abs(curve[j]["rho"] - r))
         for label, rho in marks.items()
     }
-    U = pruning_directions(w, [keeps[j] for j in nearest.values()])
-    terms = local_terms(g, op.matvec, U)
     result["marks"] = {}
-    for k, (label, j) in enumerate(nearest.items()):
-        quad = float(terms["quadratic"][k])
+    quadratics = []
+    for label, j in nearest.items():  # one product at a time: memory of one tangent pass
+        quad = float(local_terms(g, op.matvec, pruning_directions(w, [keeps[j]]))["quadratic"][0])
+        quadratics.append(quad)
         result["marks"][label] = {
             "rho": curve[j]["rho"],
             "measured": measured[j] / eps,
@@ -123,7 +124,7 @@ def local_model_along_curve(
             "objective_measured": objective[j] / eps,
             "objective_model": (first[j] + quad + penalty[j]) / eps,
         }
-    values = first + [float(v) for v in terms["quadratic"]]
+    values = first + quadratics
     if not all(math.isfinite(v) for v in values):
         raise FloatingPointError("non-finite local-model terms along the pruning curve")
     result["stationarity"] = stationarity([g], [w], l1) if l1 > 0 else None

@@ -17,8 +17,8 @@ Methods (Diao et al., ICLR 2023), per scope group with ``d_t`` kept weights:
   ``(1 - lt_rate)^t`` of each group, always from the dense weights.
 
 Scopes (groups): ``global`` (all prunable weights together), ``layer`` (one per tensor),
-``neuron`` (one per output row, the first dimension of each tensor). Groups with no kept weight,
-or only zeros, are left as they are (``c = 0``).
+``neuron`` (one per output row, the first dimension of each tensor). SAP leaves groups with no
+kept weight, or only zeros (PQI undefined), as they are (``c = 0``).
 """
 
 from __future__ import annotations

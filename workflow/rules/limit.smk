@@ -20,6 +20,7 @@ rule actual_limit:
         exp=lambda w: training_view(w.experiment),
         limit=SETTINGS.limit.as_dict(),
         eps=SETTINGS.theory.eps,
+        hessian_batch=lambda w: SETTINGS.hessian_for(w.experiment).batch_size,
         device=DEVICE,
     script:
         "../scripts/actual_limit.py"

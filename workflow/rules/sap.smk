@@ -44,7 +44,7 @@ rule sap_dense:
     resources:
         gpu=GPUS,
     params:
-        exp=lambda w: training_view(w.experiment),
+        exp=lambda w: training_view(w.experiment, "dense"),
         epochs=SAP.epochs,
         device=DEVICE,
         checkpoint=lambda w: f"results/{w.experiment}/seed{w.seed}/sap/dense_start.ckpt",
@@ -75,7 +75,7 @@ rule sap:
     resources:
         gpu=GPUS,
     params:
-        exp=lambda w: training_view(w.experiment),
+        exp=lambda w: training_view(w.experiment, "dense"),
         hyper=lambda w: sap_hyper(w.method),
         scopes=SAP.scopes,
         device=DEVICE,
@@ -102,7 +102,7 @@ rule pqi:
         "../../envs/environment.yaml"
     threads: 1
     params:
-        exp=lambda w: training_view(w.experiment),
+        exp=lambda w: training_view(w.experiment, "dense"),
         pairs=SAP_PQ_PAIRS,
     script:
         "../scripts/pqi.py"

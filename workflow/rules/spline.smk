@@ -60,7 +60,7 @@ rule linear_regions:
     resources:
         gpu=GPUS,
     params:
-        exp=lambda w: training_view(w.experiment),
+        exp=lambda w: training_view(w.experiment, "dense"),
         spline=SPLINE.regions.as_dict(),
         device=DEVICE,
     script:

@@ -25,6 +25,7 @@ with run_of(exp["name"], seed):
         LimitSettings.from_dict(snakemake.params.limit),
         seed,
         rho_th=theory["rho_th"],
+        hessian_batch=int(snakemake.params.hessian_batch),
     )
 print({k: result["l1"][k] for k in ("rho_loss", "rho_objective", "rho_acc", "evaluations")})
 result.update(provenance(exp))

@@ -7,7 +7,7 @@ stage (rules ``sap_dense`` and ``sap``) as their scripts run them:
 - **startup**: a fresh interpreter importing what the scripts import, and loading the dataset;
 - **dense start**: :func:`prunelimit.iterative.dense_start` (iteration 0, once per seed);
 - **method job**: :func:`prunelimit.iterative.run_pruning` in every configured scope from that
-  start (training, pruning, evaluations, PQI, per-epoch checkpoints);
+  start (training, pruning, evaluations, PQI; without the job's checkpoint files);
 - **SGD steps**: the masked SGD steps of each job alone (``E`` epochs per training: forward,
   cross-entropy, backward, gradient mask, step, mask), nothing else.
 

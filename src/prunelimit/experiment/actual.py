@@ -197,12 +197,14 @@ def actual_limit_of(
     limit: LimitSettings,
     seed: int,
     rho_th: float | None = None,
+    hessian_batch: int = 1024,
 ) -> dict:
     """The actual limits of an experiment's networks (``models``: kind -> network, ``l1``
     first): the l1 network at the theory's ``eps_l1``, the dense one (if given) at its own
     ``eps`` (the theory setting: a number or ``auto``). The headline ``rho_*`` are the l1's;
     ``local_model`` sets the l1 curve beside its first- and second-order model at ``w*`` (the
-    quadratic term at the three limits and at ``rho_th``, the theory's limit, if given)."""
+    quadratic term at the three limits and at ``rho_th``, the theory's limit, if given; Hessian
+    products over chunks of ``hessian_batch`` samples)."""
     result: dict = {"experiment": exp["name"], "seed": seed, "dense": None}
     for kind, model in models.items():
         if kind == "l1":
@@ -228,7 +230,15 @@ def actual_limit_of(
     if rho_th is not None:
         marks["rho_th"] = rho_th
     result["local_model"] = local_model_along_curve(
-        models["l1"], x, y, curve["curve"], curve["unpruned"], eps_l1, curve["l1"], marks
+        models["l1"],
+        x,
+        y,
+        curve["curve"],
+        curve["unpruned"],
+        eps_l1,
+        curve["l1"],
+        marks,
+        batch_size=hessian_batch,
     )
     print(
         f"local model at {len(curve['curve'])} points: {result['local_model']['seconds']:.2f} s",

@@ -281,8 +281,9 @@ def local_model(name: str, theories: list[dict], limits: list[dict]) -> plt.Figu
                     zorder=3,
                     label="quadratic u.Hu/2" if i == 0 else None,
                 )
-        if math.isfinite(loc["rho_first_order_breaks"]):
-            axes[0].axvline(100 * loc["rho_first_order_breaks"], color="C3", lw=0.8, ls=":")
+        breaks = loc.get("rho_first_order_breaks")  # NaN is stored as null: never broke
+        if breaks is not None and math.isfinite(breaks):
+            axes[0].axvline(100 * breaks, color="C3", lw=0.8, ls=":")
     th = 100 * np.mean([t["rho_th"] for t in theories])
     for ax, (crit, label) in zip(
         axes, (("loss", "(a) loss"), ("objective", "(b) objective")), strict=True
