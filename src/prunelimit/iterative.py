@@ -29,7 +29,14 @@ from torch import nn
 from prunelimit.data import DatasetSplits
 from prunelimit.io import load_torch, save_torch
 from prunelimit.pqi import pq_index
-from prunelimit.pruning import Masks, apply_masks, kept_ratio, prunable_weights
+from prunelimit.pruning import (
+    Masks,
+    apply_masks,
+    count_prunable,
+    full_masks,
+    kept_ratio,
+    prunable_weights,
+)
 from prunelimit.strategies import PruneSettings, PruningState, get_strategy
 from prunelimit.training import TrainSettings, evaluate, fingerprint, fit
 
@@ -105,7 +112,7 @@ def dense_start(
     ``E`` epochs from ``w_init`` (``build()``). Pass it to :func:`run_pruning` as ``start``."""
     model = build()
     init_state = _cpu(model.state_dict())
-    masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in prunable_weights(model).items()}
+    masks = full_masks(prunable_weights(model))
     settings = iteration_settings(train, epochs)
     run_id = fingerprint(dense_start=True, seed=seed, settings=asdict(settings), data=data.meta)
     ckpt = Path(checkpoint) if checkpoint else None
@@ -155,9 +162,8 @@ def run_pruning(
     model = build()
     device = next(model.parameters()).device
     init_state = _cpu(model.state_dict())
-    names = list(prunable_weights(model))
-    total = sum(p.numel() for p in prunable_weights(model).values())
-    masks = {n: torch.ones_like(p, dtype=torch.bool) for n, p in prunable_weights(model).items()}
+    prunable = prunable_weights(model)
+    names, total, masks = list(prunable), count_prunable(model), full_masks(prunable)
     settings = iteration_settings(train, epochs)
     run_id = fingerprint(
         method=method,

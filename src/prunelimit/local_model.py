@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from prunelimit.hessian import HessianOperator
-from prunelimit.pruning import keep_largest
+from prunelimit.pruning import keep_count, keep_largest
 from prunelimit.regime import stationarity
 
 
@@ -86,8 +86,16 @@ def local_model_along_curve(
     op = HessianOperator(model, x, y, batch_size=batch_size)
     g = op.gradient()
     w = op.flatten(op.w0)
-    keeps = [round(row["rho"] * op.D) for row in curve]
-    first = [float(pruning_directions(w, [k])[0] @ g) for k in keeps]  # one D-vector at a time
+    nearest = {
+        label: min(range(len(curve)), key=lambda j, r=rho: abs(curve[j]["rho"] - r))
+        for label, rho in marks.items()
+    }
+    first, quadratic = [], {}
+    for j, row in enumerate(curve):  # one direction at a time, each built once
+        u = pruning_directions(w, [keep_count(row["rho"], op.D)])
+        first.append(float(u[0] @ g))
+        if j in nearest.values():  # one product at a time: memory of one tangent pass
+            quadratic[j] = float(local_terms(g, op.matvec, u)["quadratic"][0])
     measured = [row["train_loss"] - unpruned["train_loss"] for row in curve]
     objective = [row["objective"] - unpruned["objective"] for row in curve]
     penalty = [-l1 * row["removed_l1"] for row in curve]
@@ -106,15 +114,9 @@ def local_model_along_curve(
     errors = sorted(zip(result["rho"], measured, first, strict=True), key=lambda r: -r[0])
     broken = [rho for rho, m, f in errors if abs(m - f) > eps]
     result["rho_first_order_breaks"] = broken[0] if broken else math.nan
-    nearest = {
-        label: min(range(len(curve)), key=lambda j, r=rho: abs(curve[j]["rho"] - r))
-        for label, rho in marks.items()
-    }
     result["marks"] = {}
-    quadratics = []
-    for label, j in nearest.items():  # one product at a time: memory of one tangent pass
-        quad = float(local_terms(g, op.matvec, pruning_directions(w, [keeps[j]]))["quadratic"][0])
-        quadratics.append(quad)
+    for label, j in nearest.items():
+        quad = quadratic[j]
         result["marks"][label] = {
             "rho": curve[j]["rho"],
             "measured": measured[j] / eps,
@@ -124,7 +126,7 @@ def local_model_along_curve(
             "objective_measured": objective[j] / eps,
             "objective_model": (first[j] + quad + penalty[j]) / eps,
         }
-    values = first + quadratics
+    values = first + list(quadratic.values())
     if not all(math.isfinite(v) for v in values):
         raise FloatingPointError("non-finite local-model terms along the pruning curve")
     result["stationarity"] = stationarity([g], [w], l1) if l1 > 0 else None

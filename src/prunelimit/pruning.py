@@ -91,12 +91,18 @@ def _flat(weights: dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.cat([w.detach().reshape(-1) for w in weights.values()])
 
 
-def _split(flat: torch.Tensor, weights: dict[str, torch.Tensor]) -> Masks:
+def split_flat(flat: torch.Tensor, weights: dict[str, torch.Tensor]) -> Masks:
+    """``flat`` (model order) cut into tensors shaped like ``weights`` (views of ``flat``)."""
     masks, start = {}, 0
     for name, w in weights.items():
         masks[name] = flat[start : start + w.numel()].view_as(w)
         start += w.numel()
     return masks
+
+
+def full_masks(weights: dict[str, torch.Tensor]) -> Masks:
+    """Masks keeping every entry of ``weights`` (the dense network)."""
+    return {n: torch.ones_like(w, dtype=torch.bool) for n, w in weights.items()}
 
 
 def global_magnitude_masks(weights: dict[str, torch.Tensor], keep: int) -> Masks:
@@ -106,7 +112,7 @@ def global_magnitude_masks(weights: dict[str, torch.Tensor], keep: int) -> Masks
     if not 0 <= keep <= flat.numel():
         raise ValueError(f"keep must be in [0, {flat.numel()}], got {keep}")
     full = torch.ones(1, flat.numel(), dtype=torch.bool, device=flat.device)
-    return _split(keep_largest(flat.view(1, -1), full, torch.tensor([keep]))[0], weights)
+    return split_flat(keep_largest(flat.view(1, -1), full, torch.tensor([keep]))[0], weights)
 
 
 def layer_magnitude_masks(weights: dict[str, torch.Tensor], counts: list[int]) -> Masks:

@@ -43,11 +43,6 @@ class Section:
     def as_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    @classmethod
-    def help(cls) -> dict[str, str]:
-        """Key -> one-line meaning."""
-        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
-
 
 @dataclass(frozen=True)
 class DataSettings(Section):

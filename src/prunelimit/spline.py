@@ -200,7 +200,6 @@ class CodeRecorder:
         self.epochs: list[int] = []
         self.sizes: list[int] = []
         self.layer_steps: list[list[float]] = []  # per-layer distance to the previous epoch
-        self.window_max: list[float] = []
         self.detected: int | None = None
         self.eb_state: dict[str, torch.Tensor] | None = None
         self.seconds = 0.0  # time spent recording
@@ -224,13 +223,12 @@ class CodeRecorder:
         self.codes.append(code)
         self.epochs.append(epoch)
         m = float("nan")
-        if len(self.codes) > self.window:
+        if self.detected is None and len(self.codes) > self.window:  # once found, no more
             m = max(
                 float(hamming(code, prev, self.sizes).mean())
                 for prev in self.codes[-self.window - 1 : -1]
             )
-        self.window_max.append(m)
-        if self.detected is None and m < self.threshold:
+        if m < self.threshold:
             self.detected = epoch
             self.eb_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             print(f"early-bird ticket at epoch {epoch}: max distance {m:.4f}", flush=True)
@@ -240,7 +238,7 @@ class CodeRecorder:
         """Everything but the codes (they are in the spool), for a training checkpoint."""
         if self.spool is None:
             raise ValueError("a resumable recorder needs a spool folder for its codes")
-        keys = ("epochs", "sizes", "layer_steps", "window_max", "detected", "eb_state", "seconds")
+        keys = ("epochs", "sizes", "layer_steps", "detected", "eb_state", "seconds")
         return {k: getattr(self, k) for k in keys}
 
     def load_state_dict(self, state: dict) -> None:

@@ -30,7 +30,7 @@ from typing import ClassVar
 import torch
 
 from prunelimit.pqi import pq_bound, pq_index_rows
-from prunelimit.pruning import Masks, keep_largest
+from prunelimit.pruning import Masks, full_masks, keep_largest, split_flat
 
 SCOPES = ("global", "layer", "neuron")
 
@@ -93,12 +93,8 @@ def scope_blocks(weights: dict[str, torch.Tensor], masks: Masks, scope: str) -> 
 
 
 def _unblock(names: list[str], mask2d: torch.Tensor, weights: dict[str, torch.Tensor]) -> Masks:
-    flat, out, start = mask2d.reshape(-1), {}, 0
-    for name in names:
-        n = weights[name].numel()
-        out[name] = flat[start : start + n].view_as(weights[name]).clone()
-        start += n
-    return out
+    parts = split_flat(mask2d.reshape(-1), {n: weights[n] for n in names})
+    return {n: m.clone() for n, m in parts.items()}
 
 
 def sap_prune_counts(
@@ -178,7 +174,7 @@ class Strategy:
         measurements of :func:`scoped_step`."""
 
         def rows(_k: int, values: torch.Tensor, mask: torch.Tensor, stats: dict) -> torch.Tensor:
-            removed = torch.minimum(self.remove(stats, state).to(mask.device), stats["d"])
+            removed = self.remove(stats, state).to(mask.device)  # keep_largest clips at 0
             return keep_largest(values, mask, (stats["d"] - removed).to(mask.device))
 
         return scoped_step(weights, masks, self.scope, self.hyper, rows)
@@ -252,7 +248,7 @@ class OneShot(Strategy):
     ) -> tuple[Masks, dict]:
         """Keep ``round(keep_fraction * n_g)`` (half up) largest ``|dense|`` of each group;
         ``weights``/``masks`` (the current network) are what the measurements describe."""
-        full = {n: torch.ones_like(m, dtype=torch.bool) for n, m in masks.items()}
+        full = full_masks(masks)
         device = next(iter(weights.values())).device
         dense = {k: v.to(device) for k, v in dense.items()}
         dense_blocks = list(scope_blocks(dense, full, self.scope))
@@ -309,5 +305,5 @@ def os_masks(
     ``masks`` the measurements describe the dense weights."""
     weights = dense if weights is None else weights
     if masks is None:
-        masks = {n: torch.ones_like(w, dtype=torch.bool) for n, w in weights.items()}
+        masks = full_masks(weights)
     return OneShot(scope, PruneSettings(p=p, q=q)).masks_at(dense, keep_fraction, weights, masks)

@@ -5,12 +5,11 @@ from pathlib import Path
 
 from _common import log_to
 from prunelimit.data import load_dataset
-from prunelimit.experiment import new_model
+from prunelimit.experiment import new_model, settings_for
 from prunelimit.io import load_torch, write_csv, write_json
 from prunelimit.iterative import records_frame, run_pruning
 from prunelimit.runtime import setup
 from prunelimit.strategies import PruneSettings
-from prunelimit.training import TrainSettings
 
 log_to(snakemake.log[0])
 prm = snakemake.params
@@ -26,7 +25,7 @@ for scope, table, records_path, checkpoint in zip(*outputs, strict=True):
         scope,
         lambda: new_model(exp, data, seed=seed).to(device),
         data,
-        TrainSettings.from_dict(exp["train"]),
+        settings_for(exp, "dense"),
         iterations=int(hyper["iterations"]),
         epochs=int(hyper["epochs"]),
         hyper=PruneSettings.from_dict(hyper),

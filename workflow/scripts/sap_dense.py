@@ -5,11 +5,10 @@ from pathlib import Path
 
 from _common import log_to
 from prunelimit.data import load_dataset
-from prunelimit.experiment import new_model
+from prunelimit.experiment import new_model, settings_for
 from prunelimit.io import save_torch
 from prunelimit.iterative import dense_start
 from prunelimit.runtime import setup
-from prunelimit.training import TrainSettings
 
 log_to(snakemake.log[0])
 exp, seed = snakemake.params.exp, int(snakemake.wildcards.seed)
@@ -18,7 +17,7 @@ data = load_dataset(snakemake.input.data, device)
 start = dense_start(
     lambda: new_model(exp, data, seed=seed).to(device),
     data,
-    TrainSettings.from_dict(exp["train"]),
+    settings_for(exp, "dense"),
     int(snakemake.params.epochs),
     seed,
     checkpoint=f"{snakemake.params.checkpoint}.iter",
