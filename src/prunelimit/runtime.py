@@ -23,7 +23,9 @@ def setup(seed: int, threads: int | None = None, device: str = "auto") -> torch.
     """Seed every generator, make kernels deterministic, limit CPU threads; return the device.
 
     Same seed and config on the same machine gives the same numbers (on CUDA this needs the
-    deterministic cuBLAS workspace, set here before the first CUDA call).
+    deterministic cuBLAS workspace, set here before the first CUDA call). Deterministic mode
+    *raises*: a kernel with no deterministic implementation stops the job with PyTorch's
+    ``RuntimeError`` naming it, rather than warning and giving other numbers after a resume.
     """
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     if threads:
@@ -31,7 +33,7 @@ def setup(seed: int, threads: int | None = None, device: str = "auto") -> torch.
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - seeds third-party code using the global RNG
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
     torch.backends.cuda.matmul.allow_tf32 = False

@@ -1,0 +1,40 @@
+"""Determinism: ``runtime.setup`` makes a kernel without a deterministic implementation stop the
+job (not warn), and every model trains, and its Hessian is taken, under that mode."""
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from prunelimit.hessian import HessianOperator
+from prunelimit.models import MODELS, build_model
+from prunelimit.runtime import setup
+
+
+@pytest.fixture
+def deterministic():
+    before = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+    yield setup(0, threads=1, device="cpu")
+    torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+
+
+def test_setup_makes_nondeterministic_kernels_raise(deterministic):
+    assert torch.are_deterministic_algorithms_enabled()
+    assert not torch.is_deterministic_algorithms_warn_only_enabled()
+    # put_ without accumulate has no deterministic implementation on any device
+    with pytest.raises(RuntimeError, match="does not have a deterministic implementation"):
+        torch.zeros(3).put_(torch.tensor([0]), torch.tensor([1.0]))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_trains_and_takes_a_hessian_product_in_deterministic_mode(name, deterministic):
+    shape = (3, 8, 8) if name in ("alexnet", "vgg16", "resnet18", "resnet50") else (1, 40)
+    model = build_model(name, shape, 10, seed=0)
+    x, y = torch.randn(4, *shape), torch.arange(4)
+    F.cross_entropy(model(x), y).backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    op = HessianOperator(model, x, y, batch_size=2)
+    hv = op.matvec(torch.ones(2, op.D))
+    assert hv.shape == (2, op.D) and torch.isfinite(hv).all()
