@@ -80,7 +80,43 @@ def lr_at_epoch(s: TrainSettings, epoch: int) -> float:
 
 
 def l1_norm(model: nn.Module) -> torch.Tensor:
+    """``sum |theta|`` over all parameters (weights and biases)."""
     return sum(p.abs().sum() for p in model.parameters())
+
+
+def sgd(model: nn.Module, s: TrainSettings) -> torch.optim.SGD:
+    """The optimizer of every training: SGD with momentum and weight decay."""
+    return torch.optim.SGD(
+        model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay
+    )
+
+
+def sgd_step(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    l1: float = 0.0,
+    masks: Masks | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step on cross-entropy + ``l1 * sum |theta|``; returns (logits, loss, objective).
+
+    With ``masks`` (bool, True = kept, on the model's device) pruned weights stay at zero:
+    their gradients are zeroed before the step and the weights re-zeroed after it.
+    """
+    logits = model(x)
+    loss = F.cross_entropy(logits, y)
+    objective = loss + l1 * l1_norm(model) if l1 > 0 else loss
+    opt.zero_grad(set_to_none=True)
+    objective.backward()
+    if masks is not None:
+        params = dict(model.named_parameters())
+        for name, m in masks.items():
+            params[name].grad.mul_(m)
+    opt.step()
+    if masks is not None:
+        apply_masks(model, masks)
+    return logits, loss, objective
 
 
 @torch.no_grad()
@@ -180,9 +216,7 @@ def fit(
     ``evaluate_epochs`` the validation and test columns of the history are NaN (no passes).
     """
     device = next(model.parameters()).device
-    opt = torch.optim.SGD(
-        model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay
-    )
+    opt = sgd(model, s)
     gen = make_generator(seed)
     history: dict[str, list] = {
         k: []
@@ -218,7 +252,6 @@ def fit(
     if masks is not None:
         masks = {k: m.to(device) for k, m in masks.items()}
         apply_masks(model, masks)
-    params = dict(model.named_parameters())
 
     for epoch in range(start, s.epochs):
         lr = lr_at_epoch(s, epoch)
@@ -228,17 +261,7 @@ def fit(
         t0 = time.perf_counter()
         loss_sum, obj_sum, correct, n = 0.0, 0.0, 0, 0
         for x, y in data.train.batches(s.batch_size, gen, augment=s.augment):
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
-            objective = loss + s.l1 * l1_norm(model) if s.l1 > 0 else loss
-            opt.zero_grad(set_to_none=True)
-            objective.backward()
-            if masks is not None:
-                for name, m in masks.items():
-                    params[name].grad.mul_(m)
-            opt.step()
-            if masks is not None:
-                apply_masks(model, masks)
+            logits, loss, objective = sgd_step(model, opt, x, y, s.l1, masks)
             loss_sum += loss.item() * len(y)
             obj_sum += objective.item() * len(y)
             correct += (logits.argmax(1) == y).sum().item()

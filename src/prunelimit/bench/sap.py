@@ -23,7 +23,6 @@ import sys
 import time
 
 import torch
-import torch.nn.functional as F
 import yaml
 
 from prunelimit.bench import sgemm_gflops
@@ -31,9 +30,10 @@ from prunelimit.bench import sgemm_gflops
 
 def sgd_steps_seconds(build, data, settings, trainings: int, seed: int) -> float:
     """Wall time of ``trainings`` masked trainings' SGD steps alone (all-True masks: the same
-    operations as any mask)."""
-    from prunelimit.pruning import apply_masks, prunable_weights
+    operations as any mask), each :func:`prunelimit.training.sgd_step` as in training."""
+    from prunelimit.pruning import prunable_weights
     from prunelimit.runtime import generator
+    from prunelimit.training import sgd, sgd_step
 
     t0 = time.perf_counter()
     for t in range(trainings):
@@ -41,24 +41,12 @@ def sgd_steps_seconds(build, data, settings, trainings: int, seed: int) -> float
         masks = {
             n: torch.ones_like(p, dtype=torch.bool) for n, p in prunable_weights(model).items()
         }
-        params = dict(model.named_parameters())
-        opt = torch.optim.SGD(
-            model.parameters(),
-            lr=settings.lr,
-            momentum=settings.momentum,
-            weight_decay=settings.weight_decay,
-        )
+        opt = sgd(model, settings)
         gen = generator(seed * 100_003 + t)
         model.train()
         for _ in range(settings.epochs):
             for x, y in data.train.batches(settings.batch_size, gen, augment=settings.augment):
-                loss = F.cross_entropy(model(x), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                for name, m in masks.items():
-                    params[name].grad.mul_(m)
-                opt.step()
-                apply_masks(model, masks)
+                sgd_step(model, opt, x, y, settings.l1, masks)
     return time.perf_counter() - t0
 
 
