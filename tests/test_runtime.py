@@ -1,5 +1,6 @@
 """Determinism: ``runtime.setup`` makes a kernel without a deterministic implementation stop the
-job (not warn), and every model trains, and its Hessian is taken, under that mode."""
+job (not warn), and every model trains, and its Hessian is taken, under that mode: on the CPU,
+and on CUDA too where a GPU is present (the check a GPU machine should run)."""
 
 import pytest
 import torch
@@ -8,6 +9,8 @@ from torch.nn import functional as F
 from prunelimit.hessian import HessianOperator
 from prunelimit.models import MODELS, build_model
 from prunelimit.runtime import setup
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 @pytest.fixture
@@ -28,13 +31,16 @@ def test_setup_makes_nondeterministic_kernels_raise(deterministic):
         torch.zeros(3).put_(torch.tensor([0]), torch.tensor([1.0]))
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", sorted(MODELS))
-def test_every_model_trains_and_takes_a_hessian_product_in_deterministic_mode(name, deterministic):
+def test_every_model_trains_and_takes_a_hessian_product_in_deterministic_mode(
+    name, device, deterministic
+):
     shape = (3, 8, 8) if name in ("alexnet", "vgg16", "resnet18", "resnet50") else (1, 40)
-    model = build_model(name, shape, 10, seed=0)
-    x, y = torch.randn(4, *shape), torch.arange(4)
+    model = build_model(name, shape, 10, seed=0).to(device)
+    x, y = torch.randn(4, *shape, device=device), torch.arange(4, device=device)
     F.cross_entropy(model(x), y).backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
     op = HessianOperator(model, x, y, batch_size=2)
-    hv = op.matvec(torch.ones(2, op.D))
+    hv = op.matvec(torch.ones(2, op.D, device=device))
     assert hv.shape == (2, op.D) and torch.isfinite(hv).all()
