@@ -93,6 +93,13 @@ def plain_log_ticks(fig: plt.Figure) -> None:
                     put(PlainLogFormatter(base=old._base, labelOnlyBase=old.labelOnlyBase))
 
 
+def tight_layout(fig: plt.Figure, **kwargs) -> None:
+    """``fig.tight_layout(**kwargs)`` with the final (plain) log tick labels, so the layout is
+    measured on the labels that are drawn and never runs the mathtext parser."""
+    plain_log_ticks(fig)
+    fig.tight_layout(**kwargs)
+
+
 def save_figure(fig: plt.Figure, *paths: str | os.PathLike) -> list[Path]:
     """Save ``fig`` atomically to each path (format from its suffix: .pdf, .png) and close it."""
     plain_log_ticks(fig)

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from prunelimit.plotting import setup_style
+from prunelimit.plotting import setup_style, tight_layout
 
 
 def curve_rows(actual: dict, **labels) -> list[dict]:
@@ -115,7 +115,7 @@ def phase_transition(name: str, theories: list[dict], limits: list[dict]) -> plt
         f"{name}: one-shot magnitude pruning without fine-tuning "
         f"({len(limits)} seed{'s' if len(limits) > 1 else ''})"
     )
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
@@ -153,7 +153,7 @@ def spectral_density(name: str, spectra: list[dict], theories: list[dict]) -> pl
         scale = 2 * t["inputs"]["eps"] / max(t["R_at_rho_th"] ** 2, 1e-30)
         axes[1].axvline(scale, color=f"C{i}", ls=":", lw=1)
     fig.suptitle(f"{name}: Hessian spectrum at w* by stochastic Lanczos quadrature")
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
@@ -181,7 +181,7 @@ def lanczos_convergence(name: str, theories: list[dict]) -> plt.Figure:
     ax.set_ylabel("rho_th from the first j steps (% of D)")
     ax.legend(fontsize=7)
     ax.set_title(f"{name}: convergence of rho_th in the Lanczos steps")
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
@@ -215,7 +215,7 @@ def predicted_vs_actual(records: list[dict]) -> plt.Figure:
     ax.set_xlabel("actual limit (% of D): o loss, square objective, x accuracy")
     ax.set_ylabel("theoretical limit rho_th (% of D), bars: bounds")
     ax.legend(fontsize=7)
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
@@ -299,5 +299,5 @@ def local_model(name: str, theories: list[dict], limits: list[dict]) -> plt.Figu
     axes[0].set_ylabel("cross-entropy rise / eps")
     axes[1].set_ylabel("l1 objective rise / eps")
     fig.suptitle(f"{name}: the local model of the loss at w* along the pruning path")
-    fig.tight_layout()
+    tight_layout(fig)
     return fig

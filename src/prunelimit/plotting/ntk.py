@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from prunelimit.plotting import palette, setup_style
+from prunelimit.plotting import palette, setup_style, tight_layout
 from prunelimit.tables.ntk import width_needed, width_needed_fit
 
 PANELS = ((False, "pruned, no rescaling"), (True, "pruned + rescaled by $1/\\sqrt{1-p}$"))
@@ -101,7 +101,7 @@ def plot_ntk_value(df: pd.DataFrame) -> plt.Figure:
     axes[0].plot([], [], color="grey", ls=":", label=r"$(1-p)^L\,\Theta_\infty$")
     _outside_legend(fig, axes[0])
     fig.suptitle(r"Empirical NTK of randomly pruned ReLU MLPs ($\langle x,y\rangle$ fixed)")
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
@@ -133,7 +133,7 @@ def plot_ntk_deviation(df: pd.DataFrame, tol: float) -> plt.Figure:
         ax.set_ylabel(r"$|\hat\Theta - \Theta_\infty|$ (mean $\pm$ std)")
     _outside_legend(fig, axes[0])
     fig.suptitle("Deviation of the empirical NTK from the dense infinite-width limit")
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
@@ -201,7 +201,7 @@ def plot_width_needed(df: pd.DataFrame, tol: float, min_width: int = 128) -> plt
     ax.set_ylabel("width needed")
     ax.set_title(rf"Width for mean $|\hat\Theta - \Theta_\infty| \leq$ {tol:g} (rescaled)")
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
@@ -241,7 +241,7 @@ def plot_rescaling(df: pd.DataFrame) -> plt.Figure:
     ax.set_ylabel(r"$\hat\Theta / \Theta_\infty$ (mean $\pm$ std)")
     ax.set_title(f"Effect of the rescaling (width {wmax})")
     ax.legend(fontsize=8)
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
@@ -289,5 +289,5 @@ def plot_gram_distance(gram: pd.DataFrame) -> plt.Figure:
     _outside_legend(fig, axes[1])
     n = int(gram["n_inputs"].iloc[0]) if "n_inputs" in gram else None
     fig.suptitle(f"NTK Gram matrices on {n} real inputs" if n else "NTK Gram matrices")
-    fig.tight_layout()
+    tight_layout(fig)
     return fig

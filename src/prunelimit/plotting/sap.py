@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-from prunelimit.plotting import palette, setup_style
+from prunelimit.plotting import palette, setup_style, tight_layout
 from prunelimit.tables import mean_std
 
 METHOD_LABELS = {"sap": "SAP", "lt": "Lottery Ticket", "os": "One Shot"}
@@ -106,7 +106,7 @@ def plot_accuracy(
     axes[0][0].set_ylabel("test accuracy (%)")
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.09, 1, 1))
+    tight_layout(fig, rect=(0, 0.09, 1, 1))
     _legend_below(fig, axes.flat, 5)
     return fig
 
@@ -159,7 +159,7 @@ def plot_pqi(df: pd.DataFrame, title: str = "") -> plt.Figure:
         axes[i][0].set_ylabel(label)
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    tight_layout(fig, rect=(0, 0.04, 1, 1))
     _legend_below(fig, axes.flat, 3)
     return fig
 
@@ -201,7 +201,7 @@ def plot_layers(df: pd.DataFrame, method: str = "sap", title: str = "") -> plt.F
     axes[0][0].set_ylabel("remaining weights (%)")
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.1, 1, 1))
+    tight_layout(fig, rect=(0, 0.1, 1, 1))
     _legend_below(fig, axes.flat, min(6, len(layer_cols) + 1) if few else 1)
     if not few:
         mappable = plt.cm.ScalarMappable(plt.Normalize(0, len(layer_cols) - 1), "viridis")

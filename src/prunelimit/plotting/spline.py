@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import ScalarFormatter
 
-from prunelimit.plotting import setup_style
+from prunelimit.plotting import setup_style, tight_layout
 from prunelimit.plotting.limits import curve_panels, curve_rows
 from prunelimit.region_bound import ALLOCATIONS, log_region_bound
 
@@ -66,7 +66,7 @@ def early_bird(
     fig.suptitle(
         f"{name}: spline early-bird detection ({ebs[0]['grid']}x{ebs[0]['grid']} input grid)"
     )
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
@@ -102,7 +102,7 @@ def eb_limit(name: str, limits: list[dict]) -> plt.Figure:
         for label, m in marks.items()
     )
     fig.suptitle(f"{name}: one-shot pruning at the early-bird epoch and at the end\n{text}")
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
 
 
@@ -186,5 +186,5 @@ def regions(name: str, df: pd.DataFrame) -> plt.Figure:
         f"{name} ({'-'.join(map(str, dims))}): region-bound allocation vs uniform and global "
         f"magnitude; {df['seed'].nunique()} seeds, {epochs} fine-tuning epochs"
     )
-    fig.tight_layout()
+    tight_layout(fig)
     return fig
