@@ -1,4 +1,4 @@
-"""The published numbers we compare against (REFERENCE.md section 1), kept as data.
+"""The published numbers we compare against (the pruning-limit paper's tables), kept as data.
 
 Zhang, Zhang, Sun, Liu, "How Sparse Can We Prune A Deep Network: A Fundamental Limit
 Perspective" (NeurIPS 2024): kept ratio in percent, mean +- std over their seeds.

@@ -57,7 +57,7 @@ class HessianSettings(Section):
     probes: int = setting(help="Rademacher probes n_v")
     samples: int | None = setting(help="training samples in the Hessian; None = all")
     batch_size: int = setting(help="samples per Hessian-vector-product chunk")
-    top_k: int = setting(help="top eigenvalues by power iteration")
+    top_k: int = setting(help="top eigenvalues (builtin: largest Ritz values; else power iter.)")
     seed: int = setting(help="seed of the probes and the sample subset")
     lanczos_block: int = setting(40, "auto: steps per block (checked from the second block)")
     max_lanczos_steps: int = setting(480, "auto: stop here even if not converged")
