@@ -3,7 +3,7 @@
 import matplotlib.pyplot as plt
 from matplotlib.ticker import LogFormatterSciNotation
 
-from prunelimit.plotting import PlainLogFormatter, save_figure
+from prunelimit.plotting import PlainLogFormatter, save_figure, tight_layout
 
 
 def test_plain_log_labels_keep_the_sign():
@@ -30,6 +30,33 @@ def test_save_figure_replaces_mathtext_log_labels(tmp_path):
     save_figure(fig, tmp_path / "f.png")
     assert isinstance(ax.xaxis.get_major_formatter(), PlainLogFormatter)
     assert (tmp_path / "f.png").stat().st_size > 1000
+
+
+def test_the_layout_is_measured_on_plain_labels_without_mathtext(monkeypatch):
+    """``plotting.tight_layout`` swaps the log formatters before laying out: no label is ever
+    parsed as mathtext (the parse took a good part of a figure job)."""
+    import matplotlib.text
+
+    parsed = []
+    original = matplotlib.text.Text._preprocess_math
+
+    def spy(self, s):
+        out = original(self, s)
+        if out[1]:
+            parsed.append(s)
+        return out
+
+    monkeypatch.setattr(matplotlib.text.Text, "_preprocess_math", spy)
+    fig, axes = plt.subplots(1, 2)
+    axes[0].plot([0.1, 1, 100], [1, 2, 3])
+    axes[0].set_xscale("log")
+    axes[1].plot([1, 2, 3], [-100, 0, 1000])
+    axes[1].set_yscale("symlog", linthresh=1.0)
+    tight_layout(fig)
+    fig.canvas.draw()
+    assert parsed == []
+    assert isinstance(axes[1].yaxis.get_major_formatter(), PlainLogFormatter)
+    plt.close(fig)
 
 
 def test_local_model_figure_when_the_first_order_model_never_breaks():
