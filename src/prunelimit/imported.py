@@ -10,14 +10,13 @@ before the file has passed every check.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from prunelimit.data import DatasetSplits
-from prunelimit.io import save_torch, write_json
+from prunelimit.io import file_digest, save_torch, write_json
 from prunelimit.pruning import prunable_weights
 from prunelimit.regime import NEAR_ZERO, near_zero
 from prunelimit.training import final_metrics
@@ -30,11 +29,7 @@ class WeightsError(ValueError):
 
 
 def sha256_of(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, "sha256")
 
 
 def provenance(exp: dict) -> dict[str, str]:

@@ -7,6 +7,7 @@ nothing. Torch is imported only by the two torch functions, so table and figure 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -67,6 +68,15 @@ def write_csv(path: str | os.PathLike, frame: Any, index: bool = False, **kwargs
 def read_json(path: str | os.PathLike) -> Any:
     with open(path) as fh:
         return json.load(fh)
+
+
+def file_digest(path: str | os.PathLike, algorithm: str, chunk: int = 1 << 20) -> str:
+    """Hex digest (``md5``, ``sha256``, ...) of the file at ``path``, read in ``chunk`` blocks."""
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
 
 
 def save_torch(path: str | os.PathLike, obj: Any) -> None:

@@ -33,6 +33,7 @@ from prunelimit.pruning import (
     Masks,
     apply_masks,
     count_prunable,
+    flat_weights,
     full_masks,
     kept_ratio,
     prunable_weights,
@@ -255,7 +256,7 @@ def run_pruning(
 
 def pq_index_all(weights: dict[str, torch.Tensor], masks: Masks, p: float, q: float) -> float:
     """Global PQI: all prunable weights as one vector, over the entries ``masks`` keeps."""
-    flat = torch.cat([w.detach().reshape(-1) for w in weights.values()])
+    flat = flat_weights(weights)
     mask = torch.cat([masks[n].to(flat.device).reshape(-1) for n in weights])
     return pq_index(flat, p, q, mask)
 

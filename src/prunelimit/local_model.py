@@ -51,8 +51,13 @@ def local_terms(
     """First-order ``U g``, quadratic ``diag(U H U^T) / 2`` and their sum, per row of ``U``
     (``hvp(V)``: ``H V^T`` for a batch of rows)."""
     first = U @ g
-    quadratic = 0.5 * (U * hvp(U)).sum(1)
+    quadratic = quadratic_terms(hvp, U)
     return {"first_order": first, "quadratic": quadratic, "model": first + quadratic}
+
+
+def quadratic_terms(hvp: Callable[[torch.Tensor], torch.Tensor], U: torch.Tensor) -> torch.Tensor:
+    """``diag(U H U^T) / 2``: the quadratic term of each row of ``U`` (one product per row)."""
+    return 0.5 * (U * hvp(U)).sum(1)
 
 
 def local_model_along_curve(
@@ -95,7 +100,7 @@ def local_model_along_curve(
         u = pruning_directions(w, [keep_count(row["rho"], op.D)])
         first.append(float(u[0] @ g))
         if j in nearest.values():  # one product at a time: memory of one tangent pass
-            quadratic[j] = float(local_terms(g, op.matvec, u)["quadratic"][0])
+            quadratic[j] = float(quadratic_terms(op.matvec, u)[0])
     measured = [row["train_loss"] - unpruned["train_loss"] for row in curve]
     objective = [row["objective"] - unpruned["objective"] for row in curve]
     penalty = [-l1 * row["removed_l1"] for row in curve]

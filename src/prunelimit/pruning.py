@@ -87,7 +87,8 @@ def _keep_largest_row(values: torch.Tensor, mask: torch.Tensor, keep: int) -> to
     return out
 
 
-def _flat(weights: dict[str, torch.Tensor]) -> torch.Tensor:
+def flat_weights(weights: dict[str, torch.Tensor]) -> torch.Tensor:
+    """All tensors of ``weights`` as one flat vector, in the dict's order (detached)."""
     return torch.cat([w.detach().reshape(-1) for w in weights.values()])
 
 
@@ -108,7 +109,7 @@ def full_masks(weights: dict[str, torch.Tensor]) -> Masks:
 def global_magnitude_masks(weights: dict[str, torch.Tensor], keep: int) -> Masks:
     """Keep exactly the ``keep`` largest ``|w|`` over all tensors together (model order;
     ties as :func:`keep_largest`)."""
-    flat = _flat(weights)
+    flat = flat_weights(weights)
     if not 0 <= keep <= flat.numel():
         raise ValueError(f"keep must be in [0, {flat.numel()}], got {keep}")
     full = torch.ones(1, flat.numel(), dtype=torch.bool, device=flat.device)

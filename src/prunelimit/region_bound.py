@@ -48,7 +48,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.special import gammaln, logsumexp
 
 ALLOCATIONS = ("bound", "uniform", "global")
 # The models the bound applies to: plain ReLU MLPs (Linear/ReLU layers only). Kept here, without
@@ -59,6 +58,8 @@ REGION_MODELS = ("mlp", "fc5", "fc12")
 def log_binom(n: int, k: np.ndarray | int) -> np.ndarray:
     """``log binom(n, k)`` for integer arrays ``0 <= k <= n``."""
     k = np.asarray(k, dtype=float)
+    from scipy.special import gammaln  # here: the DAG and the figure jobs read only constants
+
     return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
 
 
@@ -92,6 +93,8 @@ def log_region_bound(
     ``widths``: hidden widths ``n_1..n_L``; ``densities``: kept fraction ``p_l`` of each hidden
     weight matrix (None = dense, Serra's bound).
     """
+    from scipy.special import logsumexp
+
     widths = [int(n) for n in widths]
     if not widths:
         return 0.0  # no hidden layer: one affine region

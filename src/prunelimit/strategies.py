@@ -30,7 +30,7 @@ from typing import ClassVar
 import torch
 
 from prunelimit.pqi import pq_bound, pq_index_rows
-from prunelimit.pruning import Masks, full_masks, keep_largest, split_flat
+from prunelimit.pruning import Masks, flat_weights, full_masks, keep_largest, split_flat
 
 SCOPES = ("global", "layer", "neuron")
 
@@ -83,7 +83,7 @@ def scope_blocks(weights: dict[str, torch.Tensor], masks: Masks, scope: str) -> 
     if scope not in SCOPES:
         raise ValueError(f"scope must be one of {SCOPES}, got {scope!r}")
     if scope == "global":
-        values = torch.cat([w.detach().reshape(-1) for w in weights.values()])
+        values = flat_weights(weights)
         mask = torch.cat([masks[n].to(values.device).reshape(-1) for n in weights])
         yield list(weights), values.view(1, -1), mask.view(1, -1)
         return
@@ -175,7 +175,7 @@ class Strategy:
 
         def rows(_k: int, values: torch.Tensor, mask: torch.Tensor, stats: dict) -> torch.Tensor:
             removed = self.remove(stats, state).to(mask.device)  # keep_largest clips at 0
-            return keep_largest(values, mask, (stats["d"] - removed).to(mask.device))
+            return keep_largest(values, mask, stats["d"] - removed)
 
         return scoped_step(weights, masks, self.scope, self.hyper, rows)
 

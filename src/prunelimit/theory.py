@@ -180,8 +180,12 @@ def lanczos_convergence(
     (``points=0``: only the two steps of the verdict).
     """
     check_finite(alpha, beta, eps)
+    return _convergence(removed_sq_tail(sorted_mags), alpha, beta, size, eps, negative, tol, points)
+
+
+def _convergence(tail, alpha, beta, size, eps: float, negative: str, tol: float, points: int):
+    """:func:`lanczos_convergence` from the removed-squares tail (computed once per weights)."""
     m = np.asarray(alpha).shape[1]
-    tail = removed_sq_tail(sorted_mags)
     steps = np.unique(np.round(np.linspace(1, m, points)).astype(int))
     steps = sorted({*steps.tolist(), max(m // 2, 1), m})
     rho = [_prefix_limit(tail, alpha, beta, size, j, eps, negative) for j in steps]
@@ -203,8 +207,11 @@ def converged_check(
     """The stopping rule of ``lanczos_steps: auto``: after ``m`` steps, is ``|rho_th(m) -
     rho_th(m // 2)| <= tol``? (the verdict of :func:`lanczos_convergence`)."""
 
+    tail = removed_sq_tail(sorted_mags)  # once: the weights do not change between checks
+
     def converged(alpha: np.ndarray, beta: np.ndarray, size: np.ndarray) -> bool:
-        conv = lanczos_convergence(sorted_mags, alpha, beta, size, eps, negative, tol, points=0)
+        check_finite(alpha, beta, eps)
+        conv = _convergence(tail, alpha, beta, size, eps, negative, tol, points=0)
         (half, full), m = conv["rho_th"][-2:], conv["steps"][-1]
         print(f"  Lanczos: rho_th {full:.4%} at m = {m}, {half:.4%} at m/2", flush=True)
         return conv["converged"]

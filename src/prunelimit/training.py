@@ -98,11 +98,13 @@ def sgd_step(
     y: torch.Tensor,
     l1: float = 0.0,
     masks: Masks | None = None,
+    params: dict[str, nn.Parameter] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One step on cross-entropy + ``l1 * sum |theta|``; returns (logits, loss, objective).
 
     With ``masks`` (bool, True = kept, on the model's device) pruned weights stay at zero:
-    their gradients are zeroed before the step and the weights re-zeroed after it.
+    their gradients are zeroed before the step and the weights re-zeroed after it. ``params``
+    (``dict(model.named_parameters())``, built once by a caller's loop) saves rebuilding it.
     """
     logits = model(x)
     loss = F.cross_entropy(logits, y)
@@ -110,7 +112,7 @@ def sgd_step(
     opt.zero_grad(set_to_none=True)
     objective.backward()
     if masks is not None:
-        params = dict(model.named_parameters())
+        params = params if params is not None else dict(model.named_parameters())
         for name, m in masks.items():
             params[name].grad.mul_(m)
     opt.step()
@@ -252,6 +254,7 @@ def fit(
     if masks is not None:
         masks = {k: m.to(device) for k, m in masks.items()}
         apply_masks(model, masks)
+    params = dict(model.named_parameters())
 
     for epoch in range(start, s.epochs):
         lr = lr_at_epoch(s, epoch)
@@ -261,7 +264,7 @@ def fit(
         t0 = time.perf_counter()
         loss_sum, obj_sum, correct, n = 0.0, 0.0, 0, 0
         for x, y in data.train.batches(s.batch_size, gen, augment=s.augment):
-            logits, loss, objective = sgd_step(model, opt, x, y, s.l1, masks)
+            logits, loss, objective = sgd_step(model, opt, x, y, s.l1, masks, params)
             loss_sum += loss.item() * len(y)
             obj_sum += objective.item() * len(y)
             correct += (logits.argmax(1) == y).sum().item()

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import time
 
-import torch
 import yaml
 
 from prunelimit.bench import sgemm_gflops
@@ -31,22 +30,21 @@ from prunelimit.bench import sgemm_gflops
 def sgd_steps_seconds(build, data, settings, trainings: int, seed: int) -> float:
     """Wall time of ``trainings`` masked trainings' SGD steps alone (all-True masks: the same
     operations as any mask), each :func:`prunelimit.training.sgd_step` as in training."""
-    from prunelimit.pruning import prunable_weights
+    from prunelimit.pruning import full_masks, prunable_weights
     from prunelimit.runtime import generator
     from prunelimit.training import sgd, sgd_step
 
     t0 = time.perf_counter()
     for t in range(trainings):
         model = build()
-        masks = {
-            n: torch.ones_like(p, dtype=torch.bool) for n, p in prunable_weights(model).items()
-        }
+        masks = full_masks(prunable_weights(model))
+        params = dict(model.named_parameters())
         opt = sgd(model, settings)
         gen = generator(seed * 100_003 + t)
         model.train()
         for _ in range(settings.epochs):
             for x, y in data.train.batches(settings.batch_size, gen, augment=settings.augment):
-                sgd_step(model, opt, x, y, settings.l1, masks)
+                sgd_step(model, opt, x, y, settings.l1, masks, params)
     return time.perf_counter() - t0
 
 
@@ -60,11 +58,10 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     from prunelimit.data import load_dataset
-    from prunelimit.experiment import new_model
+    from prunelimit.experiment import new_model, settings_for
     from prunelimit.iterative import dense_start, iteration_settings, run_pruning
     from prunelimit.runtime import setup
     from prunelimit.strategies import PruneSettings
-    from prunelimit.training import TrainSettings
 
     cfg = yaml.safe_load(open(args.config))
     sap = cfg["sap"]
@@ -87,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     def build():
         return new_model(exp, data, seed=0)
 
-    train = TrainSettings.from_dict(exp["train"])
+    train = settings_for(exp, "dense")
     epochs, scopes = int(sap["epochs"]), list(sap["scopes"])
     settings = iteration_settings(train, epochs)
     t0 = time.perf_counter()

@@ -9,7 +9,6 @@ only.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tarfile
 import tempfile
@@ -19,15 +18,12 @@ import zipfile
 from pathlib import Path
 
 from prunelimit.data.registry import DatasetError, RemoteFile
+from prunelimit.io import file_digest
 
 
 def md5sum(path: str | Path, chunk: int = 1 << 20) -> str:
     """Hex md5 of the file at ``path``, read in ``chunk``-byte blocks."""
-    h = hashlib.md5()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+    return file_digest(path, "md5", chunk)
 
 
 def fetch(remote: RemoteFile, folder: str | Path, dataset: str, timeout: float = 60.0) -> Path:

@@ -52,8 +52,9 @@ def prepare_dataset(
     xtr = x[tr]
     axes = (0,) + tuple(range(2, xtr.ndim))
     scale = 255.0 if xtr.dtype == np.uint8 else 1.0
-    mean = (xtr.astype(np.float64) / scale).mean(axis=axes)
-    std = (xtr.astype(np.float64) / scale).std(axis=axes)
+    xf = xtr.astype(np.float64) / scale  # once for both statistics
+    mean, std = xf.mean(axis=axes), xf.std(axis=axes)
+    del xf
     meta = {
         "name": name,
         "input_shape": list(spec.input_shape),

@@ -92,10 +92,13 @@ def deviation_table(
     stats = df.groupby(["p", "rescaled", "width"])["abs_dev"].agg(["mean", "std"]).reset_index()
     widths = sorted(stats["width"].unique())
     raw_rows, fmt_rows = [], []
+    needs, fits = {}, {}  # per rescaled value, over every p at once
+    for rescaled in stats["rescaled"].unique():
+        needs[rescaled] = width_needed(df, tol, rescaled=bool(rescaled))
+        fits[rescaled] = width_needed_fit(df, tol, rescaled=bool(rescaled), min_width=min_width)
     for (p, rescaled), grp in stats.groupby(["p", "rescaled"], sort=True):
-        need = width_needed(df, tol, rescaled=bool(rescaled)).get(p, math.nan)
-        fit = width_needed_fit(df, tol, rescaled=bool(rescaled), min_width=min_width)
-        fit = fit.set_index("p")
+        need = needs[rescaled].get(p, math.nan)
+        fit = fits[rescaled].set_index("p")
         wfit = float(fit.loc[p, "width_fit"]) if p in fit.index else math.nan
         raw: dict = {"p": p, "rescaled": bool(rescaled)}
         fmt: dict = {"p": f"{p:g}", "rescaled": "yes" if rescaled else "no"}
