@@ -124,3 +124,27 @@ def test_interrupted_training_resumes_to_identical_weights(mnist1d_path, tmp_pat
     clean, resumed = load_torch(tmp_path / "clean.pt"), load_torch(tmp_path / "resumed.pt")
     assert all(torch.equal(clean[k], resumed[k]) for k in clean)
     assert not (tmp_path / "resumed.ckpt").exists()
+
+
+def test_checkpoint_of_another_network_is_ignored(mnist1d, tmp_path):
+    """A checkpoint left by a network of other shapes (same settings and seed) is not loaded:
+    the run starts afresh and ends with the weights of a run without a checkpoint."""
+    from prunelimit.models import MLP
+    from prunelimit.training import fit
+
+    s = TrainSettings(epochs=2, lr=0.05)
+    ckpt = tmp_path / "run.ckpt"
+
+    def run(widths, checkpoint):
+        torch.manual_seed(0)
+        model = MLP((40,), 10, widths)
+        messages = []
+        fit(model, mnist1d, s, seed=0, checkpoint=checkpoint, log=messages.append)
+        return model.state_dict(), messages
+
+    run([64, 32], ckpt)  # leaves its checkpoint (fit does not remove it)
+    assert ckpt.exists()
+    other, messages = run([48], ckpt)
+    assert any("ignoring checkpoint" in m for m in messages)
+    fresh, _ = run([48], None)
+    assert all(torch.equal(other[k], fresh[k]) for k in fresh)

@@ -210,7 +210,8 @@ def fit(
 
     ``masks`` (bool, True = kept) keep pruned weights at zero: their gradients are zeroed and
     the masks re-applied after each step. ``checkpoint`` enables resuming; ``run_id`` (e.g. a
-    :func:`fingerprint`) must change whenever anything else that determines the run changes.
+    :func:`fingerprint`; default: of the settings and seed) must change whenever anything else
+    that determines the run changes; the model's parameter shapes are always added to it.
     ``on_epoch_end(epoch, model)`` is called after each epoch (1-based), before the checkpoint
     (epoch 0, the initialisation, is not reported; a resumed run reports only the epochs it runs).
     An observer with ``state_dict``/``load_state_dict`` has its state saved in the checkpoint
@@ -237,6 +238,9 @@ def fit(
     }
     start = 0
     run_id = run_id or fingerprint(settings=asdict(s), seed=seed)
+    # the network's shapes are part of the run: a checkpoint of another network is never loaded
+    shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
+    run_id = fingerprint(run=run_id, shapes=shapes)
     ckpt = Path(checkpoint) if checkpoint else None
     if ckpt is not None and ckpt.exists():
         state = load_torch(ckpt, map_location=device)
