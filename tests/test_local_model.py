@@ -12,6 +12,7 @@ from torch.nn import functional as F
 
 from prunelimit.hessian import HessianOperator
 from prunelimit.local_model import local_model_along_curve, local_terms, pruning_directions
+from prunelimit.pruning import keep_largest
 
 
 def test_directions_remove_the_smallest_weights():
@@ -21,6 +22,20 @@ def test_directions_remove_the_smallest_weights():
     assert torch.equal(U[1], torch.tensor([-0.3, 0.0, -0.1, 0.0, 0.0]))  # tie: earlier first
     assert torch.equal(U[2], torch.tensor([-0.3, 0.0, -0.1, 0.0, 0.3]))
     assert torch.equal(U[3], -w)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_directions_from_one_sort_equal_keep_largest(seed):
+    """The directions built from one sort (magnitude_ranks) remove exactly what keep_largest
+    (the package's one mask rule) removes at each kept count, ties included."""
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randint(-3, 4, (50,), generator=g).double() / 4  # integer multiples: many ties
+    keeps = list(range(51))
+    U = pruning_directions(w, keeps)
+    full = torch.ones(1, 50, dtype=torch.bool)
+    for keep, u in zip(keeps, U, strict=True):
+        kept = keep_largest(w.view(1, -1), full, torch.tensor([keep]))[0]
+        assert torch.equal(u, torch.where(kept, torch.zeros_like(w), -w))
 
 
 def test_terms_equal_their_closed_forms_on_a_quadratic_loss():

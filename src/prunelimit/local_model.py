@@ -30,19 +30,19 @@ import torch
 from torch import nn
 
 from prunelimit.hessian import HessianOperator
-from prunelimit.pruning import keep_count, keep_largest
+from prunelimit.pruning import keep_count, magnitude_ranks
 from prunelimit.regime import stationarity
 
 
-def pruning_directions(w: torch.Tensor, keeps: Sequence[int]) -> torch.Tensor:
+def pruning_directions(
+    w: torch.Tensor, keeps: Sequence[int], ranks: torch.Tensor | None = None
+) -> torch.Tensor:
     """``u = w_rho - w*`` (k, D) for each kept count: minus the weights global magnitude
-    pruning removes from the flat prunable weights ``w``."""
-    full = torch.ones(1, w.numel(), dtype=torch.bool, device=w.device)
-    rows = []
-    for keep in keeps:
-        mask = keep_largest(w.view(1, -1), full, torch.tensor([int(keep)]))[0]
-        rows.append(torch.where(mask, torch.zeros_like(w), -w))
-    return torch.stack(rows)
+    pruning removes from the flat prunable weights ``w`` (``ranks``:
+    :func:`prunelimit.pruning.magnitude_ranks` of ``w``, computed here if not given)."""
+    ranks = magnitude_ranks(w) if ranks is None else ranks
+    cut = [w.numel() - int(keep) for keep in keeps]
+    return torch.stack([torch.where(ranks >= c, torch.zeros_like(w), -w) for c in cut])
 
 
 def local_terms(
@@ -91,13 +91,14 @@ def local_model_along_curve(
     op = HessianOperator(model, x, y, batch_size=batch_size)
     g = op.gradient()
     w = op.flatten(op.w0)
+    ranks = magnitude_ranks(w)  # one sort for every point of the (nested) path
     nearest = {
         label: min(range(len(curve)), key=lambda j, r=rho: abs(curve[j]["rho"] - r))
         for label, rho in marks.items()
     }
     first, quadratic = [], {}
     for j, row in enumerate(curve):  # one direction at a time, each built once
-        u = pruning_directions(w, [keep_count(row["rho"], op.D)])
+        u = pruning_directions(w, [keep_count(row["rho"], op.D)], ranks)
         first.append(float(u[0] @ g))
         if j in nearest.values():  # one product at a time: memory of one tangent pass
             quadratic[j] = float(quadratic_terms(op.matvec, u)[0])

@@ -57,13 +57,26 @@ def keep_largest(values: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor) -
     mags = torch.where(
         mask, values.detach().abs().double(), torch.full_like(values, math.inf, dtype=torch.float64)
     )
-    order = torch.argsort(mags, dim=1, stable=True)  # ascending; pruned entries last
-    ranks = torch.empty_like(order)
-    cols = torch.arange(values.shape[1], device=values.device).expand_as(order)
-    ranks.scatter_(1, order, cols)
+    ranks = _ranks(mags)  # pruned entries (inf) rank last
     kept = mask.sum(1)
     keep = torch.minimum(torch.as_tensor(keep, device=values.device).long().reshape(-1), kept)
     return mask & ~(ranks < (kept - keep)[:, None])
+
+
+def _ranks(mags: torch.Tensor) -> torch.Tensor:
+    """Per row of the 2-D float64 ``mags``, each entry's position in the stable ascending order
+    (0 = smallest; among equal values the earlier position first): the package's tie rule."""
+    order = torch.argsort(mags, dim=1, stable=True)
+    ranks = torch.empty_like(order)
+    cols = torch.arange(mags.shape[1], device=mags.device).expand_as(order)
+    return ranks.scatter_(1, order, cols)
+
+
+def magnitude_ranks(values: torch.Tensor) -> torch.Tensor:
+    """Pruning order of the flat ``values`` under :func:`keep_largest`'s rule: rank 0 is pruned
+    first. Keeping the ``k`` largest ``|values|`` is ``ranks >= values.numel() - k``, so one sort
+    serves every kept count of a global magnitude pruning path (whose masks are nested)."""
+    return _ranks(values.detach().reshape(1, -1).abs().double())[0]
 
 
 def _keep_largest_row(values: torch.Tensor, mask: torch.Tensor, keep: int) -> torch.Tensor:
