@@ -10,6 +10,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported
+# checkpoint after every epoch, so that the resume tests can interrupt tiny runs mid-way
+# (training.CHECKPOINT_EVERY_S; subprocesses and the tiny workflow inherit it)
+os.environ["PRUNELIMIT_CHECKPOINT_EVERY_S"] = "0"
 
 
 @pytest.fixture(scope="session")

@@ -148,3 +148,27 @@ def test_checkpoint_of_another_network_is_ignored(mnist1d, tmp_path):
     assert any("ignoring checkpoint" in m for m in messages)
     fresh, _ = run([48], None)
     assert all(torch.equal(other[k], fresh[k]) for k in fresh)
+
+
+@pytest.mark.parametrize(("every", "saved_epoch"), [(0.0, 2), (3600.0, None)])
+def test_checkpoints_at_most_every_interval_and_never_after_the_last_epoch(
+    mnist1d, tmp_path, every, saved_epoch
+):
+    """Interval 0: a checkpoint after every epoch but the last (epoch 2 of 3 is left); an
+    interval longer than the run: none at all. The weights do not depend on it."""
+    from prunelimit.models import MLP
+    from prunelimit.training import fit
+
+    s = TrainSettings(epochs=3, lr=0.05)
+    ckpt = tmp_path / "run.ckpt"
+    torch.manual_seed(0)
+    model = MLP((40,), 10, [32])
+    fit(model, mnist1d, s, seed=0, checkpoint=ckpt, log=lambda _m: None, checkpoint_every_s=every)
+    if saved_epoch is None:
+        assert not ckpt.exists()
+    else:
+        assert load_torch(ckpt)["epoch"] == saved_epoch
+    torch.manual_seed(0)
+    plain = MLP((40,), 10, [32])
+    fit(plain, mnist1d, s, seed=0, log=lambda _m: None)
+    assert all(torch.equal(plain.state_dict()[k], v) for k, v in model.state_dict().items())

@@ -5,10 +5,11 @@ public code of the pruning-limit paper), SGD with momentum. Learning-rate schedu
 once per epoch: linear warm-up over ``warmup_epochs``, then ``none``, ``cosine`` (to 0 at the
 last epoch) or ``multistep`` (times ``gamma`` at each milestone epoch).
 
-A run is resumable: after every epoch the model, optimizer, data-order generator and RNG states
-are checkpointed atomically together with a fingerprint of everything that determines the run;
-a restarted run continues from the last finished epoch and ends with exactly the weights of an
-uninterrupted run. A checkpoint whose fingerprint does not match is ignored.
+A run is resumable: after an epoch, at most every ``CHECKPOINT_EVERY_S`` seconds (and never
+after the last, whose outputs follow at once), the model, optimizer, data-order generator and
+RNG states are checkpointed atomically together with a fingerprint of everything that determines
+the run; a restarted run continues from the last checkpointed epoch and ends with exactly the
+weights of an uninterrupted run. A checkpoint whose fingerprint does not match is ignored.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -31,6 +33,10 @@ from prunelimit.pruning import Masks, apply_masks
 from prunelimit.runtime import generator as make_generator
 
 SCHEDULES = ("none", "cosine", "multistep")
+
+# Seconds of training between checkpoints (0: after every epoch). A kill loses at most this
+# much plus one epoch; the checkpoint time does not change the result.
+CHECKPOINT_EVERY_S = float(os.environ.get("PRUNELIMIT_CHECKPOINT_EVERY_S", "60"))
 
 
 class TrainingDiverged(RuntimeError):
@@ -205,6 +211,7 @@ def fit(
     log: Callable[[str], None] = print,
     on_epoch_end: Callable[[int, nn.Module], None] | None = None,
     evaluate_epochs: bool = True,
+    checkpoint_every_s: float | None = None,
 ) -> dict:
     """Train ``model`` in place for ``s.epochs`` epochs; return the per-epoch history.
 
@@ -217,6 +224,9 @@ def fit(
     An observer with ``state_dict``/``load_state_dict`` has its state saved in the checkpoint
     and restored on resume, so it sees the run as if it had not been interrupted. Without
     ``evaluate_epochs`` the validation and test columns of the history are NaN (no passes).
+    ``checkpoint_every_s`` (default :data:`CHECKPOINT_EVERY_S`): checkpoint after an epoch once
+    this many seconds have passed since the last checkpoint (or the start); never after the
+    last epoch.
     """
     device = next(model.parameters()).device
     opt = sgd(model, s)
@@ -259,6 +269,8 @@ def fit(
         masks = {k: m.to(device) for k, m in masks.items()}
         apply_masks(model, masks)
     params = dict(model.named_parameters())
+    every = CHECKPOINT_EVERY_S if checkpoint_every_s is None else checkpoint_every_s
+    last_saved = time.perf_counter()
 
     for epoch in range(start, s.epochs):
         lr = lr_at_epoch(s, epoch)
@@ -311,7 +323,8 @@ def fit(
         )
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, model)
-        if ckpt is not None:
+        due = time.perf_counter() - last_saved >= every
+        if ckpt is not None and due and epoch + 1 < s.epochs:
             state = {
                 "run_id": run_id,
                 "epoch": epoch + 1,
@@ -324,6 +337,7 @@ def fit(
             if hasattr(on_epoch_end, "state_dict"):
                 state["observer"] = on_epoch_end.state_dict()
             save_torch(ckpt, state)
+            last_saved = time.perf_counter()
     return history
 
 
