@@ -109,5 +109,7 @@ def watch_settings(experiment, kind):
 
 
 # Scheduling: the l1 trainings head the longest chains (spectrum, theory, actual limit), so they
-# start first and the comparisons fill the other cores; the order changes no result.
-PRIORITY = {"l1": 3, "prediction": 2, "dense": 1}
+# start first; then that chain; then the other trainings (dense, SAP/LT/OS: the longest of the
+# remaining jobs), so that the short analyses, tables and figures fill the cores at the end.
+# The order changes no result.
+PRIORITY = {"l1": 3, "prediction": 2, "dense": 1, "sap": 1}

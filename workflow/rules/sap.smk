@@ -38,6 +38,7 @@ rule sap_dense:
         "logs/sap/{experiment}/seed{seed}/dense_start.log",
     benchmark:
         "benchmarks/sap/{experiment}/seed{seed}/dense_start.tsv"
+    priority: PRIORITY["sap"]
     conda:
         "../../envs/environment.yaml"
     threads: THREADS
@@ -69,6 +70,7 @@ rule sap:
         "logs/sap/{experiment}/seed{seed}/{method}.log",
     benchmark:
         "benchmarks/sap/{experiment}/seed{seed}/{method}.tsv"
+    priority: PRIORITY["sap"]
     conda:
         "../../envs/environment.yaml"
     threads: THREADS
