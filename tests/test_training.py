@@ -172,3 +172,12 @@ def test_checkpoints_at_most_every_interval_and_never_after_the_last_epoch(
     plain = MLP((40,), 10, [32])
     fit(plain, mnist1d, s, seed=0, log=lambda _m: None)
     assert all(torch.equal(plain.state_dict()[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "nan", ""])
+def test_a_bad_checkpoint_interval_names_the_variable(value):
+    from prunelimit.training import _checkpoint_interval
+
+    with pytest.raises(ValueError, match="PRUNELIMIT_CHECKPOINT_EVERY_S"):
+        _checkpoint_interval(value)
+    assert _checkpoint_interval("0") == 0.0 and _checkpoint_interval("90") == 90.0

@@ -34,9 +34,22 @@ from prunelimit.runtime import generator as make_generator
 
 SCHEDULES = ("none", "cosine", "multistep")
 
+
+def _checkpoint_interval(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not seconds >= 0:
+        raise ValueError(
+            f"PRUNELIMIT_CHECKPOINT_EVERY_S must be a number of seconds >= 0, got {value!r}"
+        )
+    return seconds
+
+
 # Seconds of training between checkpoints (0: after every epoch). A kill loses at most this
 # much plus one epoch; the checkpoint time does not change the result.
-CHECKPOINT_EVERY_S = float(os.environ.get("PRUNELIMIT_CHECKPOINT_EVERY_S", "60"))
+CHECKPOINT_EVERY_S = _checkpoint_interval(os.environ.get("PRUNELIMIT_CHECKPOINT_EVERY_S", "60"))
 
 
 class TrainingDiverged(RuntimeError):
