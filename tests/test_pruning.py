@@ -6,6 +6,7 @@ from prunelimit.pruning import (
     count_prunable,
     global_magnitude_masks,
     kept_ratio,
+    magnitude_path,
     prunable_weights,
     prune_smallest,
     removed_norm,
@@ -52,3 +53,17 @@ def test_prune_smallest_only_touches_kept_entries():
     new = prune_smallest(values, mask, 2)
     assert new.tolist() == [True, False, True, False, True, False]
     assert prune_smallest(values, mask, 99).sum() == 0
+
+
+def test_magnitude_path_equals_global_magnitude_masks_at_every_kept_count():
+    """One sort for a whole pruning path keeps what the per-count selection keeps, ties
+    included (values in quarter steps across two tensors: many ties)."""
+    g = torch.Generator().manual_seed(0)
+    weights = {
+        "a": torch.randint(-3, 4, (4, 5), generator=g).float() / 4,
+        "b": torch.randint(-3, 4, (7,), generator=g).float() / 4,
+    }
+    path = magnitude_path(weights)
+    for keep in range(28):
+        want = global_magnitude_masks(weights, keep)
+        assert all(torch.equal(path(keep)[n], want[n]) for n in weights)

@@ -8,6 +8,7 @@ shape (True = kept); the kept ratio is ``rho = ||m||_0 / D``.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -127,6 +128,21 @@ def global_magnitude_masks(weights: dict[str, torch.Tensor], keep: int) -> Masks
         raise ValueError(f"keep must be in [0, {flat.numel()}], got {keep}")
     full = torch.ones(1, flat.numel(), dtype=torch.bool, device=flat.device)
     return split_flat(keep_largest(flat.view(1, -1), full, torch.tensor([keep]))[0], weights)
+
+
+def magnitude_path(weights: dict[str, torch.Tensor]) -> Callable[[int], Masks]:
+    """Global magnitude pruning of ``weights`` at any kept count from one sort: ``path(keep)``
+    equals :func:`global_magnitude_masks` ``(weights, keep)`` (the masks of a path are nested),
+    for a caller that asks for many kept counts of the same weights."""
+    flat = flat_weights(weights)
+    ranks, D = magnitude_ranks(flat), flat.numel()
+
+    def path(keep: int) -> Masks:
+        if not 0 <= keep <= D:
+            raise ValueError(f"keep must be in [0, {D}], got {keep}")
+        return split_flat(ranks >= D - keep, weights)
+
+    return path
 
 
 def layer_magnitude_masks(weights: dict[str, torch.Tensor], counts: list[int]) -> Masks:

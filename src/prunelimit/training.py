@@ -336,8 +336,7 @@ def fit(
         )
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, model)
-        due = time.perf_counter() - last_saved >= every
-        if ckpt is not None and due and epoch + 1 < s.epochs:
+        if ckpt is not None and epoch + 1 < s.epochs and time.perf_counter() - last_saved >= every:
             state = {
                 "run_id": run_id,
                 "epoch": epoch + 1,

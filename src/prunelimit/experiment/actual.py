@@ -21,8 +21,8 @@ from prunelimit.experiment.prediction import (
 from prunelimit.experiment.runs import settings_for
 from prunelimit.local_model import local_model_along_curve
 from prunelimit.pruning import (
-    global_magnitude_masks,
     keep_count,
+    magnitude_path,
     prunable_weights,
 )
 from prunelimit.search import find_limit
@@ -79,11 +79,12 @@ def pruning_curve(
     base_val = evaluate(model, data.val)[1]
     n_val = len(data.val)
     rows: dict[int, dict] = {}
+    magnitude_masks = magnitude_path(original)  # one sort for every point of the curve
 
     def measure(i: int) -> dict:
         if i not in rows:
             keep = keep_count(i * resolution, D)
-            masks = global_magnitude_masks(original, keep)
+            masks = magnitude_masks(keep)
             removed_l1 = 0.0
             with torch.no_grad():
                 for n, w in weights.items():
