@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from prunelimit.hessian import HessianOperator
+from prunelimit.linalg import row_dots
 from prunelimit.pruning import keep_count, magnitude_ranks
 from prunelimit.regime import stationarity
 
@@ -50,14 +51,14 @@ def local_terms(
 ) -> dict[str, torch.Tensor]:
     """First-order ``U g``, quadratic ``diag(U H U^T) / 2`` and their sum, per row of ``U``
     (``hvp(V)``: ``H V^T`` for a batch of rows)."""
-    first = U @ g
+    first = row_dots(U, g)
     quadratic = quadratic_terms(hvp, U)
     return {"first_order": first, "quadratic": quadratic, "model": first + quadratic}
 
 
 def quadratic_terms(hvp: Callable[[torch.Tensor], torch.Tensor], U: torch.Tensor) -> torch.Tensor:
     """``diag(U H U^T) / 2``: the quadratic term of each row of ``U`` (one product per row)."""
-    return 0.5 * (U * hvp(U)).sum(1)
+    return 0.5 * row_dots(U, hvp(U))
 
 
 def local_model_along_curve(
@@ -99,7 +100,7 @@ def local_model_along_curve(
     first, quadratic = [], {}
     for j, row in enumerate(curve):  # one direction at a time, each built once
         u = pruning_directions(w, [keep_count(row["rho"], op.D)], ranks)
-        first.append(float(u[0] @ g))
+        first.append(float(row_dots(u[0], g)))
         if j in nearest.values():  # one product at a time: memory of one tangent pass
             quadratic[j] = float(quadratic_terms(op.matvec, u)[0])
     measured = [row["train_loss"] - unpruned["train_loss"] for row in curve]

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from prunelimit.hessian import HessianOperator
+from prunelimit.linalg import row_dots, row_norms
 
 ENGINES = ("builtin", "pyhessian")
 
@@ -51,7 +52,7 @@ class Lanczos:
         self._alpha: list[np.ndarray] = []
         self._beta: list[np.ndarray] = []
         self._size = np.full(self.k, -1)  # Krylov dimension once exhausted, else -1
-        self._q = v0 / v0.norm(dim=1, keepdim=True)
+        self._q = v0 / row_norms(v0)[:, None]
         self._b = torch.zeros(self.k, dtype=v0.dtype, device=v0.device)
 
     @property
@@ -66,7 +67,7 @@ class Lanczos:
             q = self._q
             self.basis.append(q)
             w = self.matvec(q)
-            a = (w * q).sum(1)
+            a = row_dots(w, q)
             self._alpha.append(a.double().cpu().numpy())
             if not np.isfinite(self._alpha[-1]).all():
                 raise FloatingPointError(
@@ -81,16 +82,16 @@ class Lanczos:
                 w -= self._b[:, None] * self.basis[j - 1]
             for i in range(self.k):  # per probe, vector by vector: each basis vector is read
                 wi = w[i]  # from memory once (the second use hits the cache); no host sync
-                before = float(wi.norm())
+                before = float(row_norms(wi))
                 for _ in range(2):
                     for qb in self.basis:
                         qi = qb[i]
-                        wi.addcmul_(qi, torch.dot(qi, wi), value=-1.0)
-                    after = float(wi.norm())
+                        wi.addcmul_(qi, row_dots(qi, wi), value=-1.0)
+                    after = float(row_norms(wi))
                     if after > before / math.sqrt(2):
                         break
                     before = after
-            b = w.norm(dim=1)
+            b = row_norms(w)
             self._beta.append(b.double().cpu().numpy())
             scale = np.maximum(np.abs(np.stack(self._alpha, 1)).max(1), 1e-30)
             done = (self._beta[-1] <= 1e-10 * scale) & (self._size < 0)
@@ -144,18 +145,65 @@ def ritz(alpha: np.ndarray, beta: np.ndarray, size: np.ndarray) -> tuple[np.ndar
     return nodes, weights
 
 
+# The near-zero cluster: Ritz nodes with |theta| <= ZERO_TOL * max |theta|. Their sign is not
+# resolved by m << D Lanczos steps (it flips with m on the same probes), so the fields it sets
+# (negative mass and trace, Tr|H|) carry a verdict: stable from m // 2 to m steps within
+# RESOLVED_TOL (absolute for masses, relative for traces).
+ZERO_TOL = 1e-3
+RESOLVED_TOL = {"negative_mass": 0.02, "negative_trace": 0.05, "abs_trace": 0.05}
+
+
 def spectral_summary(nodes: np.ndarray, weights: np.ndarray, D: int) -> dict:
-    """Traces and extreme eigenvalues implied by the quadrature (nodes, weights: (k, m))."""
-    mean = lambda f: float(D * (weights * f(nodes)).sum(1).mean())  # noqa: E731
-    neg = nodes < 0
+    """Traces and extreme eigenvalues implied by the quadrature (nodes, weights: (k, m)).
+
+    Traces are means over the k probes with their standard error (``*_se``, ddof 1; NaN for
+    one probe). ``near_zero_mass`` is the weight within ``near_zero_tol`` (``ZERO_TOL`` times
+    the largest ``|theta|``) of zero."""
+    k = nodes.shape[0]
+
+    def mean_se(values: np.ndarray) -> tuple[float, float]:
+        se = float(values.std(ddof=1) / math.sqrt(k)) if k > 1 else math.nan
+        return float(values.mean()), se
+
+    per_probe = {
+        "trace": D * (weights * nodes).sum(1),
+        "abs_trace": D * (weights * np.abs(nodes)).sum(1),
+        "negative_trace": D * (weights * np.minimum(nodes, 0.0)).sum(1),
+    }
+    out = {}
+    for name, values in per_probe.items():
+        out[name], out[f"{name}_se"] = mean_se(values)
+    tol = ZERO_TOL * float(np.abs(nodes[weights > 0]).max())
     return {
-        "trace": mean(lambda t: t),
-        "abs_trace": mean(np.abs),
-        "negative_mass": float((weights * neg).sum(1).mean()),
-        "negative_trace": mean(lambda t: np.where(t < 0, t, 0.0)),
+        **out,
+        "negative_mass": float((weights * (nodes < 0)).sum(1).mean()),
+        "near_zero_mass": float((weights * (np.abs(nodes) <= tol)).sum(1).mean()),
+        "near_zero_tol": tol,
         "lambda_max": float(nodes[weights > 0].max()),
         "lambda_min": float(nodes[weights > 0].min()),
     }
+
+
+def resolution(alpha: np.ndarray, beta: np.ndarray, size: np.ndarray, D: int) -> dict:
+    """Whether the fields the near-zero cluster sets are resolved: each of ``RESOLVED_TOL``'s
+    fields after ``m // 2`` and after all ``m`` Lanczos steps of the same probes, the change
+    (traces: relative to ``Tr|H|``), its tolerance and the verdict ``resolved`` (the rule of
+    the ``rho_th`` convergence check)."""
+    m = alpha.shape[1]
+    half, full = (spectral_summary(*ritz(*prefix(alpha, beta, size, j)), D) for j in (m // 2, m))
+    out = {}
+    for name, tol in RESOLVED_TOL.items():
+        change = abs(full[name] - half[name])
+        if name != "negative_mass":  # traces: relative to Tr|H|
+            change /= max(full["abs_trace"], 1e-300)
+        out[name] = {
+            "half": half[name],
+            "full": full[name],
+            "change": change,
+            "tol": tol,
+            "resolved": bool(m >= 2 and change <= tol),
+        }
+    return out
 
 
 def builtin_spectrum(
@@ -196,6 +244,10 @@ def builtin_spectrum(
         "krylov_size": size,
         "top_eigenvalues": top.tolist(),
         "hutchinson_trace": float(op.D * alpha[:, 0].mean()),
+        "hutchinson_trace_se": (
+            float(op.D * alpha[:, 0].std(ddof=1) / math.sqrt(probes)) if probes > 1 else math.nan
+        ),
+        "resolved": resolution(alpha, beta, size, op.D),
     }
 
 
@@ -258,6 +310,10 @@ def pyhessian_spectrum(
         "weights": np.asarray(w, dtype=float),
         "top_eigenvalues": sorted(map(float, top), reverse=True),
         "hutchinson_trace": float(np.mean(trace)),
+        "hutchinson_trace_se": (
+            float(np.std(trace, ddof=1) / math.sqrt(len(trace))) if len(trace) > 1 else math.nan
+        ),
+        "resolved": None,  # no Lanczos coefficients to take prefixes of
     }
 
 

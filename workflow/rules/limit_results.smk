@@ -17,6 +17,13 @@ rule limits_table:
         ),
         md="results/tables/limits.md",
         tex="results/tables/limits.tex",
+        spectra_csv=report(
+            "results/tables/spectra.csv",
+            caption="../report/spectra_table.rst",
+            category=LIMITS_CAT,
+        ),
+        spectra_md="results/tables/spectra.md",
+        spectra_tex="results/tables/spectra.tex",
     log:
         "logs/results/limits_table.log",
     benchmark:

@@ -98,6 +98,20 @@ def loss_tolerance(
     return float(eps), "given"
 
 
+# Spectrum fields passed on to theory.json (absent from spectra written by older code).
+SPECTRUM_EXTRAS = (
+    "trace_se",
+    "abs_trace_se",
+    "hutchinson_trace_se",
+    "negative_trace_se",
+    "near_zero_mass",
+    "near_zero_tol",
+)
+# The fields that the near-zero cluster sets and the limit under each `negative` rule uses:
+# `abs` takes |theta| (the bounds' Tr|H|); `clip` also the sign of every node.
+RESOLUTION_USED = {"abs": ("abs_trace",), "clip": ("abs_trace", "negative_mass", "negative_trace")}
+
+
 def theory_of(
     model: nn.Module,
     data: DatasetSplits,
@@ -133,10 +147,15 @@ def theory_of(
             negative,
             convergence_tol,
         )
+    resolution = spectrum.get("resolved")
+    uses = RESOLUTION_USED[negative]
     return {
         **limit,
         "converged": None if convergence is None else convergence["converged"],
         "convergence": convergence,
+        # the spectral fields this limit and its bounds use, stable over the Lanczos prefixes
+        "resolved": None if not resolution else all(resolution[f]["resolved"] for f in uses),
+        "resolved_fields": list(uses),
         "inputs": {
             "D": mags.numel(),
             "eps": eps_value,
@@ -152,6 +171,8 @@ def theory_of(
             "top_eigenvalues": spectrum["top_eigenvalues"],
             "negative_mass": spectrum["negative_mass"],
             "negative_trace": spectrum["negative_trace"],
+            **{k: spectrum.get(k) for k in SPECTRUM_EXTRAS},
+            "spectrum_resolution": resolution,
             "negative": negative,
             "engine": spectrum["engine"],
             "lanczos_steps": spectrum["lanczos_steps"],

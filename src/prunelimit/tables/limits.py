@@ -16,6 +16,7 @@ def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     ``records``: one dict per experiment and seed with keys experiment, dataset, model, seed, D,
     rho_th, rho_lower, rho_upper, rho_loss, rho_objective, rho_acc, val_acc_se, dense_rho_loss,
     dense_rho_acc (fractions), the verdicts converged (of rho_th in the Lanczos steps),
+    resolved (the spectral fields the limit uses, over the Lanczos steps),
     in_regime and train_converged (the l1 run's training loss plateau; bool or None) and
     drift_kept. A value missing for some seeds is shown with its ``n/N seeds``. Relative gaps
     ``|rho_th - rho_act| / rho_act`` are per seed, then averaged.
@@ -77,7 +78,7 @@ def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
             "D": int(first["D"]),
             "seeds": len(grp),
         }
-        for verdict in ("in_regime", "converged", "train_converged"):
+        for verdict in ("in_regime", "converged", "resolved", "train_converged"):
             known = known_verdicts(grp[verdict]) if verdict in grp else []
             raw[f"{verdict}_seeds"] = sum(known)  # '2/3': true of all; '?': none known
             fmt[verdict.replace("_", " ")] = f"{sum(known)}/{len(grp)}" if known else "?"
@@ -129,9 +130,71 @@ def limit_records(
                 "dense_rho_loss": dense.get("rho_loss", math.nan),
                 "dense_rho_acc": dense.get("rho_acc", math.nan),
                 "converged": t.get("converged"),
+                "resolved": t.get("resolved"),
                 "in_regime": regime.get("in_regime"),
                 "train_converged": met.get("converged"),
                 "drift_kept": regime.get("drift_kept"),
             }
         )
     return out
+
+
+def spectra_table(theories: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One row per run: the Hessian spectrum behind each limit (from ``theory.json``'s inputs):
+    traces with their standard error over probes, and the fields the near-zero Ritz cluster
+    sets (negative mass, ``Tr|H|``) with their verdicts (stable over the Lanczos prefixes;
+    ``?`` for spectra without coefficients). Returns (raw, formatted)."""
+    raw_rows, fmt_rows = [], []
+    for t in theories:
+        inp = t["inputs"]
+        res = inp.get("spectrum_resolution") or {}
+
+        def verdict(field: str, res=res) -> str:
+            return ("yes" if res[field]["resolved"] else "no") if field in res else "?"
+
+        raw = {
+            "experiment": t["experiment"],
+            "seed": t["seed"],
+            "D": inp["D"],
+            "lanczos_steps": inp["lanczos_steps"],
+            "probes": inp["probes"],
+            "lambda_max": inp["lambda_max"],
+            **{
+                k: inp.get(k, math.nan)
+                for k in (
+                    "trace",
+                    "trace_se",
+                    "hutchinson_trace",
+                    "hutchinson_trace_se",
+                    "abs_trace",
+                    "abs_trace_se",
+                    "negative_mass",
+                    "near_zero_mass",
+                    "near_zero_tol",
+                )
+            },
+            "abs_trace_resolved": res.get("abs_trace", {}).get("resolved"),
+            "negative_mass_resolved": res.get("negative_mass", {}).get("resolved"),
+        }
+        raw = {
+            k: (math.nan if v is None and k.endswith(("_se", "_mass", "_tol")) else v)
+            for k, v in raw.items()
+        }
+        fmt = {
+            "experiment": t["experiment"],
+            "seed": t["seed"],
+            "D": inp["D"],
+            "m x probes": f"{inp['lanczos_steps']} x {inp['probes']}",
+            "lambda_max": f"{inp['lambda_max']:.4g}",
+            "Tr H (SLQ)": format_pm(raw["trace"], raw["trace_se"], 1),
+            "Tr H (Hutchinson)": format_pm(raw["hutchinson_trace"], raw["hutchinson_trace_se"], 1),
+            "Tr|H|": format_pm(raw["abs_trace"], raw["abs_trace_se"], 1),
+            "Tr|H| resolved": verdict("abs_trace"),
+            "negative mass": f"{raw['negative_mass']:.3f}",
+            "negative mass resolved": verdict("negative_mass"),
+            "near-zero mass": f"{raw['near_zero_mass']:.3f}",
+            "near-zero tol": f"{raw['near_zero_tol']:.2g}",
+        }
+        raw_rows.append(raw)
+        fmt_rows.append(fmt)
+    return pd.DataFrame(raw_rows), pd.DataFrame(fmt_rows)
