@@ -8,9 +8,10 @@ import time
 import pytest
 import torch
 
+from prunelimit.convergence import plateau
 from prunelimit.experiment import train_experiment
 from prunelimit.io import load_torch
-from prunelimit.training import TrainingDiverged, TrainSettings, lr_at_epoch, plateau
+from prunelimit.training import TrainingDiverged, TrainSettings, lr_at_epoch
 
 EXP = {
     "name": "tiny",
@@ -50,6 +51,8 @@ def test_plateau():
     # a tiny loss still halving is a plateau in absolute terms only
     assert plateau([2e-4] * 10 + [1e-4] * 10, 10, 0.01) == (True, 0.5)
     assert not plateau([2e-4] * 10 + [1e-4] * 10, 10, 0.01, atol=0.0)[0]
+    conv, rel = plateau([1.0] * 10 + [1.5] * 10, 10, 0.01)  # a rise is no plateau either
+    assert not conv and math.isclose(rel, -0.5)
 
 
 def test_same_seed_same_weights_and_l1_shrinks(mnist1d, tmp_path):
@@ -181,3 +184,55 @@ def test_a_bad_checkpoint_interval_names_the_variable(value):
     with pytest.raises(ValueError, match="PRUNELIMIT_CHECKPOINT_EVERY_S"):
         _checkpoint_interval(value)
     assert _checkpoint_interval("0") == 0.0 and _checkpoint_interval("90") == 90.0
+
+
+def test_epoch_sums_on_the_device_give_the_host_loop_bit_for_bit(mnist1d):
+    """fit's device-side epoch sums equal the per-step ``.item()`` accumulation they replace:
+    the same history (to the bit) and the same weights."""
+    from prunelimit.experiment import new_model, settings_for
+    from prunelimit.runtime import generator
+    from prunelimit.training import fit, sgd, sgd_step
+
+    s = settings_for(EXP, "l1")
+    model = new_model(EXP, mnist1d, seed=0)
+    history = fit(model, mnist1d, s, seed=0, evaluate_epochs=False)
+    ref = new_model(EXP, mnist1d, seed=0)
+    opt, gen, params = sgd(ref, s), generator(0), dict(ref.named_parameters())
+    for epoch in range(s.epochs):  # the loop before the change: three host reads per step
+        loss_sum, obj_sum, correct, n = 0.0, 0.0, 0, 0
+        for x, y in mnist1d.train.batches(s.batch_size, gen, augment=s.augment):
+            logits, loss, objective = sgd_step(ref, opt, x, y, s.l1, None, params)
+            loss_sum += loss.item() * len(y)
+            obj_sum += objective.item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
+            n += len(y)
+        assert history["train_loss"][epoch] == loss_sum / n
+        assert history["train_objective"][epoch] == obj_sum / n
+        assert history["train_acc"][epoch] == correct / n
+    for a, b in zip(model.state_dict().values(), ref.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_rising_loss_is_called_diverged_not_still_falling(mnist1d):
+    from prunelimit.convergence import divergence, training_summary
+    from prunelimit.experiment import new_model
+
+    s = TrainSettings(epochs=3, plateau_window=1)
+    model = new_model(EXP, mnist1d, seed=0)
+    hist = {
+        "train_loss": [2.5, 30.0, 8.8e14],
+        "train_objective": [2.5, 30.0, 8.8e14],
+        "samples_per_s": [1.0] * 3,
+    }
+    out = training_summary(hist, s, mnist1d, model)
+    assert out["divergence"]["diverged"] and not out["converged"]
+    assert out["verdict"].startswith("DIVERGED") and "lower the learning rate" in out["verdict"]
+    # the threshold is 10 x min(first epoch's loss, ln 10): 23.0 here
+    assert out["divergence"]["threshold"] == pytest.approx(10 * math.log(10))
+    assert not divergence([2.5, 3.0, 20.0], 10)["diverged"]
+    assert divergence([2.5, 3.0, 24.0], 10)["diverged"]
+    assert divergence([1e14, 9e13], 10)["diverged"]  # blown up within the first epoch
+    assert divergence([2.0, math.nan], 10)["diverged"]
+    rising = {**hist, "train_loss": [2.3, 2.0, 2.2, 2.4], "train_objective": [2.3] * 4}
+    out = training_summary(rising, TrainSettings(epochs=4, plateau_window=2), mnist1d, model)
+    assert not out["divergence"]["diverged"] and out["verdict"] == "NOT converged (loss rising)"

@@ -145,14 +145,16 @@ def evaluate(model: nn.Module, split: Split, batch_size: int = 1024) -> tuple[fl
     """Mean cross-entropy and accuracy of ``model`` (eval mode) on a whole split."""
     was_training = model.training
     model.eval()
-    loss_sum, correct, n = 0.0, 0, 0
+    sums = torch.zeros(2, dtype=torch.float64, device=split.x.device)  # loss, correct
+    n = 0
     for x, y in split.batches(batch_size):
         logits = model(x)
-        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
-        correct += (logits.argmax(1) == y).sum().item()
+        sums[0] += F.cross_entropy(logits, y, reduction="sum").double()
+        sums[1] += (logits.argmax(1) == y).sum()
         n += len(y)
     model.train(was_training)
-    return loss_sum / n, correct / n
+    loss_sum, correct = sums.tolist()
+    return loss_sum / n, int(correct) / n
 
 
 def loss_gradient(
@@ -190,21 +192,6 @@ def minibatch_losses(
     ]
     model.train(was_training)
     return torch.tensor(out, dtype=torch.float64)
-
-
-def plateau(
-    losses: list[float], window: int, rtol: float, atol: float = 1e-3
-) -> tuple[bool, float]:
-    """Has the loss plateaued? Compares the mean of the last ``window`` epochs with the mean of
-    the ``window`` before: converged when the drop is below ``rtol`` of the earlier mean or
-    below ``atol`` (nats) outright (cross-entropy on separable data decays for ever in relative
-    terms). Returns (converged, relative drop); (False, nan) if the history is too short."""
-    if len(losses) < 2 * window:
-        return False, math.nan
-    prev = sum(losses[-2 * window : -window]) / window
-    last = sum(losses[-window:]) / window
-    rel = (prev - last) / max(abs(prev), 1e-12)
-    return (rel < rtol or prev - last < atol), rel
 
 
 def fingerprint(**parts) -> str:
@@ -291,15 +278,18 @@ def fit(
             group["lr"] = lr
         model.train()
         t0 = time.perf_counter()
-        loss_sum, obj_sum, correct, n = 0.0, 0.0, 0, 0
+        # the epoch's sums stay on the device (float64, the same operations as Python floats
+        # on .item() values): no host synchronisation inside the epoch
+        sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss, objective, correct
+        n = 0
         for x, y in data.train.batches(s.batch_size, gen, augment=s.augment):
             logits, loss, objective = sgd_step(model, opt, x, y, s.l1, masks, params)
-            loss_sum += loss.item() * len(y)
-            obj_sum += objective.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
+            sums[0] += loss.detach().double() * len(y)
+            sums[1] += objective.detach().double() * len(y)
+            sums[2] += (logits.argmax(1) == y).sum()
             n += len(y)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        loss_sum, obj_sum, correct = sums.tolist()  # the epoch's one read (synchronises)
+        correct = int(correct)
         elapsed = time.perf_counter() - t0
         train_loss = loss_sum / n
         if not math.isfinite(obj_sum):
@@ -362,29 +352,3 @@ def final_metrics(model: nn.Module, data: DatasetSplits) -> dict[str, float]:
         loss, acc = evaluate(model, split) if len(split) else (math.nan, math.nan)
         out[f"{name}_loss"], out[f"{name}_acc"] = loss, acc
     return out
-
-
-def training_summary(
-    history: dict, s: TrainSettings, data: DatasetSplits, model: nn.Module
-) -> dict:
-    """Final metrics plus convergence verdicts: ``converged`` is the plateau of the training
-    cross-entropy; ``objective_plateau`` the same test on cross-entropy + l1 term."""
-    tol = (s.plateau_window, s.plateau_rtol, s.plateau_atol)
-    converged, rel = plateau(history["train_loss"], *tol)
-    obj_conv, obj_rel = plateau(history["train_objective"], *tol)
-    return {
-        "final": final_metrics(model, data),
-        "converged": converged,
-        "plateau": {
-            "window": s.plateau_window,
-            "rtol": s.plateau_rtol,
-            "atol": s.plateau_atol,
-            "rel_change": rel,
-        },
-        "objective_plateau": {"converged": obj_conv, "rel_change": obj_rel},
-        "mean_samples_per_s": (
-            sum(history["samples_per_s"]) / len(history["samples_per_s"])
-            if history["samples_per_s"]
-            else math.nan
-        ),
-    }

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from prunelimit.convergence import training_summary
 from prunelimit.data import DatasetSpec, DatasetSplits
 from prunelimit.io import load_torch, save_torch, write_json
 from prunelimit.models import build_model
@@ -29,7 +30,6 @@ from prunelimit.training import (
     fit,
     loss_gradient,
     lr_at_epoch,
-    training_summary,
 )
 
 KINDS = ("dense", "l1")
@@ -157,10 +157,9 @@ def train_experiment(
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
         shutil.rmtree(f"{checkpoint}.codes", ignore_errors=True)
-    verdict = "converged" if summary["converged"] else "NOT converged (loss still falling)"
     print(
         f"done: train loss {summary['final']['train_loss']:.4f}, test acc "
-        f"{summary['final']['test_acc']:.4f}, {verdict}",
+        f"{summary['final']['test_acc']:.4f}, {summary['verdict']}",
         flush=True,
     )
     return metrics

@@ -1,0 +1,93 @@
+"""Verdicts on a training history: the plateau of the loss (``converged``) and divergence.
+
+Plateau: the mean of the last ``window`` epochs against the mean of the ``window`` before.
+Divergence: see :data:`DIVERGED_FACTOR`.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import nn
+
+from prunelimit.data import DatasetSplits
+from prunelimit.training import TrainSettings, final_metrics
+
+
+def plateau(
+    losses: list[float], window: int, rtol: float, atol: float = 1e-3
+) -> tuple[bool, float]:
+    """Has the loss plateaued? Compares the mean of the last ``window`` epochs with the mean of
+    the ``window`` before: converged when the change (a drop or a rise) is below ``rtol`` of the
+    earlier mean or below ``atol`` (nats) outright (cross-entropy on separable data decays for
+    ever in relative terms). Returns (converged, relative drop: negative for a rise); (False,
+    nan) if the history is too short."""
+    if len(losses) < 2 * window:
+        return False, math.nan
+    prev = sum(losses[-2 * window : -window]) / window
+    last = sum(losses[-window:]) / window
+    rel = (prev - last) / max(abs(prev), 1e-12)
+    return (abs(rel) < rtol or abs(prev - last) < atol), rel
+
+
+# A run has diverged when its last epoch's training loss is more than DIVERGED_FACTOR times the
+# smaller of its first epoch's loss and ln(classes) (the loss of a uniform guess): far above
+# where any sensible run starts, whether it blew up in the first epoch or later.
+DIVERGED_FACTOR = 10.0
+
+
+def divergence(train_loss: list[float], num_classes: int) -> dict:
+    """The divergence verdict of a training history (see :data:`DIVERGED_FACTOR`)."""
+    first = train_loss[0] if train_loss else math.nan
+    last = train_loss[-1] if train_loss else math.nan
+    threshold = DIVERGED_FACTOR * min(first, math.log(num_classes))
+    return {
+        "diverged": bool(train_loss) and not last <= threshold,  # NaN/inf: diverged
+        "first_loss": first,
+        "last_loss": last,
+        "threshold": threshold,
+        "rule": f"last epoch's loss > {DIVERGED_FACTOR:g} x min(first epoch's, ln(classes))",
+    }
+
+
+def training_summary(
+    history: dict, s: TrainSettings, data: DatasetSplits, model: nn.Module
+) -> dict:
+    """Final metrics plus verdicts: ``converged`` is the plateau of the training cross-entropy
+    (never true of a diverged run); ``objective_plateau`` the same test on cross-entropy + l1
+    term; ``divergence`` (:func:`divergence`); ``verdict`` says which, in words."""
+    tol = (s.plateau_window, s.plateau_rtol, s.plateau_atol)
+    converged, rel = plateau(history["train_loss"], *tol)
+    obj_conv, obj_rel = plateau(history["train_objective"], *tol)
+    div = divergence(history["train_loss"], data.num_classes)
+    converged = converged and not div["diverged"]
+    if div["diverged"]:
+        verdict = (
+            f"DIVERGED (training loss {div['first_loss']:.4g} in the first epoch, "
+            f"{div['last_loss']:.4g} in the last; lr={s.lr}, l1={s.l1}): lower the learning rate "
+            "or the l1 strength, or add warm-up epochs"
+        )
+    elif converged:
+        verdict = "converged"
+    elif math.isnan(rel):
+        verdict = f"NOT converged (fewer than {2 * s.plateau_window} epochs: too short to judge)"
+    else:
+        verdict = "NOT converged (loss " + ("still falling)" if rel > 0 else "rising)")
+    return {
+        "final": final_metrics(model, data),
+        "converged": converged,
+        "verdict": verdict,
+        "divergence": div,
+        "plateau": {
+            "window": s.plateau_window,
+            "rtol": s.plateau_rtol,
+            "atol": s.plateau_atol,
+            "rel_change": rel,
+        },
+        "objective_plateau": {"converged": obj_conv, "rel_change": obj_rel},
+        "mean_samples_per_s": (
+            sum(history["samples_per_s"]) / len(history["samples_per_s"])
+            if history["samples_per_s"]
+            else math.nan
+        ),
+    }
