@@ -207,3 +207,28 @@ def test_engines_agree_on_a_small_mlp(small_problem):
     assert np.allclose(a["weights"].sum(1), 1) and np.allclose(b["weights"].sum(1), 1, atol=1e-4)
     assert a["n_hvp"] == 400 * 12 and b["n_hvp"] >= 400 * 12
     assert all(p.requires_grad for p in model.parameters())  # pyhessian left the model as it was
+
+
+def test_a_basis_held_off_the_vectors_memory_gives_the_same_limit(small_problem):
+    """``basis_memory_gb`` past which Lanczos blocks go to memory-mapped files (CPU) changes
+    no number: the same coefficients, bit for bit, and so the same ``rho_th``."""
+    from prunelimit.pruning import flat_prunable, sorted_magnitudes
+    from prunelimit.theory import pruning_limit
+
+    model, x, y = small_problem
+    D = HessianOperator(model, x, y).D
+    one_block = 2 * D * 4 / 1e9  # 2 probes x D float32, in GB
+    runs = {
+        budget: estimate_spectrum(
+            model, x, y, steps=12, probes=2, batch_size=64, seed=3, basis_memory_gb=budget
+        )
+        for budget in (None, 3.5 * one_block, 0.0)
+    }
+    assert [r["basis_blocks_spilled"] for r in runs.values()] == [0, 9, 12]
+    mags = sorted_magnitudes(flat_prunable(model))
+    limits = []
+    for r in runs.values():
+        assert np.array_equal(r["alpha"], runs[None]["alpha"])
+        assert np.array_equal(r["beta"], runs[None]["beta"])
+        limits.append(pruning_limit(mags, r["nodes"], r["weights"], eps=0.05)["rho_th"])
+    assert limits[0] == limits[1] == limits[2]

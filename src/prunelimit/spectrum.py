@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 
@@ -43,11 +45,24 @@ class Lanczos:
     reorthogonalises every probe against its whole Krylov basis by modified Gram-Schmidt; the
     pass is repeated when it removed more than ``1 - 1/sqrt(2)`` of the norm
     (Daniel-Gragg-Kaufman-Stewart criterion: twice is enough).
+
+    ``basis_memory_gb`` (GB = 1e9 bytes; None: no limit) caps the basis held beside the vectors:
+    blocks past it are kept in host memory (a CUDA run) or in memory-mapped files (a CPU run,
+    unlinked at once, so the OS pages them out rather than the job being killed), and read back
+    one vector at a time. The arithmetic is the same: the coefficients are identical.
     """
 
-    def __init__(self, matvec: Callable[[torch.Tensor], torch.Tensor], v0: torch.Tensor):
+    def __init__(
+        self,
+        matvec: Callable[[torch.Tensor], torch.Tensor],
+        v0: torch.Tensor,
+        basis_memory_gb: float | None = None,
+    ):
         self.matvec = matvec
         self.k, self.D = v0.shape
+        self.device = v0.device
+        self._budget = math.inf if basis_memory_gb is None else basis_memory_gb * 1e9
+        self._held, self._spilled = 0, 0  # bytes of the basis beside the vectors; blocks not
         self.basis: list[torch.Tensor] = []  # one (k, D) block per step
         self._alpha: list[np.ndarray] = []
         self._beta: list[np.ndarray] = []
@@ -59,13 +74,40 @@ class Lanczos:
     def steps(self) -> int:
         return len(self._alpha)
 
+    @property
+    def spilled(self) -> int:
+        """Blocks of the basis kept off the vectors' memory (see ``basis_memory_gb``)."""
+        return self._spilled
+
+    def _keep(self, q: torch.Tensor) -> torch.Tensor:
+        """``q`` as the basis holds it: itself while the basis fits the budget, else a copy in
+        host memory (pinned, for a CUDA run) or in an unlinked memory-mapped file (CPU)."""
+        nbytes = q.numel() * q.element_size()
+        if self._held + nbytes <= self._budget:
+            self._held += nbytes
+            return q
+        self._spilled += 1
+        if q.device.type == "cuda":
+            return q.cpu().pin_memory()
+        fd, path = tempfile.mkstemp(prefix="lanczos-basis-")
+        os.close(fd)
+        try:
+            kept = torch.from_file(path, shared=True, size=q.numel(), dtype=q.dtype)
+        finally:
+            os.unlink(path)  # the mapping stays valid; the file goes with the process
+        return kept.view_as(q).copy_(q)
+
+    def _near(self, q: torch.Tensor) -> torch.Tensor:
+        """A basis vector where the arithmetic happens (a copy only if it was spilled)."""
+        return q if q.device == self.device else q.to(self.device, non_blocking=True)
+
     def extend(self, n: int, residual: bool = True) -> None:
         """Run ``n`` more steps (fewer if ``D`` is reached). ``residual=False`` skips the
         reorthogonalisation after the last of them (a run that will not be extended)."""
         for t in range(min(n, self.D - self.steps)):
             j = self.steps
             q = self._q
-            self.basis.append(q)
+            self.basis.append(self._keep(q))
             w = self.matvec(q)
             a = row_dots(w, q)
             self._alpha.append(a.double().cpu().numpy())
@@ -79,13 +121,13 @@ class Lanczos:
                 break
             w -= a[:, None] * q
             if j > 0:
-                w -= self._b[:, None] * self.basis[j - 1]
+                w -= self._b[:, None] * self._near(self.basis[j - 1])
             for i in range(self.k):  # per probe, vector by vector: each basis vector is read
                 wi = w[i]  # from memory once (the second use hits the cache); no host sync
                 before = float(row_norms(wi))
                 for _ in range(2):
                     for qb in self.basis:
-                        qi = qb[i]
+                        qi = self._near(qb[i])
                         wi.addcmul_(qi, row_dots(qi, wi), value=-1.0)
                     after = float(row_norms(wi))
                     if after > before / math.sqrt(2):
@@ -214,6 +256,7 @@ def builtin_spectrum(
     seed: int,
     converged: Callable[[np.ndarray, np.ndarray, np.ndarray], bool] | None = None,
     block: int = 40,
+    basis_memory_gb: float | None = None,
 ) -> dict:
     """SLQ with the built-in operator, all probes in one batch; top eigenvalues are the
     largest Ritz values of the first probe (extreme Ritz values converge first).
@@ -224,7 +267,7 @@ def builtin_spectrum(
     """
     g = torch.Generator().manual_seed(seed)
     v0 = rademacher(probes, op.D, g, op.device)
-    run = Lanczos(op.matvec, v0)
+    run = Lanczos(op.matvec, v0, basis_memory_gb)
     if converged is None:
         run.extend(steps, residual=False)
     else:
@@ -248,6 +291,8 @@ def builtin_spectrum(
             float(op.D * alpha[:, 0].std(ddof=1) / math.sqrt(probes)) if probes > 1 else math.nan
         ),
         "resolved": resolution(alpha, beta, size, op.D),
+        "basis_memory_gb": basis_memory_gb,
+        "basis_blocks_spilled": run.spilled,
     }
 
 
@@ -338,11 +383,13 @@ def estimate_spectrum(
     cache_primal: bool = True,
     converged: Callable[[np.ndarray, np.ndarray, np.ndarray], bool] | None = None,
     block: int = 40,
+    basis_memory_gb: float | None = None,
 ) -> dict:
     """Spectrum of ``H`` at the model's weights over ``(x, y)`` with ``engine``.
 
     ``steps`` is the number of Lanczos steps, or their maximum when ``converged`` is given
-    (built-in engine only; see :func:`builtin_spectrum`).
+    (built-in engine only; see :func:`builtin_spectrum`). ``basis_memory_gb`` caps the Lanczos
+    basis held beside the vectors (built-in engine; see :class:`Lanczos`).
 
     Returns Ritz nodes and weights of every probe, the top eigenvalues, the Hutchinson trace,
     the quadrature's traces (``trace``, ``abs_trace``), negative mass, extreme nodes, the number
@@ -355,7 +402,7 @@ def estimate_spectrum(
     )
     t0 = time.perf_counter()
     if engine == "builtin":
-        out = builtin_spectrum(op, steps, probes, top_k, seed, converged, block)
+        out = builtin_spectrum(op, steps, probes, top_k, seed, converged, block, basis_memory_gb)
     else:
         if converged is not None:
             raise ValueError("lanczos_steps: auto needs the builtin engine")
