@@ -1,4 +1,5 @@
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -38,6 +39,13 @@ def run_snakemake(*args: str, cwd: Path = REPO, timeout: int = 900) -> subproces
     exe = Path(sys.executable).with_name("snakemake")
     cmd = [str(exe), "--snakefile", str(REPO / "workflow" / "Snakefile"), *args]
     return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The job stats table a snakemake run (or dry run) prints first: ``{rule: count}``
+    (without the total)."""
+    table = output.split("Job stats:", 1)[1].split("total", 1)[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\S+)\s+(\d+)\s*$", table, re.M)}
 
 
 def tiny_config_run(work: Path, *extra: str) -> subprocess.CompletedProcess:

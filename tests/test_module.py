@@ -1,6 +1,5 @@
 """The workflow is usable as a Snakemake module (from a local path) by another workflow."""
 
-import re
 import shutil
 import subprocess
 import sys
@@ -8,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, job_counts, run_snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -25,12 +24,6 @@ module prunelimit:
 
 use rule * from prunelimit as prunelimit_*
 """
-
-
-def job_counts(stdout: str) -> dict[str, int]:
-    """The dry run's job stats table: ``{rule: count}`` (without the total)."""
-    table = stdout.split("Job stats:", 1)[1].split("total", 1)[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\S+)\s+(\d+)\s*$", table, re.M)}
 
 
 def test_module_plans_the_whole_workflow(tmp_path: Path):

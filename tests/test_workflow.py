@@ -238,3 +238,20 @@ def test_watched_l1_run_equals_a_retraining_run(tiny_run):
     dist = pd.read_csv(run / "spline/eb_distances.csv", index_col=0).to_numpy()
     assert abs(dist - rec.matrix()).max() < 1e-12
     assert not (run / "l1.ckpt.codes").exists()
+
+
+def test_recorded_extremes_against_a_float64_eigensolver(tiny_run):
+    """The float32 Lanczos run's extreme Ritz values lie inside the float64 spectrum (ARPACK on
+    the same operator) and close to its ends: exact Lanczos never leaves [lambda_min,
+    lambda_max], a precision fault does."""
+    import yaml
+
+    from prunelimit.bench.precision import check_run
+
+    config = yaml.safe_load((tiny_run / "config.yaml").read_text())
+    out = check_run(config, "tiny", 0, tiny_run)
+    assert out["float64_lambda_min"] < out["float64_lambda_max"]
+    assert -1e-6 < -out["max_rel_diff"] < 1e-3  # at or just below the top
+    assert (
+        out["recorded_lambda_min"] >= out["float64_lambda_min"] - 1e-6 * out["float64_lambda_max"]
+    )

@@ -56,13 +56,15 @@ class HessianSettings(Section):
     lanczos_steps: int | str = setting(help="Lanczos steps m, or auto (until rho_th converges)")
     probes: int = setting(help="Rademacher probes n_v")
     samples: int | None = setting(help="training samples in the Hessian; None = all")
-    batch_size: int = setting(help="samples per Hessian-vector-product chunk")
+    batch_size: int | str = setting(help="samples per Hessian-product chunk, or auto (memory_gb)")
     top_k: int = setting(help="top eigenvalues (builtin: largest Ritz values; else power iter.)")
     seed: int = setting(help="seed of the probes and the sample subset")
     lanczos_block: int = setting(40, "auto: steps per block (checked from the second block)")
     max_lanczos_steps: int = setting(480, "auto: stop here even if not converged")
     power_iterations: int = setting(100, "power iterations per top eigenvalue")
     cache_primal: bool = setting(True, "builtin: trace each chunk's forward/backward once")
+    memory_gb: float = setting(16.0, "batch_size auto: GB (1e9 B) of device memory for it all")
+    basis_memory_gb: float | None = setting(None, "GB of Lanczos basis on the device; None: all")
 
     def with_overrides(self, overrides: dict | None) -> HessianSettings:
         """These settings with an experiment's (or the spline stage's) overrides applied."""

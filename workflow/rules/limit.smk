@@ -21,6 +21,7 @@ rule actual_limit:
         limit=SETTINGS.limit.as_dict(),
         eps=SETTINGS.theory.eps,
         hessian_batch=lambda w: SETTINGS.hessian_for(w.experiment).batch_size,
+        hessian_memory_gb=lambda w: SETTINGS.hessian_for(w.experiment).memory_gb,
         device=DEVICE,
     script:
         "../scripts/actual_limit.py"

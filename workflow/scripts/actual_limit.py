@@ -25,7 +25,8 @@ with run_of(exp["name"], seed):
         LimitSettings.from_dict(snakemake.params.limit),
         seed,
         rho_th=theory["rho_th"],
-        hessian_batch=int(snakemake.params.hessian_batch),
+        hessian_batch=snakemake.params.hessian_batch,  # an int or auto
+        memory_gb=float(snakemake.params.hessian_memory_gb),
     )
 print({k: result["l1"][k] for k in ("rho_loss", "rho_objective", "rho_acc", "evaluations")})
 result.update(provenance(exp))

@@ -8,9 +8,10 @@ Batches are then cut from tensors in memory (on the training device), which is f
 
 Modules, each importing only those before it: :mod:`.registry` (the known datasets),
 :mod:`.download` (fetch with md5 check, all-or-nothing extraction), :mod:`.readers` (raw files
-to numpy arrays), :mod:`.prepare` (split and write the prepared file) and :mod:`.splits` (load
-it and serve batches). Every public name is re-exported here. Importing this package does not
-import torch: the names of :mod:`.splits` are loaded on first access.
+to numpy arrays), :mod:`.prepare` (split and write the prepared file), :mod:`.synthetic`
+(class-dependent synthetic images in the prepared format, for offline rehearsals) and
+:mod:`.splits` (load it and serve batches). Every public name is re-exported here. Importing this
+package does not import torch: the names of :mod:`.splits` are loaded on first access.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from prunelimit.data.download import fetch, md5sum, safe_extract, zlib_error
-from prunelimit.data.prepare import prepare_dataset, split_indices
+from prunelimit.data.prepare import prepare_dataset, split_indices, write_prepared
 from prunelimit.data.readers import READERS, Arrays, organise_tinyimagenet_val
 from prunelimit.data.registry import DATASETS, DatasetError, DatasetSpec, RemoteFile, get_spec
+from prunelimit.data.synthetic import synthetic_arrays, write_synthetic
 
 if TYPE_CHECKING:
     from prunelimit.data.splits import DatasetSplits, Split, load_dataset, random_crop_flip
@@ -45,6 +47,9 @@ __all__ = [
     "random_crop_flip",
     "safe_extract",
     "split_indices",
+    "synthetic_arrays",
+    "write_prepared",
+    "write_synthetic",
     "zlib_error",
 ]
 

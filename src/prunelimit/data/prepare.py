@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from prunelimit.data.download import fetch
-from prunelimit.data.readers import READERS
-from prunelimit.data.registry import DatasetError, get_spec
+from prunelimit.data.readers import READERS, Arrays
+from prunelimit.data.registry import DatasetError, DatasetSpec, get_spec
 from prunelimit.io import save_torch
 
 
@@ -37,13 +37,23 @@ def prepare_dataset(
     The test set is the official one (TinyImageNet: the official validation set, since its test
     labels are not public); the validation split is held out of the training set.
     """
-    import torch
-
     spec = get_spec(name)
     raw = Path(raw_dir)
     for remote in spec.files:
         fetch(remote, raw, name)
-    x, y, xt, yt = READERS[spec.reader](spec, raw)
+    return write_prepared(spec, READERS[spec.reader](spec, raw), out, val_fraction, split_seed)
+
+
+def write_prepared(
+    spec: DatasetSpec, arrays: Arrays, out: str | Path, val_fraction: float, split_seed: int
+) -> dict:
+    """Split read ``arrays`` (``x, y, x_test, y_test`` of a reader) of dataset ``spec``, measure
+    the normalisation on the training split and write the prepared file ``out``; return its
+    ``meta``. The one writer of prepared files (real datasets and :mod:`.synthetic` ones)."""
+    import torch
+
+    name = spec.name
+    x, y, xt, yt = arrays
     if tuple(x.shape[1:]) != spec.input_shape:
         raise DatasetError(
             f"dataset {name!r}: read samples of shape {x.shape[1:]}, expected {spec.input_shape}"

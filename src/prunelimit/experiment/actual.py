@@ -20,6 +20,7 @@ from prunelimit.experiment.prediction import (
 )
 from prunelimit.experiment.runs import settings_for
 from prunelimit.local_model import local_model_along_curve
+from prunelimit.memory import auto_chunk
 from prunelimit.pruning import (
     keep_count,
     magnitude_path,
@@ -198,14 +199,16 @@ def actual_limit_of(
     limit: LimitSettings,
     seed: int,
     rho_th: float | None = None,
-    hessian_batch: int = 1024,
+    hessian_batch: int | str = 1024,
+    memory_gb: float = 16.0,
 ) -> dict:
     """The actual limits of an experiment's networks (``models``: kind -> network, ``l1``
     first): the l1 network at the theory's ``eps_l1``, the dense one (if given) at its own
     ``eps`` (the theory setting: a number or ``auto``). The headline ``rho_*`` are the l1's;
     ``local_model`` sets the l1 curve beside its first- and second-order model at ``w*`` (the
     quadratic term at the three limits and at ``rho_th``, the theory's limit, if given; Hessian
-    products over chunks of ``hessian_batch`` samples)."""
+    products over chunks of ``hessian_batch`` samples; ``auto``: the largest chunk whose
+    measured memory fits ``memory_gb`` GB, as :func:`prunelimit.memory.auto_chunk`)."""
     result: dict = {"experiment": exp["name"], "seed": seed, "dense": None}
     for kind, model in models.items():
         if kind == "l1":
@@ -226,6 +229,10 @@ def actual_limit_of(
     for c in CRITERIA:
         result[f"rho_{c}"] = result["l1"][f"rho_{c}"]
     x, y = training_tensors(data, None, seed)  # the whole training split, as the curve
+    if hessian_batch == "auto":  # one vector at a time, no Lanczos basis
+        choice = auto_chunk(models["l1"], x, y, memory_gb, probes=1, steps=0)
+        hessian_batch = choice.batch_size
+        print(choice.reason(), flush=True)
     curve = result["l1"]
     marks = {f"rho_{c}": curve[f"rho_{c}"] for c in CRITERIA}
     if rho_th is not None:

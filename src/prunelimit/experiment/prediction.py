@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from prunelimit.data import DatasetSplits
+from prunelimit.memory import auto_chunk
 from prunelimit.pruning import (
     flat_prunable,
     sorted_magnitudes,
@@ -54,6 +55,10 @@ def spectrum_of(
     ``rho_th`` has converged (:func:`prunelimit.theory.converged_check`, with the ``eps`` that
     the theory will use: ``theory`` settings, training ``batch_size``, run ``seed``) or
     ``max_lanczos_steps`` is reached.
+
+    ``batch_size: auto`` measures the Hessian product's memory on the model's device and takes
+    the largest chunk that fits ``memory_gb`` (:func:`prunelimit.memory.auto_chunk`); the
+    result records the chunk (``batch_size``) and, for auto, why (``chunk_choice``: bytes).
     """
 
     x, y = training_tensors(data, h.samples, h.seed)
@@ -71,21 +76,36 @@ def spectrum_of(
         + (f" (at most {steps})" if converged else ""),
         flush=True,
     )
-    return estimate_spectrum(
+    chunk, choice = h.batch_size, None
+    if chunk == "auto":
+        cache = h.cache_primal and h.engine == "builtin"
+        choice = auto_chunk(
+            model, x, y, h.memory_gb, h.probes, steps, h.basis_memory_gb, cache_primal=cache
+        )
+        chunk = choice.batch_size
+        print(choice.reason(), flush=True)
+    result = estimate_spectrum(
         model,
         x,
         y,
         engine=h.engine,
         steps=steps,
         probes=h.probes,
-        batch_size=h.batch_size,
+        batch_size=chunk,
         top_k=h.top_k,
         seed=h.seed,
         power_iterations=h.power_iterations,
         cache_primal=h.cache_primal,
         converged=converged,
         block=h.lanczos_block,
+        basis_memory_gb=h.basis_memory_gb,
     )
+    return {
+        **result,
+        "batch_size": chunk,
+        "batch_size_mode": "auto" if choice else "given",
+        "chunk_choice": choice.as_dict() if choice else None,
+    }
 
 
 def loss_tolerance(

@@ -181,7 +181,9 @@ def regime_of(model: nn.Module, s: TrainSettings, data: DatasetSplits, summary: 
     """The l1-regime diagnostic (:mod:`prunelimit.regime`) of a finished l1 run of ``model``,
     with the stationarity of ``w*`` from one full-batch gradient of the training loss."""
     weights = prunable_weights(model)
-    grads = loss_gradient(model, data.train)
+    # in chunks of the training batch, which fits where the run trained (a ResNet50 on 64x64
+    # inputs keeps ~0.4 GB per sample for the backward pass; the default 1024 would not fit)
+    grads = loss_gradient(model, data.train, batch_size=s.batch_size)
     return regime_diagnostic(
         **_schedule(model, s, len(data.train)),
         weights=list(weights.values()),

@@ -1,0 +1,283 @@
+"""Peak memory of a call, its linear cost ``a + b * n`` in the batch size, and the Hessian chunk
+that fits a memory budget (``hessian.batch_size: auto``).
+
+Units: bytes everywhere in this module; the ``*_gb`` config keys and reports use GB = 1e9 bytes
+(:data:`GB`).
+
+:func:`peak_memory` measures what a call adds above what was allocated before it: on CUDA the
+allocator's peak (``max_memory_allocated``) minus the bytes allocated at entry; on the CPU
+(Linux) the resident high-water mark ``VmHWM``, reset by writing ``5`` to
+``/proc/self/clear_refs``, minus ``VmRSS`` at entry (freed heap memory is first returned to the
+system with ``malloc_trim``, so a call cannot reuse it unseen). :func:`per_sample_cost` fits
+``fixed + per_sample * n`` to such peaks at a few small sizes ``n``; the training-step and
+Hessian-vector-product measures below are what the workflow's jobs run (``sgd_step`` with
+momentum and l1; :class:`~prunelimit.hessian.HessianOperator` products of ``probes`` vectors at
+once, as a Lanczos step takes them). The chunk size does not change the Hessian (products are
+summed over chunks), only the memory and the speed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from prunelimit.hessian import HessianOperator
+from prunelimit.training import sgd_step
+
+GB = 1e9  # bytes
+# bytes: on the CPU, peaks of the same call at the same size differ by up to ~10 MB (allocator
+# and thread arenas); growth over the measured sizes below this is not resolved
+RESOLVABLE = 64 * 2**20
+T = TypeVar("T")
+
+
+def _status(key: str) -> int:
+    """A ``/proc/self/status`` field in bytes (``VmRSS``, ``VmHWM``)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"/proc/self/status has no {key}")
+
+
+def _trim() -> None:
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: freed heap memory may be reused unseen
+        pass
+
+
+def peak_memory(fn: Callable[[], T], device: str | torch.device) -> tuple[T, int]:
+    """``fn()`` and the peak bytes it added above what was allocated when it started.
+
+    CUDA: allocator peak minus allocated at entry. CPU: needs Linux ``/proc`` (resident
+    high-water mark, reset at entry, minus resident bytes at entry)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        out = fn()
+        torch.cuda.synchronize(device)
+        return out, int(torch.cuda.max_memory_allocated(device) - base)
+    if not Path("/proc/self/clear_refs").exists():
+        raise RuntimeError("CPU peak memory needs Linux /proc/self/clear_refs")
+    _trim()
+    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+    base = _status("VmRSS")
+    out = fn()
+    return out, max(0, _status("VmHWM") - base)
+
+
+@dataclass(frozen=True)
+class LinearCost:
+    """Peak bytes ``fixed + per_sample * n`` of a call at batch size ``n``, fitted (least
+    squares) to the peaks measured at ``sizes``."""
+
+    fixed: float
+    per_sample: float
+    sizes: tuple[int, ...]
+    peaks: tuple[int, ...]
+
+    def at(self, n: float) -> float:
+        """Predicted peak bytes at ``n`` samples."""
+        return self.fixed + self.per_sample * n
+
+    def largest(self, available: float, cap: int) -> int:
+        """The largest ``n <= cap`` whose predicted peak is at most ``available`` bytes (0 if
+        none)."""
+        if self.per_sample <= 0:
+            return cap if self.fixed <= available else 0
+        return int(max(0, min(cap, (available - self.fixed) // self.per_sample)))
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def per_sample_cost(
+    measure: Callable[[int], int],
+    sizes: Sequence[int] = (2, 4, 8),
+    max_size: int | None = None,
+    warmup: bool = True,
+) -> LinearCost:
+    """Fit ``fixed + per_sample * n`` to ``measure(n)`` (peak bytes) at ``sizes``.
+
+    ``warmup`` first runs the smallest size once, unrecorded (one-time allocations: thread
+    pools, library workspaces). With ``max_size``, while the peaks grow by less than
+    :data:`RESOLVABLE` over the sizes (noise on the CPU) the sizes are quadrupled (and warmed
+    up again), up to ``max_size``."""
+    sizes = tuple(int(s) for s in sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"a linear fit needs two sizes or more, got {sizes}")
+    while True:
+        if warmup:
+            measure(sizes[0])
+        peaks = tuple(int(measure(n)) for n in sizes)
+        grow = max_size is not None and 4 * sizes[-1] <= max_size
+        if not grow or peaks[-1] - peaks[0] >= RESOLVABLE:
+            slope, fixed = np.polyfit(np.array(sizes, float), np.array(peaks, float), 1)
+            return LinearCost(float(fixed), float(slope), sizes, peaks)
+        sizes = tuple(4 * s for s in sizes)
+
+
+def train_step_measure(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    num_classes: int,
+    l1: float = 1e-5,
+    momentum: float = 0.9,
+) -> Callable[[int], int]:
+    """``measure(n)``: peak bytes of one training step at batch ``n`` (random inputs made in
+    the step; a fresh SGD-with-momentum optimizer, so gradients and momentum buffers count)."""
+    device = next(model.parameters()).device
+
+    def measure(n: int) -> int:
+        model.train().zero_grad(set_to_none=True)
+
+        def step() -> None:
+            x = torch.randn(n, *input_shape, device=device)
+            y = torch.randint(0, num_classes, (n,), device=device)
+            opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=momentum)
+            sgd_step(model, opt, x, y, l1)
+
+        _, peak = peak_memory(step, device)
+        model.zero_grad(set_to_none=True)
+        return peak
+
+    return measure
+
+
+def hvp_measure(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    probes: int = 2,
+    cache_primal: bool = False,
+) -> Callable[[int], int]:
+    """``measure(n)``: peak bytes of one product of ``H`` over a chunk of the first ``n`` of
+    ``(x, y)`` with ``probes`` vectors at once (the vectors themselves held before)."""
+    op = HessianOperator(model, x[:1], y[:1])
+    V = torch.randn(probes, op.D, device=op.device)
+
+    def measure(n: int) -> int:
+        chunk = HessianOperator(model, x[:n], y[:n], batch_size=n, cache_primal=cache_primal)
+        _, peak = peak_memory(lambda: chunk.matvec(V), op.device)
+        return peak
+
+    return measure
+
+
+def lanczos_basis_bytes(probes: int, steps: int, D: int, itemsize: int = 4) -> int:
+    """Bytes of the Lanczos bases of ``probes`` probes after ``steps`` steps (float32)."""
+    return probes * steps * D * itemsize
+
+
+def device_basis_bytes(basis_bytes: float, basis_memory_gb: float | None) -> float:
+    """The share of the basis held on the job's device: all of it with ``None``, else at most
+    ``basis_memory_gb`` GB (the rest in host memory)."""
+    return basis_bytes if basis_memory_gb is None else min(basis_bytes, basis_memory_gb * GB)
+
+
+def tensor_bytes(tensors) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+@dataclass(frozen=True)
+class ChunkChoice:
+    """The Hessian chunk chosen under a budget, and why (bytes; ``memory_gb`` in GB)."""
+
+    batch_size: int
+    memory_gb: float
+    reserved_bytes: float  # weights and buffers, Hessian samples, the basis' device share
+    basis_bytes: float
+    basis_device_bytes: float
+    hvp: LinearCost
+
+    def as_dict(self) -> dict:
+        return {
+            **{k: v for k, v in asdict(self).items() if k != "hvp"},
+            "hvp_fixed_bytes": self.hvp.fixed,
+            "hvp_per_sample_bytes": self.hvp.per_sample,
+            "hvp_sizes": list(self.hvp.sizes),
+            "hvp_peaks": list(self.hvp.peaks),
+        }
+
+    def reason(self) -> str:
+        left = self.memory_gb * GB - self.reserved_bytes
+        return (
+            f"Hessian chunk {self.batch_size} (auto): budget {self.memory_gb:g} GB minus "
+            f"{self.reserved_bytes / GB:.2f} GB held (weights, samples, "
+            f"{self.basis_device_bytes / GB:.2f} of the basis' {self.basis_bytes / GB:.2f} GB) "
+            f"leaves {left / GB:.2f} GB; a product over n samples takes "
+            f"{self.hvp.fixed / GB:.3f} + {self.hvp.per_sample / 1e6:.2f} MB x n "
+            f"(measured at n = {list(self.hvp.sizes)})"
+        )
+
+
+def fit_chunk(hvp: LinearCost, available: float, samples: int, cache_primal: bool = False) -> int:
+    """The largest chunk (at most ``samples``) whose product fits ``available`` bytes; raises
+    when none does (or, with ``cache_primal``, when all samples' activations do not fit)."""
+    n = hvp.largest(available, samples)
+    if n < 1 or (cache_primal and n < samples):
+        need = hvp.at(samples if cache_primal else 1)
+        raise ValueError(
+            f"hessian.memory_gb: {max(available, 0) / GB:.2f} GB are left for the Hessian "
+            f"products, which need {need / GB:.2f} GB"
+            + (
+                " (cache_primal keeps every sample's activations: set it false)"
+                if cache_primal
+                else ""
+            )
+            + "; raise hessian.memory_gb or lower hessian.basis_memory_gb"
+        )
+    return n
+
+
+def plan_chunk(
+    hvp: LinearCost,
+    memory_gb: float,
+    held_bytes: float,
+    basis_bytes: float,
+    basis_memory_gb: float | None,
+    samples: int,
+    cache_primal: bool = False,
+) -> ChunkChoice:
+    """The chunk for a product of cost ``hvp`` under ``memory_gb`` GB, after ``held_bytes``
+    (weights, buffers, Hessian samples) and the device share of a ``basis_bytes`` basis."""
+    on_device = device_basis_bytes(basis_bytes, basis_memory_gb)
+    reserved = held_bytes + on_device
+    n = fit_chunk(hvp, memory_gb * GB - reserved, samples, cache_primal)
+    return ChunkChoice(n, memory_gb, reserved, basis_bytes, on_device, hvp)
+
+
+def auto_chunk(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    memory_gb: float,
+    probes: int,
+    steps: int,
+    basis_memory_gb: float | None = None,
+    cache_primal: bool = False,
+    sizes: Sequence[int] = (2, 4, 8),
+) -> ChunkChoice:
+    """Measure the product's cost on ``model``'s device at ``sizes`` (grown while too small to
+    resolve) and choose the largest chunk whose product fits ``memory_gb`` GB minus the
+    weights, the samples ``(x, y)`` and the device share of ``probes x steps`` basis vectors."""
+    D = HessianOperator(model, x[:1], y[:1]).D
+    basis = lanczos_basis_bytes(probes, steps, D)
+    held = tensor_bytes([*model.parameters(), *model.buffers(), x, y])
+    usable = tuple(s for s in sizes if s <= len(y))
+    if len(usable) < 2:  # too few samples to measure: one chunk of all of them
+        cost = LinearCost(0.0, 0.0, usable, ())
+    else:
+        cost = per_sample_cost(hvp_measure(model, x, y, probes, cache_primal), usable, len(y))
+    return plan_chunk(cost, memory_gb, held, basis, basis_memory_gb, len(y), cache_primal)

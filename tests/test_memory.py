@@ -1,0 +1,149 @@
+"""Peak memory, the linear cost fit and ``hessian.batch_size: auto``."""
+
+import dataclasses
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from prunelimit.data import DatasetSplits, Split
+from prunelimit.experiment import spectrum_of
+from prunelimit.memory import (
+    GB,
+    LinearCost,
+    auto_chunk,
+    fit_chunk,
+    peak_memory,
+    per_sample_cost,
+    train_step_measure,
+)
+from prunelimit.models import build_model
+from prunelimit.settings import HessianSettings
+
+
+def test_the_fit_recovers_a_known_linear_cost():
+    calls = []
+
+    def fake(n: int) -> int:
+        calls.append(n)
+        return 1_000_000 + 3_000 * n
+
+    cost = per_sample_cost(fake, (2, 4, 8))
+    assert calls == [2, 2, 4, 8]  # a warm-up at the smallest size, then the sizes
+    assert cost.fixed == pytest.approx(1e6) and cost.per_sample == pytest.approx(3e3)
+    assert cost.largest(1e6 + 3e3 * 10.5, 100) == 10 and cost.largest(1e6 + 3e3 * 10, 5) == 5
+    assert cost.largest(5e5, 100) == 0
+    calls.clear()
+    grown = per_sample_cost(fake, (2, 4, 8), max_size=100_000)  # 3 kB/sample: unresolved at 2..8
+    assert grown.sizes == (8192, 16384, 32768)  # the first sizes whose peaks differ by 64 MiB
+    assert calls[:4] == [2, 2, 4, 8] and grown.per_sample == pytest.approx(3e3)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc")
+def test_peak_memory_of_a_known_allocation_is_its_size():
+    n = 50_000_000  # 200 MB of float32
+    peak_memory(lambda: torch.ones(n).sum().item(), "cpu")  # one-time allocations
+    out, peak = peak_memory(lambda: torch.ones(n).sum().item(), "cpu")
+    assert out == n and abs(peak - 4 * n) < 0.05 * 4 * n
+    _, none = peak_memory(lambda: 0, "cpu")
+    assert none < 0.05 * 4 * n
+
+
+def test_a_training_step_costs_gradients_momentum_and_activations():
+    model = build_model("mlp", (1, 40), 10, seed=0, widths=[2048, 2048])
+    cost = per_sample_cost(train_step_measure(model, (1, 40), 10), (64, 128, 256))
+    params = sum(p.numel() * 4 for p in model.parameters())
+    assert 1.5 * params <= cost.fixed <= 4 * params  # gradients and momentum, a workspace
+    assert cost.per_sample > 0
+
+
+def _problem(n: int = 96):
+    # one wide layer: about 0.5 MB per sample in a product, resolvable above the CPU's noise
+    model = build_model("mlp", (1, 40), 10, seed=0, widths=[20000])
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(n, 1, 40, generator=g), torch.randint(0, 10, (n,), generator=g)
+    return model, x, y
+
+
+def test_fit_chunk_refuses_what_does_not_fit():
+    cost = LinearCost(1e6, 1e4, (2, 4, 8), ())
+    assert fit_chunk(cost, 1e6 + 1e4 * 50, 40) == 40
+    with pytest.raises(ValueError, match="raise hessian.memory_gb"):
+        fit_chunk(cost, 5e5, 40)
+    with pytest.raises(ValueError, match="cache_primal"):
+        fit_chunk(cost, 1e6 + 1e4 * 30, 40, cache_primal=True)
+
+
+def test_auto_picks_a_chunk_within_the_budget():
+    model, x, y = _problem()
+    held = sum(t.numel() * t.element_size() for t in [*model.parameters(), x, y])
+    basis = 2 * 10 * sum(p.numel() for n, p in model.named_parameters() if "weight" in n) * 4
+    # room for about 40 samples' products above what the fit says a product needs
+    probe = auto_chunk(model, x, y, 100.0, probes=2, steps=10)
+    assert probe.batch_size == len(y)  # a large budget: all samples in one chunk
+    budget = (held + basis + probe.hvp.at(40)) / GB
+    choice = auto_chunk(model, x, y, budget, probes=2, steps=10)
+    assert 1 <= choice.batch_size < len(y)
+    assert choice.reserved_bytes + choice.hvp.at(choice.batch_size) <= budget * GB
+    assert choice.reserved_bytes + choice.hvp.at(choice.batch_size + 1) > budget * GB
+    assert choice.basis_bytes == basis == choice.basis_device_bytes
+    spilled = auto_chunk(model, x, y, budget, probes=2, steps=10, basis_memory_gb=0.0)
+    assert spilled.basis_device_bytes == 0 and spilled.reserved_bytes < choice.reserved_bytes
+
+
+def _splits(x, y) -> DatasetSplits:
+    meta = {"scale": 1.0, "mean": [0.0], "std": [1.0], "input_shape": [1, 40], "num_classes": 10}
+    split = Split(x, y, meta, "cpu")
+    return DatasetSplits(split, split, split, meta=meta)
+
+
+def test_the_spectrum_with_auto_equals_the_one_with_the_chunk_it_chose():
+    model, x, y = _problem()
+    data = _splits(x, y)
+    h = HessianSettings(
+        engine="builtin",
+        lanczos_steps=10,
+        probes=2,
+        samples=None,
+        batch_size="auto",
+        top_k=3,
+        seed=0,
+        cache_primal=False,
+    )
+    # a budget that splits the 96 samples into chunks (so the chosen chunk is not all of them)
+    probe = auto_chunk(model, x, y, 100.0, probes=2, steps=10)
+    h = dataclasses.replace(h, memory_gb=(probe.reserved_bytes + probe.hvp.at(30)) / GB)
+    auto = spectrum_of(model, data, h)
+    chunk = auto["batch_size"]
+    assert auto["batch_size_mode"] == "auto" and 1 <= chunk < len(y)
+    rec = auto["chunk_choice"]
+    assert rec["batch_size"] == chunk and rec["memory_gb"] == h.memory_gb
+    assert rec["hvp_per_sample_bytes"] > 0
+    json.dumps(rec)  # recorded as plain numbers
+    given = spectrum_of(model, data, dataclasses.replace(h, batch_size=chunk))
+    assert given["batch_size"] == chunk and given["chunk_choice"] is None
+    for key in ("alpha", "beta", "nodes", "weights"):
+        assert np.allclose(auto[key], given[key], rtol=1e-6, atol=1e-9)
+    assert auto["n_hvp"] == given["n_hvp"]
+
+
+def test_the_gpu_benchmark_runs_as_a_cpu_smoke_test(tmp_path):
+    from prunelimit.bench import gpu
+
+    before = torch.are_deterministic_algorithms_enabled()
+    threads = torch.get_num_threads()
+    try:
+        args = ["--device", "cpu", "--only", "fc5", "--batch", "2", "--samples", "8"]
+        res = gpu.main(
+            [*args, "--memory-gb", "6", "--repeats", "1", "--json", str(tmp_path / "g.json")]
+        )
+    finally:
+        torch.use_deterministic_algorithms(before)
+        torch.set_num_threads(threads)
+    assert set(res["deterministic"].values()) == {"ok"}
+    fc5 = res["experiments"]["cifar10_fc5"]
+    assert 1 <= fc5["auto_chunk"]["batch_size"] <= 8 and fc5["train_step_s"] > 0
+    assert res["gpu_hours"]["total"] > 0
+    assert json.loads((tmp_path / "g.json").read_text())["device"] == "cpu"
