@@ -1,3 +1,4 @@
+import math
 import os
 import re
 import shutil
@@ -32,6 +33,15 @@ def mnist1d(mnist1d_path):
     from prunelimit.data import load_dataset
 
     return load_dataset(mnist1d_path)
+
+
+def finite(obj) -> bool:
+    """No NaN or infinite float anywhere in a JSON-like object."""
+    if isinstance(obj, dict):
+        return all(finite(v) for v in obj.values())
+    if isinstance(obj, list):
+        return all(finite(v) for v in obj)
+    return not isinstance(obj, float) or math.isfinite(obj)
 
 
 def run_snakemake(*args: str, cwd: Path = REPO, timeout: int = 900) -> subprocess.CompletedProcess:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, job_counts, run_snakemake
+from conftest import REPO, finite, job_counts, run_snakemake
 from prunelimit.bench.dag import job_times
 from prunelimit.data import write_synthetic
 from prunelimit.rehearsal import HESSIAN, SECTIONS, TOP, TRAIN, main, render
@@ -122,14 +122,6 @@ def rehearsal(tmp_path_factory) -> tuple[Path, str]:
     return work, proc.stdout + proc.stderr
 
 
-def _finite(obj) -> bool:
-    if isinstance(obj, dict):
-        return all(_finite(v) for v in obj.values())
-    if isinstance(obj, list):
-        return all(_finite(v) for v in obj)
-    return not isinstance(obj, float) or math.isfinite(obj)
-
-
 @pytest.mark.slow
 def test_every_rule_ran(rehearsal):
     work, output = rehearsal
@@ -164,15 +156,15 @@ def test_prediction_and_limits_hold_finite_numbers(rehearsal):
         run = work / f"results/{exp['name']}/seed{seed}"
         for name in ("spectrum", "theory", "limit", "pqi"):
             obj = json.loads((run / f"{name}.json").read_text())
-            assert _finite(obj), f"{exp['name']}: {name}.json holds a non-finite value"
+            assert finite(obj), f"{exp['name']}: {name}.json holds a non-finite value"
         theory = json.loads((run / "theory.json").read_text())
         limit = json.loads((run / "limit.json").read_text())
         assert 0 < theory["rho_lower"] <= theory["rho_th"] <= theory["rho_upper"] <= 1
         assert all(0 < limit[f"rho_{c}"] <= 1 for c in ("loss", "objective", "acc"))
     for name in PAPER["spline"]["experiments"]:
         eb = json.loads((work / f"results/{name}/seed{seed}/spline/eb_limit.json").read_text())
-        assert _finite(eb) and 0 < eb["final"]["rho_th"] <= 1
-    assert _finite(json.loads((work / "results/ntk/summary.json").read_text()))
+        assert finite(eb) and 0 < eb["final"]["rho_th"] <= 1
+    assert finite(json.loads((work / "results/ntk/summary.json").read_text()))
 
 
 @pytest.mark.slow

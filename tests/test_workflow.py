@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from conftest import run_snakemake
+from conftest import finite, run_snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -48,14 +48,6 @@ def test_report_holds_every_figure_and_table(tiny_run):
         assert name in html, f"{name} missing from the report"
 
 
-def _finite(obj) -> bool:
-    if isinstance(obj, dict):
-        return all(_finite(v) for v in obj.values())
-    if isinstance(obj, list):
-        return all(_finite(v) for v in obj)
-    return not isinstance(obj, float) or math.isfinite(obj)
-
-
 def test_limit_outputs_hold_their_invariants(tiny_run):
     run = tiny_run / "results/tiny/seed0"
     spectrum = json.loads((run / "spectrum.json").read_text())
@@ -63,7 +55,7 @@ def test_limit_outputs_hold_their_invariants(tiny_run):
     limit = json.loads((run / "limit.json").read_text())
     metrics = json.loads((run / "l1_metrics.json").read_text())
     for name, obj in (("spectrum", spectrum), ("theory", theory), ("limit", limit)):
-        assert _finite(obj), f"{name}.json holds a non-finite value"
+        assert finite(obj), f"{name}.json holds a non-finite value"
     # the theory: ordered bounds, a kept ratio, the Lanczos run's own convergence curve
     assert 0 < theory["rho_lower"] <= theory["rho_th"] <= theory["rho_upper"] <= 1
     conv = theory["convergence"]

@@ -55,26 +55,47 @@ def _trim() -> None:
         pass
 
 
-def peak_memory(fn: Callable[[], T], device: str | torch.device) -> tuple[T, int]:
-    """``fn()`` and the peak bytes it added above what was allocated when it started.
+class PeakMemory:
+    """Context manager: the peak bytes the block adds above what was allocated at entry
+    (``peak_bytes``; ``peak_mb`` in MiB). CUDA: allocator peak minus allocated at entry. CPU:
+    needs Linux ``/proc`` (resident high-water mark, reset at entry, minus resident bytes at
+    entry)."""
 
-    CUDA: allocator peak minus allocated at entry. CPU: needs Linux ``/proc`` (resident
-    high-water mark, reset at entry, minus resident bytes at entry)."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-        base = torch.cuda.memory_allocated(device)
-        torch.cuda.reset_peak_memory_stats(device)
+    def __init__(self, device: str | torch.device):
+        self.device, self.peak_bytes = torch.device(device), 0
+
+    @property
+    def peak_mb(self) -> float:
+        return self.peak_bytes / 2**20
+
+    def __enter__(self) -> PeakMemory:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            self._base = torch.cuda.memory_allocated(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            return self
+        if not Path("/proc/self/clear_refs").exists():
+            raise RuntimeError("CPU peak memory needs Linux /proc/self/clear_refs")
+        _trim()
+        Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
+        self._base = _status("VmRSS")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+            peak = torch.cuda.max_memory_allocated(self.device)
+        else:
+            peak = _status("VmHWM")
+        self.peak_bytes = int(max(0, peak - self._base))
+
+
+def peak_memory(fn: Callable[[], T], device: str | torch.device) -> tuple[T, int]:
+    """``fn()`` and the peak bytes it added above what was allocated when it started
+    (:class:`PeakMemory`)."""
+    with PeakMemory(device) as mem:
         out = fn()
-        torch.cuda.synchronize(device)
-        return out, int(torch.cuda.max_memory_allocated(device) - base)
-    if not Path("/proc/self/clear_refs").exists():
-        raise RuntimeError("CPU peak memory needs Linux /proc/self/clear_refs")
-    _trim()
-    Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
-    base = _status("VmRSS")
-    out = fn()
-    return out, max(0, _status("VmHWM") - base)
+    return out, mem.peak_bytes
 
 
 @dataclass(frozen=True)
