@@ -53,10 +53,15 @@ def test_peak_memory_of_a_known_allocation_is_its_size():
 
 def test_a_training_step_costs_gradients_momentum_and_activations():
     model = build_model("mlp", (1, 40), 10, seed=0, widths=[2048, 2048])
-    cost = per_sample_cost(train_step_measure(model, (1, 40), 10), (64, 128, 256))
+    # about 50 kB per sample: the sizes grow until the peaks differ by more than the CPU's noise
+    measure = train_step_measure(model, (1, 40), 10)
+    cost = per_sample_cost(measure, (64, 128, 256), max_size=8192)
     params = sum(p.numel() * 4 for p in model.parameters())
-    assert 1.5 * params <= cost.fixed <= 4 * params  # gradients and momentum, a workspace
-    assert cost.per_sample > 0
+    # gradients and momentum (2 x params) and a workspace; the intercept of a fit to peaks that
+    # scatter by ~5 MB at these sizes is known to about +-10 MB
+    assert params <= cost.fixed <= 4 * params
+    # at least the two hidden layers' activations that autograd saves, float32
+    assert cost.per_sample >= 2 * 2048 * 4
 
 
 def _problem(n: int = 96):

@@ -8,7 +8,8 @@ Units: bytes everywhere in this module; the ``*_gb`` config keys and reports use
 allocator's peak (``max_memory_allocated``) minus the bytes allocated at entry; on the CPU
 (Linux) the resident high-water mark ``VmHWM``, reset by writing ``5`` to
 ``/proc/self/clear_refs``, minus ``VmRSS`` at entry (freed heap memory is first returned to the
-system with ``malloc_trim``, so a call cannot reuse it unseen). :func:`per_sample_cost` fits
+system with ``malloc_trim``, and large blocks are always mapped on their own: see
+:func:`_fix_mmap_threshold`, so a call cannot reuse them unseen). :func:`per_sample_cost` fits
 ``fixed + per_sample * n`` to such peaks at a few small sizes ``n``; the training-step and
 Hessian-vector-product measures below are what the workflow's jobs run (``sgd_step`` with
 momentum and l1; :class:`~prunelimit.hessian.HessianOperator` products of ``probes`` vectors at
@@ -47,12 +48,33 @@ def _status(key: str) -> int:
     raise RuntimeError(f"/proc/self/status has no {key}")
 
 
+M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+MMAP_THRESHOLD = 128 * 1024  # bytes: glibc's initial threshold, held fixed
+
+
+def _libc():
+    try:
+        return ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc: freed heap memory may be reused unseen
+        return None
+
+
 def _trim() -> None:
     gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: freed heap memory may be reused unseen
-        pass
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)
+
+
+def _fix_mmap_threshold() -> None:
+    """Serve every allocation above 128 kB by its own ``mmap`` (glibc). glibc otherwise raises
+    its threshold as large blocks are freed, and later tensors land on the heap where the
+    resident high-water mark sees them or not depending on what was freed before: peaks of one
+    training step at the same batch then differ by 50 MB or more. Process-wide; the cost is a
+    page fault per fresh page of a large tensor."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
 
 
 class PeakMemory:
@@ -76,6 +98,7 @@ class PeakMemory:
             return self
         if not Path("/proc/self/clear_refs").exists():
             raise RuntimeError("CPU peak memory needs Linux /proc/self/clear_refs")
+        _fix_mmap_threshold()
         _trim()
         Path("/proc/self/clear_refs").write_text("5")  # VmHWM := VmRSS
         self._base = _status("VmRSS")
