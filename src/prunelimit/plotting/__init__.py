@@ -7,6 +7,7 @@ that figure jobs import neither seaborn nor scipy (they stay light).
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -18,6 +19,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import LogFormatter, LogFormatterSciNotation  # noqa: E402
 
 from prunelimit.io import atomic_path  # noqa: E402
+from prunelimit.tables import plural  # noqa: E402
 
 # seaborn's "colorblind" palette
 COLORBLIND = ["#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc"]
@@ -98,6 +100,73 @@ def tight_layout(fig: plt.Figure, **kwargs) -> None:
     measured on the labels that are drawn and never runs the mathtext parser."""
     plain_log_ticks(fig)
     fig.tight_layout(**kwargs)
+
+
+NOTE_GID = "prunelimit-note"
+
+
+def note(ax: plt.Axes, text: str) -> None:
+    """Say on ``ax`` what its figure cannot show (a short or degenerate run): one grey box in
+    the axes' lower left corner, a note per line (wrapped to the axes' width; repeated notes
+    once). Every builder uses this for what it leaves out, so nothing is dropped silently;
+    :func:`notes` reads them back."""
+    box = next((t for t in ax.texts if t.get_gid() == NOTE_GID), None)
+    if box is None:
+        box = ax.text(
+            0.02,
+            0.02,
+            "",
+            transform=ax.transAxes,
+            ha="left",
+            va="bottom",
+            fontsize=7,
+            style="italic",
+            color="0.25",
+            bbox={"boxstyle": "round", "fc": "white", "ec": "0.7", "alpha": 0.7},
+            gid=NOTE_GID,
+            zorder=10,
+        )
+        box.prunelimit_notes = []
+    if text in box.prunelimit_notes:
+        return
+    box.prunelimit_notes.append(text)
+    inches = ax.get_position().width * ax.figure.get_figwidth()
+    width = max(24, int(17 * inches))  # characters of 7 pt italic per line
+    box.set_text("\n".join(textwrap.fill(line, width) for line in box.prunelimit_notes))
+
+
+def notes(fig: plt.Figure) -> list[str]:
+    """Every note of :func:`note` on ``fig``'s axes (unwrapped)."""
+    return [
+        line
+        for ax in fig.axes
+        for t in ax.texts
+        if t.get_gid() == NOTE_GID
+        for line in getattr(t, "prunelimit_notes", [])
+    ]
+
+
+def log_axis(ax: plt.Axes, axis: str, values, what: str = "", **kwargs) -> bool:
+    """The one "log axis only when the data is positive" decision: a log ``axis`` ("x" or "y")
+    of ``ax`` (``kwargs``: to ``set_xscale``/``set_yscale``, e.g. ``base=2``) when some finite
+    value of ``values`` (the data drawn along it) is positive, else a linear one, and a
+    :func:`note` saying so; values <= 0 beside positive ones are counted in a note (a log axis
+    cannot show them), and so are missing (non-finite) ones. Returns whether the axis is
+    logarithmic."""
+    v = np.asarray(values, dtype=float).ravel()
+    label = f"{what} " if what else ""
+    if (missing := int((~np.isfinite(v)).sum())) > 0:
+        note(ax, f"{plural(missing, label + 'value')} missing (not finite)")
+    v = v[np.isfinite(v)]
+    scale = ax.set_xscale if axis == "x" else ax.set_yscale
+    if not (v > 0).any():
+        scale("linear")
+        note(ax, f"no positive {label}values: linear {axis} axis")
+        return False
+    scale("log", **kwargs)
+    if (bad := int((v <= 0).sum())) > 0:
+        note(ax, f"{plural(bad, label + 'value')} <= 0 not shown (log {axis} axis)")
+    return True
 
 
 def save_figure(fig: plt.Figure, *paths: str | os.PathLike) -> list[Path]:

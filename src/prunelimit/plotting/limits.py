@@ -12,7 +12,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from prunelimit.plotting import setup_style, tight_layout
+from prunelimit.plotting import log_axis, note, plural, setup_style, tight_layout
+from prunelimit.tables import grid_edge
 
 
 def curve_rows(actual: dict, **labels) -> list[dict]:
@@ -54,8 +55,10 @@ def curve_panels(
     columns ``ys`` of :func:`curve_rows`; excess losses over eps are symlog, feasible below
     the dotted line at 1. Returns (fig, axes)."""
     fig, axes = plt.subplots(1, len(ys), figsize=figsize, sharex=True)
+    if df.empty:
+        note(axes[0], "no pruning curve to show")
     for i, (ax, y) in enumerate(zip(axes, ys, strict=True)):
-        for label, colour in palette.items():  # one line per seed, one colour per hue
+        for label, colour in palette.items() if not df.empty else ():  # a line per seed
             runs = df[df[hue] == label]
             for j, (_, run) in enumerate(runs.groupby("seed", sort=True)):
                 run = run.sort_values("rho %")
@@ -67,14 +70,14 @@ def curve_panels(
                     color=colour,
                     label=label if j == 0 else None,
                 )
-        if i == legend_panel:
+        if i == legend_panel and not df.empty:
             ax.legend(title=hue)
-        ax.set_xscale("log")
         ax.set_xlabel("kept ratio rho (% of D)")
         ax.set_ylabel(YLABELS[y])
         if y.startswith("excess"):
             ax.axhline(1.0, color="k", lw=0.8, ls=":", label="+ eps")
             ax.set_yscale("symlog", linthresh=1.0)
+    log_axis(axes[0], "x", df["rho %"] if "rho %" in df else [], "kept-ratio")  # shared x
     return fig, axes
 
 
@@ -111,9 +114,14 @@ def phase_transition(name: str, theories: list[dict], limits: list[dict]) -> plt
         ax.axvline(th, color="C2", lw=1.5, label=f"theory rho_th = {th:.2f} %")
         ax.axvline(act, color="k", lw=1.2, ls="--", label=f"actual {label} = {act:.2f} %")
         ax.legend(fontsize=7, loc="best")
+    for lim in limits:
+        grid = [p["rho"] for p in lim["l1"]["curve"]] if lim.get("l1") else []
+        crit = {c: lim.get(f"rho_{c}") for c in ("loss", "objective", "acc")}
+        edge = grid_edge(crit, min(grid) if grid else None)
+        if edge:
+            note(axes[0], f"seed {lim['seed']}: {edge}")
     fig.suptitle(
-        f"{name}: one-shot magnitude pruning without fine-tuning "
-        f"({len(limits)} seed{'s' if len(limits) > 1 else ''})"
+        f"{name}: one-shot magnitude pruning without fine-tuning ({plural(len(limits), 'seed')})"
     )
     tight_layout(fig)
     return fig
@@ -125,10 +133,12 @@ def spectral_density(name: str, spectra: list[dict], theories: list[dict]) -> pl
     2 eps / R(rho_th)^2, the eigenvalue scale below which directions count as flat."""
     setup_style()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    taus, lams = [], []
     for i, sp in enumerate(spectra):
-        nodes, weights = np.asarray(sp["nodes"]), np.asarray(sp["weights"])
+        nodes, weights = np.atleast_2d(sp["nodes"]), np.atleast_2d(sp["weights"])
         k = nodes.shape[0]
         keep = weights > 0
+        taus.append(weights[keep] / k)
         axes[0].scatter(
             nodes[keep],
             weights[keep] / k,
@@ -140,17 +150,22 @@ def spectral_density(name: str, spectra: list[dict], theories: list[dict]) -> pl
         lam = np.abs(nodes[keep])
         order = np.argsort(lam)
         cum = np.cumsum((weights[keep] / k)[order])
-        axes[1].step(np.maximum(lam[order], 1e-12), cum, where="post", color=f"C{i}")
+        lams.append(lam)
+        axes[1].step(lam[order], cum, where="post", color=f"C{i}")
     axes[0].set_xscale("symlog", linthresh=1e-3)
-    axes[0].set_yscale("log")
+    log_axis(axes[0], "y", np.concatenate([[], *taus]), "quadrature weight")
     axes[0].set_xlabel("Ritz value theta (symlog)")
     axes[0].set_ylabel("quadrature weight tau / probes")
-    axes[0].legend(fontsize=7)
-    axes[1].set_xscale("log")
+    if any(len(t) for t in taus):
+        axes[0].legend(fontsize=7)
+    log_axis(axes[1], "x", np.concatenate([[], *lams]), "|lambda|")
     axes[1].set_xlabel("|lambda|")
     axes[1].set_ylabel("cumulative spectral weight")
     for i, t in enumerate(theories):
-        scale = 2 * t["inputs"]["eps"] / max(t["R_at_rho_th"] ** 2, 1e-30)
+        if not t.get("R_at_rho_th"):  # rho_th = 100 %: nothing removed, no eigenvalue scale
+            note(axes[1], f"seed {t['seed']}: R(rho_th) = 0, no flat-direction scale")
+            continue
+        scale = 2 * t["inputs"]["eps"] / t["R_at_rho_th"] ** 2
         axes[1].axvline(scale, color=f"C{i}", ls=":", lw=1)
     fig.suptitle(f"{name}: Hessian spectrum at w* by stochastic Lanczos quadrature")
     tight_layout(fig)
@@ -165,6 +180,7 @@ def lanczos_convergence(name: str, theories: list[dict]) -> plt.Figure:
     for i, t in enumerate(theories):
         conv = t.get("convergence")
         if not conv:
+            note(ax, f"seed {t['seed']}: no Lanczos prefixes recorded in theory.json")
             continue
         verdict = "converged" if conv["converged"] else "NOT converged"
         ax.plot(
@@ -179,10 +195,14 @@ def lanczos_convergence(name: str, theories: list[dict]) -> plt.Figure:
         )
     ax.set_xlabel("Lanczos steps j")
     ax.set_ylabel("rho_th from the first j steps (% of D)")
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
     ax.set_title(f"{name}: convergence of rho_th in the Lanczos steps")
     tight_layout(fig)
     return fig
+
+
+CRITERIA_COLUMNS = ("rho_loss", "rho_objective", "rho_acc")
 
 
 def predicted_vs_actual(records: list[dict]) -> plt.Figure:
@@ -204,14 +224,16 @@ def predicted_vs_actual(records: list[dict]) -> plt.Figure:
             alpha=0.8,
         )
         ax.scatter(100 * grp["rho_acc"], y, marker="x", color=f"C{i}", alpha=0.8)
-    cols = ("rho_th", "rho_loss", "rho_objective", "rho_acc")
-    vals = 100 * np.concatenate([df[c].to_numpy() for c in cols])
-    vals = vals[vals > 0]
-    lo, hi = vals.min() / 2, min(100.0, vals.max() * 2)
-    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlim(lo, hi)
+    actual = 100 * np.concatenate([df[c].to_numpy(float) for c in CRITERIA_COLUMNS])
+    log_x = log_axis(ax, "x", actual, "actual-limit")
+    log_y = log_axis(ax, "y", 100 * df["rho_th"].to_numpy(float), "rho_th")
+    vals = np.concatenate([actual, 100 * df["rho_th"].to_numpy(float)])
+    vals = vals[np.isfinite(vals) & ((vals > 0) if log_x else True)]
+    if len(vals) and log_x == log_y:  # y = x on one kind of axis (else no diagonal)
+        lo = vals.min() / 2 if log_x else min(vals.min(), 0.0)
+        hi = min(100.0, vals.max() * 2) if log_x else max(vals.max(), lo + 1.0)
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
+        ax.set_xlim(lo, hi)
     ax.set_xlabel("actual limit (% of D): o loss, square objective, x accuracy")
     ax.set_ylabel("theoretical limit rho_th (% of D), bars: bounds")
     ax.legend(fontsize=7)
@@ -238,12 +260,15 @@ def local_model(name: str, theories: list[dict], limits: list[dict]) -> plt.Figu
             "first order - lambda |w_removed|_1",
         ),
     )
+    shown = []
     for i, lim in enumerate(limits):
         loc = lim.get("local_model")
         if not loc:
+            note(axes[0], f"seed {lim['seed']}: no local model in limit.json")
             continue
         order = np.argsort(loc["rho"])
         rho = 100 * np.asarray(loc["rho"])[order]
+        shown.append(rho)
         for ax, measured, first, model, first_label in panels:
             ax.plot(
                 rho,
@@ -292,10 +317,10 @@ def local_model(name: str, theories: list[dict], limits: list[dict]) -> plt.Figu
         ax.axvline(th, color="C2", lw=1.5, label=f"theory rho_th = {th:.2f} %")
         ax.axvline(act, color="k", lw=1.2, ls="--", label=f"actual {label} = {act:.2f} %")
         ax.axhline(1.0, color="k", lw=0.8, ls=":")
-        ax.set_xscale("log")
         ax.set_yscale("symlog", linthresh=1.0)
         ax.set_xlabel("kept ratio rho (% of D)")
         ax.legend(fontsize=7, loc="best")
+    log_axis(axes[0], "x", np.concatenate([[th], *shown]), "kept-ratio")  # shared x
     axes[0].set_ylabel("cross-entropy rise / eps")
     axes[1].set_ylabel("l1 objective rise / eps")
     fig.suptitle(f"{name}: the local model of the loss at w* along the pruning path")

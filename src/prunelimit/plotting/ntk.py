@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from prunelimit.plotting import palette, setup_style, tight_layout
+from prunelimit.plotting import log_axis, note, palette, setup_style, tight_layout
 from prunelimit.tables.ntk import width_needed, width_needed_fit
 
 PANELS = ((False, "pruned, no rescaling"), (True, "pruned + rescaled by $1/\\sqrt{1-p}$"))
@@ -40,8 +40,14 @@ def _outside_legend(fig: plt.Figure, ax: plt.Axes) -> None:
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
 
 
+def _one_draw(df: pd.DataFrame, ax: plt.Axes) -> None:
+    """Note on ``ax`` that a single draw per point has no error bars."""
+    if "draw" in df and df.groupby(["p", "width"])["draw"].nunique().max() == 1:
+        note(ax, "1 draw per point: no error bars")
+
+
 def _log2_width_axis(ax: plt.Axes, widths: list[int]) -> None:
-    ax.set_xscale("log", base=2)
+    log_axis(ax, "x", widths, "width", base=2)
     ax.set_xticks(widths)
     ax.set_xticklabels([f"$2^{{{int(round(math.log2(w)))}}}$" for w in widths])
     ax.set_xlabel("width $n$")
@@ -88,8 +94,7 @@ def plot_ntk_value(df: pd.DataFrame) -> plt.Figure:
         means = d.groupby(["p", "width"])["theta"].mean()
         if rescaled:  # whiskers of the narrowest nets may leave the axes
             ax.set_ylim(0, max(2.0 * theta_inf, 1.2 * float(means.max())))
-        else:
-            ax.set_yscale("log")
+        elif log_axis(ax, "y", means, "NTK"):
             ax.set_ylim(0.3 * float(means[means > 0].min()), 3.0 * float(means.max()))
             if not math.isnan(depth):
                 for p in ps:
@@ -99,6 +104,7 @@ def plot_ntk_value(df: pd.DataFrame) -> plt.Figure:
         ax.set_title(title)
         ax.set_ylabel(r"$\hat\Theta(x, y)$")
     axes[0].plot([], [], color="grey", ls=":", label=r"$(1-p)^L\,\Theta_\infty$")
+    _one_draw(df, axes[0])
     _outside_legend(fig, axes[0])
     fig.suptitle(r"Empirical NTK of randomly pruned ReLU MLPs ($\langle x,y\rangle$ fixed)")
     tight_layout(fig)
@@ -115,22 +121,25 @@ def plot_ntk_deviation(df: pd.DataFrame, tol: float) -> plt.Figure:
     widths = sorted(df["width"].unique())
     means = df.groupby(["rescaled", "p", "width"])["abs_dev"].mean()
     stds = df.groupby(["rescaled", "p", "width"])["abs_dev"].std().fillna(0.0)
-    ylim = (0.3 * min(float(means.min()), tol), 1.5 * float((means + stds).max()))
+    positive = means[means > 0]
+    low = 0.3 * min(float(positive.min()) if len(positive) else tol, tol)
+    high = max(1.5 * float((means + stds).max()), 1.5 * tol)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     for ax, (rescaled, title) in zip(axes, PANELS, strict=True):
         d = df[df["rescaled"] == rescaled]
         _errorbars(ax, d, "abs_dev", colours, positive=True)
         ax.axhline(tol, color="crimson", ls="--", lw=1, label=f"tolerance {tol:g}")
         dense = d[d["p"] == min(ps)].groupby("width")["abs_dev"].mean()
-        if len(dense):  # anchored at the widest (most precise) point of the smallest p
+        if len(dense) and dense.iloc[-1] > 0:  # anchored at the widest point of the smallest p
             w1 = float(dense.index[-1])
             ref = float(dense.iloc[-1]) * np.sqrt(w1 / np.asarray(widths, dtype=float))
             ax.plot(widths, ref, color="grey", ls=":", lw=1.2, label=r"$\propto n^{-1/2}$")
-        ax.set_yscale("log")
-        ax.set_ylim(*ylim)
+        shown = d.groupby(["p", "width"])["abs_dev"].mean()
+        ax.set_ylim(low if log_axis(ax, "y", shown, "deviation") else 0.0, high)
         _log2_width_axis(ax, widths)
         ax.set_title(title)
         ax.set_ylabel(r"$|\hat\Theta - \Theta_\infty|$ (mean $\pm$ std)")
+    _one_draw(df, axes[0])
     _outside_legend(fig, axes[0])
     fig.suptitle("Deviation of the empirical NTK from the dense infinite-width limit")
     tight_layout(fig)
@@ -193,9 +202,13 @@ def plot_width_needed(df: pd.DataFrame, tol: float, min_width: int = 128) -> plt
             ls=":",
             label=r"guide $\propto 1/(1-p)$",
         )
+    else:
+        fitted = [w for w in widths if w >= min_width]
+        why = f"fewer than two widths >= {min_width}" if len(fitted) < 2 else "no decrease"
+        note(ax, f"no power-law fit ({why})")
     ax.axhline(wmax, color="grey", lw=0.6, label="largest swept width")
-    ax.set_yscale("log", base=2)
     shown = [wmax, *vals[ok], *good]
+    log_axis(ax, "y", shown, "width", base=2)
     ax.set_ylim(min(shown) / 2, top * 1.5)
     ax.set_xlabel("pruning probability $p$")
     ax.set_ylabel("width needed")
@@ -236,7 +249,8 @@ def plot_rescaling(df: pd.DataFrame) -> plt.Figure:
             ls="--",
             label=f"limit: $(1-p)^{{{depth:.0f}}}$",
         )
-    ax.set_yscale("log")
+    log_axis(ax, "y", d.groupby(["rescaled", "p"])["ratio"].mean(), "ratio")
+    _one_draw(d, ax)
     ax.set_xlabel("pruning probability $p$")
     ax.set_ylabel(r"$\hat\Theta / \Theta_\infty$ (mean $\pm$ std)")
     ax.set_title(f"Effect of the rescaling (width {wmax})")
@@ -257,6 +271,7 @@ def plot_gram_distance(gram: pd.DataFrame) -> plt.Figure:
         ("rel_frob_dense", r"$\|K_p - K_{dense}\|_F / \|K_{dense}\|_F$"),
         ("rel_frob_inf", r"$\|K_p - K_\infty\|_F / \|K_\infty\|_F$"),
     )
+    shown = []
     for ax, (column, title) in zip(axes, cols, strict=True):
         for rescaled, ls in ((True, "-"), (False, "--")):
             s = gram[gram["rescaled"] == rescaled].groupby(["p", "width"])[column]
@@ -269,6 +284,7 @@ def plot_gram_distance(gram: pd.DataFrame) -> plt.Figure:
                 g = g.sort_values("width")
                 std = g["std"].fillna(0.0).to_numpy()
                 mean = g["mean"].to_numpy()
+                shown.append(mean)
                 ax.errorbar(
                     g["width"],
                     mean,
@@ -280,9 +296,10 @@ def plot_gram_distance(gram: pd.DataFrame) -> plt.Figure:
                     capsize=3,
                     label=f"p = {p:g}" if rescaled else None,
                 )
-        ax.set_yscale("log")
         _log2_width_axis(ax, widths)
         ax.set_title(title)
+    log_axis(axes[0], "y", np.concatenate([[], *shown]), "distance")  # shared y
+    _one_draw(gram, axes[0])
     axes[0].set_ylabel("relative Frobenius distance")
     axes[1].plot([], [], color="grey", ls="-", label="rescaled")
     axes[1].plot([], [], color="grey", ls="--", label="not rescaled")

@@ -9,10 +9,11 @@ percent differs between seeds, so accuracy points carry error bars in x as well 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-from prunelimit.plotting import palette, setup_style, tight_layout
+from prunelimit.plotting import log_axis, note, palette, setup_style, tight_layout
 from prunelimit.tables import mean_std
 
 METHOD_LABELS = {"sap": "SAP", "lt": "Lottery Ticket", "os": "One Shot"}
@@ -61,6 +62,12 @@ def _by_iteration(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return df.groupby("iteration")[columns].agg(["mean", "std"]).sort_index()
 
 
+def _one_seed(df: pd.DataFrame, ax: plt.Axes, spread: str) -> None:
+    """Note on ``ax`` that one seed has no spread over seeds (``spread``: what is missing)."""
+    if "seed" in df and df["seed"].nunique() == 1:
+        note(ax, f"1 seed: no {spread} over seeds")
+
+
 def plot_accuracy(
     df: pd.DataFrame, limits: dict[str, tuple[float, float]] | None = None, title: str = ""
 ) -> plt.Figure:
@@ -98,12 +105,13 @@ def plot_accuracy(
             ax.axvline(mean, color="0.25", ls=style, lw=1.1, label=label)
             if std > 0:
                 ax.axvspan(mean - std, mean + std, color="0.5", alpha=0.15, lw=0)
-        ax.set_xscale("log")
-        _percent_axis(ax.xaxis)
+        if log_axis(ax, "x", df.loc[df["scope"] == scope, "percent"], "remaining-percent"):
+            _percent_axis(ax.xaxis)
         ax.invert_xaxis()
         ax.set_title(SCOPE_LABELS.get(scope, scope))
         ax.set_xlabel("remaining weights (%)")
     axes[0][0].set_ylabel("test accuracy (%)")
+    _one_seed(df, axes[0][0], "error bars")
     if title:
         fig.suptitle(title)
     tight_layout(fig, rect=(0, 0.09, 1, 1))
@@ -157,6 +165,7 @@ def plot_pqi(df: pd.DataFrame, title: str = "") -> plt.Figure:
         axes[-1][j].set_xlabel("pruning iteration")
     for i, (_, label) in enumerate(rows):
         axes[i][0].set_ylabel(label)
+    _one_seed(df, axes[0][0], "band")
     if title:
         fig.suptitle(title)
     tight_layout(fig, rect=(0, 0.04, 1, 1))
@@ -176,6 +185,8 @@ def plot_layers(df: pd.DataFrame, method: str = "sap", title: str = "") -> plt.F
     fig, axes = plt.subplots(
         1, max(1, len(scopes)), figsize=(4.2 * max(1, len(scopes)), 3.8), sharey=True, squeeze=False
     )
+    if not scopes:
+        note(axes[0][0], f"no {method} records to show")
     for ax, scope in zip(axes[0], scopes, strict=False):
         agg = (
             sub_all[sub_all["scope"] == scope]
@@ -194,8 +205,9 @@ def plot_layers(df: pd.DataFrame, method: str = "sap", title: str = "") -> plt.F
                 label=col[len("kept[") : -1] if few else None,
             )
         ax.plot(agg.index, agg["percent"], color="k", ls="--", lw=1.2, label="all layers")
-        ax.set_yscale("log")
-        _percent_axis(ax.yaxis)
+        shown = np.concatenate([100 * agg[layer_cols].to_numpy().ravel(), agg["percent"]])
+        if log_axis(ax, "y", shown, "remaining-percent"):
+            _percent_axis(ax.yaxis)
         ax.set_title(f"{METHOD_LABELS.get(method, method)}, {SCOPE_LABELS.get(scope, scope)}")
         ax.set_xlabel("pruning iteration")
     axes[0][0].set_ylabel("remaining weights (%)")

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import ScalarFormatter
 
-from prunelimit.plotting import setup_style, tight_layout
+from prunelimit.plotting import log_axis, note, plural, setup_style, tight_layout
 from prunelimit.plotting.limits import curve_panels, curve_rows
 from prunelimit.region_bound import ALLOCATIONS, log_region_bound
 
@@ -26,12 +26,13 @@ def early_bird(
 ) -> plt.Figure:
     """Per seed, the epoch-by-epoch distance heat map with the early-bird epoch marked (white
     dashed lines); below, the largest distance to the last ``window`` epochs against the epoch
-    with the threshold and the detections."""
+    with the threshold and the detections. A run no longer than the window has no such
+    distance: the panel says so (and an early bird never found is named in the titles)."""
     setup_style()
     n = len(ebs)
     fig = plt.figure(figsize=(4.2 * n + 1, 7.5))
     gs = fig.add_gridspec(2, n, height_ratios=[1.25, 1])
-    vmax = max(float(m.max()) for m in matrices)
+    vmax = max(float(m.max()) for m in matrices) or 1.0  # all-zero distances: a 0..1 scale
     for i, (eb, dist) in enumerate(zip(ebs, matrices, strict=True)):
         ax = fig.add_subplot(gs[0, i])
         epochs = eb["epochs"]
@@ -45,21 +46,35 @@ def early_bird(
             ax.axvline(e, color="w", ls="--", lw=1)
             ax.axhline(e, color="w", ls="--", lw=1)
             ax.plot([e], [e], "o", mfc="none", mec="w", ms=9)
-        ax.set_title(f"seed {eb['seed']}: early bird at epoch {e if e is not None else 'none'}")
+        found = f"at epoch {e}" if e is not None else f"not found in {plural(epochs[-1], 'epoch')}"
+        ax.set_title(f"seed {eb['seed']}: early bird {found}")
         ax.set_xlabel("epoch")
         ax.set_ylabel("epoch")
         fig.colorbar(im, ax=ax, shrink=0.8, label="normalised Hamming distance")
     ax = fig.add_subplot(gs[1, :])
+    xs, ys = [], []
     for i, eb in enumerate(ebs):
         x = np.asarray(eb["epochs"], dtype=float)
         y = np.asarray([np.nan if v is None else v for v in eb["window_max"]], dtype=float)
         ax.plot(x[1:], y[1:], color=f"C{i}", lw=1.2, label=f"seed {eb['seed']}")
         if eb["detected_epoch"] is not None:
             ax.axvline(eb["detected_epoch"], color=f"C{i}", ls="--", lw=1)
+        drawn = np.isfinite(y) & (x > 0)
+        if not drawn.any():
+            note(
+                ax,
+                f"seed {eb['seed']}: {plural(int(x[-1]), 'epoch')}, shorter than the window "
+                f"of {window}: no window distance",
+            )
+        xs.append(x[drawn])
+        ys.append(y[drawn])
     ax.axhline(threshold, color="k", ls=":", lw=1, label=f"threshold {threshold}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.xaxis.set_major_formatter(ScalarFormatter())
+    if any(len(x) for x in xs):
+        if log_axis(ax, "x", np.concatenate(xs), "epoch"):
+            ax.xaxis.set_major_formatter(ScalarFormatter())
+        log_axis(ax, "y", np.concatenate(ys), "window-distance")
+    else:  # linear axes over the epochs run: nothing but the threshold to draw
+        ax.set_xlim(0, max(max(eb["epochs"]) for eb in ebs) or 1)
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"max distance to the last {window} epochs")
     ax.legend(fontsize=8)
@@ -77,7 +92,12 @@ def eb_limit(name: str, limits: list[dict]) -> plt.Figure:
     setup_style()
     rows = []
     marks: dict[str, dict[str, list[float]]] = {}
+    missing = []
     for lim in limits:
+        if not lim.get("eb"):
+            epochs = (lim.get("final") or {}).get("epoch")
+            where = f" in {plural(epochs, 'epoch')}" if epochs is not None else ""
+            missing.append(f"seed {lim['seed']}: early bird not found{where}")
         for stage in ("eb", "final"):
             res = lim.get(stage)
             if not res:
@@ -96,6 +116,8 @@ def eb_limit(name: str, limits: list[dict]) -> plt.Figure:
         for label, m in marks.items():
             ax.axvline(np.mean(m["th"]), color=palette[label], lw=1.5)
             ax.axvline(np.mean(m["loss"]), color=palette[label], lw=1.2, ls="--")
+    for text in missing:
+        note(axes[0], text)
     text = "; ".join(
         f"{label} (epoch {', '.join(map(str, m['epoch']))}): theory "
         f"{np.mean(m['th']):.1f} %, actual {np.mean(m['loss']):.1f} %"
@@ -125,6 +147,7 @@ def regions(name: str, df: pd.DataFrame) -> plt.Figure:
         alpha=0.6,
     )
     layer_cols = sorted(c for c in df.columns if c.startswith("density_"))
+    densities = []
     for alloc in ALLOCATIONS:
         sub = df[df["allocation"] == alloc]
         if sub.empty:
@@ -162,6 +185,7 @@ def regions(name: str, df: pd.DataFrame) -> plt.Figure:
             label=f"{alloc} (no fine-tuning)",
         )
         for j, col in enumerate(layer_cols):
+            densities.append(100 * g[col].mean())
             axes[2].plot(
                 x,
                 100 * g[col].mean(),
@@ -174,9 +198,9 @@ def regions(name: str, df: pd.DataFrame) -> plt.Figure:
     axes[0].set_ylabel("log10 region bound")
     axes[1].set_ylabel("test accuracy")
     axes[2].set_ylabel("layer density (%)")
-    axes[2].set_yscale("log")
+    log_axis(axes[2], "y", np.concatenate([[], *densities]), "layer-density")
     for ax in axes:
-        ax.set_xscale("log")
+        log_axis(ax, "x", 100 * df["rho"], "density")
         ax.set_xlabel("global density of the hidden weights (%)")
     axes[0].legend(fontsize=8)
     axes[1].legend(fontsize=7)
@@ -184,7 +208,7 @@ def regions(name: str, df: pd.DataFrame) -> plt.Figure:
     epochs = int(df["finetune_epochs"].iloc[0])
     fig.suptitle(
         f"{name} ({'-'.join(map(str, dims))}): region-bound allocation vs uniform and global "
-        f"magnitude; {df['seed'].nunique()} seeds, {epochs} fine-tuning epochs"
+        f"magnitude; {plural(df['seed'].nunique(), 'seed')}, {plural(epochs, 'fine-tuning epoch')}"
     )
     tight_layout(fig)
     return fig

@@ -61,6 +61,32 @@ def write_table(
     return paths
 
 
+def plural(n: int, word: str) -> str:
+    """``'1 seed'``, ``'3 seeds'``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def known_verdicts(values) -> list[bool]:
     """The seeds' verdicts that are known (None and NaN dropped)."""
     return [bool(v) for v in values if v is not None and v == v]
+
+
+def grid_edge(limits: dict[str, float], grid_min: float | None = None) -> str:
+    """Which of the actual ``limits`` (criterion -> kept ratio, a fraction) sit at an edge of
+    the searched grid, as one sentence ('' when none): at 1 no pruned network met the
+    criterion; at ``grid_min`` (the smallest ratio searched) the limit may be lower still."""
+    top = [c for c, r in limits.items() if r is not None and r >= 1.0]
+    bottom = [
+        c
+        for c, r in limits.items()
+        if grid_min is not None and r is not None and r < 1.0 and r <= grid_min
+    ]
+    parts = []
+    if top:
+        parts.append(f"{', '.join(top)} at 100 % (no pruned network met the criterion)")
+    if bottom:
+        parts.append(
+            f"{', '.join(bottom)} at the smallest ratio searched, {100 * grid_min:g} % "
+            "(the limit may be lower)"
+        )
+    return f"limit at the grid's edge: {'; '.join(parts)}" if parts else ""

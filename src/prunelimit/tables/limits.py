@@ -7,7 +7,7 @@ import math
 import pandas as pd
 
 from prunelimit.paper import PAPER_LIMITS
-from prunelimit.tables import format_pm, known_verdicts, mean_std
+from prunelimit.tables import format_pm, grid_edge, known_verdicts, mean_std
 
 
 def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -18,7 +18,9 @@ def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     dense_rho_acc (fractions), the verdicts converged (of rho_th in the Lanczos steps),
     resolved (the spectral fields the limit uses, over the Lanczos steps),
     in_regime and train_converged (the l1 run's training loss plateau; bool or None) and
-    drift_kept. A value missing for some seeds is shown with its ``n/N seeds``. Relative gaps
+    drift_kept; optionally grid_min (the smallest kept ratio searched). A value missing for some
+    seeds is shown with its ``n/N seeds``; a ``note`` column (only when needed) says where there
+    is one seed or a limit at the grid's edge (:func:`~prunelimit.tables.grid_edge`). Relative gaps
     ``|rho_th - rho_act| / rho_act`` are per seed, then averaged.
     Returns (raw, formatted): raw has ``_mean``/``_std`` columns, formatted ``mean +- std``
     strings and, for experiments matching a row of the paper, the paper's numbers labelled so.
@@ -101,9 +103,26 @@ def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
             mean_std_paper = paper[key] if paper else (None, None)
             raw[f"paper_{key}_mean"], raw[f"paper_{key}_std"] = mean_std_paper
             fmt[label] = format_pm(*mean_std_paper) if paper else ""
+        fmt["note"] = "; ".join(_notes(grp))
         raw_rows.append(raw)
         fmt_rows.append(fmt)
-    return pd.DataFrame(raw_rows), pd.DataFrame(fmt_rows)
+    formatted = pd.DataFrame(fmt_rows)
+    if not formatted["note"].astype(bool).any():
+        formatted = formatted.drop(columns="note")
+    return pd.DataFrame(raw_rows), formatted
+
+
+def _notes(grp: pd.DataFrame) -> list[str]:
+    """What the row of one experiment cannot show: the spread of a single seed, and the seeds
+    whose actual limits sit at the searched grid's edge."""
+    out = ["1 seed: std 0 by definition"] if len(grp) == 1 else []
+    for _, row in grp.iterrows():
+        lo = row.get("grid_min")
+        crit = {c: row[f"rho_{c}"] for c in ("loss", "objective", "acc")}
+        edge = grid_edge(crit, None if lo is None or not math.isfinite(lo) else float(lo))
+        if edge:
+            out.append(f"seed {row['seed']}: {edge}")
+    return out
 
 
 def limit_records(
@@ -134,6 +153,7 @@ def limit_records(
                 "in_regime": regime.get("in_regime"),
                 "train_converged": met.get("converged"),
                 "drift_kept": regime.get("drift_kept"),
+                "grid_min": min((p["rho"] for p in lim["l1"]["curve"]), default=math.nan),
             }
         )
     return out

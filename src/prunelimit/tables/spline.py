@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from prunelimit.region_bound import ALLOCATIONS
-from prunelimit.tables import format_pm, mean_std
+from prunelimit.tables import format_pm, mean_std, plural
 
 
 def eb_table(
@@ -17,7 +17,9 @@ def eb_table(
     """Per experiment: early-bird epoch and the limits (percent of D) at it and at the end.
 
     ``ebs``/``limits``: the ``eb.json``/``eb_limit.json`` of each run; ``exps``: experiment
-    name -> experiment dict. Returns (raw, formatted) like :func:`limits_table`.
+    name -> experiment dict. Returns (raw, formatted) like :func:`limits_table`; the early-bird
+    limits say "not found in N epochs" where no seed found one, and ``(n/N seeds)`` where some
+    did not.
     """
     by_exp: dict[str, list[tuple[dict, dict]]] = {}
     for eb, lim in zip(ebs, limits, strict=True):
@@ -59,7 +61,12 @@ def eb_table(
                 vals = [scale * lim[stage][key] for _, lim in runs if lim.get(stage)]
                 m, s = mean_std(vals)
                 raw[f"{stage}_{key}_mean"], raw[f"{stage}_{key}_std"] = m, s
-                fmt[f"{label} {col}"] = format_pm(m, s, digits=3 if scale == 1 else 1)
+                shown = format_pm(m, s, digits=3 if scale == 1 else 1)
+                if not vals and stage == "eb":
+                    shown = f"not found in {plural(raw['epochs'], 'epoch')}"
+                elif len(vals) < len(runs):
+                    shown += f" ({len(vals)}/{len(runs)} seeds)"
+                fmt[f"{label} {col}"] = shown
         raw_rows.append(raw)
         fmt_rows.append(fmt)
     return pd.DataFrame(raw_rows), pd.DataFrame(fmt_rows)
