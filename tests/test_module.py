@@ -1,8 +1,12 @@
-"""The workflow is usable as a Snakemake module (from a local path) by another workflow."""
+"""The workflow is usable as a Snakemake module by another workflow: from a local path, and
+loaded from a URL as a deployed module is (snakedeploy writes `github(...)`)."""
 
 import shutil
 import subprocess
 import sys
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -56,3 +60,33 @@ def test_module_plans_the_whole_workflow(tmp_path: Path):
     )
     assert direct.returncode == 0, direct.stdout[-3000:] + direct.stderr[-3000:]
     assert planned == {f"prunelimit_{rule}": n for rule, n in job_counts(direct.stdout).items()}
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_module_loaded_from_a_url_runs_its_scripts(tmp_path: Path):
+    """A module loaded from a URL has each file cached apart: its scripts still find their
+    helper (`_common.py`), and the library comes from the install."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(REPO)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/workflow/Snakefile"
+        (tmp_path / "Snakefile").write_text(OUTER.format(snakefile=url))
+        shutil.copy(REPO / ".test" / "config.yaml", tmp_path / "config.yaml")
+        exe = Path(sys.executable).with_name("snakemake")
+        proc = subprocess.run(
+            [str(exe), "--cores", "1", "resources/datasets/mnist1d.pt"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    finally:
+        server.shutdown()
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "prunelimit_download" in proc.stdout + proc.stderr
+    assert (tmp_path / "resources" / "datasets" / "mnist1d.pt").stat().st_size > 0

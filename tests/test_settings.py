@@ -16,6 +16,7 @@ from prunelimit.settings import (
     ExperimentSettings,
     RegionSettings,
     Settings,
+    SplineSettings,
     load_settings,
 )
 from prunelimit.training import TrainSettings
@@ -42,9 +43,50 @@ def test_every_schema_key_has_a_typed_setting_and_back():
     assert set(SCHEMA["$defs"]["train"]["properties"]) == names(TrainSettings)
 
 
-def test_no_defaults_in_the_schema():
-    """Defaults live in the dataclasses only (the schema would silently duplicate them)."""
-    assert "default:" not in SCHEMA_PATH.read_text()
+def _field_defaults(*classes) -> dict:
+    """``{name: default}`` of the fields that have one (a factory's value for lists, dicts)."""
+    out = {}
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                out[f.name] = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                out[f.name] = f.default_factory()
+    return out
+
+
+ABSENT = (None, {}, [], ())  # an omitted key without a default: "not given"
+
+
+def _sections():
+    """(where, object schema, the dataclasses that hold its keys) of every config object."""
+    props = SCHEMA["properties"]
+    yield "top level", SCHEMA, (Settings,)
+    for key, cls in SECTIONS.items():
+        classes = (cls,) if key != "spline" else (SplineSettings, EarlyBirdSettings, RegionSettings)
+        yield key, props[key], classes
+    yield "experiments[]", props["experiments"]["items"], (ExperimentSettings,)
+    yield "train", SCHEMA["$defs"]["train"], (TrainSettings,)
+
+
+@pytest.mark.parametrize(("where", "obj", "classes"), list(_sections()))
+def test_schema_defaults_are_the_dataclass_defaults(where, obj, classes):
+    """The schema's `default`s (what config/README.md and the workflow catalog show) are the
+    defaults the code applies, and every optional key without one means "not given"."""
+    defaults = _field_defaults(*classes)
+    required = set(obj.get("required", []))
+    for name, prop in obj["properties"].items():
+        assert not (name in required and "default" in prop), f"{where}.{name}: required"
+        if name in required:
+            continue
+        assert name in defaults, f"{where}.{name}: optional in the schema, no default in code"
+        code = defaults[name]
+        code = list(code) if isinstance(code, tuple) else code
+        if "default" in prop:
+            assert prop["default"] == code, f"{where}.{name}: schema {prop['default']} != {code}"
+            assert type(prop["default"]) is type(code), f"{where}.{name}: type differs"
+        else:
+            assert code in ABSENT, f"{where}.{name}: code default {code!r}, none in the schema"
 
 
 def test_optional_keys_get_their_defaults():

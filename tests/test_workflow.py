@@ -4,6 +4,7 @@
 import hashlib
 import json
 import math
+import re
 
 import pandas as pd
 import pytest
@@ -11,6 +12,17 @@ import pytest
 from conftest import finite, run_snakemake
 
 pytestmark = pytest.mark.slow
+
+# the columns of the report's front-page headline (workflow/report/workflow.rst), in order
+HEADLINE = [
+    "rho_th",
+    "rho_loss",
+    "relgap_loss",
+    "rho_objective",
+    "relgap_objective",
+    "rho_acc",
+    "relgap_acc",
+]
 
 
 def test_training_outputs(tiny_run):
@@ -46,6 +58,17 @@ def test_report_holds_every_figure_and_table(tiny_run):
     assert len(figures) >= 10
     for name in figures + ["limits.csv", "sap.csv", "ntk.csv"]:
         assert name in html, f"{name} missing from the report"
+    # the front page holds the headline: theory, actual limits and relative gaps per experiment
+    table = html[html.index("Headline") :].split("</table>")[0]
+    cells = re.findall(r"<td>(.*?)</td>", table)  # 10 per experiment (workflow/report/workflow.rst)
+    limits = pd.read_csv(tiny_run / "results" / "tables" / "limits.csv")
+    assert len(limits) >= 1 and len(cells) == 10 * len(limits)
+    for k, row in limits.iterrows():
+        shown = cells[10 * k : 10 * (k + 1)]
+        assert row["experiment"] in shown[0] and shown[2] == str(row["seeds"])
+        for cell, col in zip(shown[3:], HEADLINE, strict=True):
+            mean, std = row[f"{col}_mean"], row[f"{col}_std"]
+            assert re.fullmatch(rf"{mean:.2f} (±|\\u00b1) {std:.2f}", cell), (col, cell)
 
 
 def test_limit_outputs_hold_their_invariants(tiny_run):

@@ -1,11 +1,12 @@
-"""Typed settings of every config section, with their defaults and a one-line meaning each.
+"""Typed settings of every config section, with their defaults.
 
-This is the one place where config defaults live. The JSON schema
-(``workflow/schemas/config.schema.yaml``) checks types and ranges and names the same keys (a test
-keeps the two in step); :func:`load_settings` validates a config in one pass
-(:func:`prunelimit.config.check_config`) and builds :class:`Settings` from it. The workflow
-passes sections to its scripts as plain dicts (``as_dict``) and the scripts rebuild them with
-``from_dict``; library functions take the typed sections or plain numbers.
+The JSON schema (``workflow/schemas/config.schema.yaml``) is the one source of every key's
+meaning and checks types and ranges; its ``default`` fields are the defaults below (a test keeps
+the keys and the defaults of the two equal; ``config/README.md`` is generated from the schema).
+:func:`load_settings` validates a config in one pass (:func:`prunelimit.config.check_config`)
+and builds :class:`Settings` from it, defaults filled in. The workflow passes sections to its
+scripts as plain dicts (``as_dict``) and the scripts rebuild them with ``from_dict``; library
+functions take the typed sections or plain numbers.
 Conventions: kept ratios ``rho`` are fractions of ``D``; ``eps`` is the loss tolerance.
 """
 
@@ -19,12 +20,13 @@ from typing import Any, Self
 from prunelimit.config import check_config, load_schema
 
 
-def setting(default: Any = MISSING, help: str = "") -> Any:
-    """A dataclass field with its default (none: required) and its one-line meaning."""
+def setting(default: Any = MISSING) -> Any:
+    """A dataclass field with its default (none: required); a list or dict default is copied
+    for every instance."""
     if isinstance(default, list | dict):
         value = default
-        return field(default_factory=lambda: type(value)(value), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=lambda: type(value)(value))
+    return field(default=default)
 
 
 class Section:
@@ -46,25 +48,25 @@ class Section:
 
 @dataclass(frozen=True)
 class DataSettings(Section):
-    val_fraction: float = setting(help="held out of the training split (judges accuracy limits)")
-    split_seed: int = setting(help="seed of the train/validation split")
+    val_fraction: float = setting()
+    split_seed: int = setting()
 
 
 @dataclass(frozen=True)
 class HessianSettings(Section):
-    engine: str = setting(help="builtin (torch.func SLQ) or pyhessian")
-    lanczos_steps: int | str = setting(help="Lanczos steps m, or auto (until rho_th converges)")
-    probes: int = setting(help="Rademacher probes n_v")
-    samples: int | None = setting(help="training samples in the Hessian; None = all")
-    batch_size: int | str = setting(help="samples per Hessian-product chunk, or auto (memory_gb)")
-    top_k: int = setting(help="top eigenvalues (builtin: largest Ritz values; else power iter.)")
-    seed: int = setting(help="seed of the probes and the sample subset")
-    lanczos_block: int = setting(40, "auto: steps per block (checked from the second block)")
-    max_lanczos_steps: int = setting(480, "auto: stop here even if not converged")
-    power_iterations: int = setting(100, "power iterations per top eigenvalue")
-    cache_primal: bool = setting(True, "builtin: trace each chunk's forward/backward once")
-    memory_gb: float = setting(16.0, "batch_size auto: GB (1e9 B) of device memory for it all")
-    basis_memory_gb: float | None = setting(None, "GB of Lanczos basis on the device; None: all")
+    engine: str = setting()
+    lanczos_steps: int | str = setting()
+    probes: int = setting()
+    samples: int | None = setting()
+    batch_size: int | str = setting()
+    top_k: int = setting()
+    seed: int = setting()
+    lanczos_block: int = setting(40)
+    max_lanczos_steps: int = setting(480)
+    power_iterations: int = setting(100)
+    cache_primal: bool = setting(True)
+    memory_gb: float = setting(16.0)
+    basis_memory_gb: float | None = setting(None)
 
     def with_overrides(self, overrides: dict | None) -> HessianSettings:
         """These settings with an experiment's (or the spline stage's) overrides applied."""
@@ -73,76 +75,76 @@ class HessianSettings(Section):
 
 @dataclass(frozen=True)
 class TheorySettings(Section):
-    eps: float | str = setting(help="loss tolerance, or auto (std of mini-batch losses at w*)")
-    negative: str = setting(help="negative Ritz values: abs or clip")
-    convergence_tol: float = setting(0.005, "converged: |rho_th(m) - rho_th(m/2)| <= this")
+    eps: float | str = setting()
+    negative: str = setting()
+    convergence_tol: float = setting(0.005)
 
 
 @dataclass(frozen=True)
 class LimitSettings(Section):
-    coarse_points: int = setting(help="log-spaced kept ratios of the coarse scan")
-    resolution: float = setting(help="final resolution of the actual limit (fraction of D)")
-    rho_min: float = setting(0.0005, "smallest kept ratio searched")
+    coarse_points: int = setting()
+    resolution: float = setting()
+    rho_min: float = setting(0.0005)
 
 
 @dataclass(frozen=True)
 class SapSettings(Section):
-    experiments: list = setting(help="experiments pruned iteratively")
-    methods: list = setting(help="registered pruning strategies (prunelimit.strategies)")
-    scopes: list = setting(help="global, layer, neuron")
-    p: float = setting(help="PQ Index p (< q)")
-    q: float = setting(help="PQ Index q")
-    eta_r: float = setting(help="SAP eta_r")
-    gamma: float = setting(help="SAP gamma")
-    beta: float = setting(help="at most this fraction of a group pruned per iteration")
-    iterations: int = setting(help="T pruning iterations")
-    epochs: int = setting(help="E training epochs per iteration")
-    lt_rate: float = setting(help="LT removes this fraction per iteration; OS keeps (1-r)^t")
-    levels: list = setting(help="percent remaining compared in the SAP table")
+    experiments: list = setting()
+    methods: list = setting()
+    scopes: list = setting()
+    p: float = setting()
+    q: float = setting()
+    eta_r: float = setting()
+    gamma: float = setting()
+    beta: float = setting()
+    iterations: int = setting()
+    epochs: int = setting()
+    lt_rate: float = setting()
+    levels: list = setting()
 
 
 @dataclass(frozen=True)
 class NtkSettings(Section):
-    dataset: str = setting(help="dataset whose test inputs feed the Gram comparison")
-    input_dim: int = setting(help="input dimension of the two-unit-input setup")
-    depth: int = setting(help="hidden layers L")
-    inner_product: float = setting(help="inner product of the two unit inputs")
-    widths: list = setting(help="widths of the two-input sweep")
-    p: list = setting(help="pruning probabilities (keep 1 - p)")
-    draws: int = setting(help="random draws per width and p")
-    real_batch: int = setting(help="test inputs in the Gram comparison")
-    real_widths: list = setting(help="widths of the Gram comparison")
-    tolerance: float = setting(help="mean |Theta_hat - Theta_inf| defining the width needed")
-    seed: int = setting(help="seed of the draws")
+    dataset: str = setting()
+    input_dim: int = setting()
+    depth: int = setting()
+    inner_product: float = setting()
+    widths: list = setting()
+    p: list = setting()
+    draws: int = setting()
+    real_batch: int = setting()
+    real_widths: list = setting()
+    tolerance: float = setting()
+    seed: int = setting()
 
 
 @dataclass(frozen=True)
 class EarlyBirdSettings(Section):
     """The early-bird keys of the ``spline`` section."""
 
-    grid: int = setting(100, "grid x grid inputs on the plane through three test samples")
-    margin: float = setting(0.25, "grid coefficients span [-margin, 1 + margin]")
-    threshold: float = setting(0.16, "early bird: max distance to the last window below this")
-    window: int = setting(3, "previous epochs compared by the early-bird rule")
-    report_thresholds: list = setting([0.1, 0.05, 0.02], "extra thresholds reported")
-    hessian: dict = setting({}, "overrides of the hessian section for the spline spectra")
+    grid: int = setting(100)
+    margin: float = setting(0.25)
+    threshold: float = setting(0.16)
+    window: int = setting(3)
+    report_thresholds: list = setting([0.1, 0.05, 0.02])
+    hessian: dict = setting({})
 
 
 @dataclass(frozen=True)
 class RegionSettings(Section):
     """The linear-region keys of the ``spline`` section."""
 
-    densities: list = setting(help="global densities of the hidden weights (region bound)")
-    finetune_epochs: int = setting(help="masked fine-tuning epochs after pruning (0 = none)")
+    densities: list = setting()
+    finetune_epochs: int = setting()
 
 
 @dataclass(frozen=True)
 class SplineSettings(Section):
     """The ``spline`` section (flat in the config): experiments, early bird, regions."""
 
-    experiments: list = setting(help="experiments watched for early-bird tickets")
-    early_bird: EarlyBirdSettings = setting(help="early-bird detection")
-    regions: RegionSettings = setting(help="region-bound layer densities")
+    experiments: list = setting()
+    early_bird: EarlyBirdSettings = setting()
+    regions: RegionSettings = setting()
 
     @classmethod
     def from_dict(cls, d: dict | None) -> SplineSettings:
@@ -156,30 +158,31 @@ class SplineSettings(Section):
 
 @dataclass(frozen=True)
 class ExperimentSettings(Section):
-    name: str = setting(help="unique name; results/<name>/")
-    dataset: str = setting(help="a registered dataset")
-    model: str = setting(help="a registered model")
-    model_args: dict = setting({}, "model arguments (mlp: widths)")
-    train: dict | None = setting(None, "the training block (prunelimit.training.TrainSettings)")
-    l1_train: dict = setting({}, "overrides of train for the l1 run only")
-    hessian: dict = setting({}, "overrides of the hessian section")
-    weights: str | None = setting(None, "a state dict trained elsewhere, imported")
-    dense_weights: str | None = setting(None, "with weights: a dense state dict to compare")
+    name: str = setting()
+    dataset: str = setting()
+    model: str = setting()
+    model_args: dict = setting({})
+    train: dict | None = setting(None)
+    l1_train: dict = setting({})
+    hessian: dict = setting({})
+    weights: str | None = setting(None)
+    dense_weights: str | None = setting(None)
 
 
 @dataclass(frozen=True)
 class Settings(Section):
-    seeds: list = setting(help="seeds of every trained experiment")
-    data: DataSettings = setting(help="the train/validation split")
-    experiments: list = setting(help="ExperimentSettings, one per experiment")
-    hessian: HessianSettings = setting(help="the Hessian spectrum")
-    theory: TheorySettings = setting(help="the theoretical limit")
-    limit: LimitSettings = setting(help="the actual-limit search")
-    ntk: NtkSettings = setting(help="the NTK stage")
-    sap: SapSettings = setting(help="the SAP stage")
-    spline: SplineSettings = setting(help="the spline stage")
-    device: str = setting("auto", "torch device of every rule; auto = cuda when available")
-    threads_per_job: int = setting(1, "CPU threads per job")
+    seeds: list = setting()
+    data: DataSettings = setting()
+    experiments: list = setting()
+    hessian: HessianSettings = setting()
+    theory: TheorySettings = setting()
+    limit: LimitSettings = setting()
+    ntk: NtkSettings = setting()
+    sap: SapSettings = setting()
+    spline: SplineSettings = setting()
+    device: str = setting("auto")
+    threads_per_job: int = setting(1)
+    datasets: dict = setting({})
 
     @classmethod
     def from_dict(cls, d: dict) -> Settings:
