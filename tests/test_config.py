@@ -20,8 +20,9 @@ def test_default_and_paper_configs_are_valid():
 
 def test_schema_enums_match_the_registries():
     item = SCHEMA["properties"]["experiments"]["items"]["properties"]
-    assert set(item["model"]["enum"]) == set(MODELS)
-    assert set(item["dataset"]["enum"]) == set(DATASETS)
+    assert set(item["model"]["anyOf"][0]["enum"]) == set(MODELS)  # or an import path
+    for name in DATASETS:  # the description lists the known datasets
+        assert name in item["dataset"]["description"]
 
 
 def _bad(mutate) -> str:

@@ -9,3 +9,16 @@ Conventions used everywhere in the package:
 """
 
 __version__ = "0.1.0"
+
+_API = ("predict_limit", "actual_limit", "as_splits")
+__all__ = [*_API, "__version__"]
+
+
+def __getattr__(name: str):
+    """``prunelimit.predict_limit`` and friends (:mod:`prunelimit.api`), imported on first use
+    so that ``import prunelimit`` stays free of torch."""
+    if name in _API:
+        from prunelimit import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'prunelimit' has no attribute {name!r}")

@@ -7,6 +7,7 @@ models and datasets; :func:`check_config` adds the cross-references a schema can
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -34,6 +35,20 @@ def _message(err: jsonschema.ValidationError) -> str:
     if err.validator == "enum":
         allowed = ", ".join(map(str, err.validator_value))
         return f"config key {key}: {err.instance!r} is not allowed; allowed values: {allowed}"
+    if err.validator == "anyOf":  # a name from a list, or a string of a given form
+        forms = []
+        for sub in err.validator_value:
+            if "enum" in sub:
+                forms.append(", ".join(map(str, sub["enum"])))
+            elif "pattern" in sub:
+                forms.append(
+                    "or an import path 'package.module:Name'"
+                    if ":" in sub["pattern"]
+                    else f"or a string matching {sub['pattern']}"
+                )
+        return f"config key {key}: {err.instance!r} is not allowed; allowed values: " + " ".join(
+            forms
+        )
     if err.validator == "additionalProperties":
         return f"config key {key}: {err.message}"
     return f"config key {key}: {err.message}"
@@ -56,20 +71,33 @@ def check_config(config: dict, schema: dict) -> None:
 
 
 def _cross_checks(config: dict) -> list[str]:
+    from prunelimit.data.registry import DATASETS as REGISTRY_DATASETS
+
     problems = []
     names = [e["name"] for e in config["experiments"]]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"config key experiments: the name {name!r} is used more than once")
     runs = []  # (index, block name, training settings) of every run trained here
+    own_data = config.get("datasets") or {}
+    for name in sorted(set(own_data) & set(REGISTRY_DATASETS)):
+        problems.append(f"config key datasets.{name}: the name of a known dataset; rename it")
     for i, exp in enumerate(config["experiments"]):
         if exp.get("train"):
             runs.append((i, "train", exp["train"]))
             if exp.get("l1_train"):
                 runs.append((i, "l1_train", {**exp["train"], **exp["l1_train"]}))
-        if exp["model"] != "mlp" and exp.get("model_args"):
+        if exp["model"] != "mlp" and ":" not in exp["model"] and exp.get("model_args"):
             problems.append(
-                f"config key experiments[{i}].model_args: only model 'mlp' takes "
-                f"arguments, not {exp['model']!r}"
+                f"config key experiments[{i}].model_args: of the registry's models only 'mlp' "
+                f"takes arguments, not {exp['model']!r} (an import path takes any)"
+            )
+        if exp["model"] == "mlp" and set(exp.get("model_args", {})) - {"widths"}:
+            problems.append(f"config key experiments[{i}].model_args: 'mlp' takes only widths")
+        if exp["dataset"] not in REGISTRY_DATASETS and exp["dataset"] not in own_data:
+            known = ", ".join([*REGISTRY_DATASETS, *own_data])
+            problems.append(
+                f"config key experiments[{i}].dataset: {exp['dataset']!r} is neither a known "
+                f"dataset nor one of the config's `datasets`; known: {known}"
             )
         h = {**config["hessian"], **exp.get("hessian", {})}
         if h["lanczos_steps"] == "auto" and h["engine"] != "builtin":
@@ -133,6 +161,40 @@ def check_weights_files(config: dict) -> None:
                     f"experiment {exp['name']!r}: {key} file {path} does not exist (relative "
                     f"paths are from the working directory, {Path.cwd()})"
                 )
+    if problems:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
+
+
+def check_models(config: dict, prepared: str | Path = "resources/datasets") -> None:
+    """Every experiment whose model is an import path builds and gives ``(N, classes)`` logits
+    for its dataset's inputs (:mod:`prunelimit.model_import`), checked before any job runs: on
+    the CPU, with the shape of a known dataset or of a prepared one of the config's own
+    (``{prepared}/{name}.json``; one not yet prepared is checked by the job that builds it).
+    One error naming each experiment, its model and what is wrong."""
+    custom = [e for e in config["experiments"] if ":" in e["model"]]
+    if not custom:
+        return
+    from prunelimit.data.registry import DATASETS as REGISTRY_DATASETS
+    from prunelimit.data.registry import get_spec
+    from prunelimit.model_import import ModelError
+    from prunelimit.models import build_model
+
+    problems = []
+    for exp in custom:
+        if exp["dataset"] in REGISTRY_DATASETS:
+            spec = get_spec(exp["dataset"])
+            shape, classes = spec.input_shape, spec.num_classes
+        else:
+            meta = Path(prepared) / f"{exp['dataset']}.json"
+            if not meta.is_file():
+                continue
+            with open(meta) as fh:
+                m = json.load(fh)
+            shape, classes = tuple(m["input_shape"]), int(m["num_classes"])
+        try:
+            build_model(exp["model"], shape, classes, seed=0, **exp.get("model_args", {}))
+        except ModelError as err:
+            problems.append(f"experiment {exp['name']!r}: {err}")
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 

@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from prunelimit.model_import import ModelError, build_imported, check_network, is_import_path
+
 FC5_WIDTHS = (1000, 600, 300, 100)
 FC12_WIDTHS = (1000, 900, 800, 750, 700, 650, 600, 500, 400, 200, 100)
 VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
@@ -237,10 +239,25 @@ def build_model(
 ) -> nn.Module:
     """Build and initialise model ``name``; with ``seed`` the initialisation is reproducible.
 
-    ``kwargs`` are passed to the builder (only ``mlp`` takes any: ``widths``).
+    ``name`` is a registry name (:data:`MODELS`; ``kwargs`` go to the builder, only ``mlp``
+    takes any: ``widths``) or an import path ``module:Name`` / ``torchvision:builder``
+    (:mod:`prunelimit.model_import`: ``kwargs`` are its ``model_args``; it keeps its own
+    initialisation and is checked for prunable weights and ``(N, num_classes)`` logits).
     """
+    if is_import_path(name):
+        if seed is not None:
+            torch.manual_seed(seed)
+        model = build_imported(name, input_shape, num_classes, **kwargs)
+        try:
+            check_network(model, input_shape, num_classes)
+        except ModelError as err:
+            raise ModelError(f"model {name!r}: {err}") from None
+        return model
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}")
+        raise ValueError(
+            f"unknown model {name!r}; known models: {', '.join(sorted(MODELS))}, or an import "
+            "path 'package.module:Name' or 'torchvision:<builder>'"
+        )
     if seed is not None:
         torch.manual_seed(seed)
     return init_weights(MODELS[name](tuple(input_shape), int(num_classes), **kwargs))

@@ -2,12 +2,15 @@
 
 import re
 
-from prunelimit.config import check_weights_files, gpus_per_job
+from prunelimit.config import check_models, check_weights_files, gpus_per_job
 from prunelimit.settings import load_settings
 
 # One pass: the schema (types, ranges), the cross-checks, then the typed settings with their
 # defaults (src/prunelimit/settings.py). Rules pass sections to scripts as plain dicts.
 SETTINGS = load_settings(config, workflow.source_path("../schemas/config.schema.yaml"))
+# The scripts import their helper `_common.py` from beside them. A module loaded from a URL
+# (`github(...)`, as snakedeploy writes it) caches each script apart: cache the helper there too.
+workflow.source_path("../scripts/_common.py")
 
 
 EXPERIMENTS = {exp["name"]: exp for exp in config["experiments"]}
@@ -17,6 +20,7 @@ SEEDS = [int(s) for s in SETTINGS.seeds]
 IMPORTED = [e for e, exp in EXPERIMENTS.items() if exp.get("weights")]
 TRAINED = [e for e in EXPERIMENTS if e not in IMPORTED]
 check_weights_files(config)
+check_models(config)  # import-path models: built and run on one batch, on the CPU
 DEVICE = SETTINGS.device
 THREADS = SETTINGS.threads_per_job
 GPUS = gpus_per_job(DEVICE)  # the `gpu` resource of GPU rules (see config/README.md)

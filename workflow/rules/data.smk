@@ -2,6 +2,13 @@
 
 
 rule download:
+    input:
+        # your own data's file: a changed file prepares it again (and reruns what follows)
+        lambda w: (
+            [SETTINGS.datasets[w.dataset]["file"]]
+            if "file" in SETTINGS.datasets.get(w.dataset, {})
+            else []
+        ),
     output:
         "resources/datasets/{dataset}.pt",
     log:
@@ -15,5 +22,6 @@ rule download:
         raw=lambda w: f"resources/raw/{w.dataset}",
         val_fraction=SETTINGS.data.val_fraction,
         split_seed=SETTINGS.data.split_seed,
+        source=lambda w: SETTINGS.datasets.get(w.dataset),  # your own data, or None
     script:
         "../scripts/download.py"

@@ -91,6 +91,7 @@ rule sap:
 
 rule pqi:
     input:
+        data=lambda w: dataset_path(w.experiment),
         dense="results/{experiment}/seed{seed}/dense.pt",
         l1="results/{experiment}/seed{seed}/l1.pt",
         limit="results/{experiment}/seed{seed}/limit.json",

@@ -10,5 +10,6 @@ meta = prepare_dataset(
     snakemake.output[0],
     val_fraction=snakemake.params.val_fraction,
     split_seed=snakemake.params.split_seed,
+    source=snakemake.params.source,
 )
 print(meta)

@@ -1,7 +1,7 @@
 """Rule pqi: PQ Index of the dense, l1 and l1-pruned (at the actual limit) networks."""
 
 from _common import log_to
-from prunelimit.data import get_spec
+from prunelimit.data import prepared_spec
 from prunelimit.experiment import load_trained
 from prunelimit.io import read_json, write_json
 from prunelimit.pqi import trained_pqi
@@ -10,7 +10,7 @@ from prunelimit.runtime import setup
 log_to(snakemake.log[0])
 exp, seed = snakemake.params.exp, int(snakemake.wildcards.seed)
 setup(seed, threads=snakemake.threads, device="cpu")
-spec = get_spec(exp["dataset"])
+spec = prepared_spec(snakemake.input.data)  # shapes only: the meta beside the file
 pqi = trained_pqi(
     load_trained(exp, spec, snakemake.input.dense),
     load_trained(exp, spec, snakemake.input.l1),

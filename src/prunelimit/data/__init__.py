@@ -19,7 +19,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from prunelimit.data.download import fetch, md5sum, safe_extract, zlib_error
-from prunelimit.data.prepare import prepare_dataset, split_indices, write_prepared
+from prunelimit.data.prepare import (
+    prepare_dataset,
+    prepared_spec,
+    split_indices,
+    write_prepared,
+)
 from prunelimit.data.readers import READERS, Arrays, organise_tinyimagenet_val
 from prunelimit.data.registry import DATASETS, DatasetError, DatasetSpec, RemoteFile, get_spec
 from prunelimit.data.synthetic import synthetic_arrays, write_synthetic
@@ -44,6 +49,7 @@ __all__ = [
     "md5sum",
     "organise_tinyimagenet_val",
     "prepare_dataset",
+    "prepared_spec",
     "random_crop_flip",
     "safe_extract",
     "split_indices",

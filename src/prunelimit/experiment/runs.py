@@ -17,6 +17,7 @@ from torch import nn
 from prunelimit.convergence import training_summary
 from prunelimit.data import DatasetSpec, DatasetSplits
 from prunelimit.io import load_torch, save_torch, write_json
+from prunelimit.model_import import ModelError
 from prunelimit.models import build_model
 from prunelimit.pruning import (
     count_prunable,
@@ -55,9 +56,25 @@ def settings_for(exp: dict, kind: str) -> TrainSettings:
 def new_model(exp: dict, data: DatasetSplits | DatasetSpec, seed: int | None = None) -> nn.Module:
     """The experiment's model for ``data``'s input shape and classes (a prepared dataset or
     just its :class:`~prunelimit.data.DatasetSpec`), initialised from ``seed``."""
-    return build_model(
-        exp["model"], data.input_shape, data.num_classes, seed=seed, **exp.get("model_args", {})
-    )
+    try:
+        return build_model(
+            exp["model"], data.input_shape, data.num_classes, seed=seed, **exp.get("model_args", {})
+        )
+    except ModelError as err:
+        raise ModelError(f"experiment {exp['name']!r}: {err}") from None
+
+
+def record_of(path: str | Path) -> Path:
+    """The JSON that records the sha256 of a run's torch file: ``{kind}_metrics.json``, written
+    beside ``{kind}.pt`` and ``{kind}_watch.pt`` by the same job."""
+    path = Path(path)
+    return path.with_name(f"{path.stem.removesuffix('_watch')}_metrics.json")
+
+
+def load_run_file(path: str | Path, device: torch.device | str = "cpu") -> object:
+    """Load a run's torch file (state dict, observations), checked against the sha256 its
+    metrics recorded (a file without a record, written before digests were, loads unchecked)."""
+    return load_torch(path, map_location=device, record=record_of(path))
 
 
 def load_trained(
@@ -66,10 +83,12 @@ def load_trained(
     path: str | Path,
     device: torch.device | str = "cpu",
 ) -> nn.Module:
-    """Rebuild the experiment's model and load a saved state dict (eval mode)."""
+    """Rebuild the experiment's model and load a saved state dict (eval mode), checked
+    (:func:`load_run_file`)."""
     model = new_model(exp, data)
+    state = load_run_file(path)
     try:
-        model.load_state_dict(load_torch(path))
+        model.load_state_dict(state)
     except RuntimeError as err:
         raise RuntimeError(
             f"{path} does not hold weights of experiment {exp['name']!r} "
@@ -145,15 +164,16 @@ def train_experiment(
         metrics["regime"] = regime_of(model, s, data, summary)
         message = warning(metrics["regime"])
         print(message or "in the l1 regime: " + metrics["regime"]["rule"], flush=True)
-    save_torch(model_out, {k: v.detach().cpu() for k, v in model.state_dict().items()})
-    write_json(metrics_out, metrics)
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    metrics["sha256"] = {Path(model_out).name: save_torch(model_out, weights)}
     if watch_out is not None:
         observed = {"watched": False}
         if recorder is not None:
             observed = {**recorder.observations(), "grid": watch["grid"], "margin": watch["margin"]}
             observed["test_acc"] = [None, *history["test_acc"]]
             observed["train_loss"] = [None, *history["train_loss"]]
-        save_torch(watch_out, observed)
+        metrics["sha256"][Path(watch_out).name] = save_torch(watch_out, observed)
+    write_json(metrics_out, metrics)  # last: it records the digests of the files above
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
         shutil.rmtree(f"{checkpoint}.codes", ignore_errors=True)
