@@ -99,14 +99,15 @@ def test_a_users_network_and_data_give_one_limit_by_workflow_and_api(tmp_path):
 
 
 def test_torchvision_resnet18_goes_through_predict():
-    model = build_model("torchvision:resnet18", (3, 32, 32), 10, seed=0)
+    model = build_model("torchvision:resnet18", (3, 16, 16), 10, seed=0)
     g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(48, 3, 32, 32, generator=g), torch.randint(0, 10, (48,), generator=g)
-    h = {"lanczos_steps": 6, "probes": 1, "samples": 32, "batch_size": 32, "top_k": 1}
+    x, y = torch.randn(32, 3, 16, 16, generator=g), torch.randint(0, 10, (32,), generator=g)
+    h = {"lanczos_steps": 4, "probes": 1, "samples": 16, "batch_size": 16, "top_k": 1}
+    h["cache_primal"] = False  # tracing the linearised ResNet costs more than 4 products
     out = prunelimit.predict_limit(model, {"train": (x, y)}, hessian=h, batch_size=16)
     assert out["spectrum"]["D"] == count_prunable(model) > 11_000_000
     assert 0 < out["rho_lower"] <= out["rho_th"] <= out["rho_upper"] <= 1
-    assert out["data"]["given"] == ["train"] and out["spectrum"]["samples"] == 32
+    assert out["data"]["given"] == ["train"] and out["spectrum"]["samples"] == 16
 
 
 def test_the_api_takes_a_data_loader_as_it_takes_tensors():
