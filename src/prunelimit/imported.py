@@ -164,6 +164,7 @@ def import_weights(
     }
     if kind == "l1":
         metrics["regime"] = weights_only_regime(model, settings_diagnostic)
-    save_torch(model_out, {k: v.detach().cpu() for k, v in model.state_dict().items()})
-    write_json(metrics_out, metrics)
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    metrics["sha256"] = {Path(model_out).name: save_torch(model_out, weights)}
+    write_json(metrics_out, metrics)  # after the weights: it records their digest
     return metrics

@@ -28,7 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from prunelimit.data import DatasetSplits, Split
-from prunelimit.io import load_torch, save_torch
+from prunelimit.io import load_checkpoint, save_torch
 from prunelimit.pruning import Masks, apply_masks
 from prunelimit.runtime import generator as make_generator
 
@@ -140,8 +140,11 @@ def sgd_step(
     return logits, loss, objective
 
 
+EVAL_BATCH = 1024  # samples per forward pass of an evaluation (no gradients)
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Split, batch_size: int = 1024) -> tuple[float, float]:
+def evaluate(model: nn.Module, split: Split, batch_size: int = EVAL_BATCH) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``model`` (eval mode) on a whole split."""
     was_training = model.training
     model.eval()
@@ -252,8 +255,8 @@ def fit(
     shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
     run_id = fingerprint(run=run_id, shapes=shapes)
     ckpt = Path(checkpoint) if checkpoint else None
-    if ckpt is not None and ckpt.exists():
-        state = load_torch(ckpt, map_location=device)
+    state = load_checkpoint(ckpt, device, log)
+    if state is not None:
         if state.get("run_id") == run_id:
             model.load_state_dict(state["model"])
             opt.load_state_dict(state["optimizer"])

@@ -1,4 +1,5 @@
-"""Shared by the workflow scripts: the library on the path, output into the rule's log."""
+"""Shared by the workflow scripts: the library on the path, output into the rule's log, a damaged
+input reported as one message."""
 
 import os
 import sys
@@ -13,11 +14,24 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))  # the library, also in an environment without the install
 
+from prunelimit.io import DamagedFile  # noqa: E402 - after the library is on the path
+
+
+def _report(kind: type[BaseException], err: BaseException, tb: object) -> None:
+    """A damaged input file: its one message (file, what is wrong, what to do), in the log and
+    on the console, without a traceback; any other error as Python reports it."""
+    if not isinstance(err, DamagedFile):
+        sys.__excepthook__(kind, err, tb)
+        return
+    for stream in {sys.stderr, sys.__stderr__}:
+        print(f"error: {err}", file=stream, flush=True)
+
 
 def log_to(path: str) -> None:
     """Redirect stdout and stderr (line-buffered) to the rule's log file."""
     fh = open(path, "w", buffering=1)  # lives as long as the job
     sys.stdout = sys.stderr = fh
+    sys.excepthook = _report
 
 
 @contextmanager

@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-import pandas as pd
-
 from _common import log_to
+from prunelimit.io import read_csv
 from prunelimit.plotting import save_figure
 from prunelimit.plotting.ntk import (
     plot_gram_distance,
@@ -19,8 +18,8 @@ from prunelimit.tables.ntk import deviation_caption, deviation_table
 log_to(snakemake.log[0])
 out = snakemake.output
 tol = float(snakemake.params.tolerance)
-sweep = pd.read_csv(snakemake.input.sweep)
-gram = pd.read_csv(snakemake.input.gram)
+sweep = read_csv(snakemake.input.sweep)
+gram = read_csv(snakemake.input.gram)
 
 save_figure(plot_ntk_value(sweep), out.value_pdf, out.value_png)
 save_figure(plot_ntk_deviation(sweep, tol), out.deviation_pdf, out.deviation_png)

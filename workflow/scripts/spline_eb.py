@@ -3,9 +3,9 @@ early-bird epoch and at the end (nothing is retrained)."""
 
 from _common import log_to, run_of
 from prunelimit.data import load_dataset
-from prunelimit.experiment import load_trained
+from prunelimit.experiment import load_run_file, load_trained
 from prunelimit.experiment.spline import early_bird_limits
-from prunelimit.io import load_torch, write_csv, write_json
+from prunelimit.io import write_csv, write_json
 from prunelimit.runtime import setup
 from prunelimit.settings import EarlyBirdSettings, HessianSettings, LimitSettings, TheorySettings
 
@@ -19,7 +19,7 @@ with run_of(exp["name"], seed):
         exp,
         data,
         load_trained(exp, data, snakemake.input.model, device),
-        load_torch(snakemake.input.watch),
+        load_run_file(snakemake.input.watch),
         EarlyBirdSettings.from_dict(prm.spline),
         HessianSettings.from_dict(prm.hessian),
         TheorySettings.from_dict(prm.theory),

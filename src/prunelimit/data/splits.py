@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from prunelimit.data.prepare import meta_path
 from prunelimit.data.registry import DatasetError
 from prunelimit.io import load_torch
 
@@ -103,11 +104,12 @@ class DatasetSplits:
 
 
 def load_dataset(path: str | Path, device: str | torch.device = "cpu") -> DatasetSplits:
-    """Load a prepared dataset file onto ``device``."""
+    """Load a prepared dataset file onto ``device``, checked against the sha256 recorded beside
+    it (:func:`~prunelimit.data.prepare.meta_path`; a file without that record loads unchecked)."""
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"prepared dataset {path} does not exist; run the 'download' rule")
-    blob = load_torch(path)
+    blob = load_torch(path, record=meta_path(path))
     meta = blob["meta"]
     device = torch.device(device)
     return DatasetSplits(

@@ -16,6 +16,7 @@ from prunelimit.experiment.prediction import (
 from prunelimit.experiment.runs import (
     KINDS,
     import_experiment,
+    load_run_file,
     load_trained,
     metrics_header,
     new_model,
@@ -30,6 +31,7 @@ __all__ = [
     "actual_limit_of",
     "import_experiment",
     "limits_of",
+    "load_run_file",
     "load_trained",
     "loss_tolerance",
     "metrics_header",
