@@ -112,7 +112,37 @@ rule predicted_vs_actual:
         "../scripts/predicted_vs_actual.py"
 
 
+rule key_factors:
+    input:
+        theory=per_run("results/{experiment}/seed{seed}/theory.json"),
+        limit=per_run("results/{experiment}/seed{seed}/limit.json"),
+    output:
+        pdf="results/figures/key_factors.pdf",
+        png=report(
+            "results/figures/key_factors.png",
+            caption="../report/key_factors.rst",
+            category=LIMITS_CAT,
+        ),
+        csv=report(
+            "results/tables/key_factors.csv",
+            caption="../report/key_factors_table.rst",
+            category=LIMITS_CAT,
+        ),
+        md="results/tables/key_factors.md",
+        tex="results/tables/key_factors.tex",
+    log:
+        "logs/results/key_factors.log",
+    benchmark:
+        "benchmarks/results/key_factors.tsv"
+    localrule: True
+    conda:
+        "../../envs/results.yaml"
+    script:
+        "../scripts/key_factors.py"
+
+
 RESULTS_TARGETS = [
+    "results/figures/key_factors.png",
     "results/tables/limits.csv",
     "results/figures/predicted_vs_actual.png",
     *expand(

@@ -1,0 +1,83 @@
+"""The key factors of the limit (Zhang et al.): flatness and the magnitude of what is removed.
+
+At the theory's limit the removed weights have norm ``R = ||w* - w_rho||`` (``R_at_rho_th`` in
+``theory.json``) and the Hessian's measure has trace ``T`` (``trace_measure``: ``Tr|H|`` under
+``negative: abs``). The upper bound of the theory, ``rho_U = R^2 T / (R^2 T + 2 eps D)``
+(:func:`prunelimit.theory.bound_values`), depends on them only through the key factor
+``s = R^2 T / (2 eps D)``: ``rho_U = s / (1 + s)``, and ``rho_th <= rho_U`` at every network.
+A flatter Hessian (smaller ``T / D``) and smaller removed magnitudes (smaller ``R^2 / 2 eps``)
+give a smaller ``s`` and a smaller limit. Kept ratios are plotted in percent.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from prunelimit.plotting import log_axis, note, plural, setup_style, tight_layout
+from prunelimit.theory import bound_values
+
+LIMITS = {"rho_th": ("theory rho_th", "o"), "rho_loss": ("actual (a) loss", "s"),
+          "rho_objective": ("actual (b) objective", "^")}  # fmt: skip
+
+
+def key_factor_rows(theories: list[dict], limits: list[dict]) -> pd.DataFrame:
+    """One row per network (experiment, seed): flatness ``T / D``, magnitude ``R^2 / 2 eps``,
+    the key factor ``s`` and its bound ``s / (1 + s)``, and the limits (fractions of D)."""
+    actual = {(d["experiment"], d["seed"]): d for d in limits}
+    rows = []
+    for th in theories:
+        i, key = th["inputs"], (th["experiment"], th["seed"])
+        D, eps, T, R2 = i["D"], i["eps"], th["trace_measure"], th["R_at_rho_th"] ** 2
+        lim = actual.get(key, {})
+        rows.append(
+            {
+                "experiment": key[0],
+                "seed": key[1],
+                "flatness": T / D,
+                "magnitude": R2 / (2 * eps),
+                "key_factor": R2 * T / (2 * eps * D),
+                "bound": float(bound_values(R2, T, 0.0, D, eps)[1]),
+                "rho_th": th["rho_th"],
+                "rho_loss": lim.get("rho_loss", np.nan),
+                "rho_objective": lim.get("rho_objective", np.nan),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def key_factors(rows: pd.DataFrame) -> plt.Figure:
+    """Limits against flatness, magnitude and the key factor ``s`` (with ``s / (1 + s)``), one
+    colour per experiment, one marker per limit, one point per seed."""
+    setup_style()
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharey=True)
+    columns = (("flatness", "flatness Tr|H| / D"),
+               ("magnitude", "removed magnitude R(rho_th)^2 / (2 eps)"),
+               ("key_factor", "key factor s = R^2 Tr|H| / (2 eps D)"))  # fmt: skip
+    limits = 100 * rows[list(LIMITS)].to_numpy(float)
+    for ax, (col, label) in zip(axes, columns, strict=True):
+        for c, (name, grp) in enumerate(rows.groupby("experiment", sort=False)):
+            for key, (what, marker) in LIMITS.items():
+                ax.scatter(grp[col], 100 * grp[key], marker=marker, color=f"C{c}", alpha=0.8,
+                           facecolors="none" if key != "rho_th" else f"C{c}",
+                           label=f"{name}: {what}")  # fmt: skip
+        log_axis(ax, "x", rows[col], col)
+        ax.set_xlabel(label)
+    s = rows["key_factor"].to_numpy(float)
+    s = s[np.isfinite(s) & (s > 0)]
+    if len(s):
+        grid = np.geomspace(s.min() / 3, s.max() * 3, 200)
+        axes[2].plot(grid, 100 * grid / (1 + grid), "k--", lw=1, label="bound s / (1 + s)")
+    log_axis(axes[0], "y", limits, "limit")
+    axes[0].set_ylabel("kept ratio at the limit (% of D)")
+    n = rows.groupby("experiment").size()
+    if (n == 1).all():
+        note(axes[0], "one seed per experiment")
+    axes[2].legend(fontsize=6, loc="lower right")
+    fig.suptitle(
+        f"Key factors: flatter Hessians and smaller removed magnitudes prune further "
+        f"({plural(len(rows), 'network')})"
+    )
+    tight_layout(fig)
+    return fig

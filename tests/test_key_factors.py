@@ -1,0 +1,46 @@
+"""The key factors figure: what it computes and what it draws."""
+
+import numpy as np
+import pytest
+import torch
+
+from prunelimit.plotting.key_factors import key_factor_rows, key_factors
+from prunelimit.theory import pruning_limit
+
+
+def _theory(seed: int, scale: float, experiment: str = "net") -> dict:
+    g = torch.Generator().manual_seed(seed)
+    mags = (scale * torch.rand(5000, generator=g)).sort(descending=True).values
+    nodes = np.array([[0.0, 0.5, 4.0 * scale]])
+    weights = np.array([[0.6, 0.3, 0.1]])
+    eps = 0.01
+    limit = pruning_limit(mags, nodes, weights, eps)
+    return {**limit, "experiment": experiment, "seed": seed,
+            "inputs": {"D": 5000, "eps": eps}}  # fmt: skip
+
+
+def test_the_key_factor_bounds_the_theory_and_orders_the_networks():
+    theories = [_theory(0, 1.0), _theory(1, 3.0)]
+    limits = [{"experiment": "net", "seed": 0, "rho_loss": 0.2, "rho_objective": 0.25}]
+    rows = key_factor_rows(theories, limits)
+    th = theories[0]
+    R2, T = th["R_at_rho_th"] ** 2, th["trace_measure"]
+    assert rows.loc[0, "key_factor"] == pytest.approx(R2 * T / (2 * 0.01 * 5000))
+    assert rows.loc[0, "flatness"] == pytest.approx(T / 5000)
+    s = rows["key_factor"].to_numpy()
+    assert np.allclose(rows["bound"], s / (1 + s))  # rho_U at R(rho_th)
+    assert (rows["rho_th"] <= rows["bound"] + 1 / 5000).all()  # resolved to 1/D
+    assert s[1] > s[0]  # sharper curvature and larger magnitudes: a larger key factor
+    assert np.isnan(rows.loc[1, "rho_loss"])  # no limit.json for seed 1: drawn as missing
+
+
+def test_the_figure_draws_the_rows():
+    rows = key_factor_rows([_theory(0, 1.0), _theory(1, 3.0)], [])
+    fig = key_factors(rows)
+    right = fig.axes[2]
+    theory = right.collections[0].get_offsets()  # first experiment, first limit: rho_th
+    assert np.allclose(theory[:, 0], rows["key_factor"]) and np.allclose(
+        theory[:, 1], 100 * rows["rho_th"]
+    )
+    x, y = right.lines[0].get_data()
+    assert np.allclose(y, 100 * x / (1 + x))
