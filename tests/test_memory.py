@@ -152,3 +152,17 @@ def test_the_gpu_benchmark_runs_as_a_cpu_smoke_test(tmp_path):
     assert 1 <= fc5["auto_chunk"]["batch_size"] <= 8 and fc5["train_step_s"] > 0
     assert res["gpu_hours"]["total"] > 0
     assert json.loads((tmp_path / "g.json").read_text())["device"] == "cpu"
+
+
+def test_the_memory_benchmark_measures_an_evaluation_pass(tmp_path):
+    from prunelimit.bench import memory
+
+    res = memory.main(["--only", "cifar10_fc5", "--json", str(tmp_path / "m.json")])
+    (row,) = res["experiments"]
+    ev = LinearCost(**row["eval"])
+    # at least the input batch and the first hidden layer's output, float32, per sample
+    assert ev.per_sample >= 4 * (3 * 32 * 32 + 1000)
+    assert row["eval_peak_bytes"] == pytest.approx(
+        row["weights_bytes"] + row["dataset_bytes"] + ev.at(row["eval_batch"])
+    )
+    assert "evaluation peak at batch" in memory.table([row])

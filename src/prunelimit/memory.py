@@ -199,6 +199,29 @@ def train_step_measure(
     return measure
 
 
+def eval_measure(
+    model: nn.Module, input_shape: Sequence[int], num_classes: int
+) -> Callable[[int], int]:
+    """``measure(n)``: peak bytes of one evaluation pass at batch ``n`` (eval mode, no
+    gradients, the cross-entropy and the predictions, as :func:`prunelimit.training.evaluate`)."""
+    device = next(model.parameters()).device
+
+    def measure(n: int) -> int:
+        model.eval()
+
+        def forward() -> None:
+            x = torch.randn(n, *input_shape, device=device)
+            y = torch.randint(0, num_classes, (n,), device=device)
+            with torch.no_grad():
+                out = model(x)
+                torch.nn.functional.cross_entropy(out, y), (out.argmax(1) == y).sum()
+
+        _, peak = peak_memory(forward, device)
+        return peak
+
+    return measure
+
+
 def hvp_measure(
     model: nn.Module,
     x: torch.Tensor,

@@ -39,6 +39,7 @@ from prunelimit.data import get_spec  # noqa: E402
 from prunelimit.memory import (  # noqa: E402
     GB,
     LinearCost,
+    eval_measure,
     hvp_measure,
     lanczos_basis_bytes,
     per_sample_cost,
@@ -50,6 +51,7 @@ from prunelimit.models import build_model  # noqa: E402
 from prunelimit.pruning import prunable_names  # noqa: E402
 from prunelimit.runtime import resolve_device  # noqa: E402
 from prunelimit.settings import load_settings  # noqa: E402
+from prunelimit.training import EVAL_BATCH  # noqa: E402
 
 SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 # (train, test) samples of each paper dataset; prepared files hold uint8 inputs, int64 labels
@@ -83,6 +85,9 @@ def measure_experiment(exp, h, device: torch.device, fixed_chunk: int) -> dict:
         train_step_measure(model, shape, classes, train["l1"], train["momentum"]), max_size=2048
     )
     t_train = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ev = per_sample_cost(eval_measure(model, shape, classes), max_size=2048)
+    t_eval = time.perf_counter() - t0
     x = torch.randn(2048, *shape, device=device)
     y = torch.randint(0, classes, (2048,), device=device)
     t0 = time.perf_counter()
@@ -97,6 +102,7 @@ def measure_experiment(exp, h, device: torch.device, fixed_chunk: int) -> dict:
     auto = plan_chunk(hvp, h.memory_gb, held, basis, h.basis_memory_gb, samples)
     batch = train["batch_size"]
     train_peak = weights + data + step.at(batch)
+    eval_peak = weights + data + ev.at(EVAL_BATCH)  # the training job's evaluation passes
     auto_peak = data + auto.reserved_bytes + hvp.at(auto.batch_size)
     fixed_peak = data + held + basis + hvp.at(min(fixed_chunk, samples))
     return {
@@ -110,10 +116,13 @@ def measure_experiment(exp, h, device: torch.device, fixed_chunk: int) -> dict:
         "dataset_bytes": data,
         "train": step.as_dict(),
         "hvp": hvp.as_dict(),
-        "measure_seconds": {"train": t_train, "hvp": t_hvp},
+        "eval": ev.as_dict(),
+        "measure_seconds": {"train": t_train, "eval": t_eval, "hvp": t_hvp},
         "train_batch": batch,
         "train_peak_bytes": train_peak,
-        "train_gpu": gpu_needed(train_peak),
+        "eval_batch": EVAL_BATCH,
+        "eval_peak_bytes": eval_peak,
+        "train_gpu": gpu_needed(max(train_peak, eval_peak)),
         "basis_bytes": basis,
         "lanczos_steps": steps,
         "probes": h.probes,
@@ -130,16 +139,18 @@ def table(rows: list[dict]) -> str:
     """The Markdown table of :func:`measure_experiment` rows (MB = 1e6, GB = 1e9 bytes)."""
     head = (
         "| experiment | D | train fixed / per sample (MB) | HVP fixed / per sample (MB) | "
-        "train peak at batch (GB) | GPU for training | basis (GB) | auto chunk | "
-        "spectrum peak, auto (GB) | basis in host memory (GB) | spectrum peak, chunk 500 (GB) |"
+        "train peak at batch (GB) | evaluation peak at batch (GB) | GPU for training | "
+        "basis (GB) | auto chunk | spectrum peak, auto (GB) | basis in host memory (GB) | "
+        "spectrum peak, chunk 500 (GB) |"
     )
-    lines = [head, "|" + "---|" * 11]
+    lines = [head, "|" + "---|" * 12]
     for r in rows:
         t, v = LinearCost(**r["train"]), LinearCost(**r["hvp"])
         lines.append(
             f"| {r['experiment']} | {r['D'] / 1e6:.1f}M | {t.fixed / 1e6:.0f} / "
             f"{t.per_sample / 1e6:.2f} | {v.fixed / 1e6:.0f} / {v.per_sample / 1e6:.2f} | "
-            f"{r['train_peak_bytes'] / GB:.1f} at {r['train_batch']} | {r['train_gpu']} | "
+            f"{r['train_peak_bytes'] / GB:.1f} at {r['train_batch']} | "
+            f"{r['eval_peak_bytes'] / GB:.1f} at {r['eval_batch']} | {r['train_gpu']} | "
             f"{r['basis_bytes'] / GB:.1f} | {r['auto_chunk']['batch_size']} | "
             f"{r['spectrum_auto_peak_bytes'] / GB:.1f} | {r['basis_host_bytes'] / GB:.1f} | "
             f"{r['spectrum_fixed_peak_bytes'] / GB:.1f} |"
