@@ -1,6 +1,7 @@
 # Stage 6c: spline early-bird tickets (You et al., TMLR 2022) and the pruning limit at the
-# early-bird epoch; rank-aware linear-region bound guiding per-layer density (Cai et al.,
-# CPAIOR 2023) against uniform and global magnitude allocations.
+# early-bird epoch; the input-plane partition at kept ratios around the limit; rank-aware
+# linear-region bound guiding per-layer density (Cai et al., CPAIOR 2023) against uniform and
+# global magnitude allocations.
 
 from prunelimit.region_bound import REGION_MODELS
 
@@ -11,6 +12,8 @@ REGION_EXPERIMENTS = [
     e for e in SPLINE_EXPERIMENTS if EXPERIMENTS[e]["model"] in REGION_MODELS
 ]
 SPLINE_CAT = "Spline early-bird and linear regions"
+# The partition figure draws one network per experiment: the first seed's.
+PARTITION_RUNS = [(e, seeds_of(e)[0]) for e in SPLINE_EXPERIMENTS]
 
 
 rule spline_eb:
@@ -42,6 +45,58 @@ rule spline_eb:
         device=DEVICE,
     script:
         "../scripts/spline_eb.py"
+
+
+rule spline_partition:
+    input:
+        data=lambda w: dataset_path(w.experiment),
+        model="results/{experiment}/seed{seed}/l1.pt",
+        theory="results/{experiment}/seed{seed}/theory.json",
+        limit="results/{experiment}/seed{seed}/limit.json",
+    output:
+        record="results/{experiment}/seed{seed}/spline/partition.json",
+        arrays="results/{experiment}/seed{seed}/spline/partition.npz",
+    log:
+        "logs/spline/{experiment}/seed{seed}/partition.log",
+    benchmark:
+        "benchmarks/spline/{experiment}/seed{seed}/partition.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPUS,
+    params:
+        exp=lambda w: training_view(w.experiment),
+        grid=SPLINE.early_bird.grid,
+        margin=SPLINE.early_bird.margin,
+        device=DEVICE,
+    script:
+        "../scripts/spline_partition.py"
+
+
+rule spline_partition_figure:
+    input:
+        records=[
+            f"results/{e}/seed{s}/spline/partition.json" for e, s in PARTITION_RUNS
+        ],
+        arrays=[f"results/{e}/seed{s}/spline/partition.npz" for e, s in PARTITION_RUNS],
+    output:
+        pdf="results/figures/spline_partition.pdf",
+        png=report(
+            "results/figures/spline_partition.png",
+            caption="../report/spline_partition.rst",
+            category=SPLINE_CAT,
+        ),
+    log:
+        "logs/spline/partition_figure.log",
+    benchmark:
+        "benchmarks/spline/partition_figure.tsv"
+    localrule: True
+    conda:
+        "../../envs/results.yaml"
+    threads: 1
+    script:
+        "../scripts/spline_partition_figure.py"
 
 
 rule linear_regions:
@@ -184,6 +239,7 @@ SPLINE_TARGETS = (
         name=["eb", "eb_limit"],
         ext=["pdf", "png"],
     )
+    + expand("results/figures/spline_partition.{ext}", ext=["pdf", "png"])
     + expand(
         "results/figures/regions_{experiment}.{ext}",
         experiment=REGION_EXPERIMENTS,

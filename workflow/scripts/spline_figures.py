@@ -1,16 +1,14 @@
 """Rule spline_figures: code distances with the early-bird epoch, and the limits at it."""
 
-import pandas as pd
-
 from _common import log_to
-from prunelimit.io import read_json
+from prunelimit.io import read_csv, read_json
 from prunelimit.plotting import save_figure
 from prunelimit.plotting.spline import early_bird, eb_limit
 
 log_to(snakemake.log[0])
 out, name = snakemake.output, snakemake.wildcards.experiment
 ebs = [read_json(p) for p in snakemake.input.eb]
-mats = [pd.read_csv(p, index_col=0).to_numpy() for p in snakemake.input.distances]
+mats = [read_csv(p, index_col=0).to_numpy() for p in snakemake.input.distances]
 fig = early_bird(name, ebs, mats, snakemake.params.threshold, snakemake.params.window)
 save_figure(fig, out.eb_pdf, out.eb_png)
 limits = [read_json(p) for p in snakemake.input.limit]

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 
 from _common import log_to
-from prunelimit.io import read_json
+from prunelimit.io import read_csv, read_json
 from prunelimit.tables import write_table
 from prunelimit.tables.spline import eb_table, regions_table
 
@@ -22,7 +22,7 @@ caption = (
 write_table(raw, Path(out.csv).with_suffix(""), formatted, caption)
 print(formatted.to_string())
 paths = list(snakemake.input.regions)
-df = pd.concat([pd.read_csv(p) for p in paths], ignore_index=True) if paths else pd.DataFrame()
+df = pd.concat([read_csv(p) for p in paths], ignore_index=True) if paths else pd.DataFrame()
 raw, formatted = regions_table(df)
 caption = (
     "Layer-wise density allocations at the same global density of the hidden weights: "

@@ -1,6 +1,7 @@
 """The spline stage of an experiment: the limits at the early-bird epoch and at the end of the
-watched l1 run (recorded by ``train``; nothing is retrained), and the region-bound layer
-densities against uniform and global ones.
+watched l1 run (recorded by ``train``; nothing is retrained), the partition of the input plane
+at kept ratios around the limit, and the region-bound layer densities against uniform and
+global ones.
 
 Kept ratios ``rho`` are fractions of ``D``; early-bird epochs count from 0 (the initialisation).
 """
@@ -10,12 +11,14 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 from torch import nn
 
 from prunelimit.data import DatasetSplits
 from prunelimit.experiment.actual import limits_of
 from prunelimit.experiment.runs import settings_for
+from prunelimit.pruning import apply_masks, global_magnitude_masks, keep_count, prunable_weights
 from prunelimit.regions import compare_allocations, mlp_dims
 from prunelimit.settings import (
     EarlyBirdSettings,
@@ -24,7 +27,8 @@ from prunelimit.settings import (
     RegionSettings,
     TheorySettings,
 )
-from prunelimit.spline import detect_early_bird, window_max
+from prunelimit.spline import detect_early_bird, grid_partition, watch_inputs, window_max
+from prunelimit.training import evaluate
 
 
 def limits_summary(
@@ -137,3 +141,82 @@ def regions_experiment(
     df["dims"] = "-".join(map(str, [n0, *widths]))
     df["finetune_epochs"] = finetune.epochs
     return df
+
+
+def partition_ratios(rho_th: float, rho_loss: float | None) -> list[tuple[str, float]]:
+    """The kept ratios of the partition figure, labelled: unpruned, ``2 rho_th`` (capped at 1),
+    ``rho_th``, the actual limit ``rho_loss`` and half of it (the last two when it was found),
+    in decreasing ``rho`` (as pruning proceeds; equal ratios in that order)."""
+    points = [("unpruned", 1.0), ("2 rho_th", min(1.0, 2 * rho_th)), ("rho_th", rho_th)]
+    if rho_loss is not None:
+        points += [("rho_loss", rho_loss), ("rho_loss / 2", rho_loss / 2)]
+    return sorted(points, key=lambda p: -p[1])
+
+
+def partition_at_limit(
+    exp: dict,
+    data: DatasetSplits,
+    model: nn.Module,
+    rho_th: float,
+    rho_loss: float | None,
+    grid: int,
+    margin: float,
+    seed: int,
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """The partition and decision boundary of ``model`` (the l1 network) on the spline stage's
+    input plane (``grid``, ``margin``: :func:`~prunelimit.spline.watch_inputs`), unpruned and
+    one-shot global magnitude pruned (no fine-tuning) to each of :func:`partition_ratios`.
+
+    Returns the record (per ratio: label, ``rho``, kept weights, regions, boundary fractions,
+    test accuracy) and the arrays of the figure: ``coef`` (grid,), ``rho`` (P,),
+    ``layer_boundaries`` (P, layers, grid, grid), ``decision`` and ``classes`` (P, grid, grid).
+    """
+    t0 = time.perf_counter()
+    x = watch_inputs(data, grid, margin)
+    coef = np.linspace(-margin, 1 + margin, grid)  # the coefficients of grid_inputs
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    weights = {n: w.detach() for n, w in prunable_weights(model).items()}
+    D = sum(w.numel() for w in weights.values())
+    rows, arrays = [], {"layer_boundaries": [], "decision": [], "classes": []}
+    for label, rho in partition_ratios(rho_th, rho_loss):
+        model.load_state_dict(state)
+        keep = keep_count(rho, D)
+        apply_masks(model, global_magnitude_masks(weights, keep))
+        part = grid_partition(model, x, grid)
+        test_acc = evaluate(model, data.test)[1]
+        for key in arrays:
+            arrays[key].append(part[key])
+        rows.append(
+            {
+                "label": label,
+                "rho": rho,
+                "kept": keep,
+                "regions": part["regions"],
+                "regions_per_layer": part["regions_per_layer"],
+                "boundary_fraction": float(part["boundary"].mean()),
+                "decision_fraction": float(part["decision"].mean()),
+                "classes_on_grid": np.unique(part["classes"]).tolist(),
+                "test_acc": test_acc,
+            }
+        )
+        print(
+            f"{label} (rho {rho:.4f}, {keep} of {D} weights): {part['regions']} regions "
+            f"(per layer {part['regions_per_layer']}), test acc {test_acc:.4f}",
+            flush=True,
+        )
+    model.load_state_dict(state)
+    record = {
+        "experiment": exp["name"],
+        "seed": seed,
+        "grid": grid,
+        "margin": margin,
+        "D": D,
+        "rho_th": rho_th,
+        "rho_loss": rho_loss,
+        "points": rows,
+        "seconds": time.perf_counter() - t0,
+    }
+    out = {k: np.stack(v) for k, v in arrays.items()}
+    out["coef"] = coef
+    out["rho"] = np.array([r["rho"] for r in rows])
+    return record, out

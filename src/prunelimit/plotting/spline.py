@@ -1,7 +1,9 @@
-"""Figures of the spline early-bird stage and the linear-region allocation.
+"""Figures of the spline early-bird stage, the partition at the limit and the linear-region
+allocation.
 
 Inputs are the workflow's results already loaded: ``eb.json`` dicts, distance matrices (numpy),
-``eb_limit.json`` dicts, and the concatenated ``regions.csv`` tables. Kept ratios in percent.
+``eb_limit.json`` dicts, ``partition.json`` dicts with their ``partition.npz`` arrays, and the
+concatenated ``regions.csv`` tables. Kept ratios in percent.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.colors import ListedColormap
+from matplotlib.lines import Line2D
 from matplotlib.ticker import ScalarFormatter
 
 from prunelimit.plotting import log_axis, note, plural, setup_style, tight_layout
@@ -19,6 +23,10 @@ from prunelimit.region_bound import ALLOCATIONS, log_region_bound
 
 ALLOC_COLORS = {"bound": "C2", "uniform": "C0", "global": "C3"}
 ALLOC_MARKERS = {"bound": "o", "uniform": "s", "global": "^"}
+# Partition figure: layer l's sign changes in LAYER_COLORS[l] (the paper: blue for the first
+# layer, green for the second), the decision boundary in red, the classes as a light backdrop.
+LAYER_COLORS = ["#0173b2", "#029e73", "#cc78bc", "#ca9161", "#949494"]
+DECISION_COLOR = "#d62728"
 
 
 def early_bird(
@@ -211,4 +219,85 @@ def regions(name: str, df: pd.DataFrame) -> plt.Figure:
         f"magnitude; {plural(df['seed'].nunique(), 'seed')}, {plural(epochs, 'fine-tuning epoch')}"
     )
     tight_layout(fig)
+    return fig
+
+
+def _overlay(ax: plt.Axes, flags: np.ndarray, color: str, extent: tuple) -> None:
+    """The grid points where ``flags`` is True, in one ``color`` (the rest transparent)."""
+    ax.imshow(
+        np.ma.masked_where(~flags, flags.astype(float)),
+        origin="lower",
+        extent=extent,
+        cmap=ListedColormap([color]),
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+        aspect="auto",
+    )
+
+
+def partition(records: list[dict], arrays: list[dict[str, np.ndarray]]) -> plt.Figure:
+    """One row per experiment (``records``: ``partition.json`` dicts; ``arrays``: their
+    ``partition.npz``), one panel per kept ratio: on the plane through three test signals, the
+    sign changes of each ReLU layer (the partition), the decision boundary (red) and the argmax
+    class (light colours), with the three signals marked by their classes."""
+    setup_style()
+    cols = max(len(r["points"]) for r in records)
+    fig, axes = plt.subplots(
+        len(records), cols, figsize=(3.1 * cols, 3.2 * len(records) + 0.6), squeeze=False
+    )
+    layers = 0
+    for row, rec, arr in zip(axes, records, arrays, strict=True):
+        coef = arr["coef"]
+        half = (coef[1] - coef[0]) / 2
+        extent = (coef[0] - half, coef[-1] + half, coef[0] - half, coef[-1] + half)
+        layers = max(layers, arr["layer_boundaries"].shape[1])
+        for i, ax in enumerate(row):
+            if i >= len(rec["points"]):
+                ax.axis("off")
+                continue
+            p = rec["points"][i]
+            ax.imshow(
+                arr["classes"][i],
+                origin="lower",
+                extent=extent,
+                cmap="tab10",
+                vmin=-0.5,
+                vmax=9.5,
+                alpha=0.18,
+                interpolation="nearest",
+                aspect="auto",
+            )
+            for layer in reversed(range(arr["layer_boundaries"].shape[1])):  # layer 1 on top
+                flags = arr["layer_boundaries"][i, layer]
+                _overlay(ax, flags, LAYER_COLORS[layer % len(LAYER_COLORS)], extent)
+            _overlay(ax, arr["decision"][i], DECISION_COLOR, extent)
+            for c, (a, b) in enumerate([(0, 0), (1, 0), (0, 1)]):  # x0, x1, x2 of the plane
+                ax.plot(b, a, "o", mfc="white", mec="k", ms=9)
+                ax.text(b, a, str(c), ha="center", va="center", fontsize=7)
+            ax.grid(False)
+            ax.set_xticks([0, 1])
+            ax.set_yticks([0, 1])
+            ax.set_title(
+                f"{rec['experiment']}, {p['label']}: {100 * p['rho']:.2f} %\n"
+                f"{p['regions']} regions, test acc {p['test_acc']:.2f}",
+                fontsize=9,
+            )
+            if not p["decision_fraction"]:
+                note(ax, f"one class ({p['classes_on_grid'][0]}) on the whole plane")
+            if i == 0:
+                ax.set_ylabel("a (towards signal 1)")
+            ax.set_xlabel("b (towards signal 2)")
+    handles = [
+        Line2D([], [], color=LAYER_COLORS[j % len(LAYER_COLORS)], lw=3, label=f"layer {j + 1}")
+        for j in range(layers)
+    ] + [Line2D([], [], color=DECISION_COLOR, lw=3, label="decision boundary")]
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
+    seeds = ", ".join(sorted({f"{r['experiment']} seed {r['seed']}" for r in records}))
+    fig.suptitle(
+        "Input-space partition and decision boundary of the l1 network, one-shot global "
+        f"magnitude pruned ({seeds}; {records[0]['grid']}x{records[0]['grid']} grid)",
+        fontsize=10,
+    )
+    tight_layout(fig, rect=(0, 0.05, 1, 1))
     return fig

@@ -1,0 +1,153 @@
+"""The partition and decision boundary on the input plane: a hand-built 2-D ReLU network whose
+lines are known, and the partition of a trained MLP at kept ratios around the limit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from prunelimit.experiment.spline import partition_at_limit, partition_ratios
+from prunelimit.models import MLP
+from prunelimit.pruning import count_prunable, prunable_weights
+from prunelimit.spline import boundary_map, grid_inputs, grid_partition, watch_inputs
+
+# Hidden ReLU i is w_i . x + b_i: the lines x = 0.3, y = 0.6 and x + y = 1.005 of the unit square.
+LINES_W = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+LINES_B = torch.tensor([-0.3, -0.6, -1.005])
+# The plane is the (x, y) plane itself: anchors (0, 0), (1, 0), (0, 1) and no margin.
+ANCHORS = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+GRID = 50  # step 1/49: no grid point lies on a line (it would be a tie of the sign)
+
+
+def hand_built(out_w: list[list[float]], out_b: list[float]) -> nn.Module:
+    net = nn.Sequential(nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, len(out_b))).double()
+    with torch.no_grad():
+        net[0].weight.copy_(LINES_W)
+        net[0].bias.copy_(LINES_B)
+        net[2].weight.copy_(torch.tensor(out_w))
+        net[2].bias.copy_(torch.tensor(out_b))
+    return net
+
+
+def plane(grid: int = GRID) -> tuple[torch.Tensor, np.ndarray, float]:
+    x, coef = grid_inputs(ANCHORS, grid=grid, margin=0.0)
+    return x, coef, float(coef[1] - coef[0])
+
+
+def line_distance(x: np.ndarray, w: np.ndarray, b: float) -> np.ndarray:
+    return np.abs(x @ w + b) / np.linalg.norm(w)
+
+
+def test_partition_boundary_is_the_known_lines():
+    x, _, step = plane()
+    part = grid_partition(hand_built([[1.0, -1.0, 0.5], [0.0, 0.0, 0.0]], [0.0, 0.1]), x, GRID)
+    pts = x.numpy().reshape(GRID, GRID, 2)
+    flagged = pts[part["boundary"]]
+    lines = list(zip(LINES_W.numpy(), LINES_B.numpy(), strict=True))
+    dist = np.stack([line_distance(flagged, w, b) for w, b in lines])
+    assert len(flagged) > 0
+    assert (dist.min(0) <= step + 1e-9).all()  # every flagged point is at a known line
+    for i, (w, b) in enumerate(lines):
+        # every neighbour pair that the line separates is flagged, and the layer's map is
+        # exactly the union of its units' lines (one ReLU layer here)
+        side = (pts @ w + b > 0)[..., None]
+        crossed = boundary_map(side)
+        assert crossed.sum() >= GRID // 2, f"line {i} crosses the square"
+        assert part["boundary"][crossed].all(), f"line {i} not detected everywhere"
+    union = np.zeros((GRID, GRID), dtype=bool)
+    for w, b in lines:
+        union |= boundary_map((pts @ w + b > 0)[..., None])
+    assert np.array_equal(part["layer_boundaries"][0], union)
+    assert np.array_equal(part["boundary"], union)
+    # The three lines cut the unit square into 7 regions, each of them seen on the grid
+    assert part["regions"] == 7 and part["regions_per_layer"] == [7]
+
+
+def test_decision_boundary_is_the_known_polyline():
+    # class 0 scores relu(x - 0.3) - relu(y - 0.6), class 1 scores 0.1: class 0 wins right of
+    # x = 0.4 (for y <= 0.6) and right of x = y - 0.2 (for y >= 0.6)
+    x, _, step = plane()
+    part = grid_partition(hand_built([[1.0, -1.0, 0.0], [0.0, 0.0, 0.0]], [0.0, 0.1]), x, GRID)
+    pts = x.numpy().reshape(GRID, GRID, 2)
+    want = np.where(pts[..., 1] <= 0.6, pts[..., 0] > 0.4, pts[..., 0] > pts[..., 1] - 0.2)
+    assert np.array_equal(part["classes"], np.where(want, 0, 1))
+    flagged = pts[part["decision"]]
+    low = line_distance(flagged, np.array([1.0, 0.0]), -0.4) + np.maximum(flagged[:, 1] - 0.6, 0)
+    high = line_distance(flagged, np.array([1.0, -1.0]), 0.2) + np.maximum(0.6 - flagged[:, 1], 0)
+    assert (np.minimum(low, high) <= step + 1e-9).all()
+    # detected along the whole polyline: on every row of constant y that it crosses
+    rows = part["decision"].any(0)  # (grid,) over b, the y coordinate
+    assert rows.all()
+    assert np.array_equal(part["decision"], boundary_map(want[..., None]))
+
+
+def test_boundary_map_orientation():
+    labels = np.zeros((4, 5), dtype=int)
+    labels[2:, :] = 1  # a change between rows 1 and 2 (along a)
+    got = boundary_map(labels)
+    assert got[1].all() and got.sum() == 5
+    got = boundary_map(labels.T.copy())  # the same change along b
+    assert got[:, 1].all() and got.sum() == 5
+
+
+def test_partition_ratios_labels_and_caps():
+    pts = partition_ratios(0.6, 0.2)
+    assert [label for label, _ in pts] == [
+        "unpruned",
+        "2 rho_th",
+        "rho_th",
+        "rho_loss",
+        "rho_loss / 2",
+    ]
+    assert [r for _, r in pts] == [1.0, 1.0, 0.6, 0.2, 0.1]
+    assert [label for label, _ in partition_ratios(0.1, None)] == ["unpruned", "2 rho_th", "rho_th"]
+    # in decreasing rho: the actual limit above the theory's here
+    assert [label for label, _ in partition_ratios(0.3, 0.7)] == [
+        "unpruned",
+        "rho_loss",
+        "2 rho_th",
+        "rho_loss / 2",
+        "rho_th",
+    ]
+
+
+def test_partition_at_limit_prunes_globally_and_restores(mnist1d):
+    torch.manual_seed(0)
+    model = MLP(tuple(mnist1d.train.x.shape[1:]), 10, (32, 16))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    exp = {"name": "t"}
+    record, arrays = partition_at_limit(exp, mnist1d, model, 0.3, 0.1, grid=12, margin=0.25, seed=0)
+    D = count_prunable(model)
+    assert [p["kept"] for p in record["points"]] == [
+        D,
+        round(0.6 * D),
+        round(0.3 * D),
+        round(0.1 * D),
+        round(0.05 * D),
+    ]
+    assert arrays["layer_boundaries"].shape == (5, 2, 12, 12)
+    assert arrays["classes"].shape == arrays["decision"].shape == (5, 12, 12)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # restored
+    # the entry at rho_th is the network with its 30 % largest |w| kept, pruned here directly
+    flat = torch.cat([w.detach().abs().reshape(-1) for w in prunable_weights(model).values()])
+    threshold = flat.sort(descending=True).values[round(0.3 * D) - 1]
+    with torch.no_grad():
+        for w in prunable_weights(model).values():
+            w.mul_(w.abs() >= threshold)
+    direct = grid_partition(model, watch_inputs(mnist1d, 12, 0.25), 12)
+    assert np.array_equal(direct["layer_boundaries"], arrays["layer_boundaries"][2])
+    assert direct["regions"] == record["points"][2]["regions"]
+    assert record["points"][0]["regions"] >= record["points"][-1]["regions"]
+
+
+@pytest.mark.parametrize("grid", [2, 5])
+def test_constant_network_has_no_boundary(grid):
+    net = hand_built([[0.0, 0.0, 0.0], [0.0, 0.0, 0.0]], [1.0, 0.0])
+    with torch.no_grad():
+        net[0].weight.zero_()
+    x, _, _ = plane(grid)
+    part = grid_partition(net, x, grid)
+    assert not part["boundary"].any() and not part["decision"].any()
+    assert part["regions"] == 1

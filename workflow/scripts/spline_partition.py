@@ -1,0 +1,32 @@
+"""Rule spline_partition: the input-plane partition and decision boundary of the l1 network,
+unpruned and one-shot pruned to kept ratios around its limit (nothing is retrained)."""
+
+import numpy as np
+
+from _common import log_to, run_of
+from prunelimit.data import load_dataset
+from prunelimit.experiment import load_trained
+from prunelimit.experiment.spline import partition_at_limit
+from prunelimit.io import atomic_path, read_json, write_json
+from prunelimit.runtime import setup
+
+log_to(snakemake.log[0])
+prm = snakemake.params
+exp, seed = prm.exp, int(snakemake.wildcards.seed)
+device = setup(seed, threads=snakemake.threads, device=prm.device)
+data = load_dataset(snakemake.input.data, device)
+with run_of(exp["name"], seed):
+    record, arrays = partition_at_limit(
+        exp,
+        data,
+        load_trained(exp, data, snakemake.input.model, device),
+        read_json(snakemake.input.theory)["rho_th"],
+        read_json(snakemake.input.limit)["rho_loss"],
+        int(prm.grid),
+        float(prm.margin),
+        seed,
+    )
+with atomic_path(snakemake.output.arrays) as tmp:
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+write_json(snakemake.output.record, record)
