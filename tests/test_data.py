@@ -226,7 +226,7 @@ HOMES = {
     registry: ("DATASETS", "DatasetError", "DatasetSpec", "RemoteFile", "get_spec"),
     download: ("fetch", "md5sum", "safe_extract", "zlib_error"),
     readers: ("READERS", "Arrays", "organise_tinyimagenet_val"),
-    prepare: ("prepare_dataset", "split_indices", "write_prepared"),
+    prepare: ("prepare_dataset", "prepared_spec", "split_indices", "write_prepared"),
     synthetic: ("synthetic_arrays", "write_synthetic"),
     splits: ("DatasetSplits", "Split", "load_dataset", "random_crop_flip"),
 }

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from prunelimit.plotting.key_factors import key_factor_rows, key_factors
-from prunelimit.theory import pruning_limit
+from prunelimit.theory import bound_values, pruning_limit
 
 
 def _theory(seed: int, scale: float, experiment: str = "net") -> dict:
@@ -28,7 +28,8 @@ def test_the_key_factor_bounds_the_theory_and_orders_the_networks():
     assert rows.loc[0, "key_factor"] == pytest.approx(R2 * T / (2 * 0.01 * 5000))
     assert rows.loc[0, "flatness"] == pytest.approx(T / 5000)
     s = rows["key_factor"].to_numpy()
-    assert np.allclose(rows["bound"], s / (1 + s))  # rho_U at R(rho_th)
+    assert np.allclose(rows["bound"], s / (1 + s))  # rho_U at R(rho_th), as the theory has it
+    assert rows.loc[0, "bound"] == pytest.approx(bound_values(R2, T, 1.0, 5000, 0.01)[1])
     assert (rows["rho_th"] <= rows["bound"] + 1 / 5000).all()  # resolved to 1/D
     assert s[1] > s[0]  # sharper curvature and larger magnitudes: a larger key factor
     assert np.isnan(rows.loc[1, "rho_loss"])  # no limit.json for seed 1: drawn as missing

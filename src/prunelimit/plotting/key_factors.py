@@ -3,7 +3,8 @@
 At the theory's limit the removed weights have norm ``R = ||w* - w_rho||`` (``R_at_rho_th`` in
 ``theory.json``) and the Hessian's measure has trace ``T`` (``trace_measure``: ``Tr|H|`` under
 ``negative: abs``). The upper bound of the theory, ``rho_U = R^2 T / (R^2 T + 2 eps D)``
-(:func:`prunelimit.theory.bound_values`), depends on them only through the key factor
+(:func:`prunelimit.theory.bound_values`; computed here without torch, which the figure jobs'
+environment lacks), depends on them only through the key factor
 ``s = R^2 T / (2 eps D)``: ``rho_U = s / (1 + s)``, and ``rho_th <= rho_U`` at every network.
 A flatter Hessian (smaller ``T / D``) and smaller removed magnitudes (smaller ``R^2 / 2 eps``)
 give a smaller ``s`` and a smaller limit. Kept ratios are plotted in percent.
@@ -16,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from prunelimit.plotting import log_axis, note, plural, setup_style, tight_layout
-from prunelimit.theory import bound_values
 
 LIMITS = {"rho_th": ("theory rho_th", "o"), "rho_loss": ("actual (a) loss", "s"),
           "rho_objective": ("actual (b) objective", "^")}  # fmt: skip
@@ -38,7 +38,7 @@ def key_factor_rows(theories: list[dict], limits: list[dict]) -> pd.DataFrame:
                 "flatness": T / D,
                 "magnitude": R2 / (2 * eps),
                 "key_factor": R2 * T / (2 * eps * D),
-                "bound": float(bound_values(R2, T, 0.0, D, eps)[1]),
+                "bound": R2 * T / (R2 * T + 2 * eps * D),  # rho_U (theory.bound_values)
                 "rho_th": th["rho_th"],
                 "rho_loss": lim.get("rho_loss", np.nan),
                 "rho_objective": lim.get("rho_objective", np.nan),
