@@ -241,3 +241,12 @@ def test_a_model_error_names_the_experiment_at_job_time():
     exp = {"name": "mine", "model": "any_network_model:NoWeights", "dataset": "mnist1d"}
     with pytest.raises(ModelError, match="experiment 'mine': model 'any_network_model:NoWeights'"):
         new_model(exp, get_spec("mnist1d"))
+
+
+def test_the_api_defaults_are_the_default_config():
+    from prunelimit.api import DEFAULTS
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for section, values in DEFAULTS.items():
+        for key, value in values.items():
+            assert config[section][key] == value, f"{section}.{key}"
