@@ -130,6 +130,12 @@ def _cross_checks(config: dict) -> list[str]:
     sap = config.get("sap", {})
     if sap and not sap["p"] < sap["q"]:
         problems.append(f"config key sap.p ({sap['p']}) must be smaller than sap.q ({sap['q']})")
+    for j, name in enumerate((sap.get("ablations") or {}).get("experiments") or []):
+        if name not in sap.get("experiments", []):
+            problems.append(
+                f"config key sap.ablations.experiments[{j}]: {name!r} is not one of "
+                f"sap.experiments ({', '.join(sap.get('experiments', []))})"
+            )
     imported = {e["name"] for e in config["experiments"] if e.get("weights")}
     for section in ("sap", "spline"):
         for j, name in enumerate(config.get(section, {}).get("experiments", [])):

@@ -30,6 +30,10 @@ class HessianOperator:
 
     Vectors are flat, in the order of ``names`` (default: :func:`prunable_names`), float32 on
     the model's device. ``n_hvp`` counts Hessian-vector products (one per vector).
+
+    ``mask`` (flat bool over those coordinates, True = surviving): ``H`` restricted to the
+    surviving weights, the pruned ones held where they are (zero in a pruned network); vectors
+    then have ``D = mask.sum()`` entries, the surviving coordinates in the same order.
     """
 
     def __init__(
@@ -40,6 +44,7 @@ class HessianOperator:
         batch_size: int = 1024,
         names: Sequence[str] | None = None,
         cache_primal: bool = False,
+        mask: torch.Tensor | None = None,
     ):
         self.model = model.eval()
         self.names = list(names) if names is not None else prunable_names(model)
@@ -50,6 +55,12 @@ class HessianOperator:
         self.shapes = [self.w0[n].shape for n in self.names]
         self.numels = [self.w0[n].numel() for n in self.names]
         self.D = sum(self.numels)
+        self.mask = None
+        if mask is not None:
+            if mask.numel() != self.D:
+                raise ValueError(f"mask has {mask.numel()} entries, the weights {self.D}")
+            self.mask = mask.reshape(-1).to(device=params[self.names[0]].device, dtype=torch.bool)
+            self.D = int(self.mask.sum())
         self.n = len(y)
         self.chunks = [
             (x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(y), batch_size)
@@ -79,15 +90,21 @@ class HessianOperator:
 
     def gradient(self) -> torch.Tensor:
         """Gradient of the mean loss (flat, D): the unit of cost of the benchmark."""
-        g = torch.zeros(self.D, device=self.device, dtype=next(iter(self.w0.values())).dtype)
+        g = torch.zeros(
+            sum(self.numels), device=self.device, dtype=next(iter(self.w0.values())).dtype
+        )
         for xb, yb in self.chunks:
             g += self.flatten(grad(self._loss)(self.w0, xb, yb)) * (len(yb) / self.n)
-        return g
+        return g if self.mask is None else g[self.mask]
 
     def matvec(self, V: torch.Tensor) -> torch.Tensor:
         """``H V^T`` for ``V`` of shape (k, D) (or (D,)); returns the same shape."""
         single = V.dim() == 1
         V = V[None] if single else V
+        if self.mask is not None:  # the surviving coordinates into the full vector, pruned 0
+            full = V.new_zeros(V.shape[0], self.mask.numel())
+            full[:, self.mask] = V
+            V = full
         out = torch.zeros_like(V)
         if self.cache_primal and self._linear is None:
             with warnings.catch_warnings():  # torch.fx const folding warns on every trace
@@ -108,4 +125,5 @@ class HessianOperator:
                 hv = self.flatten(vmap(hvp)(V), batch_dims=1)
             out += hv * (len(yb) / self.n)
         self.n_hvp += V.shape[0]
+        out = out if self.mask is None else out[:, self.mask]
         return out[0] if single else out

@@ -21,13 +21,14 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 import torch
 from torch import nn
 
 from prunelimit.data import DatasetSplits
-from prunelimit.io import load_torch, save_torch
+from prunelimit.io import load_checkpoint, save_torch
 from prunelimit.pqi import pq_index
 from prunelimit.pruning import (
     Masks,
@@ -40,6 +41,14 @@ from prunelimit.pruning import (
 )
 from prunelimit.strategies import PruneSettings, PruningState, get_strategy
 from prunelimit.training import TrainSettings, evaluate, fingerprint, fit
+
+
+class IterationObserver(Protocol):
+    """What :func:`run_pruning` calls after each trained iteration (and checkpoints)."""
+
+    def __call__(self, t: int, model: nn.Module, masks: Masks) -> None: ...
+    def state_dict(self) -> dict: ...
+    def load_state_dict(self, state: dict) -> None: ...
 
 
 def iteration_settings(train: TrainSettings, epochs: int) -> TrainSettings:
@@ -142,6 +151,7 @@ def run_pruning(
     log: Callable[[str], None] = print,
     identity: dict | None = None,
     start: dict | None = None,
+    observer: IterationObserver | None = None,
 ) -> list[dict]:
     """Run ``iterations`` (``T``) pruning iterations of ``method`` in ``scope``; one record per
     trained network ``t = 0..T`` (see the module docstring).
@@ -157,7 +167,8 @@ def run_pruning(
     resumed only if it was written for the same data, ``identity`` (e.g. the experiment's name,
     dataset, model), method, scope, hyperparameters, seed and settings. ``start``: the trained
     iteration 0 of :func:`dense_start` (the same for every method and scope of a seed), used
-    instead of training it again.
+    instead of training it again. ``observer(t, model, masks)`` is called after each trained
+    iteration (``masks`` = ``m_t``); its ``state_dict()`` is kept in the checkpoint.
     """
     strategy = get_strategy(method)(scope, hyper)
     model = build()
@@ -184,12 +195,14 @@ def run_pruning(
     records: list[dict] = []
     dense: dict[str, torch.Tensor] | None = None
     ckpt = Path(checkpoint) if checkpoint else None
-    if ckpt is not None and ckpt.exists():
-        state = load_torch(ckpt)
+    state = load_checkpoint(ckpt, log=log)
+    if state is not None:
         if state.get("run_id") == run_id:
             init_state, records, dense = state["init_state"], state["records"], state["dense"]
             masks = {k: v.to(device) for k, v in state["masks"].items()}
             records = records[: iterations + 1]
+            if observer is not None:
+                observer.load_state_dict(state.get("observer", {}))
             log(f"resumed from {ckpt} after iteration {len(records) - 1}")
         else:
             log(f"ignoring checkpoint {ckpt}: it belongs to another run configuration")
@@ -237,6 +250,8 @@ def run_pruning(
             f"{r['pqi_trained']:.4f} -> {r['pqi_pruned']:.4f} bound {r['bound']:.1f} "
             f"pruned {r['pruned']} -> {r['next_percent']:.3f} % kept"
         )
+        if observer is not None:
+            observer(t, model, masks)
         masks = new_masks
         if ckpt is not None:
             save_torch(
@@ -247,6 +262,7 @@ def run_pruning(
                     "records": records,
                     "masks": _cpu(masks),
                     "dense": dense,
+                    "observer": observer.state_dict() if observer is not None else {},
                 },
             )
             if iter_ckpt is not None:

@@ -130,16 +130,26 @@ def global_magnitude_masks(weights: dict[str, torch.Tensor], keep: int) -> Masks
     return split_flat(keep_largest(flat.view(1, -1), full, torch.tensor([keep]))[0], weights)
 
 
-def magnitude_path(weights: dict[str, torch.Tensor]) -> Callable[[int], Masks]:
+def magnitude_path(
+    weights: dict[str, torch.Tensor], mask: Masks | None = None
+) -> Callable[[int], Masks]:
     """Global magnitude pruning of ``weights`` at any kept count from one sort: ``path(keep)``
     equals :func:`global_magnitude_masks` ``(weights, keep)`` (the masks of a path are nested),
-    for a caller that asks for many kept counts of the same weights."""
+    for a caller that asks for many kept counts of the same weights. ``mask``: only among the
+    entries it keeps (``keep`` up to their number; the others always pruned), ties as
+    :func:`keep_largest`."""
     flat = flat_weights(weights)
-    ranks, D = magnitude_ranks(flat), flat.numel()
+    D = flat.numel()
+    if mask is None:
+        ranks, kept = magnitude_ranks(flat), D
+    else:  # the entries already pruned rank first, below every surviving magnitude
+        alive = flat_weights(mask).to(flat.device)
+        mags = torch.where(alive, flat.detach().abs().double(), -math.inf)
+        ranks, kept = _ranks(mags.view(1, -1))[0], int(alive.sum())
 
     def path(keep: int) -> Masks:
-        if not 0 <= keep <= D:
-            raise ValueError(f"keep must be in [0, {D}], got {keep}")
+        if not 0 <= keep <= kept:
+            raise ValueError(f"keep must be in [0, {kept}], got {keep}")
         return split_flat(ranks >= D - keep, weights)
 
     return path

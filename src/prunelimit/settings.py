@@ -101,6 +101,8 @@ class SapSettings(Section):
     epochs: int = setting()
     lt_rate: float = setting()
     levels: list = setting()
+    # {"pq": [[p, q], ...], "eta_gamma": [[eta_r, gamma], ...]}: extra global SAP runs
+    ablations: dict = setting({})
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,17 @@ class SplineSettings(Section):
 
 
 @dataclass(frozen=True)
+class GradualSettings(Section):
+    """The ``gradual`` section: the watched run and iterations of the gradual stage."""
+
+    experiments: list | None = setting(None)
+    method: str = setting("lt")
+    scope: str = setting("global")
+    iterations: list = setting([0, 10])
+    hessian: dict = setting({"lanczos_steps": 40, "probes": 2})
+
+
+@dataclass(frozen=True)
 class ExperimentSettings(Section):
     name: str = setting()
     dataset: str = setting()
@@ -180,6 +193,7 @@ class Settings(Section):
     ntk: NtkSettings = setting()
     sap: SapSettings = setting()
     spline: SplineSettings = setting()
+    gradual: GradualSettings | None = setting(None)  # absent: the defaults
     device: str = setting("auto")
     threads_per_job: int = setting(1)
     datasets: dict = setting({})
@@ -188,6 +202,7 @@ class Settings(Section):
     def from_dict(cls, d: dict) -> Settings:
         values = {k: SECTIONS[k].from_dict(v) if k in SECTIONS else v for k, v in d.items()}
         values["experiments"] = [ExperimentSettings.from_dict(e) for e in d["experiments"]]
+        values.setdefault("gradual", GradualSettings())
         return cls(**values)
 
     def experiment(self, name: str) -> ExperimentSettings:
@@ -206,6 +221,7 @@ SECTIONS: dict[str, type[Section]] = {
     "ntk": NtkSettings,
     "sap": SapSettings,
     "spline": SplineSettings,
+    "gradual": GradualSettings,
 }
 
 

@@ -318,8 +318,13 @@ def estimate_spectrum(
     converged: Callable[[np.ndarray, np.ndarray, np.ndarray], bool] | None = None,
     block: int = 40,
     basis_memory_gb: float | None = None,
+    mask: torch.Tensor | None = None,
 ) -> dict:
     """Spectrum of ``H`` at the model's weights over ``(x, y)`` with ``engine``.
+
+    ``mask`` (flat bool over the prunable weights, built-in engine): the spectrum of ``H``
+    restricted to the surviving weights (:class:`~prunelimit.hessian.HessianOperator`); ``D``
+    is then their number.
 
     ``steps`` is the number of Lanczos steps, or their maximum when ``converged`` is given
     (built-in engine only; see :func:`builtin_spectrum`). ``basis_memory_gb`` caps the Lanczos
@@ -331,8 +336,15 @@ def estimate_spectrum(
     """
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if mask is not None and engine != "builtin":
+        raise ValueError("a spectrum over the surviving weights (mask) needs the builtin engine")
     op = HessianOperator(
-        model, x, y, batch_size=batch_size, cache_primal=cache_primal and engine == "builtin"
+        model,
+        x,
+        y,
+        batch_size=batch_size,
+        cache_primal=cache_primal and engine == "builtin",
+        mask=mask,
     )
     t0 = time.perf_counter()
     if engine == "builtin":

@@ -21,12 +21,25 @@ SAP_RUNS = {
         method=SAP.methods,
         scope=SAP.scopes,
     )
+    # LOMP (the l1 network one-shot pruned, no retraining) beside them, global scope
+    + expand(
+        "results/{experiment}/seed{seed}/sap/lomp_global.csv",
+        experiment=experiment,
+        seed=SEEDS,
+    )
     for experiment in SAP_EXPERIMENTS
 }
 
 
+include: "sap_ablations.smk"
+
+
 wildcard_constraints:
     method=one_of(SAP.methods),
+    p=r"[0-9][0-9.e+-]*",
+    q=r"[0-9][0-9.e+-]*",
+    eta_r=r"[0-9][0-9.e+-]*",
+    gamma=r"[0-9][0-9.e+-]*",
 
 
 rule sap_dense:
@@ -66,6 +79,10 @@ rule sap:
             "results/{{experiment}}/seed{{seed}}/sap/{{method}}_{scope}.json",
             scope=SAP.scopes,
         ),
+        states=expand(
+            "results/{{experiment}}/seed{{seed}}/sap/{{method}}_{scope}_states.pt",
+            scope=SAP.scopes,
+        ),
     log:
         "logs/sap/{experiment}/seed{seed}/{method}.log",
     benchmark:
@@ -80,6 +97,13 @@ rule sap:
         exp=lambda w: training_view(w.experiment, "dense"),
         hyper=lambda w: sap_hyper(w.method),
         scopes=SAP.scopes,
+        keep=lambda w: kept_iterations(  # for gradual.smk
+            GRADUAL,
+            GRADUAL_ITERATIONS,
+            SAP.scopes,
+            w.experiment in GRADUAL_EXPERIMENTS,
+            w.method,
+        ),
         device=DEVICE,
         checkpoints=lambda w: [
             f"results/{w.experiment}/seed{w.seed}/sap/{w.method}_{scope}.ckpt"
@@ -109,6 +133,56 @@ rule pqi:
         pairs=SAP_PQ_PAIRS,
     script:
         "../scripts/pqi.py"
+
+
+rule sap_ablation:
+    input:
+        data=lambda w: dataset_path(w.experiment),
+        start="results/{experiment}/seed{seed}/sap/dense_start.pt",
+    output:
+        table=f"{ABLATION_PATTERN}.csv",
+        records=f"{ABLATION_PATTERN}.json",
+    log:
+        "logs/sap/{experiment}/seed{seed}/ablation/sap_p{p}_q{q}_eta{eta_r}_gamma{gamma}.log",
+    benchmark:
+        "benchmarks/sap/{experiment}/seed{seed}/ablation/sap_p{p}_q{q}_eta{eta_r}_gamma{gamma}.tsv"
+    priority: PRIORITY["sap"]
+    conda:
+        "../../envs/environment.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPUS,
+    params:
+        exp=lambda w: training_view(w.experiment, "dense"),
+        hyper=ablation_hyper,
+        device=DEVICE,
+        checkpoint=lambda w: f"{ABLATION_PATTERN.format(**w)}.ckpt",
+    script:
+        "../scripts/sap_ablation.py"
+
+
+rule sap_lomp:
+    input:
+        data=lambda w: dataset_path(w.experiment),
+        l1="results/{experiment}/seed{seed}/l1.pt",
+        limit="results/{experiment}/seed{seed}/limit.json",
+    output:
+        table="results/{experiment}/seed{seed}/sap/lomp_global.csv",
+        records="results/{experiment}/seed{seed}/sap/lomp_global.json",
+    log:
+        "logs/sap/{experiment}/seed{seed}/lomp.log",
+    benchmark:
+        "benchmarks/sap/{experiment}/seed{seed}/lomp.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    threads: 1
+    params:
+        exp=lambda w: training_view(w.experiment),
+        levels=SAP.levels,
+        lt_rate=SAP.lt_rate,
+        iterations=SAP.iterations,
+    script:
+        "../scripts/sap_lomp.py"
 
 
 rule sap_figures:
@@ -147,6 +221,42 @@ rule sap_figures:
         scopes=SAP.scopes,
     script:
         "../scripts/sap_figures.py"
+
+
+rule sap_ablation_figures:
+    input:
+        pq=lambda w: [path for path, _ in ablation_runs(w.experiment, "pq")],
+        eta_gamma=lambda w: [
+            path for path, _ in ablation_runs(w.experiment, "eta_gamma")
+        ],
+    output:
+        pq_pdf="results/figures/sap_{experiment}_ablation_pq.pdf",
+        pq_png=report(
+            "results/figures/sap_{experiment}_ablation_pq.png",
+            caption="../report/sap_ablation_pq.rst",
+            category=SAP_CAT,
+        ),
+        eta_gamma_pdf="results/figures/sap_{experiment}_ablation_eta_gamma.pdf",
+        eta_gamma_png=report(
+            "results/figures/sap_{experiment}_ablation_eta_gamma.png",
+            caption="../report/sap_ablation_eta_gamma.rst",
+            category=SAP_CAT,
+        ),
+    log:
+        "logs/sap/ablation_figures_{experiment}.log",
+    benchmark:
+        "benchmarks/sap/ablation_figures_{experiment}.tsv"
+    localrule: True
+    conda:
+        "../../envs/results.yaml"
+    threads: 1
+    params:
+        pq=lambda w: [setting for _, setting in ablation_runs(w.experiment, "pq")],
+        eta_gamma=lambda w: [
+            setting for _, setting in ablation_runs(w.experiment, "eta_gamma")
+        ],
+    script:
+        "../scripts/sap_ablation_figures.py"
 
 
 rule sap_table:
@@ -202,6 +312,12 @@ SAP_TARGETS = (
         "results/figures/sap_{experiment}_{name}.{ext}",
         experiment=SAP_EXPERIMENTS,
         name=["accuracy", "pqi", "layers"],
+        ext=["pdf", "png"],
+    )
+    + expand(
+        "results/figures/sap_{experiment}_{name}.{ext}",
+        experiment=ABLATION_EXPERIMENTS,
+        name=["ablation_pq", "ablation_eta_gamma"],
         ext=["pdf", "png"],
     )
     + expand(

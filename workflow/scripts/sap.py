@@ -6,7 +6,8 @@ from pathlib import Path
 from _common import log_to
 from prunelimit.data import load_dataset
 from prunelimit.experiment import new_model, settings_for
-from prunelimit.io import load_torch, write_csv, write_json
+from prunelimit.gradual import IterationKeeper
+from prunelimit.io import load_torch, save_torch, write_csv, write_json
 from prunelimit.iterative import records_frame, run_pruning
 from prunelimit.runtime import setup
 from prunelimit.strategies import PruneSettings
@@ -18,8 +19,10 @@ seed = int(snakemake.wildcards.seed)
 device = setup(seed, threads=snakemake.threads, device=prm.device)
 data = load_dataset(snakemake.input.data, device)
 start = load_torch(snakemake.input.start)
-outputs = (prm.scopes, snakemake.output.tables, snakemake.output.records, prm.checkpoints)
-for scope, table, records_path, checkpoint in zip(*outputs, strict=True):
+out = snakemake.output
+outputs = (prm.scopes, out.tables, out.records, prm.checkpoints, out.states)
+for scope, table, records_path, checkpoint, states in zip(*outputs, strict=True):
+    keeper = IterationKeeper(prm.keep[scope])  # the retrained weights the gradual stage needs
     records = run_pruning(
         method,
         scope,
@@ -34,9 +37,11 @@ for scope, table, records_path, checkpoint in zip(*outputs, strict=True):
         log=lambda s: print(s, flush=True),
         identity={k: exp.get(k) for k in ("name", "dataset", "model", "model_args")},
         start=start,
+        observer=keeper,
     )
     columns = {"experiment": exp["name"], "method": method, "scope": scope, "seed": seed}
     write_csv(table, records_frame(records, **columns))
     write_json(records_path, {**columns, "hyper": hyper, "records": records})
+    save_torch(states, keeper.saved())
 for checkpoint in prm.checkpoints:  # only now: a killed job resumes every scope it finished
     Path(checkpoint).unlink(missing_ok=True)

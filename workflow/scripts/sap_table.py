@@ -1,4 +1,4 @@
-"""Rule sap_table: test accuracy of SAP/LT/OS at matched remaining-weight levels."""
+"""Rule sap_table: test accuracy of SAP/LT/OS and LOMP at matched remaining-weight levels."""
 
 from pathlib import Path
 
@@ -13,6 +13,7 @@ write_table(
     Path(snakemake.output.csv).with_suffix(""),
     matched_levels_formatted(raw),
     caption="Test accuracy (%) at matched percent of remaining weights, mean +- std "
-    "over seeds (actual remaining percent in brackets).",
+    "over seeds (actual remaining percent in brackets); LOMP: the l1 network one-shot "
+    "pruned, no retraining.",
 )
 print(raw.to_string())

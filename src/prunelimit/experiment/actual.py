@@ -22,6 +22,7 @@ from prunelimit.experiment.runs import settings_for
 from prunelimit.local_model import local_model_along_curve
 from prunelimit.memory import auto_chunk
 from prunelimit.pruning import (
+    Masks,
     keep_count,
     magnitude_path,
     prunable_weights,
@@ -47,8 +48,13 @@ def pruning_curve(
     coarse_points: int,
     rho_min: float,
     l1: float = 0.0,
+    mask: Masks | None = None,
 ) -> dict:
     """One-shot global magnitude pruning of ``model`` (no fine-tuning) along kept ratios.
+
+    ``mask`` (prunable weight name -> bool, True = surviving): prune only among the surviving
+    weights, the others zero at every point of the curve (as they are in a pruned network);
+    ``rho`` and ``D`` are then over the surviving weights (``D_total``: all prunable weights).
 
     Finds the actual limit under three criteria, each with
     :func:`prunelimit.search.find_limit` on the same (shared, cached) evaluations:
@@ -72,7 +78,8 @@ def pruning_curve(
     check_eps(eps)
     weights = prunable_weights(model)
     original = {n: w.detach().clone() for n, w in weights.items()}
-    D = sum(w.numel() for w in original.values())
+    D_total = sum(w.numel() for w in original.values())
+    D = D_total if mask is None else sum(int(m.sum()) for m in mask.values())
     with torch.no_grad():
         base_l1 = float(l1_norm(model))  # over every parameter, as the training objective
     base_loss, base_acc = evaluate(model, data.train)
@@ -80,7 +87,7 @@ def pruning_curve(
     base_val = evaluate(model, data.val)[1]
     n_val = len(data.val)
     rows: dict[int, dict] = {}
-    magnitude_masks = magnitude_path(original)  # one sort for every point of the curve
+    magnitude_masks = magnitude_path(original, mask)  # one sort for every point of the curve
 
     def measure(i: int) -> dict:
         if i not in rows:
@@ -128,6 +135,7 @@ def pruning_curve(
     return {
         **{f"rho_{c}": found[c].rho for c in CRITERIA},
         "D": D,
+        "D_total": D_total,
         "eps": eps,
         "l1": l1,
         "unpruned": {

@@ -48,8 +48,13 @@ def spectrum_of(
     theory: TheorySettings | None = None,
     batch_size: int = 128,
     seed: int = 0,
+    mask: torch.Tensor | None = None,
 ) -> dict:
     """Hessian spectrum of the training loss at ``model``'s weights.
+
+    ``mask`` (flat bool over the prunable weights, True = surviving): the spectrum of the
+    Hessian restricted to the surviving weights, the pruned ones held at their values (zero in
+    a pruned network); ``D`` is the number of surviving weights.
 
     ``lanczos_steps: auto`` continues the Lanczos run in blocks of ``lanczos_block`` steps until
     ``rho_th`` has converged (:func:`prunelimit.theory.converged_check`, with the ``eps`` that
@@ -68,7 +73,7 @@ def spectrum_of(
             raise ValueError("lanczos_steps: auto needs the theory settings (eps, negative)")
         steps = h.max_lanczos_steps
         eps, _ = loss_tolerance(model, data, theory.eps, batch_size, seed)
-        mags = sorted_magnitudes(flat_prunable(model).cpu())
+        mags = sorted_magnitudes(surviving(model, mask))
         converged = converged_check(mags, eps, theory.negative, theory.convergence_tol)
     print(
         f"Hessian over {len(y)} training samples, engine {h.engine}, "
@@ -84,6 +89,8 @@ def spectrum_of(
         )
         chunk = choice.batch_size
         print(choice.reason(), flush=True)
+    if mask is not None:
+        print(f"restricted to the {int(mask.sum())} surviving of {mask.numel()} weights")
     result = estimate_spectrum(
         model,
         x,
@@ -99,6 +106,7 @@ def spectrum_of(
         converged=converged,
         block=h.lanczos_block,
         basis_memory_gb=h.basis_memory_gb,
+        mask=mask,
     )
     return {
         **result,
@@ -106,6 +114,12 @@ def spectrum_of(
         "batch_size_mode": "auto" if choice else "given",
         "chunk_choice": choice.as_dict() if choice else None,
     }
+
+
+def surviving(model: nn.Module, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """The prunable weights (flat, CPU), only the surviving ones (``mask`` True) if given."""
+    flat = flat_prunable(model).cpu()
+    return flat if mask is None else flat[mask.reshape(-1).cpu()]
 
 
 def loss_tolerance(
@@ -141,13 +155,16 @@ def theory_of(
     batch_size: int,
     seed: int = 0,
     convergence_tol: float = CONVERGENCE_TOL,
+    mask: torch.Tensor | None = None,
 ) -> dict:
     """The theoretical limit and bounds at ``model``'s weights (w*), with every input, and
-    (built-in engine) ``rho_th`` along the Lanczos steps with the verdict ``converged``."""
+    (built-in engine) ``rho_th`` along the Lanczos steps with the verdict ``converged``.
+    ``mask`` (as :func:`spectrum_of`, whose spectrum it needs): the limit over the surviving
+    weights, ``rho_th`` a fraction of their number ``D``."""
 
     eps_value, eps_mode = loss_tolerance(model, data, eps, batch_size, seed)
     train_loss, train_acc = evaluate(model, data.train)
-    mags = sorted_magnitudes(flat_prunable(model).cpu())
+    mags = sorted_magnitudes(surviving(model, mask))
     if spectrum["D"] != mags.numel():
         raise ValueError(
             f"the spectrum was computed for D = {spectrum['D']} prunable weights, "

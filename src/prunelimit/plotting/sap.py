@@ -1,4 +1,5 @@
-"""Figures of SAP against Lottery Ticket and One Shot (one experiment, all seeds).
+"""Figures of SAP against Lottery Ticket, One Shot and LOMP (one experiment, all seeds), and
+of the SAP ablations.
 
 Input: the concatenated per-iteration records (:func:`prunelimit.sap.read_runs`), columns
 ``method, scope, seed, iteration, percent, test_acc, pqi_trained, pqi_pruned, kept[<layer>]``.
@@ -16,7 +17,12 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from prunelimit.plotting import log_axis, note, palette, setup_style, tight_layout
 from prunelimit.tables import mean_std
 
-METHOD_LABELS = {"sap": "SAP", "lt": "Lottery Ticket", "os": "One Shot"}
+METHOD_LABELS = {
+    "sap": "SAP",
+    "lt": "Lottery Ticket",
+    "os": "One Shot",
+    "lomp": "LOMP (l1, one shot, no retraining)",
+}
 SCOPE_LABELS = {"global": "global", "layer": "layer-wise", "neuron": "neuron-wise"}
 
 
@@ -230,3 +236,55 @@ def limit_marks(limits: list[dict]) -> dict[str, tuple[float, float]]:
         if values:
             marks[label] = mean_std(values)
     return marks
+
+
+# the columns each ablation varies, and their names in the legend
+ABLATION_FAMILIES = {
+    "pq": (("p", "q"), ("p", "q")),
+    "eta_gamma": (("eta_r", "gamma"), ("eta_r", "gamma")),
+}
+
+
+def plot_ablation(
+    df: pd.DataFrame, family: str, base: dict | None = None, title: str = ""
+) -> plt.Figure:
+    """SAP ablation (Diao et al. Fig. 4 for ``family = "pq"``, Fig. 5 for ``"eta_gamma"``):
+    global PQI of the trained network, test accuracy and remaining weights per iteration, one
+    line per setting (columns ``p, q, eta_r, gamma``), mean +- std band over seeds. ``base``:
+    the configured setting, marked in the legend."""
+    setup_style()
+    keys, names = ABLATION_FAMILIES[family]
+    settings = df[list(keys)].drop_duplicates().sort_values(list(keys))
+    colours = palette("colorblind", max(1, len(settings)))
+    rows = [
+        ("pqi_trained", "PQI, trained"),
+        ("test_acc", "test accuracy (%)"),
+        ("percent", "remaining weights (%)"),
+    ]
+    fig, axes = plt.subplots(1, len(rows), figsize=(4.0 * len(rows), 3.6), squeeze=False)
+    for colour, setting in zip(colours, settings.itertuples(index=False), strict=True):
+        values = dict(zip(keys, setting, strict=True))
+        sub = df[(df[list(keys)] == pd.Series(values)).all(axis=1)]
+        label = ", ".join(f"{n} = {v:g}" for n, v in zip(names, setting, strict=True))
+        if base is not None and all(float(base[k]) == float(values[k]) for k in keys):
+            label += " (configured)"
+        agg = _by_iteration(sub, [c for c, _ in rows])
+        x = agg.index.to_numpy()
+        for ax, (col, _) in zip(axes[0], rows, strict=True):
+            scale = 100.0 if col == "test_acc" else 1.0
+            mean = scale * agg[(col, "mean")].to_numpy()
+            std = scale * agg[(col, "std")].fillna(0).to_numpy()
+            ax.plot(x, mean, marker="o", ms=3, color=colour, label=label)
+            ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.2, lw=0)
+    for ax, (_, label) in zip(axes[0], rows, strict=True):
+        ax.set_xlabel("pruning iteration")
+        ax.set_ylabel(label)
+    if log_axis(axes[0][2], "y", df["percent"], "remaining-percent"):
+        _percent_axis(axes[0][2].yaxis)
+    _one_seed(df, axes[0][0], "band")
+    fixed = [k for k in ("p", "q", "eta_r", "gamma") if k not in keys]
+    shown = ", ".join(f"{k} = {df[k].iloc[0]:g}" for k in fixed)
+    fig.suptitle(f"{title}: SAP, global, {shown}" if title else f"SAP, global, {shown}")
+    tight_layout(fig, rect=(0, 0.1, 1, 1))
+    _legend_below(fig, axes.flat, min(4, len(settings)))
+    return fig

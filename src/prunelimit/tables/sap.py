@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from prunelimit.io import read_csv
 from prunelimit.tables import format_pm, mean_std
 
 
 def read_runs(paths: list[str | Path]) -> pd.DataFrame:
     """Concatenate per-run record tables (the ``sap`` rule's CSVs)."""
-    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    return pd.concat([read_csv(p) for p in paths], ignore_index=True)
 
 
 def matched_levels(df: pd.DataFrame, levels: list[float], max_ratio: float = 1.5) -> pd.DataFrame:

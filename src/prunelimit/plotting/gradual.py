@@ -1,0 +1,78 @@
+"""The gradual-pruning figure: kept fraction of the original ``D`` against the iteration.
+
+Input: the seeds' ``gradual/limits.json`` of one experiment, already loaded. Per seed, the
+schedule (the kept fraction of every iteration of the watched run) and, at the chosen
+iterations, the fraction that one more one-shot step from the retrained network reaches: the
+theory's (``rho_th`` of the surviving weights times their fraction) and the actual one (loss
+and objective criteria). Right: the same limits as fractions of the surviving weights.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+from prunelimit.plotting import log_axis, note, setup_style, tight_layout
+
+SERIES = (  # key, label, colour, marker, fill
+    ("rho_th", "theory rho_th", "C3", "o", True),
+    ("rho_loss", "actual (a) loss", "C0", "s", True),
+    ("rho_objective", "actual (b) objective", "C2", "D", False),
+)
+
+
+def gradual_figure(name: str, runs: list[dict]) -> plt.Figure:
+    """Left: kept % of ``D`` against the iteration (log y): the schedule (grey line) and the
+    reachable fractions at the chosen iterations (one marker per seed, the line through the
+    seeds' means), with the one-shot limits of iteration 0 (the dense network) as dotted
+    horizontals when iteration 0 is among them. Right: the limits in % of the surviving
+    weights."""
+    setup_style()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
+    drawn_left, drawn_right = [], []
+    for i, run in enumerate(runs):
+        sched = run["schedule"]
+        x = [s["iteration"] for s in sched]
+        y = [100 * s["kept"] for s in sched]
+        left.plot(x, y, color="0.5", lw=1.2, ls="-" if i == 0 else "--",
+                  label="schedule (kept)" if i == 0 else None)  # fmt: skip
+        drawn_left += y
+    for key, label, color, marker, fill in SERIES:
+        by_t: dict[int, list[tuple[float, float]]] = {}
+        for run in runs:
+            for p in run["iterations"]:
+                by_t.setdefault(p["iteration"], []).append((p[f"{key}_of_D"], p[key]))
+        ts = sorted(by_t)
+        face = color if fill else "none"
+        for t in ts:
+            of_d = [100 * v[0] for v in by_t[t]]
+            surv = [100 * v[1] for v in by_t[t]]
+            left.plot([t] * len(of_d), of_d, marker, color=color, mfc=face, alpha=0.6, ms=5)
+            right.plot([t] * len(surv), surv, marker, color=color, mfc=face, alpha=0.6, ms=5)
+            drawn_left += of_d
+            drawn_right += surv
+        means = [(np.mean([v[0] for v in by_t[t]]), np.mean([v[1] for v in by_t[t]])) for t in ts]
+        ls = "-" if fill else ":"
+        left.plot(ts, [100 * m[0] for m in means], ls, marker=marker, color=color, mfc=face,
+                  label=f"reachable: {label}")  # fmt: skip
+        right.plot(ts, [100 * m[1] for m in means], ls, marker=marker, color=color, mfc=face,
+                   label=label)  # fmt: skip
+        if 0 in by_t and fill:
+            left.axhline(100 * means[0][0], color=color, ls=":", lw=0.9)
+    if not any(run["iterations"] for run in runs):
+        note(left, "no iteration chosen: nothing but the schedule")
+    log_axis(left, "y", drawn_left, "kept")
+    left.set_xlabel("pruning iteration t (Lottery Ticket, rewind, retrain)")
+    left.set_ylabel("kept % of the original D")
+    left.set_title(f"{name}: schedule and what one more one-shot step reaches")
+    left.legend(fontsize=8, loc="lower left")
+    right.set_ylim(0, max([100.0, *drawn_right]) * 1.05)
+    right.set_xlabel("pruning iteration t")
+    right.set_ylabel("limit, % of the surviving weights")
+    right.set_title("limits over the surviving weights")
+    right.legend(fontsize=8)
+    seeds = ", ".join(str(run["seed"]) for run in runs)
+    run0 = runs[0] if runs else {"method": "?", "scope": "?"}
+    fig.suptitle(f"gradual pruning ({run0['method']}, {run0['scope']} scope), seeds {seeds}")
+    tight_layout(fig)
+    return fig

@@ -1,0 +1,119 @@
+# Stage 6a: gradual pruning through the limit (Zhang et al., interpretation of pruning
+# heuristics), on the SAP stage's Lottery Ticket run: the limits of the retrained network at
+# chosen iterations (watched by the `sap` rule, nothing retrained), over its surviving weights.
+
+from prunelimit.gradual_plan import (
+    check_gradual,
+    kept_iterations,
+    run_iterations,
+)
+
+GRADUAL = SETTINGS.gradual
+GRADUAL_ITERATIONS, GRADUAL_SKIPPED = run_iterations(GRADUAL, SAP)
+if GRADUAL_SKIPPED:
+    print(
+        f"gradual.iterations {GRADUAL_SKIPPED} skipped: beyond sap.iterations = "
+        f"{SAP.iterations}",
+        file=sys.stderr,
+    )
+GRADUAL_EXPERIMENTS = [
+    e
+    for e in (SAP_EXPERIMENTS if GRADUAL.experiments is None else GRADUAL.experiments)
+    if GRADUAL_ITERATIONS
+]
+GRADUAL_CAT = "Pruning limit: gradual pruning"
+
+
+check_gradual(GRADUAL, SAP, GRADUAL_EXPERIMENTS)
+GRADUAL_RUN = (
+    f"{GRADUAL.method}_{GRADUAL.scope}"  # the watched run of each experiment, seed
+)
+
+
+rule gradual:
+    input:
+        data=lambda w: dataset_path(w.experiment),
+        states=f"results/{{experiment}}/seed{{seed}}/sap/{GRADUAL_RUN}_states.pt",
+        records=f"results/{{experiment}}/seed{{seed}}/sap/{GRADUAL_RUN}.json",
+    output:
+        "results/{experiment}/seed{seed}/gradual/limits.json",
+    log:
+        "logs/gradual/{experiment}/seed{seed}.log",
+    benchmark:
+        "benchmarks/gradual/{experiment}/seed{seed}.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPUS,
+    params:
+        exp=lambda w: training_view(w.experiment, "dense"),
+        hessian=lambda w: SETTINGS.hessian_for(w.experiment)
+        .with_overrides(GRADUAL.hessian)
+        .as_dict(),
+        theory=SETTINGS.theory.as_dict(),
+        limit=SETTINGS.limit.as_dict(),
+        device=DEVICE,
+    script:
+        "../scripts/gradual.py"
+
+
+rule gradual_figure:
+    input:
+        expand("results/{{experiment}}/seed{seed}/gradual/limits.json", seed=SEEDS),
+    output:
+        pdf="results/figures/gradual_{experiment}.pdf",
+        png=report(
+            "results/figures/gradual_{experiment}.png",
+            caption="../report/gradual.rst",
+            category=GRADUAL_CAT,
+            subcategory="{experiment}",
+        ),
+    log:
+        "logs/gradual/figure_{experiment}.log",
+    benchmark:
+        "benchmarks/gradual/figure_{experiment}.tsv"
+    localrule: True
+    conda:
+        "../../envs/results.yaml"
+    threads: 1
+    script:
+        "../scripts/gradual_figure.py"
+
+
+rule gradual_table:
+    input:
+        expand(
+            "results/{experiment}/seed{seed}/gradual/limits.json",
+            experiment=GRADUAL_EXPERIMENTS,
+            seed=SEEDS,
+        ),
+    output:
+        csv=report(
+            "results/tables/gradual.csv",
+            caption="../report/gradual_table.rst",
+            category=GRADUAL_CAT,
+        ),
+        md="results/tables/gradual.md",
+        tex="results/tables/gradual.tex",
+    log:
+        "logs/gradual/table.log",
+    benchmark:
+        "benchmarks/gradual/table.tsv"
+    localrule: True
+    conda:
+        "../../envs/results.yaml"
+    threads: 1
+    script:
+        "../scripts/gradual_table.py"
+
+
+GRADUAL_TARGETS = expand(
+    "results/figures/gradual_{experiment}.{ext}",
+    experiment=GRADUAL_EXPERIMENTS,
+    ext=["pdf", "png"],
+) + (
+    expand("results/tables/gradual.{ext}", ext=["csv", "md", "tex"])
+    if GRADUAL_EXPERIMENTS
+    else []
+)

@@ -1,0 +1,31 @@
+"""Rule gradual: the limits of the retrained network at the chosen iterations of the watched
+Lottery Ticket run, over its surviving weights (nothing is retrained)."""
+
+from _common import log_to, run_of
+from prunelimit.data import load_dataset
+from prunelimit.experiment import new_model, settings_for
+from prunelimit.gradual import gradual_limits
+from prunelimit.io import load_torch, read_json, write_json
+from prunelimit.runtime import setup
+from prunelimit.settings import HessianSettings, LimitSettings, TheorySettings
+
+log_to(snakemake.log[0])
+prm = snakemake.params
+exp, seed = prm.exp, int(snakemake.wildcards.seed)
+device = setup(seed, threads=snakemake.threads, device=prm.device)
+data = load_dataset(snakemake.input.data, device)
+run = read_json(snakemake.input.records)
+with run_of(exp["name"], seed):
+    result = gradual_limits(
+        new_model(exp, data, seed=seed).to(device),
+        load_torch(snakemake.input.states),
+        run["records"],
+        data,
+        HessianSettings.from_dict(prm.hessian),
+        TheorySettings.from_dict(prm.theory),
+        LimitSettings.from_dict(prm.limit),
+        settings_for(exp, "dense").batch_size,  # the iterations' training batch (eps: auto)
+        seed,
+    )
+meta = {k: run[k] for k in ("experiment", "method", "scope", "seed")}
+write_json(snakemake.output[0], {**meta, "hyper": run["hyper"], **result})
