@@ -24,11 +24,9 @@ import torch
 from torch import nn
 
 from prunelimit.data import DatasetSplits
-from prunelimit.experiment.actual import pruning_curve
-from prunelimit.experiment.prediction import spectrum_of, theory_of
-from prunelimit.pruning import Masks, prunable_names
+from prunelimit.experiment.actual import limits_of
+from prunelimit.pruning import Masks, flat_mask
 from prunelimit.settings import HessianSettings, LimitSettings, TheorySettings
-from prunelimit.training import evaluate
 
 
 def _cpu(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -60,11 +58,6 @@ class IterationKeeper:
         return self.state_dict()
 
 
-def flat_mask(model: nn.Module, masks: Masks) -> torch.Tensor:
-    """The masks as one flat bool vector over the prunable weights, in model order."""
-    return torch.cat([masks[n].reshape(-1).bool().cpu() for n in prunable_names(model)])
-
-
 def iteration_limits(
     model: nn.Module,
     masks: Masks,
@@ -85,43 +78,24 @@ def iteration_limits(
     masks = {n: m.to(device).bool() for n, m in masks.items()}
     mask = flat_mask(model, masks)
     D, D_t = mask.numel(), int(mask.sum())
-    spectrum = spectrum_of(model, data, hessian, theory, batch_size, seed, mask=mask)
-    th = theory_of(
-        model,
-        data,
-        spectrum,
-        theory.eps,
-        theory.negative,
-        batch_size,
-        seed,
-        theory.convergence_tol,
-        mask=mask,
-    )
+    # the iterations train without l1 (iteration_settings): (b) equals (a)
+    res = limits_of(model, data, hessian, theory, limit, batch_size, seed, l1=0.0, masks=masks)
+    th, actual = res["theory"], res["actual"]
     eps = th["inputs"]["eps"]
-    actual = pruning_curve(
-        model,
-        data,
-        eps,
-        limit.resolution,
-        limit.coarse_points,
-        limit.rho_min,
-        l1=0.0,  # the iterations train without l1 (iteration_settings): (b) equals (a)
-        mask=masks,
-    )
     kept = D_t / D
     out = {
         "D": D,
         "D_surviving": D_t,
         "kept": kept,
         "eps": eps,
-        "test_acc": evaluate(model, data.test)[1],
+        "test_acc": res["test_acc"],
         **{k: th[k] for k in ("rho_th", "rho_lower", "rho_upper", "converged", "resolved")},
         **{f"rho_{c}": actual[f"rho_{c}"] for c in ("loss", "objective", "acc")},
     }
     for k in ("rho_th", "rho_lower", "rho_upper", "rho_loss", "rho_objective", "rho_acc"):
         out[f"{k}_of_D"] = out[k] * kept
-    out["lanczos_steps"] = spectrum["lanczos_steps"]
-    out["probes"] = spectrum["probes"]
+    out["lanczos_steps"] = th["inputs"]["lanczos_steps"]
+    out["probes"] = th["inputs"]["probes"]
     out["theory_inputs"] = {k: v for k, v in th["inputs"].items() if k != "spectrum_resolution"}
     out["actual"] = actual
     out["seconds"] = time.perf_counter() - t0

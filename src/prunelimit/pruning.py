@@ -37,6 +37,11 @@ def count_prunable(model: nn.Module) -> int:
     return sum(p.numel() for p in prunable_weights(model).values())
 
 
+def flat_mask(model: nn.Module, masks: Masks) -> torch.Tensor:
+    """The masks as one flat bool vector over the prunable weights, in model order."""
+    return torch.cat([masks[n].reshape(-1).bool().cpu() for n in prunable_names(model)])
+
+
 def flat_prunable(model: nn.Module) -> torch.Tensor:
     """All prunable weights as one flat (detached) vector, in model order."""
     return torch.cat([p.detach().reshape(-1) for p in prunable_weights(model).values()])

@@ -74,6 +74,13 @@ SECTIONS: dict[str, dict[str, Override]] = {
     "sap": {
         "iterations": (1, "one pruning step per method and scope"),
         "epochs": (1, "one epoch per retraining"),
+        "ablations": (
+            lambda a: {**a, "pq": a.get("pq", [])[:1], "eta_gamma": a.get("eta_gamma", [])[:1]},
+            "the first setting of each kind: both ablation figures from one extra run each",
+        ),
+    },
+    "gradual": {
+        "iterations": (lambda it: [0, 1], "the dense start and the one iteration trained"),
     },
     "ntk": {
         "widths": (lambda w: w[:2], "the paper's two smallest widths (a deviation trend)"),
@@ -137,8 +144,9 @@ def rehearsal_config(paper: dict) -> dict:
     for name, overrides in SECTIONS.items():
         if name in cfg:
             cfg[name] = _apply(cfg[name], overrides)
-    if "hessian" in cfg.get("spline", {}):
-        cfg["spline"]["hessian"] = _apply(cfg["spline"]["hessian"], HESSIAN)
+    for section in ("spline", "gradual"):
+        if "hessian" in cfg.get(section, {}):
+            cfg[section]["hessian"] = _apply(cfg[section]["hessian"], HESSIAN)
     return cfg
 
 
@@ -147,7 +155,7 @@ def _reasons() -> list[str]:
     tables: list[tuple[str, dict[str, Override]]] = [
         ("top level", TOP),
         ("experiments[].train and l1_train", TRAIN),
-        ("hessian, experiments[].hessian, spline.hessian", HESSIAN),
+        ("hessian, experiments[].hessian, spline.hessian, gradual.hessian", HESSIAN),
         *((name, o) for name, o in SECTIONS.items() if name != "hessian"),
     ]
     lines = []

@@ -23,6 +23,7 @@ from prunelimit.local_model import local_model_along_curve
 from prunelimit.memory import auto_chunk
 from prunelimit.pruning import (
     Masks,
+    flat_mask,
     keep_count,
     magnitude_path,
     prunable_weights,
@@ -163,13 +164,17 @@ def limits_of(
     batch_size: int,
     seed: int,
     l1: float = 0.0,
+    masks: Masks | None = None,
 ) -> dict:
     """Spectrum, theoretical limit and actual limit of ``model``'s weights in one call.
 
     The actual limit uses the theory's ``eps``. Returns both results (``theory``,
     ``actual``) and the unpruned network's training loss and accuracy and test accuracy.
+    ``masks``: both over the surviving weights only (pruned ones held at zero; fractions of
+    the surviving ``D``).
     """
-    spectrum = spectrum_of(model, data, hessian, theory, batch_size, seed)
+    mask = None if masks is None else flat_mask(model, masks)
+    spectrum = spectrum_of(model, data, hessian, theory, batch_size, seed, mask=mask)
     th = theory_of(
         model,
         data,
@@ -179,6 +184,7 @@ def limits_of(
         batch_size,
         seed,
         theory.convergence_tol,
+        mask=mask,
     )
     actual = pruning_curve(
         model,
@@ -188,6 +194,7 @@ def limits_of(
         limit.coarse_points,
         limit.rho_min,
         l1=l1,
+        mask=masks,
     )
     return {
         "theory": th,
