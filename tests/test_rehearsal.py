@@ -18,7 +18,7 @@ import yaml
 from conftest import REPO, finite, job_counts, run_snakemake
 from prunelimit.bench.dag import job_times
 from prunelimit.data import write_synthetic
-from prunelimit.rehearsal import HESSIAN, SECTIONS, TOP, TRAIN, main, render
+from prunelimit.rehearsal import ABLATIONS, HESSIAN, SECTIONS, TOP, TRAIN, main, render
 from prunelimit.settings import load_settings
 
 PAPER = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
@@ -73,7 +73,7 @@ def test_rehearsal_keeps_the_paper_grid_and_shrinks_only_sizes():
     assert keys(cfg["experiments"]) == keys(PAPER["experiments"])
     paper, ours = dict(_leaves(PAPER)), dict(_leaves(cfg))
     assert set(paper) == set(ours), "the rehearsal adds or drops keys"
-    sizes = {**TOP, **TRAIN, **HESSIAN}
+    sizes = {**TOP, **TRAIN, **HESSIAN, **ABLATIONS}
     for table in SECTIONS.values():
         sizes.update(table)
     changed = [p for p in paper if paper[p] != ours[p]]

@@ -74,10 +74,6 @@ SECTIONS: dict[str, dict[str, Override]] = {
     "sap": {
         "iterations": (1, "one pruning step per method and scope"),
         "epochs": (1, "one epoch per retraining"),
-        "ablations": (
-            lambda a: {**a, "pq": a.get("pq", [])[:1], "eta_gamma": a.get("eta_gamma", [])[:1]},
-            "the first setting of each kind: both ablation figures from one extra run each",
-        ),
     },
     "gradual": {
         "iterations": (lambda it: [0, 1], "the dense start and the one iteration trained"),
@@ -93,6 +89,19 @@ SECTIONS: dict[str, dict[str, Override]] = {
         "grid": (16, "16 x 16 inputs for the partition codes"),
         "finetune_epochs": (lambda e: min(e, 1), "one masked fine-tuning epoch"),
     },
+}
+
+
+# sap.ablations: the first setting of each kind, so both ablation figures come from one run each
+ABLATIONS: dict[str, Override] = {
+    "pq": (lambda v: v[:1], "the first (p, q) setting: one extra SAP run"),
+    "eta_gamma": (lambda v: v[:1], "the first (eta_r, gamma) setting: one extra SAP run"),
+}
+# Blocks inside sections, with their overrides.
+NESTED: dict[tuple[str, str], dict[str, Override]] = {
+    ("spline", "hessian"): HESSIAN,
+    ("gradual", "hessian"): HESSIAN,
+    ("sap", "ablations"): ABLATIONS,
 }
 
 
@@ -144,9 +153,9 @@ def rehearsal_config(paper: dict) -> dict:
     for name, overrides in SECTIONS.items():
         if name in cfg:
             cfg[name] = _apply(cfg[name], overrides)
-    for section in ("spline", "gradual"):
-        if "hessian" in cfg.get(section, {}):
-            cfg[section]["hessian"] = _apply(cfg[section]["hessian"], HESSIAN)
+    for (section, block), overrides in NESTED.items():
+        if block in cfg.get(section, {}):
+            cfg[section][block] = _apply(cfg[section][block], overrides)
     return cfg
 
 
@@ -157,6 +166,7 @@ def _reasons() -> list[str]:
         ("experiments[].train and l1_train", TRAIN),
         ("hessian, experiments[].hessian, spline.hessian, gradual.hessian", HESSIAN),
         *((name, o) for name, o in SECTIONS.items() if name != "hessian"),
+        ("sap.ablations", ABLATIONS),
     ]
     lines = []
     for where, table in tables:
