@@ -117,7 +117,8 @@ def rehearsal(tmp_path_factory) -> tuple[Path, str]:
         # checkpoints as by default (after an epoch at most every 60 s), not after every epoch
         # as conftest asks for its resume tests: a ResNet50 checkpoint is ~200 MB
         env.setenv("PRUNELIMIT_CHECKPOINT_EVERY_S", "60")
-        proc = run_snakemake("--cores", "2", *args, timeout=1800)
+        # about 25 min on 2 cores with gradual pruning and the ablations (99 jobs): room to spare
+        proc = run_snakemake("--cores", "2", *args, timeout=2700)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return work, proc.stdout + proc.stderr
 
