@@ -7,7 +7,6 @@ models and datasets; :func:`check_config` adds the cross-references a schema can
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -180,6 +179,7 @@ def check_models(config: dict, prepared: str | Path = "resources/datasets") -> N
     custom = [e for e in config["experiments"] if ":" in e["model"]]
     if not custom:
         return
+    from prunelimit.data.prepare import meta_path, prepared_spec
     from prunelimit.data.registry import DATASETS as REGISTRY_DATASETS
     from prunelimit.data.registry import get_spec
     from prunelimit.model_import import ModelError
@@ -191,12 +191,11 @@ def check_models(config: dict, prepared: str | Path = "resources/datasets") -> N
             spec = get_spec(exp["dataset"])
             shape, classes = spec.input_shape, spec.num_classes
         else:
-            meta = Path(prepared) / f"{exp['dataset']}.json"
-            if not meta.is_file():
+            data = Path(prepared) / f"{exp['dataset']}.pt"
+            if not meta_path(data).is_file():
                 continue
-            with open(meta) as fh:
-                m = json.load(fh)
-            shape, classes = tuple(m["input_shape"]), int(m["num_classes"])
+            spec = prepared_spec(data)
+            shape, classes = spec.input_shape, spec.num_classes
         try:
             build_model(exp["model"], shape, classes, seed=0, **exp.get("model_args", {}))
         except ModelError as err:

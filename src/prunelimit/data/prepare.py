@@ -19,7 +19,7 @@ import numpy as np
 from prunelimit.data.download import fetch
 from prunelimit.data.readers import READERS, Arrays
 from prunelimit.data.registry import DatasetError, DatasetSpec, get_spec
-from prunelimit.io import save_torch, write_json
+from prunelimit.io import read_json, save_torch, write_json
 
 
 def meta_path(prepared: str | Path) -> Path:
@@ -30,10 +30,7 @@ def meta_path(prepared: str | Path) -> Path:
 def prepared_spec(prepared: str | Path) -> DatasetSpec:
     """The shape and classes of a prepared dataset, read from the meta beside it (cheap: the
     tensors are not loaded)."""
-    import json
-
-    with open(meta_path(prepared)) as fh:
-        meta = json.load(fh)
+    meta = read_json(meta_path(prepared))  # checked: a damaged file is named
     return DatasetSpec(meta["name"], tuple(meta["input_shape"]), int(meta["num_classes"]))
 
 
