@@ -5,12 +5,11 @@ from pathlib import Path
 
 from _common import log_to
 from prunelimit.data import load_dataset
-from prunelimit.experiment import new_model, settings_for
+from prunelimit.experiment.runs import prune_experiment
 from prunelimit.gradual import IterationKeeper
 from prunelimit.io import load_torch, save_torch, write_csv, write_json
-from prunelimit.iterative import records_frame, run_pruning
+from prunelimit.iterative import records_frame
 from prunelimit.runtime import setup
-from prunelimit.strategies import PruneSettings
 
 log_to(snakemake.log[0])
 prm = snakemake.params
@@ -23,21 +22,8 @@ out = snakemake.output
 outputs = (prm.scopes, out.tables, out.records, prm.checkpoints, out.states)
 for scope, table, records_path, checkpoint, states in zip(*outputs, strict=True):
     keeper = IterationKeeper(prm.keep[scope])  # the retrained weights the gradual stage needs
-    records = run_pruning(
-        method,
-        scope,
-        lambda: new_model(exp, data, seed=seed).to(device),
-        data,
-        settings_for(exp, "dense"),
-        iterations=int(hyper["iterations"]),
-        epochs=int(hyper["epochs"]),
-        hyper=PruneSettings.from_dict(hyper),
-        seed=seed,
-        checkpoint=checkpoint,
-        log=lambda s: print(s, flush=True),
-        identity={k: exp.get(k) for k in ("name", "dataset", "model", "model_args")},
-        start=start,
-        observer=keeper,
+    records = prune_experiment(
+        exp, data, method, scope, hyper, seed, device, checkpoint, start, observer=keeper
     )
     columns = {"experiment": exp["name"], "method": method, "scope": scope, "seed": seed}
     write_csv(table, records_frame(records, **columns))

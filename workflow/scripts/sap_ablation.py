@@ -5,31 +5,26 @@ from pathlib import Path
 
 from _common import log_to
 from prunelimit.data import load_dataset
-from prunelimit.experiment import new_model, settings_for
+from prunelimit.experiment.runs import prune_experiment
 from prunelimit.io import load_torch, write_csv, write_json
-from prunelimit.iterative import records_frame, run_pruning
+from prunelimit.iterative import records_frame
 from prunelimit.runtime import setup
-from prunelimit.strategies import PruneSettings
 
 log_to(snakemake.log[0])
 prm = snakemake.params
 exp, hyper, seed = prm.exp, prm.hyper, int(snakemake.wildcards.seed)
 device = setup(seed, threads=snakemake.threads, device=prm.device)
 data = load_dataset(snakemake.input.data, device)
-records = run_pruning(
+records = prune_experiment(
+    exp,
+    data,
     "sap",
     "global",
-    lambda: new_model(exp, data, seed=seed).to(device),
-    data,
-    settings_for(exp, "dense"),
-    iterations=int(hyper["iterations"]),
-    epochs=int(hyper["epochs"]),
-    hyper=PruneSettings.from_dict(hyper),
-    seed=seed,
-    checkpoint=prm.checkpoint,
-    log=lambda s: print(s, flush=True),
-    identity={k: exp.get(k) for k in ("name", "dataset", "model", "model_args")},
-    start=load_torch(snakemake.input.start),
+    hyper,
+    seed,
+    device,
+    prm.checkpoint,
+    load_torch(snakemake.input.start),
 )
 setting = {k: float(hyper[k]) for k in ("p", "q", "eta_r", "gamma")}
 columns = {"experiment": exp["name"], "method": "sap", "scope": "global", "seed": seed}

@@ -248,3 +248,40 @@ def import_experiment(
         flush=True,
     )
     return metrics
+
+
+def prune_experiment(
+    exp: dict,
+    data: DatasetSplits,
+    method: str,
+    scope: str,
+    hyper: dict,
+    seed: int,
+    device: torch.device | str,
+    checkpoint: str | Path | None,
+    start: dict | None,
+    observer=None,
+) -> list[dict]:
+    """The iterative pruning run of ``method`` in ``scope`` (:func:`prunelimit.iterative.
+    run_pruning`) for an experiment: its model, its dense training settings per iteration,
+    the SAP hyperparameters ``hyper`` (``iterations``, ``epochs`` and the strategy's), resumable
+    from ``checkpoint``, from the shared dense ``start``."""
+    from prunelimit.iterative import run_pruning
+    from prunelimit.strategies import PruneSettings
+
+    return run_pruning(
+        method,
+        scope,
+        lambda: new_model(exp, data, seed=seed).to(device),
+        data,
+        settings_for(exp, "dense"),
+        iterations=int(hyper["iterations"]),
+        epochs=int(hyper["epochs"]),
+        hyper=PruneSettings.from_dict(hyper),
+        seed=seed,
+        checkpoint=checkpoint,
+        log=lambda s: print(s, flush=True),
+        identity={k: exp.get(k) for k in ("name", "dataset", "model", "model_args")},
+        start=start,
+        observer=observer,
+    )
