@@ -64,8 +64,10 @@ def test_a_training_step_costs_gradients_momentum_and_activations():
     assert cost.per_sample >= 2 * 2048 * 4
 
 
-def _problem(n: int = 96):
-    # one wide layer: about 0.5 MB per sample in a product, resolvable above the CPU's noise
+def _problem(n: int = 512):
+    # one wide layer: about 0.5 MB per sample in a product. The probe sizes grow until the peaks
+    # differ by RESOLVABLE (64 MB), so there must be samples enough for ~130 of them to span it:
+    # with 96, the fit ran on 8/16/32 samples whose peaks were within the CPU's noise
     model = build_model("mlp", (1, 40), 10, seed=0, widths=[20000])
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(n, 1, 40, generator=g), torch.randint(0, 10, (n,), generator=g)
@@ -117,7 +119,7 @@ def test_the_spectrum_with_auto_equals_the_one_with_the_chunk_it_chose():
         seed=0,
         cache_primal=False,
     )
-    # a budget that splits the 96 samples into chunks (so the chosen chunk is not all of them)
+    # a budget that splits the 512 samples into chunks (so the chosen chunk is not all of them)
     probe = auto_chunk(model, x, y, 100.0, probes=2, steps=10)
     h = dataclasses.replace(h, memory_gb=(probe.reserved_bytes + probe.hvp.at(30)) / GB)
     auto = spectrum_of(model, data, h)
