@@ -45,3 +45,17 @@ def test_the_figure_draws_the_rows():
     )
     x, y = right.lines[0].get_data()
     assert np.allclose(y, 100 * x / (1 + x))
+
+
+def test_each_kind_takes_its_own_actual_limit():
+    """The dense and l2 networks' theories (``kind``) take their limits from their own curves
+    in ``limit.json``, the l1 network from its headline; each kind is one network drawn."""
+    theories = [_theory(0, 1.0), {**_theory(0, 2.0), "kind": "l2"}]
+    limits = [{"experiment": "net", "seed": 0, "rho_loss": 0.2, "rho_objective": 0.25,
+               "l2": {"rho_loss": 0.4, "rho_objective": 0.4}}]  # fmt: skip
+    rows = key_factor_rows(theories, limits)
+    assert list(rows["kind"]) == ["l1", "l2"]
+    assert list(rows["rho_loss"]) == [0.2, 0.4] and list(rows["rho_objective"]) == [0.25, 0.4]
+    fig = key_factors(rows)
+    labels = fig.axes[2].get_legend_handles_labels()[1]
+    assert "net l1: theory rho_th" in labels and "net l2: theory rho_th" in labels

@@ -65,3 +65,26 @@ def test_a_missing_seed_is_visible():
     assert fmt.loc[0, "actual (c) val acc"] == "11.00 +- 0.00 (2/3 seeds)"
     assert fmt.loc[0, "actual (a) loss"] == "12.50 +- 0.00"  # complete: no marking
     assert fmt.loc[0, "train converged"] == "3/3"
+
+
+def test_the_kinds_columns_appear_where_an_experiment_has_them():
+    kinds = dict(dense_rho_th=0.5, dense_rho_loss=0.4, dense_rho_acc=0.6,
+                 l2_rho_th=0.3, l2_rho_loss=0.25, l2_rho_acc=0.35)  # fmt: skip
+    records = [
+        _rec("a", 0, **kinds),
+        _rec("a", 1, **{**kinds, "l2_rho_th": 0.2}),
+        _rec("b", 0),  # no l2 run
+    ]
+    raw, fmt = limits_table(records)
+    a = raw.set_index("experiment").loc["a"]
+    assert a["l2_rho_th_mean"] == pytest.approx(25.0)
+    assert a["dense_rho_th_mean"] == pytest.approx(50.0)
+    # per seed: |0.3 - 0.25| / 0.25 = 20 %, |0.2 - 0.25| / 0.25 = 20 %; dense 25 % twice
+    assert a["l2_relgap_mean"] == pytest.approx(20.0)
+    assert a["dense_relgap_mean"] == pytest.approx(25.0)
+    f = fmt.set_index("experiment")
+    assert f.loc["a", "l2 theory"] == "25.00 +- 7.07" and f.loc["b", "l2 theory"] == ""
+    assert f.loc["a", "dense rel. gap (a) %"] == "25.00 +- 0.00"
+    _, plain = limits_table([_rec("b", 0)])  # no experiment compares the kinds
+    assert "l2 theory" not in plain and "dense theory" not in plain
+    assert "dense actual (a)" in plain

@@ -11,7 +11,7 @@ import torch
 from prunelimit.convergence import plateau
 from prunelimit.experiment import train_experiment
 from prunelimit.io import load_torch
-from prunelimit.training import TrainingDiverged, TrainSettings, lr_at_epoch
+from prunelimit.training import TrainingDiverged, TrainSettings, fit, lr_at_epoch
 
 EXP = {
     "name": "tiny",
@@ -236,3 +236,33 @@ def test_a_rising_loss_is_called_diverged_not_still_falling(mnist1d):
     rising = {**hist, "train_loss": [2.3, 2.0, 2.2, 2.4], "train_objective": [2.3] * 4}
     out = training_summary(rising, TrainSettings(epochs=4, plateau_window=2), mnist1d, model)
     assert not out["divergence"]["diverged"] and out["verdict"] == "NOT converged (loss rising)"
+
+
+def test_the_l2_kind_trains_with_its_weight_decay_and_no_l1(mnist1d):
+    """The l2 run is the ``train`` block with l1 = 0 and ``l2_train``'s weight decay: one epoch
+    of fit equals SGD with momentum written out by hand on grad(cross-entropy) + wd * w."""
+    from prunelimit.experiment import new_model, settings_for, trained_kinds
+    from prunelimit.runtime import generator
+
+    exp = {**EXP, "train": {**EXP["train"], "epochs": 1}, "l2_train": {"weight_decay": 0.05}}
+    assert trained_kinds(exp) == ["dense", "l1", "l2"] and trained_kinds(EXP) == ["dense", "l1"]
+    s = settings_for(exp, "l2")
+    assert (s.weight_decay, s.l1, s.lr) == (0.05, 0.0, EXP["train"]["lr"])
+    assert settings_for(exp, "l1").weight_decay == 0.0  # the other kinds keep `train`'s
+    with pytest.raises(ValueError, match="l2_train.weight_decay"):
+        settings_for(EXP, "l2")
+    model = new_model(exp, mnist1d, seed=0)
+    fit(model, mnist1d, s, seed=0, evaluate_epochs=False)
+    ref, gen = new_model(exp, mnist1d, seed=0), generator(0)
+    buffers = {n: None for n, _ in ref.named_parameters()}
+    for x, y in mnist1d.train.batches(s.batch_size, gen, augment=s.augment):
+        ref.zero_grad()
+        torch.nn.functional.cross_entropy(ref(x), y).backward()
+        with torch.no_grad():
+            for n, p in ref.named_parameters():
+                g = p.grad + 0.05 * p
+                buf = g if buffers[n] is None else s.momentum * buffers[n] + g
+                buffers[n] = buf
+                p -= s.lr * buf
+    for (n, a), b in zip(model.state_dict().items(), ref.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6), n

@@ -26,7 +26,7 @@ HEADLINE = [
 
 
 def test_training_outputs(tiny_run):
-    for kind in ("dense", "l1"):
+    for kind in ("dense", "l1", "l2"):
         m = json.loads((tiny_run / f"results/tiny/seed0/{kind}_metrics.json").read_text())
         assert m["kind"] == kind and len(m["history"]["train_loss"]) == 20
         assert m["final"]["test_acc"] > 0.2  # well above chance (0.1) after 20 epochs
@@ -118,6 +118,38 @@ def test_limit_outputs_hold_their_invariants(tiny_run):
     assert row["in_regime_seeds"] == int(regime["in_regime"])
     md = (tiny_run / "results/tables/limits.md").read_text()
     assert "in regime" in md and "rel. gap (b) %" in md
+
+
+def test_the_three_kinds_get_a_theory_and_an_actual_limit_each(tiny_run):
+    """With `l2_train` (.test/config.yaml: weight decay 5e-4) the dense and l2 networks go
+    through the spectrum and theory rules too; their curves use their own theory's eps, and
+    the limits table reports them beside the l1 network."""
+    run = tiny_run / "results/tiny/seed0"
+    limit = json.loads((run / "limit.json").read_text())
+    l2 = json.loads((run / "l2_metrics.json").read_text())
+    assert l2["kind"] == "l2" and l2["settings"]["weight_decay"] == 5e-4
+    assert l2["settings"]["l1"] == 0.0
+    table = pd.read_csv(tiny_run / "results/tables/limits.csv").iloc[0]
+    for kind in ("dense", "l2"):
+        spectrum = json.loads((run / f"{kind}_spectrum.json").read_text())
+        theory = json.loads((run / f"{kind}_theory.json").read_text())
+        assert spectrum["kind"] == theory["kind"] == kind and finite(theory)
+        assert 0 < theory["rho_lower"] <= theory["rho_th"] <= theory["rho_upper"] <= 1
+        curve = limit[kind]
+        assert curve["eps"] == theory["inputs"]["eps"] and curve["l1"] == 0.0
+        assert curve["rho_objective"] == curve["rho_loss"]  # l1 = 0: (b) is (a)
+        assert table[f"{kind}_rho_th_mean"] == pytest.approx(100 * theory["rho_th"])
+        assert table[f"{kind}_rho_loss_mean"] == pytest.approx(100 * curve["rho_loss"])
+        rel = abs(theory["rho_th"] - curve["rho_loss"]) / curve["rho_loss"]
+        assert table[f"{kind}_relgap_mean"] == pytest.approx(100 * rel)
+    # the networks differ: the l2 run is not a copy of the dense one
+    assert json.loads((run / "dense_theory.json").read_text())["rho_th"] != pytest.approx(
+        json.loads((run / "l2_theory.json").read_text())["rho_th"], rel=1e-9
+    )
+    md = (tiny_run / "results/tables/limits.md").read_text()
+    assert "l2 theory" in md and "dense rel. gap (a) %" in md
+    keys = pd.read_csv(tiny_run / "results/tables/key_factors.csv")
+    assert sorted(keys["kind"]) == ["dense", "l1", "l2"]
 
 
 def test_sap_records_follow_each_method_rule(tiny_run):

@@ -13,6 +13,20 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+KINDS = ("dense", "l1", "l2")  # the trainings of an experiment (prunelimit.experiment.runs)
+
+
+def trained_kinds(exp: dict) -> list[str]:
+    """The kinds trained for an experiment: ``dense`` and ``l1``, and ``l2`` when it has an
+    ``l2_train`` block."""
+    return ["dense", "l1"] + (["l2"] if exp.get("l2_train") else [])
+
+
+def predicted_kinds(exp: dict) -> list[str]:
+    """The kinds whose limit is predicted (spectrum, theory) and searched: ``l1``; with an
+    ``l2_train`` block (the role of regularisation) ``dense`` and ``l2`` too."""
+    return ["l1", "dense", "l2"] if exp.get("l2_train") else ["l1"]
+
 
 class ConfigError(ValueError):
     """The config is invalid; the message names the key and the allowed values."""
@@ -83,8 +97,9 @@ def _cross_checks(config: dict) -> list[str]:
     for i, exp in enumerate(config["experiments"]):
         if exp.get("train"):
             runs.append((i, "train", exp["train"]))
-            if exp.get("l1_train"):
-                runs.append((i, "l1_train", {**exp["train"], **exp["l1_train"]}))
+            for block in ("l1_train", "l2_train"):
+                if exp.get(block):
+                    runs.append((i, block, {**exp["train"], **exp[block]}))
         if exp["model"] != "mlp" and ":" not in exp["model"] and exp.get("model_args"):
             problems.append(
                 f"config key experiments[{i}].model_args: of the registry's models only 'mlp' "
@@ -115,8 +130,9 @@ def _cross_checks(config: dict) -> list[str]:
                 f"config key experiments[{i}].dense_weights: only with `weights` (the dense "
                 "network of a trained experiment is trained here)"
             )
-        if exp.get("l1_train") and not exp.get("train"):
-            problems.append(f"config key experiments[{i}].l1_train: needs a `train` block")
+        for block in ("l1_train", "l2_train"):
+            if exp.get(block) and not exp.get("train"):
+                problems.append(f"config key experiments[{i}].{block}: needs a `train` block")
     for i, block, t in runs:
         key = f"experiments[{i}].{block}"
         if t["warmup_epochs"] >= t["epochs"] and t["warmup_epochs"] > 0:

@@ -120,9 +120,10 @@ def _scaled_milestones(milestones: list[int], before: int, after: int) -> list[i
 
 
 def _train(block: dict, paper: dict) -> dict:
-    """A ``train`` (or ``l1_train``) block shrunk, ``paper`` the experiment's ``train`` block
-    (what ``block`` does not set): milestones follow the epochs and the learning rate follows
-    the batch size (the linear scaling rule), so the smaller batches do not diverge."""
+    """A ``train`` (or ``l1_train``, ``l2_train``) block shrunk, ``paper`` the experiment's
+    ``train`` block (what ``block`` does not set): milestones follow the epochs and the
+    learning rate follows the batch size (the linear scaling rule), so the smaller batches do
+    not diverge."""
     out = _apply(block, TRAIN)
     if "milestones" in block:
         epochs = block.get("epochs", paper["epochs"])
@@ -139,8 +140,9 @@ def _experiment(exp: dict) -> dict:
     out = dict(exp)
     if "train" in exp:
         out["train"] = _train(exp["train"], exp["train"])
-        if "l1_train" in exp:
-            out["l1_train"] = _train(exp["l1_train"], exp["train"])
+        for block in ("l1_train", "l2_train"):
+            if block in exp:
+                out[block] = _train(exp[block], exp["train"])
     if "hessian" in exp:
         out["hessian"] = _apply(exp["hessian"], HESSIAN)
     return out
@@ -163,7 +165,7 @@ def _reasons() -> list[str]:
     """One line per override: where, which key, why."""
     tables: list[tuple[str, dict[str, Override]]] = [
         ("top level", TOP),
-        ("experiments[].train and l1_train", TRAIN),
+        ("experiments[].train, l1_train and l2_train", TRAIN),
         ("hessian, experiments[].hessian, spline.hessian, gradual.hessian", HESSIAN),
         *((name, o) for name, o in SECTIONS.items() if name != "hessian"),
         ("sap.ablations", ABLATIONS),

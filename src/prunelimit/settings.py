@@ -177,6 +177,7 @@ class ExperimentSettings(Section):
     model_args: dict = setting({})
     train: dict | None = setting(None)
     l1_train: dict = setting({})
+    l2_train: dict = setting({})
     hessian: dict = setting({})
     weights: str | None = setting(None)
     dense_weights: str | None = setting(None)

@@ -2,7 +2,13 @@
 
 import re
 
-from prunelimit.config import check_models, check_weights_files, gpus_per_job
+from prunelimit.config import (
+    check_models,
+    check_weights_files,
+    gpus_per_job,
+    predicted_kinds,
+    trained_kinds,
+)
 from prunelimit.settings import load_settings
 
 # One pass: the schema (types, ranges), the cross-checks, then the typed settings with their
@@ -29,15 +35,16 @@ GPUS = gpus_per_job(DEVICE)  # the `gpu` resource of GPU rules (see config/READM
 wildcard_constraints:
     experiment="|".join(EXPERIMENTS),
     seed=r"\d+",
-    kind="dense|l1",
+    kind="dense|l1|l2",
 
 
 def training_view(experiment, kind="l1"):
-    """The experiment without its `hessian` overrides (and, for the dense run, without the l1
-    run's `l1_train` block): the params of rules that do not compute a spectrum, so that
-    changing those overrides reruns only what depends on them.
+    """The experiment without its `hessian` overrides and without the override blocks of the
+    other kinds (`l1_train` of the l1 run, `l2_train` of the l2 run): the params of a kind's
+    rules that do not compute a spectrum, so that changing those reruns only what depends on
+    them.
     """
-    drop = {"hessian"} if kind == "l1" else {"hessian", "l1_train"}
+    drop = {"hessian"} | ({"l1_train", "l2_train"} - {f"{kind}_train"})
     return {k: v for k, v in EXPERIMENTS[experiment].items() if k not in drop}
 
 
@@ -57,11 +64,37 @@ def seeds_of(experiment):
 
 
 def kinds_of(experiment):
-    """`l1` and `dense` for a trained experiment; for imported weights, what was given."""
+    """`dense`, `l1` (and `l2` with an `l2_train` block) for a trained experiment; for
+    imported weights, what was given."""
     exp = EXPERIMENTS[experiment]
     if experiment in TRAINED:
-        return ["dense", "l1"]
+        return trained_kinds(exp)
     return ["l1"] + (["dense"] if exp.get("dense_weights") else [])
+
+
+def other_kinds(experiment):
+    """The kinds beside `l1` whose limit is predicted and searched (`dense` and `l2`, for an
+    experiment with an `l2_train` block): their spectrum and theory files are `{kind}_*.json`.
+    """
+    if experiment in IMPORTED:
+        return []
+    return [k for k in predicted_kinds(EXPERIMENTS[experiment]) if k != "l1"]
+
+
+def theory_path(experiment, seed, kind="l1"):
+    """The theory of a kind's network: `theory.json` for l1, `{kind}_theory.json` else."""
+    name = "theory.json" if kind == "l1" else f"{kind}_theory.json"
+    return f"results/{experiment}/seed{seed}/{name}"
+
+
+def kind_theories(experiments=None):
+    """The theories of the other kinds (`other_kinds`) of every run of ``experiments``."""
+    return [
+        theory_path(e, s, k)
+        for e in (list(EXPERIMENTS) if experiments is None else experiments)
+        for s in seeds_of(e)
+        for k in other_kinds(e)
+    ]
 
 
 def per_run(pattern, experiments=None, **extra):
@@ -74,14 +107,18 @@ def per_run(pattern, experiments=None, **extra):
 
 
 def limit_inputs(w):
-    """The l1 network and its theory; the dense network when the experiment has one."""
+    """The l1 network and its theory; the dense (and l2) network when the experiment has one,
+    with its theory when it has one (`other_kinds`: its curve uses the theory's eps)."""
     inputs = {
         "data": dataset_path(w.experiment),
         "l1": f"results/{w.experiment}/seed{w.seed}/l1.pt",
-        "theory": f"results/{w.experiment}/seed{w.seed}/theory.json",
+        "theory": theory_path(w.experiment, w.seed),
     }
-    if "dense" in kinds_of(w.experiment):
-        inputs["dense"] = f"results/{w.experiment}/seed{w.seed}/dense.pt"
+    for kind in kinds_of(w.experiment):
+        if kind != "l1":
+            inputs[kind] = f"results/{w.experiment}/seed{w.seed}/{kind}.pt"
+    for kind in other_kinds(w.experiment):
+        inputs[f"{kind}_theory"] = theory_path(w.experiment, w.seed, kind)
     return inputs
 
 
@@ -116,4 +153,4 @@ def watch_settings(experiment, kind):
 # start first; then that chain; then the other trainings (dense, SAP/LT/OS: the longest of the
 # remaining jobs), so that the short analyses, tables and figures fill the cores at the end.
 # The order changes no result.
-PRIORITY = {"l1": 3, "prediction": 2, "dense": 1, "sap": 1}
+PRIORITY = {"l1": 3, "prediction": 2, "dense": 1, "l2": 1, "sap": 1}

@@ -9,6 +9,7 @@ rule limits_table:
         theory=per_run("results/{experiment}/seed{seed}/theory.json"),
         limit=per_run("results/{experiment}/seed{seed}/limit.json"),
         metrics=per_run("results/{experiment}/seed{seed}/l1_metrics.json"),
+        kind_theory=kind_theories(),
     output:
         csv=report(
             "results/tables/limits.csv",
@@ -48,6 +49,7 @@ rule limit_figures:
         spectrum=lambda w: per_run(
             "results/{experiment}/seed{seed}/spectrum.json", [w.experiment]
         ),
+        kind_theory=lambda w: kind_theories([w.experiment]),
     output:
         transition_pdf="results/figures/limit_{experiment}_transition.pdf",
         transition_png=report(
@@ -116,6 +118,7 @@ rule key_factors:
     input:
         theory=per_run("results/{experiment}/seed{seed}/theory.json"),
         limit=per_run("results/{experiment}/seed{seed}/limit.json"),
+        kind_theory=kind_theories(),
     output:
         pdf="results/figures/key_factors.pdf",
         png=report(

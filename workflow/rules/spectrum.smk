@@ -1,4 +1,5 @@
-# Stage 3: Hessian spectrum of the training loss at the l1-trained weights w*.
+# Stage 3: Hessian spectrum of the training loss at the l1-trained weights w* (and at the dense
+# and l2 networks of an experiment with an `l2_train` block: `{kind}_spectrum.json`).
 
 
 rule spectrum:
@@ -18,9 +19,30 @@ rule spectrum:
     resources:
         gpu=GPUS,
     params:
-        exp=lambda w: EXPERIMENTS[w.experiment],
+        exp=lambda w: training_view(w.experiment),
+        kind="l1",
         hessian=lambda w: SETTINGS.hessian_for(w.experiment).as_dict(),
         theory=SETTINGS.theory.as_dict(),
         device=DEVICE,
     script:
         "../scripts/spectrum.py"
+
+
+use rule spectrum as kind_spectrum with:
+    input:
+        data=lambda w: dataset_path(w.experiment),
+        model="results/{experiment}/seed{seed}/{kind}.pt",
+    output:
+        "results/{experiment}/seed{seed}/{kind}_spectrum.json",
+    log:
+        "logs/spectrum/{experiment}/seed{seed}_{kind}.log",
+    benchmark:
+        "benchmarks/spectrum/{experiment}/seed{seed}_{kind}.tsv"
+    wildcard_constraints:
+        kind="dense|l2",
+    params:
+        exp=lambda w: training_view(w.experiment, w.kind),
+        kind=lambda w: w.kind,
+        hessian=lambda w: SETTINGS.hessian_for(w.experiment).as_dict(),
+        theory=SETTINGS.theory.as_dict(),
+        device=DEVICE,

@@ -1,4 +1,5 @@
-# Stage 4: the theoretical pruning limit rho_th with its bounds.
+# Stage 4: the theoretical pruning limit rho_th with its bounds (of the l1 network; of the dense
+# and l2 ones too for an experiment with an `l2_train` block: `{kind}_theory.json`).
 
 
 rule theory:
@@ -20,13 +21,36 @@ rule theory:
         gpu=GPUS,
     params:
         exp=lambda w: training_view(w.experiment),
+        kind="l1",
         theory=SETTINGS.theory.as_dict(),
         device=DEVICE,
     script:
         "../scripts/theory.py"
 
 
-THEORY_TARGETS = per_run("results/{experiment}/seed{seed}/theory.json")
+use rule theory as kind_theory with:
+    input:
+        data=lambda w: dataset_path(w.experiment),
+        model="results/{experiment}/seed{seed}/{kind}.pt",
+        spectrum="results/{experiment}/seed{seed}/{kind}_spectrum.json",
+    output:
+        "results/{experiment}/seed{seed}/{kind}_theory.json",
+    log:
+        "logs/theory/{experiment}/seed{seed}_{kind}.log",
+    benchmark:
+        "benchmarks/theory/{experiment}/seed{seed}_{kind}.tsv"
+    wildcard_constraints:
+        kind="dense|l2",
+    params:
+        exp=lambda w: training_view(w.experiment, w.kind),
+        kind=lambda w: w.kind,
+        theory=SETTINGS.theory.as_dict(),
+        device=DEVICE,
+
+
+THEORY_TARGETS = (
+    per_run("results/{experiment}/seed{seed}/theory.json") + kind_theories()
+)
 
 
 # `snakemake predict`: only the prediction (spectrum and theory), no actual-limit search.

@@ -1,4 +1,5 @@
-"""Rule actual_limit: one-shot magnitude pruning curves of w* (l1) and of the dense network."""
+"""Rule actual_limit: one-shot magnitude pruning curves of w* (l1), of the dense network and of
+the l2 one (if trained), each at the eps of its theory."""
 
 from _common import log_to, run_of
 from prunelimit.data import load_dataset
@@ -12,9 +13,14 @@ log_to(snakemake.log[0])
 exp, seed = snakemake.params.exp, int(snakemake.wildcards.seed)
 device = setup(seed, threads=snakemake.threads, device=snakemake.params.device)
 data = load_dataset(snakemake.input.data, device)
-kinds = [k for k in ("l1", "dense") if k in snakemake.input.keys()]
+kinds = [k for k in ("l1", "dense", "l2") if k in snakemake.input.keys()]
 models = {k: load_trained(exp, data, snakemake.input[k], device) for k in kinds}
 theory = read_json(snakemake.input.theory)
+kind_eps = {  # the dense and l2 networks' theories, where they have one
+    k: read_json(snakemake.input[f"{k}_theory"])["inputs"]["eps"]
+    for k in kinds
+    if f"{k}_theory" in snakemake.input.keys()
+}
 with run_of(exp["name"], seed):
     result = actual_limit_of(
         exp,
@@ -27,6 +33,7 @@ with run_of(exp["name"], seed):
         rho_th=theory["rho_th"],
         hessian_batch=snakemake.params.hessian_batch,  # an int or auto
         memory_gb=float(snakemake.params.hessian_memory_gb),
+        kind_eps=kind_eps,
     )
 print({k: result["l1"][k] for k in ("rho_loss", "rho_objective", "rho_acc", "evaluations")})
 result.update(provenance(exp))

@@ -10,7 +10,7 @@ from prunelimit.tables import write_table
 
 log_to(snakemake.log[0])
 rows = key_factor_rows(
-    [read_json(p) for p in snakemake.input.theory],
+    [read_json(p) for p in [*snakemake.input.theory, *snakemake.input.kind_theory]],
     [read_json(p) for p in snakemake.input.limit],
 )
 print(rows.to_string())

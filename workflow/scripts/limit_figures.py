@@ -17,7 +17,9 @@ name = snakemake.wildcards.experiment
 theories = [read_json(p) for p in snakemake.input.theory]
 limits = [read_json(p) for p in snakemake.input.limit]
 spectra = [read_json(p) for p in snakemake.input.spectrum]
-save_figure(phase_transition(name, theories, limits), out.transition_pdf, out.transition_png)
+kind_theories = [read_json(p) for p in snakemake.input.kind_theory]
+figure = phase_transition(name, theories, limits, kind_theories)
+save_figure(figure, out.transition_pdf, out.transition_png)
 save_figure(spectral_density(name, spectra, theories), out.spectrum_pdf, out.spectrum_png)
 save_figure(lanczos_convergence(name, theories), out.lanczos_pdf, out.lanczos_png)
 save_figure(local_model(name, theories, limits), out.local_pdf, out.local_png)

@@ -14,6 +14,7 @@ records = limit_records(
     [read_json(p) for p in snakemake.input.limit],
     [read_json(p) for p in snakemake.input.metrics],
     snakemake.params.experiments,
+    [read_json(p) for p in snakemake.input.kind_theory],
 )
 raw, formatted = limits_table(records)
 caption = (

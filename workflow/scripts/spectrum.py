@@ -1,4 +1,5 @@
-"""Rule spectrum: Hessian spectrum at w* (the l1-trained weights)."""
+"""Rules spectrum, kind_spectrum: Hessian spectrum at w* (the l1-trained weights; or at the
+dense or l2 network)."""
 
 from _common import log_to, run_of
 from prunelimit.data import load_dataset
@@ -20,9 +21,9 @@ with run_of(exp["name"], seed):
         data,
         h,
         TheorySettings.from_dict(snakemake.params.theory),
-        batch_size=settings_for(exp, "l1").batch_size,
+        batch_size=settings_for(exp, snakemake.params.kind).batch_size,
         seed=seed,
     )
 print({k: v for k, v in result.items() if k not in ("nodes", "weights", "alpha", "beta")})
-result.update(provenance(exp))
+result.update(kind=snakemake.params.kind, **provenance(exp))
 write_json(snakemake.output[0], result)

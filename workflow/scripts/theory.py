@@ -1,4 +1,5 @@
-"""Rule theory: eps, R(rho), delta by quadrature, rho_th and its bounds."""
+"""Rules theory, kind_theory: eps, R(rho), delta by quadrature, rho_th and its bounds (of the
+l1 network; or of the dense or l2 one)."""
 
 from _common import log_to, run_of
 from prunelimit.data import load_dataset
@@ -21,11 +22,11 @@ with run_of(exp["name"], seed):
         read_json(snakemake.input.spectrum),
         theory.eps,
         theory.negative,
-        batch_size=settings_for(exp, "l1").batch_size,
+        batch_size=settings_for(exp, snakemake.params.kind).batch_size,
         seed=seed,
         convergence_tol=theory.convergence_tol,
     )
-result.update(experiment=exp["name"], seed=seed)
+result.update(experiment=exp["name"], seed=seed, kind=snakemake.params.kind)
 print({k: v for k, v in result.items() if k not in ("curve", "convergence")})
 result.update(provenance(exp))
 write_json(snakemake.output[0], result)

@@ -1,7 +1,7 @@
 """An experiment run for one seed, from training to its limits: the glue between the config's
 experiment dicts and the library, so that the workflow scripts stay free of science.
 
-- :mod:`~prunelimit.experiment.runs`: train, import and reload the dense and l1 networks;
+- :mod:`~prunelimit.experiment.runs`: train, import and reload the dense, l1 and l2 networks;
 - :mod:`~prunelimit.experiment.prediction`: spectrum, ``eps`` and the theoretical limit;
 - :mod:`~prunelimit.experiment.actual`: the pruning curve and the actual limits.
 """
@@ -20,9 +20,11 @@ from prunelimit.experiment.runs import (
     load_trained,
     metrics_header,
     new_model,
+    predicted_kinds,
     regime_of,
     settings_for,
     train_experiment,
+    trained_kinds,
 )
 
 __all__ = [
@@ -36,11 +38,13 @@ __all__ = [
     "loss_tolerance",
     "metrics_header",
     "new_model",
+    "predicted_kinds",
     "pruning_curve",
     "regime_of",
     "settings_for",
     "spectrum_of",
     "theory_of",
     "train_experiment",
+    "trained_kinds",
     "training_tensors",
 ]

@@ -216,18 +216,22 @@ def actual_limit_of(
     rho_th: float | None = None,
     hessian_batch: int | str = 1024,
     memory_gb: float = 16.0,
+    kind_eps: dict[str, float] | None = None,
 ) -> dict:
     """The actual limits of an experiment's networks (``models``: kind -> network, ``l1``
-    first): the l1 network at the theory's ``eps_l1``, the dense one (if given) at its own
-    ``eps`` (the theory setting: a number or ``auto``). The headline ``rho_*`` are the l1's;
+    first): the l1 network at the theory's ``eps_l1``, the others (dense, l2) at the eps of
+    their own theory (``kind_eps``: kind -> eps) or, without one, at their own ``eps`` (the
+    theory setting: a number or ``auto``). The headline ``rho_*`` are the l1's;
     ``local_model`` sets the l1 curve beside its first- and second-order model at ``w*`` (the
     quadratic term at the three limits and at ``rho_th``, the theory's limit, if given; Hessian
     products over chunks of ``hessian_batch`` samples; ``auto``: the largest chunk whose
     measured memory fits ``memory_gb`` GB, as :func:`prunelimit.memory.auto_chunk`)."""
-    result: dict = {"experiment": exp["name"], "seed": seed, "dense": None}
+    result: dict = {"experiment": exp["name"], "seed": seed, "dense": None}  # l2: if trained
     for kind, model in models.items():
         if kind == "l1":
             eps_value = eps_l1
+        elif kind in (kind_eps or {}):
+            eps_value = kind_eps[kind]
         else:
             batch = settings_for(exp, kind).batch_size
             eps_value, _ = loss_tolerance(model, data, eps, batch, seed)

@@ -1,8 +1,9 @@
 """An experiment (dataset + model + training settings) run for one seed: train, import, reload.
 
 Glue between the config's experiment dicts and the library; the workflow scripts call it so they
-stay free of science. ``kind`` is ``dense`` (the ``train`` block, ``l1 = 0``) or ``l1`` (the
-``train`` block with the experiment's ``l1_train`` overrides).
+stay free of science. ``kind`` is ``dense`` (the ``train`` block, ``l1 = 0``), ``l1`` (the
+``train`` block with the experiment's ``l1_train`` overrides) or ``l2`` (the ``train`` block with
+``l1 = 0`` and the experiment's ``l2_train`` overrides: weight decay, no l1).
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from prunelimit.config import KINDS as KINDS  # the kinds of an experiment, re-exported
+from prunelimit.config import predicted_kinds as predicted_kinds
+from prunelimit.config import trained_kinds as trained_kinds
 from prunelimit.convergence import training_summary
 from prunelimit.data import DatasetSpec, DatasetSplits
 from prunelimit.io import load_torch, save_torch, write_json
@@ -33,23 +37,28 @@ from prunelimit.training import (
     lr_at_epoch,
 )
 
-KINDS = ("dense", "l1")
-
 
 def settings_for(exp: dict, kind: str) -> TrainSettings:
     """Training settings of ``kind``: ``dense`` is the experiment's ``train`` block with l1 = 0;
     ``l1`` is ``train`` updated by the optional ``l1_train`` block (its own lr, l1 strength,
-    epochs...: the l1 run is chosen by the regime rule, the dense run need not change). An
+    epochs...: the l1 run is chosen by the regime rule, the dense run need not change); ``l2``
+    is ``train`` with l1 = 0 updated by the ``l2_train`` block (its ``weight_decay`` > 0). An
     experiment of imported ``weights`` without ``train`` gets the defaults (batch size 128, the
     batch size of ``eps``; l1 strength 0, so the objective criterion equals the loss one)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     # imported weights without a `train` block: defaults (batch 128 for eps, l1 strength 0)
     train = dict(exp.get("train") or {"epochs": 0})
-    if kind == "dense":
-        train["l1"] = 0.0
-    else:
+    if kind == "l1":
         train.update(exp.get("l1_train") or {})
+    else:
+        train["l1"] = 0.0
+    if kind == "l2":
+        if not (exp.get("l2_train") or {}).get("weight_decay"):
+            raise ValueError(
+                f"experiment {exp['name']!r}: the l2 run needs `l2_train.weight_decay` > 0"
+            )
+        train.update(exp["l2_train"])
     return TrainSettings.from_dict(train)
 
 

@@ -23,18 +23,23 @@ LIMITS = {"rho_th": ("theory rho_th", "o"), "rho_loss": ("actual (a) loss", "s")
 
 
 def key_factor_rows(theories: list[dict], limits: list[dict]) -> pd.DataFrame:
-    """One row per network (experiment, seed): flatness ``T / D``, magnitude ``R^2 / 2 eps``,
-    the key factor ``s`` and its bound ``s / (1 + s)``, and the limits (fractions of D)."""
+    """One row per network (experiment, seed, kind: ``theories`` of the l1 networks and of the
+    dense and l2 ones that have a theory): flatness ``T / D``, magnitude ``R^2 / 2 eps``, the
+    key factor ``s`` and its bound ``s / (1 + s)``, and the limits (fractions of D; the l1
+    network's headline, another kind's from its curve in ``limit.json``)."""
     actual = {(d["experiment"], d["seed"]): d for d in limits}
     rows = []
     for th in theories:
         i, key = th["inputs"], (th["experiment"], th["seed"])
         D, eps, T, R2 = i["D"], i["eps"], th["trace_measure"], th["R_at_rho_th"] ** 2
+        kind = th.get("kind", "l1")
         lim = actual.get(key, {})
+        lim = lim if kind == "l1" else (lim.get(kind) or {})
         rows.append(
             {
                 "experiment": key[0],
                 "seed": key[1],
+                "kind": kind,
                 "flatness": T / D,
                 "magnitude": R2 / (2 * eps),
                 "key_factor": R2 * T / (2 * eps * D),
@@ -47,9 +52,17 @@ def key_factor_rows(theories: list[dict], limits: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _network(rows: pd.DataFrame) -> pd.Series:
+    """The label of each row's network: the experiment, with its kind where it has several."""
+    kinds = rows.get("kind", pd.Series("l1", index=rows.index))
+    several = kinds.groupby(rows["experiment"]).transform("nunique") > 1
+    return rows["experiment"].where(~several, rows["experiment"] + " " + kinds)
+
+
 def key_factors(rows: pd.DataFrame) -> plt.Figure:
     """Limits against flatness, magnitude and the key factor ``s`` (with ``s / (1 + s)``), one
-    colour per experiment, one marker per limit, one point per seed."""
+    colour per network (experiment, and kind where it has several), one marker per limit, one
+    point per seed."""
     setup_style()
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharey=True)
     columns = (("flatness", "flatness Tr|H| / D"),
@@ -57,7 +70,7 @@ def key_factors(rows: pd.DataFrame) -> plt.Figure:
                ("key_factor", "key factor s = R^2 Tr|H| / (2 eps D)"))  # fmt: skip
     limits = 100 * rows[list(LIMITS)].to_numpy(float)
     for ax, (col, label) in zip(axes, columns, strict=True):
-        for c, (name, grp) in enumerate(rows.groupby("experiment", sort=False)):
+        for c, (name, grp) in enumerate(rows.groupby(_network(rows), sort=False)):
             for key, (what, marker) in LIMITS.items():
                 ax.scatter(grp[col], 100 * grp[key], marker=marker, color=f"C{c}", alpha=0.8,
                            facecolors="none" if key != "rho_th" else f"C{c}",
@@ -71,7 +84,7 @@ def key_factors(rows: pd.DataFrame) -> plt.Figure:
         axes[2].plot(grid, 100 * grid / (1 + grid), "k--", lw=1, label="bound s / (1 + s)")
     log_axis(axes[0], "y", limits, "limit")
     axes[0].set_ylabel("kept ratio at the limit (% of D)")
-    n = rows.groupby("experiment").size()
+    n = rows.groupby(_network(rows)).size()
     if (n == 1).all():
         note(axes[0], "one seed per experiment")
     axes[2].legend(fontsize=6, loc="lower right")

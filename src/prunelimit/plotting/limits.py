@@ -81,15 +81,22 @@ def curve_panels(
     return fig, axes
 
 
-def phase_transition(name: str, theories: list[dict], limits: list[dict]) -> plt.Figure:
-    """Training loss and test accuracy against kept ratio (log axis), l1 and dense, all seeds;
-    the theoretical limit (mean over seeds) with its bounds band and the actual limits."""
+KIND_COLOURS = {"l1": "C0", "dense": "C3", "l2": "C1"}
+
+
+def phase_transition(
+    name: str, theories: list[dict], limits: list[dict], kind_theories: list[dict] = ()
+) -> plt.Figure:
+    """Training loss and test accuracy against kept ratio (log axis), l1, dense and l2 (where
+    trained), all seeds; the l1 network's theoretical limit (mean over seeds) with its bounds
+    band and actual limits; the theories of the other kinds (``kind_theories``, where they
+    have one) as dotted lines in their colour."""
     setup_style()
     df = pd.DataFrame(
         [
             row
             for lim in limits
-            for kind in ("l1", "dense")
+            for kind in KIND_COLOURS
             if lim.get(kind)  # imported weights may come without a dense network
             for row in curve_rows(lim[kind], network=kind, seed=lim["seed"])
         ]
@@ -97,10 +104,16 @@ def phase_transition(name: str, theories: list[dict], limits: list[dict]) -> plt
     fig, axes = curve_panels(
         df,
         "network",
-        {"l1": "C0", "dense": "C3"},
+        KIND_COLOURS,
         figsize=(15, 4),
         ys=("excess", "excess_objective", "val_acc"),
     )
+    for kind, colour in KIND_COLOURS.items():
+        rhos = [t["rho_th"] for t in kind_theories if t.get("kind") == kind]
+        if rhos:
+            for ax in axes:
+                ax.axvline(100 * np.mean(rhos), color=colour, lw=1.2, ls=":",
+                           label=f"{kind} theory = {100 * np.mean(rhos):.2f} %")  # fmt: skip
     th = 100 * np.mean([t["rho_th"] for t in theories])
     lo = 100 * np.mean([t["rho_lower"] for t in theories])
     up = 100 * np.mean([t["rho_upper"] for t in theories])

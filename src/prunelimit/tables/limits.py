@@ -9,19 +9,24 @@ import pandas as pd
 from prunelimit.paper import PAPER_LIMITS
 from prunelimit.tables import format_pm, grid_edge, known_verdicts, mean_std
 
+OTHER_KINDS = ("dense", "l2")  # beside l1, with a theory where the experiment has an l2 run
+KIND_LABELS = {"rho_th": "theory", "rho_loss": "actual (a)", "rho_acc": "actual (c)",
+               "relgap": "rel. gap (a) %"}  # fmt: skip
+
 
 def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-experiment summary of theory against actual limit (kept ratios in percent).
 
     ``records``: one dict per experiment and seed with keys experiment, dataset, model, seed, D,
     rho_th, rho_lower, rho_upper, rho_loss, rho_objective, rho_acc, val_acc_se, dense_rho_loss,
-    dense_rho_acc (fractions), the verdicts converged (of rho_th in the Lanczos steps),
-    resolved (the spectral fields the limit uses, over the Lanczos steps),
-    in_regime and train_converged (the l1 run's training loss plateau; bool or None) and
+    dense_rho_acc (fractions; for an experiment with an l2 run also ``{k}_rho_th``,
+    ``{k}_rho_loss``, ``{k}_rho_acc`` of ``k`` in dense and l2), the verdicts converged (of
+    rho_th in the Lanczos steps), resolved (the spectral fields the limit uses, over the Lanczos
+    steps), in_regime and train_converged (the l1 run's training loss plateau; bool or None) and
     drift_kept; optionally grid_min (the smallest kept ratio searched). A value missing for some
     seeds is shown with its ``n/N seeds``; a ``note`` column (only when needed) says where there
-    is one seed or a limit at the grid's edge (:func:`~prunelimit.tables.grid_edge`). Relative gaps
-    ``|rho_th - rho_act| / rho_act`` are per seed, then averaged.
+    is one seed or a limit at the grid's edge (:func:`~prunelimit.tables.grid_edge`). Relative
+    gaps ``|rho_th - rho_act| / rho_act`` are per seed, then averaged.
     Returns (raw, formatted): raw has ``_mean``/``_std`` columns, formatted ``mean +- std``
     strings and, for experiments matching a row of the paper, the paper's numbers labelled so.
     """
@@ -30,6 +35,11 @@ def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     for c in ("loss", "objective", "acc"):
         df[f"gap_{c}"] = df[f"rho_{c}"] - df["rho_th"]  # actual - theory, as the paper's Delta
         df[f"relgap_{c}"] = (df["rho_th"] - df[f"rho_{c}"]).abs() / df[f"rho_{c}"]
+    for k in OTHER_KINDS:  # l1 = 0: criteria (a) and (b) coincide
+        if f"{k}_rho_th" in df:
+            df[f"{k}_relgap"] = (df[f"{k}_rho_th"] - df[f"{k}_rho_loss"]).abs() / df[
+                f"{k}_rho_loss"
+            ]
     cols = [
         "rho_th",
         "rho_lower",
@@ -47,6 +57,7 @@ def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
         "relgap_acc",
         "dense_rho_loss",
         "dense_rho_acc",
+        *[f"{k}_{c}" for k in OTHER_KINDS for c in ("rho_th", "rho_loss", "rho_acc", "relgap")],
         "drift_kept",
     ]
     labels = {
@@ -62,6 +73,7 @@ def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
         "relgap_loss": "rel. gap (a) %",
         "relgap_objective": "rel. gap (b) %",
         "dense_rho_loss": "dense actual (a)",
+        **{f"{k}_{c}": f"{k} {what}" for k in OTHER_KINDS for c, what in KIND_LABELS.items()},
         "drift_kept": "drift cut kept",
     }
     raw_rows, fmt_rows = [], []
@@ -107,6 +119,10 @@ def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
         raw_rows.append(raw)
         fmt_rows.append(fmt)
     formatted = pd.DataFrame(fmt_rows)
+    for label in [f"{k} {what}" for k in OTHER_KINDS for what in KIND_LABELS.values()]:
+        # the dense and l2 columns only where some experiment has them (dense (a): always)
+        if label != "dense actual (a)" and not formatted[label].astype(bool).any():
+            formatted = formatted.drop(columns=label)
     if not formatted["note"].astype(bool).any():
         formatted = formatted.drop(columns="note")
     return pd.DataFrame(raw_rows), formatted
@@ -126,16 +142,30 @@ def _notes(grp: pd.DataFrame) -> list[str]:
 
 
 def limit_records(
-    theories: list[dict], limits: list[dict], metrics: list[dict], experiments: dict[str, dict]
+    theories: list[dict],
+    limits: list[dict],
+    metrics: list[dict],
+    experiments: dict[str, dict],
+    kind_theories: list[dict] = (),
 ) -> list[dict]:
     """One record per run for :func:`limits_table` from its ``theory.json``, ``limit.json``
-    and ``l1_metrics.json`` (``metrics`` may be empty: verdicts unknown)."""
+    and ``l1_metrics.json`` (``metrics`` may be empty: verdicts unknown); ``kind_theories``:
+    the ``{kind}_theory.json`` of the dense and l2 networks of the runs that have them."""
     metrics = metrics or [{}] * len(theories)
+    other = {(t["experiment"], t["seed"], t["kind"]): t for t in kind_theories}
     out = []
     for t, lim, met in zip(theories, limits, metrics, strict=True):
         exp = experiments[t["experiment"]]
         regime = met.get("regime", {})
         dense = lim["dense"] or {}
+        kinds = {}
+        for k in OTHER_KINDS:
+            th = other.get((t["experiment"], t["seed"], k))
+            if th is not None:
+                curve = lim.get(k) or {}
+                kinds[f"{k}_rho_th"] = th["rho_th"]
+                kinds[f"{k}_rho_loss"] = curve.get("rho_loss", math.nan)
+                kinds[f"{k}_rho_acc"] = curve.get("rho_acc", math.nan)
         out.append(
             {
                 "experiment": t["experiment"],
@@ -154,6 +184,7 @@ def limit_records(
                 "train_converged": met.get("converged"),
                 "drift_kept": regime.get("drift_kept"),
                 "grid_min": min((p["rho"] for p in lim["l1"]["curve"]), default=math.nan),
+                **kinds,
             }
         )
     return out
