@@ -135,3 +135,12 @@ def test_own_weights_cross_checks(tmp_path, monkeypatch):
     check_weights_files(cfg)  # found relative to the working directory
     cfg["experiments"][1]["weights"] = "results/other/seed0/l1.pt"  # made by this workflow
     check_weights_files(cfg)
+
+
+def test_the_l2_run_and_its_seeds_are_checked():
+    msg = _bad(lambda c: c["experiments"][0].update(l2_train={"lr": 0.1}))
+    assert "experiments[0].l2_train" in msg and "weight_decay" in msg
+    msg = _bad(lambda c: c["experiments"][0].update(l2_train={"weight_decay": 1e-4, "l1": 1e-4}))
+    assert "experiments[0].l2_train" in msg and "'l1'" in msg  # no l1 in the l2 run
+    msg = _bad(lambda c: c["regularisation"].update(seeds=[7]))
+    assert "regularisation.seeds: 7 is not one of `seeds`" in msg

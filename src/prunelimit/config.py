@@ -142,6 +142,9 @@ def _cross_checks(config: dict) -> list[str]:
             )
         if t["schedule"] == "multistep" and not t.get("milestones"):
             problems.append(f"config key {key}.milestones is required when schedule is multistep")
+    reg_seeds = (config.get("regularisation") or {}).get("seeds") or []
+    for seed in sorted(set(reg_seeds) - set(config["seeds"])):
+        problems.append(f"config key regularisation.seeds: {seed} is not one of `seeds`")
     sap = config.get("sap", {})
     if sap and not sap["p"] < sap["q"]:
         problems.append(f"config key sap.p ({sap['p']}) must be smaller than sap.q ({sap['q']})")

@@ -170,6 +170,13 @@ class GradualSettings(Section):
 
 
 @dataclass(frozen=True)
+class RegularisationSettings(Section):
+    """The ``regularisation`` section: the seeds of the l2 runs and their kinds' limits."""
+
+    seeds: list | None = setting(None)
+
+
+@dataclass(frozen=True)
 class ExperimentSettings(Section):
     name: str = setting()
     dataset: str = setting()
@@ -195,6 +202,7 @@ class Settings(Section):
     sap: SapSettings = setting()
     spline: SplineSettings = setting()
     gradual: GradualSettings | None = setting(None)  # absent: the defaults
+    regularisation: RegularisationSettings | None = setting(None)  # absent: the defaults
     device: str = setting("auto")
     threads_per_job: int = setting(1)
     datasets: dict = setting({})
@@ -204,6 +212,7 @@ class Settings(Section):
         values = {k: SECTIONS[k].from_dict(v) if k in SECTIONS else v for k, v in d.items()}
         values["experiments"] = [ExperimentSettings.from_dict(e) for e in d["experiments"]]
         values.setdefault("gradual", GradualSettings())
+        values.setdefault("regularisation", RegularisationSettings())
         return cls(**values)
 
     def experiment(self, name: str) -> ExperimentSettings:
@@ -223,6 +232,7 @@ SECTIONS: dict[str, type[Section]] = {
     "sap": SapSettings,
     "spline": SplineSettings,
     "gradual": GradualSettings,
+    "regularisation": RegularisationSettings,
 }
 
 

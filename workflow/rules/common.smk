@@ -48,6 +48,12 @@ def training_view(experiment, kind="l1"):
     return {k: v for k, v in EXPERIMENTS[experiment].items() if k not in drop}
 
 
+def limit_view(experiment):
+    """The experiment without its `hessian` overrides, every kind's block kept: the params of
+    the actual-limit search, which prunes every kind's network with its training settings."""
+    return {k: v for k, v in EXPERIMENTS[experiment].items() if k != "hessian"}
+
+
 def dataset_path(experiment):
     """The prepared dataset file of an experiment."""
     return f"resources/datasets/{EXPERIMENTS[experiment]['dataset']}.pt"
@@ -63,20 +69,28 @@ def seeds_of(experiment):
     return SEEDS[:1] if experiment in IMPORTED else SEEDS
 
 
-def kinds_of(experiment):
-    """`dense`, `l1` (and `l2` with an `l2_train` block) for a trained experiment; for
-    imported weights, what was given."""
-    exp = EXPERIMENTS[experiment]
-    if experiment in TRAINED:
-        return trained_kinds(exp)
-    return ["l1"] + (["dense"] if exp.get("dense_weights") else [])
+# The seeds whose l2 runs are trained, with the dense and l2 networks' limits (`regularisation`).
+REGULARISATION_SEEDS = [int(s) for s in SETTINGS.regularisation.seeds or SEEDS]
 
 
-def other_kinds(experiment):
-    """The kinds beside `l1` whose limit is predicted and searched (`dense` and `l2`, for an
-    experiment with an `l2_train` block): their spectrum and theory files are `{kind}_*.json`.
+def kinds_of(experiment, seed=None):
+    """`dense`, `l1` (and `l2` with an `l2_train` block, at the `regularisation` seeds or,
+    without ``seed``, at any) for a trained experiment; for imported weights, what was given.
     """
+    exp = EXPERIMENTS[experiment]
     if experiment in IMPORTED:
+        return ["l1"] + (["dense"] if exp.get("dense_weights") else [])
+    if seed is not None and int(seed) not in REGULARISATION_SEEDS:
+        return ["dense", "l1"]
+    return trained_kinds(exp)
+
+
+def other_kinds(experiment, seed):
+    """The kinds beside `l1` whose limit is predicted and searched (`dense` and `l2`, for an
+    experiment with an `l2_train` block, at the `regularisation` seeds): their spectrum and
+    theory files are `{kind}_*.json`.
+    """
+    if experiment in IMPORTED or int(seed) not in REGULARISATION_SEEDS:
         return []
     return [k for k in predicted_kinds(EXPERIMENTS[experiment]) if k != "l1"]
 
@@ -93,7 +107,7 @@ def kind_theories(experiments=None):
         theory_path(e, s, k)
         for e in (list(EXPERIMENTS) if experiments is None else experiments)
         for s in seeds_of(e)
-        for k in other_kinds(e)
+        for k in other_kinds(e, s)
     ]
 
 
@@ -114,10 +128,10 @@ def limit_inputs(w):
         "l1": f"results/{w.experiment}/seed{w.seed}/l1.pt",
         "theory": theory_path(w.experiment, w.seed),
     }
-    for kind in kinds_of(w.experiment):
+    for kind in kinds_of(w.experiment, w.seed):
         if kind != "l1":
             inputs[kind] = f"results/{w.experiment}/seed{w.seed}/{kind}.pt"
-    for kind in other_kinds(w.experiment):
+    for kind in other_kinds(w.experiment, w.seed):
         inputs[f"{kind}_theory"] = theory_path(w.experiment, w.seed, kind)
     return inputs
 

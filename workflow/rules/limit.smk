@@ -17,7 +17,7 @@ rule actual_limit:
     resources:
         gpu=GPUS,
     params:
-        exp=lambda w: training_view(w.experiment),
+        exp=lambda w: limit_view(w.experiment),
         limit=SETTINGS.limit.as_dict(),
         eps=SETTINGS.theory.eps,
         hessian_batch=lambda w: SETTINGS.hessian_for(w.experiment).batch_size,

@@ -55,9 +55,8 @@ rule import_weights:
 
 
 TRAIN_TARGETS = [
-    path
+    f"results/{e}/seed{s}/{kind}_metrics.json"
     for e in EXPERIMENTS
-    for path in per_run(
-        "results/{experiment}/seed{seed}/{kind}_metrics.json", [e], kind=kinds_of(e)
-    )
+    for s in seeds_of(e)
+    for kind in kinds_of(e, s)
 ]
