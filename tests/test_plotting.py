@@ -1,6 +1,10 @@
 """The shared figure helpers: plain log-axis labels (no mathtext), signed on symlog axes."""
 
+import matplotlib
 import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
 from matplotlib.ticker import LogFormatterSciNotation
 
 from prunelimit.plotting import PlainLogFormatter, save_figure, tight_layout
@@ -72,4 +76,179 @@ def test_local_model_figure_when_the_first_order_model_never_breaks():
     limit = {"seed": 0, "rho_loss": 0.1, "rho_objective": 0.1, "local_model": loc}
     fig = local_model("x", [{"rho_th": 0.2}], [limit])
     assert [line.get_ydata().tolist() for line in fig.axes[0].lines[:2]] == [[0.9, 0.3, 0.0]] * 2
+    plt.close(fig)
+
+
+# --- seaborn: the theme, the mean +- sd lines and the heat map, read back from what is drawn
+
+
+def _band(ax, k: int, xs) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper edges, at each of ``xs``, of the ``k``-th sd band (``fill_between``)."""
+    verts = np.concatenate([p.vertices for p in ax.collections[k].get_paths()])
+    edges = [verts[np.isclose(verts[:, 0], x), 1] for x in xs]
+    return np.array([e.min() for e in edges]), np.array([e.max() for e in edges])
+
+
+def test_setup_style_is_seaborns_theme():
+    import seaborn as sns
+
+    from prunelimit.plotting import palette, setup_style
+
+    setup_style()
+    cycle = [c["color"] for c in plt.rcParams["axes.prop_cycle"]]
+    assert [matplotlib.colors.to_hex(c) for c in cycle] == sns.color_palette("colorblind").as_hex()
+    assert plt.rcParams["axes.grid"] and plt.rcParams["font.size"] == pytest.approx(10.56)
+    assert matplotlib.colors.to_hex(palette("colorblind", 11)[10]) == "#0173b2"  # cycled
+    assert len(palette("viridis", 3)) == 3
+
+
+def _runs(seeds=(0, 1, 2)) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = []
+    for method in ("sap", "lt"):
+        for s in seeds:
+            for t in range(4):
+                rows.append(
+                    {"method": method, "scope": "global", "seed": s, "iteration": t,
+                     "percent": 100 * 0.7**t * (1 + 0.05 * rng.standard_normal()),
+                     "test_acc": 0.9 - 0.02 * t + 0.01 * rng.standard_normal(),
+                     "pqi_trained": 0.3 + 0.05 * rng.standard_normal(),
+                     "pqi_pruned": 0.2 + 0.05 * rng.standard_normal(),
+                     "kept[fc1]": 0.7**t, "kept[fc2]": 0.8**t, "kept": 0.75**t,
+                     "layer": "x", "value": 0.0}
+                )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_pqi_figure_draws_the_mean_and_sd_over_seeds():
+    """Each line is the per-iteration mean over seeds and its band mean +- (sample) std, in
+    % for the accuracy row."""
+    from prunelimit.plotting.sap import METHOD_LABELS, plot_pqi
+
+    df = _runs()
+    fig = plot_pqi(df)
+    for ax, col, scale in zip(
+        fig.axes[:3], ("pqi_trained", "pqi_pruned", "test_acc"), (1, 1, 100), strict=True
+    ):
+        assert [ln.get_label() for ln in ax.get_lines()] == [
+            METHOD_LABELS[m] for m in ("sap", "lt")
+        ]
+        for k, method in enumerate(("sap", "lt")):
+            g = df[df["method"] == method].groupby("iteration")[col]
+            mean, std = scale * g.mean(), scale * g.std()
+            x, y = ax.get_lines()[k].get_data()
+            np.testing.assert_allclose(x, mean.index)
+            np.testing.assert_allclose(y, mean, rtol=1e-12)
+            low, high = _band(ax, k, mean.index)
+            np.testing.assert_allclose(low, mean - std, rtol=1e-9)
+            np.testing.assert_allclose(high, mean + std, rtol=1e-9)
+    plt.close(fig)
+
+
+def test_layers_figure_draws_the_means_over_seeds():
+    from prunelimit.plotting.sap import plot_layers
+
+    df = _runs()
+    fig = plot_layers(df, "sap")
+    ax = fig.axes[0]
+    sap = df[df["method"] == "sap"].groupby("iteration")
+    lines = {ln.get_label(): ln.get_ydata() for ln in ax.get_lines()}
+    np.testing.assert_allclose(lines["fc1"], 100 * sap["kept[fc1]"].mean(), rtol=1e-12)
+    np.testing.assert_allclose(lines["fc2"], 100 * sap["kept[fc2]"].mean(), rtol=1e-12)
+    np.testing.assert_allclose(lines["all layers"], sap["percent"].mean(), rtol=1e-12)
+    plt.close(fig)
+
+
+def test_ablation_figure_draws_the_mean_and_sd_per_setting():
+    from prunelimit.plotting.sap import plot_ablation
+
+    df = _runs()
+    df = df[df["method"] == "sap"].assign(p=0.5, q=1.0, eta_r=0.0, gamma=1.0)
+    other = df.assign(p=1.0, q=2.0, test_acc=df["test_acc"] - 0.1)
+    df = pd.concat([df, other], ignore_index=True)
+    fig = plot_ablation(df, "pq", base={"p": 0.5, "q": 1.0})
+    acc = fig.axes[1]
+    for k, p in enumerate((0.5, 1.0)):
+        g = df[df["p"] == p].groupby("iteration")["test_acc"]
+        np.testing.assert_allclose(acc.get_lines()[k].get_ydata(), 100 * g.mean(), rtol=1e-12)
+        low, high = _band(acc, k, g.mean().index)
+        np.testing.assert_allclose(high - low, 200 * g.std(), rtol=1e-9)
+    plt.close(fig)
+
+
+def test_regions_figure_draws_the_mean_and_sd_over_seeds():
+    from prunelimit.plotting.spline import regions
+
+    rows = [
+        {"experiment": "m", "seed": s, "rho": rho, "allocation": alloc,
+         "test_acc": 0.5 + 0.1 * s + rho, "oneshot_test_acc": 0.2 + 0.05 * s,
+         "log_bound": 10.0 * rho + s, "density_0": rho * (1 + 0.1 * s), "density_1": rho,
+         "dims": "40-8-8", "finetune_epochs": 1}
+        for s in (0, 1, 2) for rho in (0.05, 0.2) for alloc in ("bound", "uniform", "global")
+    ]  # fmt: skip
+    df = pd.DataFrame(rows)
+    fig = regions("m", df)
+    bars = {c.get_label(): c for c in fig.axes[1].containers}
+    for alloc in ("bound", "uniform", "global"):
+        g = df[df["allocation"] == alloc].groupby("rho")
+        for col, label in (("test_acc", "fine-tuned"), ("oneshot_test_acc", "no fine-tuning")):
+            c = bars[f"{alloc} ({label})"]
+            x, y = (np.asarray(v, dtype=float) for v in c.lines[0].get_data())
+            np.testing.assert_allclose(x, 100 * g.size().index)
+            np.testing.assert_allclose(y, g[col].mean(), rtol=1e-12)
+            top = [seg[:, 1].max() for seg in c.lines[2][0].get_segments()]
+            np.testing.assert_allclose(top, g[col].mean() + g[col].std(), rtol=1e-12)
+        dens = {ln.get_label(): ln.get_ydata() for ln in fig.axes[2].get_lines()}
+        np.testing.assert_allclose(
+            np.asarray(dens[f"{alloc}, layer 1"], dtype=float), 100 * g["density_0"].mean()
+        )
+    plt.close(fig)
+
+
+def test_gradual_figure_draws_the_seeds_means():
+    """The line through the seeds' points is their mean at each chosen iteration (three seeds,
+    skewed: not their median)."""
+    from prunelimit.plotting.gradual import gradual_figure
+
+    th = {0: 0.3, 1: 0.4, 2: 0.7}
+    runs = []
+    for seed, r in th.items():
+        its = [
+            {"iteration": t, "rho_th": r, "rho_th_of_D": r * 0.8**t,
+             "rho_loss": 0.2 + 0.05 * seed**2, "rho_loss_of_D": 0.2 * 0.8**t,
+             "rho_objective": 0.25, "rho_objective_of_D": 0.25 * 0.8**t}
+            for t in (0, 2)
+        ]  # fmt: skip
+        sched = [{"iteration": t, "kept": 0.8**t} for t in range(3)]
+        runs.append({"seed": seed, "method": "lt", "scope": "global", "schedule": sched,
+                     "iterations": its})  # fmt: skip
+    fig = gradual_figure("x", runs)
+    left, right = fig.axes[:2]
+    lines = {ln.get_label(): ln.get_data() for ln in left.get_lines()}
+    x, y = lines["reachable: theory rho_th"]
+    assert list(x) == [0, 2]
+    mean_th = np.mean(list(th.values()))
+    np.testing.assert_allclose(y, [100 * mean_th, 100 * mean_th * 0.64])
+    x, y = {ln.get_label(): ln.get_data() for ln in right.get_lines()}["actual (a) loss"]
+    np.testing.assert_allclose(y, [100 * np.mean([0.2 + 0.05 * s**2 for s in th])] * 2)
+    dotted = [ln.get_ydata()[0] for ln in left.get_lines() if ln.get_linestyle() == ":"]
+    assert any(y == pytest.approx(100 * mean_th) for y in dotted)  # iteration 0's limit
+    plt.close(fig)
+
+
+def test_early_bird_heat_map_shows_the_distances_with_epoch_0_at_the_bottom():
+    from matplotlib.collections import QuadMesh
+
+    from prunelimit.plotting.spline import early_bird
+
+    n = 6
+    dist = np.abs(np.subtract.outer(np.arange(n), np.arange(n))) / n
+    eb = {"seed": 0, "grid": 8, "epochs": list(range(n)), "detected_epoch": 2,
+          "window_max": [None, None, None, 0.3, 0.1, 0.05]}  # fmt: skip
+    fig = early_bird("x", [eb], [dist], threshold=0.16, window=3)
+    ax = fig.axes[0]
+    (mesh,) = [c for c in ax.collections if isinstance(c, QuadMesh)]
+    np.testing.assert_allclose(np.asarray(mesh.get_array()).reshape(n, n), dist)
+    assert not ax.yaxis_inverted()  # row 0 (epoch 0) at the bottom
+    assert [ln.get_xdata()[0] for ln in ax.get_lines()][:1] == [2.5]  # the cell of epoch 2
     plt.close(fig)

@@ -1,13 +1,19 @@
-"""Figures (matplotlib, headless). One module per topic; ``save_figure`` writes them all.
+"""Figures (seaborn on matplotlib, headless). One module per topic; ``save_figure`` writes
+them all.
 
-Plain matplotlib with a whitegrid "paper" style and seaborn's colour palettes written out, so
-that figure jobs import neither seaborn nor scipy (they stay light).
+:func:`setup_style` sets seaborn's theme (whitegrid, "paper" context, colorblind palette) and
+:func:`palette` gives seaborn's palettes. The builders let seaborn aggregate per-seed and
+per-draw rows (``sns.lineplot(..., errorbar="sd")``: mean +- standard deviation as error bars
+or bands) and draw heat maps (``sns.heatmap``); matplotlib does the rest: log axes
+(:func:`log_axis`, plain log tick labels), reference lines, annotations and :func:`note`.
+Importing seaborn (which imports ``scipy.stats``) adds about a second to a figure job.
 """
 
 from __future__ import annotations
 
 import os
 import textwrap
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -16,57 +22,94 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
 from matplotlib.ticker import LogFormatter, LogFormatterSciNotation  # noqa: E402
 
 from prunelimit.io import atomic_path  # noqa: E402
 from prunelimit.tables import plural  # noqa: E402
 
-# seaborn's "colorblind" palette
-COLORBLIND = ["#0173b2", "#de8f05", "#029e73", "#d55e00", "#cc78bc"]
-COLORBLIND += ["#ca9161", "#fbafe4", "#949494", "#ece133", "#56b4e9"]
-
-STYLE = {  # seaborn's whitegrid style at the "paper" context, font scale 1.1
-    "axes.linewidth": 1.0,
-    "grid.linewidth": 0.8,
-    "lines.linewidth": 1.2,
-    "lines.markersize": 4.8,
-    "patch.linewidth": 0.8,
-    "font.size": 10.56,
-    "axes.labelsize": 10.56,
-    "axes.titlesize": 10.56,
-    "xtick.labelsize": 9.68,
-    "ytick.labelsize": 9.68,
-    "legend.fontsize": 9.68,
-    "legend.title_fontsize": 10.56,
-    "figure.facecolor": "white",
-    "axes.facecolor": "white",
-    "axes.edgecolor": ".8",
-    "axes.labelcolor": ".15",
-    "axes.grid": True,
-    "axes.axisbelow": True,
-    "grid.color": ".8",
-    "grid.linestyle": "-",
-    "text.color": ".15",
-    "xtick.color": ".15",
-    "ytick.color": ".15",
-    "xtick.bottom": False,
-    "ytick.left": False,
-    "lines.solid_capstyle": "round",
-    "axes.prop_cycle": plt.cycler(color=COLORBLIND),
-}
+THEME = {"style": "whitegrid", "context": "paper", "font_scale": 1.1, "palette": "colorblind"}
 
 
 def setup_style() -> None:
-    plt.rcParams.update(STYLE)
+    """seaborn's theme for every figure: whitegrid style, "paper" context at font scale 1.1,
+    the colorblind palette as the colour cycle (matplotlib's one-letter colours left as they
+    are)."""
+    sns.set_theme(**THEME, color_codes=False)
 
 
 def palette(name: str, n: int) -> list:
-    """``n`` colours: ``colorblind`` (cycled) or a matplotlib colormap sampled as seaborn does
-    (evenly, without the two ends)."""
-    if name == "colorblind":
-        return [COLORBLIND[i % len(COLORBLIND)] for i in range(n)]
-    cmap = plt.get_cmap(name)
-    return [cmap(x) for x in np.linspace(0, 1, int(n) + 2)[1:-1]]
+    """``n`` colours of seaborn's palette ``name``: ``colorblind`` (cycled) or a matplotlib
+    colormap sampled evenly without its two ends (e.g. ``viridis``)."""
+    return list(sns.color_palette(name, int(n)))
+
+
+def mean_sd(
+    ax: plt.Axes,
+    data: pd.DataFrame,
+    x: str,
+    y: str,
+    hue: str,
+    colours: dict,
+    labels: dict | None = None,
+    *,
+    bars: bool = False,
+    errorbar: str | None = "sd",
+    err_kws: dict | None = None,
+    **kws,
+) -> list:
+    """``sns.lineplot`` of ``data``'s rows on ``ax``: per level of ``hue`` (``colours``: level
+    -> colour, in drawing order; levels without rows are skipped) the mean of ``y`` per ``x``
+    with its standard deviation over the rows (``errorbar``: seaborn's, ``None`` for the means
+    alone) as a band, or as error bars when ``bars``. ``labels``: level -> legend label (None
+    or missing: no legend entry); ``kws``: to the lines (``marker``, ``ls``, ...). The axis
+    labels are left as they were (the builders set their own).
+
+    Returns one artist per level drawn: its mean line, or with ``bars`` its ``ErrorbarContainer``
+    whose data line takes the mean line's style and replaces it (so the legend shows line and
+    bars, as ``ax.errorbar`` draws them)."""
+    levels = [h for h in colours if (data[hue] == h).any()]
+    if not levels:
+        return []
+    names = [f"level {i}" for i in range(len(levels))]  # categorical hue whatever its dtype
+    data = data.assign(_hue=data[hue].map(dict(zip(levels, names, strict=True))))
+    xlabel, ylabel = ax.get_xlabel(), ax.get_ylabel()
+    n_lines, n_containers = len(ax.lines), len(ax.containers)
+    with warnings.catch_warnings():  # seaborn hands matplotlib 1-element Series at one x
+        warnings.filterwarnings("ignore", "Calling float on a single element", FutureWarning)
+        sns.lineplot(
+            data=data,
+            x=x,
+            y=y,
+            hue="_hue",
+            hue_order=names,
+            palette={n: colours[h] for n, h in zip(names, levels, strict=True)},
+            estimator="mean",
+            errorbar=errorbar,
+            err_style="bars" if bars else "band",
+            err_kws=err_kws,
+            legend=False,
+            ax=ax,
+            **kws,
+        )
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    labels = labels or {}
+    if not (bars and errorbar):
+        drawn = ax.lines[n_lines:]
+        for line, h in zip(drawn, levels, strict=True):
+            line.set_label(labels.get(h))
+        return drawn
+    containers = ax.containers[n_containers:]
+    parts = {id(a) for c in containers for a in c.get_children()}
+    means = [line for line in ax.lines[n_lines:] if id(line) not in parts]
+    for c, line, h in zip(containers, means, levels, strict=True):
+        c.lines[0].update_from(line)
+        c.lines[0].set_label("_nolegend_")
+        c.set_label(labels.get(h))
+        line.remove()
+    return containers
 
 
 class PlainLogFormatter(LogFormatter):

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
-from prunelimit.plotting import log_axis, note, setup_style, tight_layout
+from prunelimit.plotting import log_axis, mean_sd, note, setup_style, tight_layout
 
 SERIES = (  # key, label, colour, marker, fill
     ("rho_th", "theory rho_th", "C3", "o", True),
@@ -24,9 +25,9 @@ SERIES = (  # key, label, colour, marker, fill
 def gradual_figure(name: str, runs: list[dict]) -> plt.Figure:
     """Left: kept % of ``D`` against the iteration (log y): the schedule (grey line) and the
     reachable fractions at the chosen iterations (one marker per seed, the line through the
-    seeds' means), with the one-shot limits of iteration 0 (the dense network) as dotted
-    horizontals when iteration 0 is among them. Right: the limits in % of the surviving
-    weights."""
+    seeds' means: seaborn's ``lineplot``), with the one-shot limits of iteration 0 (the dense
+    network) as dotted horizontals when iteration 0 is among them. Right: the limits in % of
+    the surviving weights."""
     setup_style()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
     drawn_left, drawn_right = [], []
@@ -37,28 +38,35 @@ def gradual_figure(name: str, runs: list[dict]) -> plt.Figure:
         left.plot(x, y, color="0.5", lw=1.2, ls="-" if i == 0 else "--",
                   label="schedule (kept)" if i == 0 else None)  # fmt: skip
         drawn_left += y
+    points = pd.DataFrame(
+        [
+            {
+                "iteration": p["iteration"],
+                "key": key,
+                "of_D": 100 * p[f"{key}_of_D"],
+                "surv": 100 * p[key],
+            }
+            for run in runs
+            for p in run["iterations"]
+            for key, *_ in SERIES
+        ],  # fmt: skip
+        columns=["iteration", "key", "of_D", "surv"],
+    )
     for key, label, color, marker, fill in SERIES:
-        by_t: dict[int, list[tuple[float, float]]] = {}
-        for run in runs:
-            for p in run["iterations"]:
-                by_t.setdefault(p["iteration"], []).append((p[f"{key}_of_D"], p[key]))
-        ts = sorted(by_t)
+        sub = points[points["key"] == key]
         face = color if fill else "none"
-        for t in ts:
-            of_d = [100 * v[0] for v in by_t[t]]
-            surv = [100 * v[1] for v in by_t[t]]
-            left.plot([t] * len(of_d), of_d, marker, color=color, mfc=face, alpha=0.6, ms=5)
-            right.plot([t] * len(surv), surv, marker, color=color, mfc=face, alpha=0.6, ms=5)
-            drawn_left += of_d
-            drawn_right += surv
-        means = [(np.mean([v[0] for v in by_t[t]]), np.mean([v[1] for v in by_t[t]])) for t in ts]
-        ls = "-" if fill else ":"
-        left.plot(ts, [100 * m[0] for m in means], ls, marker=marker, color=color, mfc=face,
-                  label=f"reachable: {label}")  # fmt: skip
-        right.plot(ts, [100 * m[1] for m in means], ls, marker=marker, color=color, mfc=face,
-                   label=label)  # fmt: skip
-        if 0 in by_t and fill:
-            left.axhline(100 * means[0][0], color=color, ls=":", lw=0.9)
+        for ax, col in ((left, "of_D"), (right, "surv")):  # every seed's point
+            ax.plot(sub["iteration"], sub[col], marker, color=color, mfc=face, alpha=0.6, ms=5)
+        drawn_left += sub["of_D"].tolist()
+        drawn_right += sub["surv"].tolist()
+        style = {"ls": "-" if fill else ":", "marker": marker, "mfc": face, "mec": color}
+        lines = mean_sd(left, sub, "iteration", "of_D", "key", {key: color},  # seeds' means
+                        {key: f"reachable: {label}"}, errorbar=None, **style)  # fmt: skip
+        mean_sd(right, sub, "iteration", "surv", "key", {key: color}, {key: label},
+                errorbar=None, **style)  # fmt: skip
+        if lines and fill and 0 in set(sub["iteration"]):
+            x, y = (np.asarray(v, dtype=float) for v in lines[0].get_data())
+            left.axhline(float(y[x == 0][0]), color=color, ls=":", lw=0.9)
     if not any(run["iterations"] for run in runs):
         note(left, "no iteration chosen: nothing but the schedule")
     log_axis(left, "y", drawn_left, "kept")

@@ -2,8 +2,9 @@
 
 Every function takes the tidy DataFrame(s) of :func:`prunelimit.ntk.ntk_sweep` or
 :func:`prunelimit.ntk.gram_distances` and returns the matplotlib Figure (write it with
-:func:`prunelimit.plotting.save_figure`); error bars are mean +- standard deviation over draws;
-widths are on a log2 axis.
+:func:`prunelimit.plotting.save_figure`); error bars are mean +- standard deviation over draws,
+aggregated and drawn by seaborn's ``lineplot`` (``errorbar="sd"``, ``err_style="bars"``) over the
+per-draw rows (a bar's lower end below 0 is clipped by a log axis); widths are on a log2 axis.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from prunelimit.plotting import log_axis, note, palette, setup_style, tight_layout
+from prunelimit.plotting import log_axis, mean_sd, note, palette, setup_style, tight_layout
 from prunelimit.tables.ntk import width_needed, width_needed_fit
 
 PANELS = ((False, "pruned, no rescaling"), (True, "pruned + rescaled by $1/\\sqrt{1-p}$"))
@@ -53,25 +54,44 @@ def _log2_width_axis(ax: plt.Axes, widths: list[int]) -> None:
     ax.set_xlabel("width $n$")
 
 
-def _errorbars(ax: plt.Axes, d: pd.DataFrame, column: str, colours: dict, positive: bool) -> None:
-    stats = d.groupby(["p", "width"])[column].agg(["mean", "std"]).reset_index()
+def _errorbars(
+    ax: plt.Axes,
+    d: pd.DataFrame,
+    column: str,
+    colours: dict,
+    ls: str = "-",
+    dodge: bool = True,
+    label: bool = True,
+) -> list:
+    """Mean +- std of ``column`` over the draws per p and width (seaborn), one error bar line
+    per p labelled ``p = ...``; ``dodge``: the widths of each p shifted by a small factor so
+    that the bars do not overlap on the log2 axis."""
     ps = sorted(colours)
-    for p, g in stats.groupby("p"):
-        g = g.sort_values("width")
-        shift = 2.0 ** (0.05 * (ps.index(p) - (len(ps) - 1) / 2))  # dodge overlapping bars
-        mean, std = g["mean"].to_numpy(), g["std"].fillna(0.0).to_numpy()
-        lower = np.minimum(std, mean * 0.999) if positive else std  # keep log axes finite
-        ax.errorbar(
-            g["width"] * shift,
-            mean,
-            yerr=[lower, std],
-            color=colours[p],
-            marker="o",
-            ms=4,
-            capsize=3,
-            lw=1.4,
-            label=f"p = {p:g}",
+    shift = {p: 2.0 ** (0.05 * (i - (len(ps) - 1) / 2)) if dodge else 1.0 for i, p in enumerate(ps)}
+    d = d.assign(_width=d["width"] * d["p"].map(shift))
+    labels = {p: f"p = {p:g}" for p in ps} if label else None
+    return mean_sd(ax, d, "_width", column, "p", colours, labels, bars=True, marker="o", ms=4,
+                   lw=1.4, ls=ls, err_kws={"capsize": 3})  # fmt: skip
+
+
+def _drawn(bars: list) -> tuple[np.ndarray, np.ndarray]:
+    """The means and the upper whisker ends (the mean where there is no whisker: one draw)
+    drawn by :func:`_errorbars`."""
+    means, tops = [np.zeros(0)], [np.zeros(0)]
+    for c in bars:
+        y = np.asarray(c.lines[0].get_ydata(), dtype=float)
+        segs = (
+            [
+                np.asarray(seg, dtype=float).reshape(-1, 2)[:, 1]
+                for seg in c.lines[2][0].get_segments()
+            ]
+            if c.lines[2]
+            else []
         )
+        top = np.array([seg.max() if seg.size else np.nan for seg in segs])
+        means.append(y)
+        tops.append(np.where(np.isfinite(top), top, y) if len(top) == len(y) else y)
+    return np.concatenate(means), np.concatenate(tops)
 
 
 def plot_ntk_value(df: pd.DataFrame) -> plt.Figure:
@@ -88,12 +108,10 @@ def plot_ntk_value(df: pd.DataFrame) -> plt.Figure:
     depth = _depth(df)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
     for ax, (rescaled, title) in zip(axes, PANELS, strict=True):
-        d = df[df["rescaled"] == rescaled]
-        _errorbars(ax, d, "theta", colours, positive=not rescaled)
+        means, _ = _drawn(_errorbars(ax, df[df["rescaled"] == rescaled], "theta", colours))
         ax.axhline(theta_inf, color="black", lw=1.2, label=f"dense limit {theta_inf:.5f}")
-        means = d.groupby(["p", "width"])["theta"].mean()
         if rescaled:  # whiskers of the narrowest nets may leave the axes
-            ax.set_ylim(0, max(2.0 * theta_inf, 1.2 * float(means.max())))
+            ax.set_ylim(0, max(2.0 * theta_inf, 1.2 * float(np.nanmax(means, initial=0.0))))
         elif log_axis(ax, "y", means, "NTK"):
             ax.set_ylim(0.3 * float(means[means > 0].min()), 3.0 * float(means.max()))
             if not math.isnan(depth):
@@ -119,22 +137,24 @@ def plot_ntk_deviation(df: pd.DataFrame, tol: float) -> plt.Figure:
     ps = sorted(df["p"].unique())
     colours = _palette(ps)
     widths = sorted(df["width"].unique())
-    means = df.groupby(["rescaled", "p", "width"])["abs_dev"].mean()
-    stds = df.groupby(["rescaled", "p", "width"])["abs_dev"].std().fillna(0.0)
-    positive = means[means > 0]
-    low = 0.3 * min(float(positive.min()) if len(positive) else tol, tol)
-    high = max(1.5 * float((means + stds).max()), 1.5 * tol)
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-    for ax, (rescaled, title) in zip(axes, PANELS, strict=True):
+    drawn = []
+    for ax, (rescaled, _) in zip(axes, PANELS, strict=True):
         d = df[df["rescaled"] == rescaled]
-        _errorbars(ax, d, "abs_dev", colours, positive=True)
+        drawn.append(_drawn(_errorbars(ax, d, "abs_dev", colours)))
         ax.axhline(tol, color="crimson", ls="--", lw=1, label=f"tolerance {tol:g}")
         dense = d[d["p"] == min(ps)].groupby("width")["abs_dev"].mean()
         if len(dense) and dense.iloc[-1] > 0:  # anchored at the widest point of the smallest p
             w1 = float(dense.index[-1])
             ref = float(dense.iloc[-1]) * np.sqrt(w1 / np.asarray(widths, dtype=float))
             ax.plot(widths, ref, color="grey", ls=":", lw=1.2, label=r"$\propto n^{-1/2}$")
-        shown = d.groupby(["p", "width"])["abs_dev"].mean()
+    means = np.concatenate([m for m, _ in drawn])
+    positive = means[means > 0]
+    low = 0.3 * min(float(positive.min()) if len(positive) else tol, tol)
+    high = max(
+        1.5 * float(np.nanmax(np.concatenate([t for _, t in drawn]), initial=0.0)), 1.5 * tol
+    )
+    for ax, (_, title), (shown, _) in zip(axes, PANELS, drawn, strict=True):
         ax.set_ylim(low if log_axis(ax, "y", shown, "deviation") else 0.0, high)
         _log2_width_axis(ax, widths)
         ax.set_title(title)
@@ -226,18 +246,9 @@ def plot_rescaling(df: pd.DataFrame) -> plt.Figure:
     d = df[df["width"] == wmax]
     depth = _depth(df)
     fig, ax = plt.subplots(figsize=(5.6, 4.2))
-    for (rescaled, label), colour in zip(PANELS, ("tab:orange", "tab:blue"), strict=True):
-        s = d[d["rescaled"] == rescaled].groupby("p")["ratio"].agg(["mean", "std"])
-        ax.errorbar(
-            s.index,
-            s["mean"],
-            yerr=s["std"].fillna(0.0),
-            marker="o",
-            capsize=3,
-            color=colour,
-            label=label,
-            ls="none",
-        )
+    colours = dict(zip((r for r, _ in PANELS), ("tab:orange", "tab:blue"), strict=True))
+    bars = mean_sd(ax, d, "p", "ratio", "rescaled", colours, dict(PANELS), bars=True,
+                   marker="o", ls="none", err_kws={"capsize": 3})  # fmt: skip
     grid = np.linspace(0, float(d["p"].max()), 100)
     ax.plot(grid, np.ones_like(grid), color="tab:blue", lw=1, ls="--", label="limit: 1")
     if not math.isnan(depth):
@@ -249,7 +260,7 @@ def plot_rescaling(df: pd.DataFrame) -> plt.Figure:
             ls="--",
             label=f"limit: $(1-p)^{{{depth:.0f}}}$",
         )
-    log_axis(ax, "y", d.groupby(["rescaled", "p"])["ratio"].mean(), "ratio")
+    log_axis(ax, "y", _drawn(bars)[0], "ratio")
     _one_draw(d, ax)
     ax.set_xlabel("pruning probability $p$")
     ax.set_ylabel(r"$\hat\Theta / \Theta_\infty$ (mean $\pm$ std)")
@@ -274,28 +285,11 @@ def plot_gram_distance(gram: pd.DataFrame) -> plt.Figure:
     shown = []
     for ax, (column, title) in zip(axes, cols, strict=True):
         for rescaled, ls in ((True, "-"), (False, "--")):
-            s = gram[gram["rescaled"] == rescaled].groupby(["p", "width"])[column]
-            s = s.agg(["mean", "std"]).reset_index()
-            for p, g in s.groupby("p"):
-                if column == "rel_frob_dense" and p == 0:
-                    continue  # identically zero
-                if p == 0 and not rescaled:
-                    continue  # same as rescaled
-                g = g.sort_values("width")
-                std = g["std"].fillna(0.0).to_numpy()
-                mean = g["mean"].to_numpy()
-                shown.append(mean)
-                ax.errorbar(
-                    g["width"],
-                    mean,
-                    yerr=[np.minimum(std, 0.999 * mean), std],
-                    color=colours[p],
-                    ls=ls,
-                    marker="o",
-                    ms=4,
-                    capsize=3,
-                    label=f"p = {p:g}" if rescaled else None,
-                )
+            d = gram[gram["rescaled"] == rescaled]
+            if column == "rel_frob_dense" or not rescaled:
+                d = d[d["p"] != 0]  # identically zero, or the same as rescaled
+            bars = _errorbars(ax, d, column, colours, ls=ls, dodge=False, label=rescaled)
+            shown.append(_drawn(bars)[0])
         _log2_width_axis(ax, widths)
         ax.set_title(title)
     log_axis(axes[0], "y", np.concatenate([[], *shown]), "distance")  # shared y

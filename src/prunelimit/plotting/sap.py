@@ -3,8 +3,10 @@ of the SAP ablations.
 
 Input: the concatenated per-iteration records (:func:`prunelimit.sap.read_runs`), columns
 ``method, scope, seed, iteration, percent, test_acc, pqi_trained, pqi_pruned, kept[<layer>]``.
-Means and standard deviations are over seeds, per method, scope and iteration (SAP's remaining
-percent differs between seeds, so accuracy points carry error bars in x as well as y).
+Means and standard deviations are over seeds, per method, scope and iteration: seaborn's
+``lineplot`` (``errorbar="sd"`` bands) draws them against the iteration; the accuracy against
+the remaining percent, which differs between seeds, carries error bars in x as well as y, which
+seaborn does not draw, so that figure aggregates with pandas and draws ``ax.errorbar``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-from prunelimit.plotting import log_axis, note, palette, setup_style, tight_layout
+from prunelimit.plotting import log_axis, mean_sd, note, palette, setup_style, tight_layout
 from prunelimit.tables import mean_std
 
 METHOD_LABELS = {
@@ -146,27 +148,13 @@ def plot_pqi(df: pd.DataFrame, title: str = "") -> plt.Figure:
         sharey="row",
         squeeze=False,
     )
+    labels = {m: METHOD_LABELS.get(m, m) for m in methods}
     for j, scope in enumerate(scopes):
-        for method in methods:
-            sub = df[(df["scope"] == scope) & (df["method"] == method)]
-            if sub.empty:
-                continue
-            agg = _by_iteration(sub, [c for c, _ in rows])
-            x = agg.index.to_numpy()
-            for i, (col, _) in enumerate(rows):
-                scale = 100.0 if col == "test_acc" else 1.0
-                mean = scale * agg[(col, "mean")].to_numpy()
-                std = scale * agg[(col, "std")].fillna(0).to_numpy()
-                ax = axes[i][j]
-                ax.plot(
-                    x,
-                    mean,
-                    marker="o",
-                    ms=3,
-                    color=colors[method],
-                    label=METHOD_LABELS.get(method, method),
-                )
-                ax.fill_between(x, mean - std, mean + std, color=colors[method], alpha=0.2, lw=0)
+        sub = df[df["scope"] == scope]
+        for i, (col, _) in enumerate(rows):
+            y = sub[col] * (100.0 if col == "test_acc" else 1.0)
+            mean_sd(axes[i][j], sub.assign(_y=y), "iteration", "_y", "method", colors, labels,
+                    marker="o", ms=3)  # fmt: skip
         axes[0][j].set_title(SCOPE_LABELS.get(scope, scope))
         axes[-1][j].set_xlabel("pruning iteration")
     for i, (_, label) in enumerate(rows):
@@ -194,24 +182,17 @@ def plot_layers(df: pd.DataFrame, method: str = "sap", title: str = "") -> plt.F
     if not scopes:
         note(axes[0][0], f"no {method} records to show")
     for ax, scope in zip(axes[0], scopes, strict=False):
-        agg = (
-            sub_all[sub_all["scope"] == scope]
-            .groupby("iteration")[[*layer_cols, "percent"]]
-            .mean()
-            .sort_index()
-        )
-        for color, col in zip(layer_colours, layer_cols, strict=True):
-            ax.plot(
-                agg.index,
-                100 * agg[col],
-                marker="o" if few else None,
-                ms=2.5,
-                color=color,
-                lw=1.2 if few else 0.8,
-                label=col[len("kept[") : -1] if few else None,
-            )
-        ax.plot(agg.index, agg["percent"], color="k", ls="--", lw=1.2, label="all layers")
-        shown = np.concatenate([100 * agg[layer_cols].to_numpy().ravel(), agg["percent"]])
+        sub = sub_all[sub_all["scope"] == scope]
+        long = sub[["iteration", *layer_cols]].melt("iteration", var_name="_layer")
+        lines = mean_sd(
+            ax, long.assign(_kept=100 * long["value"]), "iteration", "_kept", "_layer",
+            dict(zip(layer_cols, layer_colours, strict=True)),
+            {c: c[len("kept[") : -1] for c in layer_cols} if few else None,
+            errorbar=None, marker="o" if few else None, ms=2.5, lw=1.2 if few else 0.8,
+        )  # fmt: skip
+        lines += mean_sd(ax, sub.assign(_all="all"), "iteration", "percent", "_all", {"all": "k"},
+                         {"all": "all layers"}, errorbar=None, ls="--", lw=1.2)  # fmt: skip
+        shown = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in lines])
         if log_axis(ax, "y", shown, "remaining-percent"):
             _percent_axis(ax.yaxis)
         ax.set_title(f"{METHOD_LABELS.get(method, method)}, {SCOPE_LABELS.get(scope, scope)}")
@@ -262,20 +243,20 @@ def plot_ablation(
         ("percent", "remaining weights (%)"),
     ]
     fig, axes = plt.subplots(1, len(rows), figsize=(4.0 * len(rows), 3.6), squeeze=False)
-    for colour, setting in zip(colours, settings.itertuples(index=False), strict=True):
+    setting_of = pd.Series("", index=df.index)
+    labels = {}
+    for setting in settings.itertuples(index=False):
         values = dict(zip(keys, setting, strict=True))
-        sub = df[(df[list(keys)] == pd.Series(values)).all(axis=1)]
         label = ", ".join(f"{n} = {v:g}" for n, v in zip(names, setting, strict=True))
         if base is not None and all(float(base[k]) == float(values[k]) for k in keys):
             label += " (configured)"
-        agg = _by_iteration(sub, [c for c, _ in rows])
-        x = agg.index.to_numpy()
-        for ax, (col, _) in zip(axes[0], rows, strict=True):
-            scale = 100.0 if col == "test_acc" else 1.0
-            mean = scale * agg[(col, "mean")].to_numpy()
-            std = scale * agg[(col, "std")].fillna(0).to_numpy()
-            ax.plot(x, mean, marker="o", ms=3, color=colour, label=label)
-            ax.fill_between(x, mean - std, mean + std, color=colour, alpha=0.2, lw=0)
+        setting_of[(df[list(keys)] == pd.Series(values)).all(axis=1)] = label
+        labels[label] = label
+    data = df.assign(_setting=setting_of, _acc=100 * df["test_acc"])
+    colour_of = dict(zip(labels, colours, strict=True))
+    for ax, (col, _) in zip(axes[0], rows, strict=True):
+        y = "_acc" if col == "test_acc" else col
+        mean_sd(ax, data, "iteration", y, "_setting", colour_of, labels, marker="o", ms=3)
     for ax, (_, label) in zip(axes[0], rows, strict=True):
         ax.set_xlabel("pruning iteration")
         ax.set_ylabel(label)

@@ -13,11 +13,12 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import seaborn as sns
 from matplotlib.colors import ListedColormap
 from matplotlib.lines import Line2D
-from matplotlib.ticker import ScalarFormatter
+from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
-from prunelimit.plotting import log_axis, note, plural, setup_style, tight_layout
+from prunelimit.plotting import log_axis, mean_sd, note, plural, setup_style, tight_layout
 from prunelimit.plotting.limits import curve_panels, curve_rows
 from prunelimit.region_bound import ALLOCATIONS, log_region_bound
 
@@ -32,10 +33,11 @@ DECISION_COLOR = "#d62728"
 def early_bird(
     name: str, ebs: list[dict], matrices: list[np.ndarray], threshold: float, window: int
 ) -> plt.Figure:
-    """Per seed, the epoch-by-epoch distance heat map with the early-bird epoch marked (white
-    dashed lines); below, the largest distance to the last ``window`` epochs against the epoch
-    with the threshold and the detections. A run no longer than the window has no such
-    distance: the panel says so (and an early bird never found is named in the titles)."""
+    """Per seed, the epoch-by-epoch distance heat map (``sns.heatmap``, epoch 0 at the bottom
+    left) with the early-bird epoch marked (white dashed lines); below, the largest distance to
+    the last ``window`` epochs against the epoch with the threshold and the detections. A run no
+    longer than the window has no such distance: the panel says so (and an early bird never
+    found is named in the titles)."""
     setup_style()
     n = len(ebs)
     fig = plt.figure(figsize=(4.2 * n + 1, 7.5))
@@ -44,21 +46,37 @@ def early_bird(
     for i, (eb, dist) in enumerate(zip(ebs, matrices, strict=True)):
         ax = fig.add_subplot(gs[0, i])
         epochs = eb["epochs"]
-        extent = (epochs[0] - 0.5, epochs[-1] + 0.5, epochs[0] - 0.5, epochs[-1] + 0.5)
-        im = ax.imshow(
-            dist, origin="lower", extent=extent, cmap="magma", vmin=0, vmax=vmax, aspect="equal"
+        sns.heatmap(
+            dist,
+            ax=ax,
+            cmap="magma",
+            vmin=0,
+            vmax=vmax,
+            square=True,
+            xticklabels=False,
+            yticklabels=False,
+            rasterized=True,  # one image in the PDF, not a vector cell per epoch pair
+            cbar_kws={"shrink": 0.8, "label": "normalised Hamming distance"},
         )
+        ax.invert_yaxis()  # epoch 0 at the bottom left
         ax.grid(False)
+        # cell k spans [k, k + 1]: epoch e sits at its index + 0.5
+        ticks = [t for t in MaxNLocator(6, integer=True).tick_values(epochs[0], epochs[-1])
+                 if epochs[0] <= t <= epochs[-1]]  # fmt: skip
+        where = np.interp(ticks, epochs, np.arange(len(epochs))) + 0.5
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_ticks(where, [f"{t:g}" for t in ticks])
+        ax.tick_params(axis="y", labelrotation=0)
         e = eb["detected_epoch"]
         if e is not None:
-            ax.axvline(e, color="w", ls="--", lw=1)
-            ax.axhline(e, color="w", ls="--", lw=1)
-            ax.plot([e], [e], "o", mfc="none", mec="w", ms=9)
+            at = float(np.interp(e, epochs, np.arange(len(epochs)))) + 0.5
+            ax.axvline(at, color="w", ls="--", lw=1)
+            ax.axhline(at, color="w", ls="--", lw=1)
+            ax.plot([at], [at], "o", mfc="none", mec="w", ms=9)
         found = f"at epoch {e}" if e is not None else f"not found in {plural(epochs[-1], 'epoch')}"
         ax.set_title(f"seed {eb['seed']}: early bird {found}")
         ax.set_xlabel("epoch")
         ax.set_ylabel("epoch")
-        fig.colorbar(im, ax=ax, shrink=0.8, label="normalised Hamming distance")
     ax = fig.add_subplot(gs[1, :])
     xs, ys = [], []
     for i, eb in enumerate(ebs):
@@ -140,7 +158,8 @@ def regions(name: str, df: pd.DataFrame) -> plt.Figure:
     """Left: log10 of the region bound against the global density of the hidden weights for
     the three allocations (line: uniform on a fine grid). Middle: test accuracy after the masked
     fine-tuning (solid) and before it (dotted), mean +- std over seeds. Right: the realised
-    density of each hidden layer per allocation (mean over seeds)."""
+    density of each hidden layer per allocation (mean over seeds). Means and error bars:
+    seaborn's ``lineplot`` over the seeds' rows."""
     setup_style()
     dims = [int(v) for v in str(df["dims"].iloc[0]).split("-")]
     n0, widths = dims[0], dims[1:]
@@ -156,53 +175,27 @@ def regions(name: str, df: pd.DataFrame) -> plt.Figure:
     )
     layer_cols = sorted(c for c in df.columns if c.startswith("density_"))
     densities = []
-    for alloc in ALLOCATIONS:
-        sub = df[df["allocation"] == alloc]
+    data = df.assign(rho=100 * df["rho"], log10_bound=df["log_bound"] / ln10)
+    for alloc in ALLOCATIONS:  # means (and std bars) over seeds per density: seaborn
+        sub = data[data["allocation"] == alloc]
         if sub.empty:
             continue
-        g = sub.groupby("rho")
-        x = 100 * np.asarray(g.size().index)
-        color = ALLOC_COLORS[alloc]
-        axes[0].plot(
-            x,
-            g["log_bound"].mean() / ln10,
-            ALLOC_MARKERS[alloc],
-            color=color,
-            ms=9 if alloc == "bound" else 6,
-            mfc="none" if alloc == "bound" else color,
-            label=alloc,
-        )
-        axes[1].errorbar(
-            x,
-            g["test_acc"].mean(),
-            yerr=g["test_acc"].std().fillna(0),
-            color=color,
-            marker="o",
-            capsize=3,
-            label=f"{alloc} (fine-tuned)",
-        )
-        axes[1].errorbar(
-            x,
-            g["oneshot_test_acc"].mean(),
-            yerr=g["oneshot_test_acc"].std().fillna(0),
-            color=color,
-            marker=".",
-            ls=":",
-            capsize=2,
-            alpha=0.7,
-            label=f"{alloc} (no fine-tuning)",
-        )
+        color = {alloc: ALLOC_COLORS[alloc]}
+        mean_sd(axes[0], sub, "rho", "log10_bound", "allocation", color, {alloc: alloc},
+                errorbar=None, ls="none", marker=ALLOC_MARKERS[alloc],
+                ms=9 if alloc == "bound" else 6, mfc="none" if alloc == "bound" else color[alloc],
+                mec=color[alloc])  # fmt: skip
+        mean_sd(axes[1], sub, "rho", "test_acc", "allocation", color,
+                {alloc: f"{alloc} (fine-tuned)"}, bars=True, marker="o", mec=color[alloc],
+                err_kws={"capsize": 3})  # fmt: skip
+        mean_sd(axes[1], sub, "rho", "oneshot_test_acc", "allocation", color,
+                {alloc: f"{alloc} (no fine-tuning)"}, bars=True, marker=".", ls=":", alpha=0.7,
+                mec=color[alloc], err_kws={"capsize": 2})  # fmt: skip
         for j, col in enumerate(layer_cols):
-            densities.append(100 * g[col].mean())
-            axes[2].plot(
-                x,
-                100 * g[col].mean(),
-                color=color,
-                marker="osd^v"[j % 5],
-                ls="-",
-                lw=1,
-                label=f"{alloc}, layer {j + 1}",
-            )
+            lines = mean_sd(axes[2], sub.assign(_d=100 * sub[col]), "rho", "_d", "allocation",
+                            color, {alloc: f"{alloc}, layer {j + 1}"}, errorbar=None,
+                            marker="osd^v"[j % 5], mec=color[alloc], lw=1)  # fmt: skip
+            densities += [line.get_ydata() for line in lines]
     axes[0].set_ylabel("log10 region bound")
     axes[1].set_ylabel("test accuracy")
     axes[2].set_ylabel("layer density (%)")
