@@ -171,9 +171,11 @@ class GradualSettings(Section):
 
 @dataclass(frozen=True)
 class RegularisationSettings(Section):
-    """The ``regularisation`` section: the seeds of the l2 runs and their kinds' limits."""
+    """The ``regularisation`` section: the seeds of the l2 runs and their kinds' limits, and
+    the overrides of the dense and l2 networks' spectra."""
 
     seeds: list | None = setting(None)
+    hessian: dict = setting({})
 
 
 @dataclass(frozen=True)
@@ -221,6 +223,12 @@ class Settings(Section):
     def hessian_for(self, name: str) -> HessianSettings:
         """The hessian section with the experiment's overrides."""
         return self.hessian.with_overrides(self.experiment(name).hessian)
+
+    def hessian_of_kind(self, name: str, kind: str) -> HessianSettings:
+        """The hessian settings of an experiment's ``kind``: :meth:`hessian_for`, and for the
+        dense and l2 networks the ``regularisation.hessian`` overrides on top."""
+        h = self.hessian_for(name)
+        return h if kind == "l1" else h.with_overrides(self.regularisation.hessian)
 
 
 SECTIONS: dict[str, type[Section]] = {

@@ -43,6 +43,6 @@ use rule spectrum as kind_spectrum with:
     params:
         exp=lambda w: training_view(w.experiment, w.kind),
         kind=lambda w: w.kind,
-        hessian=lambda w: SETTINGS.hessian_for(w.experiment).as_dict(),
+        hessian=lambda w: SETTINGS.hessian_of_kind(w.experiment, w.kind).as_dict(),
         theory=SETTINGS.theory.as_dict(),
         device=DEVICE,
