@@ -114,6 +114,7 @@ def _runs(seeds=(0, 1, 2)) -> pd.DataFrame:
                      "test_acc": 0.9 - 0.02 * t + 0.01 * rng.standard_normal(),
                      "pqi_trained": 0.3 + 0.05 * rng.standard_normal(),
                      "pqi_pruned": 0.2 + 0.05 * rng.standard_normal(),
+                     "pruned_test_acc": 0.7 - 0.05 * t + 0.02 * rng.standard_normal(),
                      "kept[fc1]": 0.7**t, "kept[fc2]": 0.8**t, "kept": 0.75**t,
                      "layer": "x", "value": 0.0}
                 )  # fmt: skip
@@ -127,9 +128,8 @@ def test_pqi_figure_draws_the_mean_and_sd_over_seeds():
 
     df = _runs()
     fig = plot_pqi(df)
-    for ax, col, scale in zip(
-        fig.axes[:3], ("pqi_trained", "pqi_pruned", "test_acc"), (1, 1, 100), strict=True
-    ):
+    columns = ("pqi_trained", "pqi_pruned", "test_acc", "pruned_test_acc")
+    for ax, col, scale in zip(fig.axes, columns, (1, 1, 100, 100), strict=True):
         assert [ln.get_label() for ln in ax.get_lines()] == [
             METHOD_LABELS[m] for m in ("sap", "lt")
         ]

@@ -14,7 +14,7 @@ from prunelimit.data import DatasetSplits, Split
 from prunelimit.iterative import iteration_settings, run_pruning
 from prunelimit.pruning import prune_smallest, prune_smallest_rows
 from prunelimit.strategies import PruneSettings, lt_step, os_masks, sap_step
-from prunelimit.training import TrainSettings
+from prunelimit.training import TrainSettings, evaluate
 
 SCOPES = ("global", "layer", "neuron")
 
@@ -231,6 +231,33 @@ def test_iteration_zero_is_shared_and_records_are_sane():
         assert rec["next_percent"] <= rec["percent"]
         assert set(rec["layers"]) == {"conv.weight", "fc.weight"}
     assert b[1]["percent"] == pytest.approx(80.0, abs=0.5)
+
+
+def test_the_just_pruned_accuracy_is_of_the_trained_weights_under_the_next_mask():
+    """``pruned_test_acc`` of iteration t: ``w_t * m_{t+1}`` evaluated before retraining,
+    computed again here from what an observer saw (``w_t``, then ``m_{t+1}`` at t + 1)."""
+    seen = []
+
+    def observer(t, model, masks):
+        seen.append(({k: v.clone() for k, v in model.state_dict().items()}, masks))
+
+    data = tiny_data()
+    records = run_pruning("lt", "global", build, data, TRAIN, 2, 3, PruneSettings(), seed=0,
+                          log=lambda s: None, observer=observer)  # fmt: skip
+    for t in range(2):
+        state, next_masks = seen[t][0], seen[t + 1][1]
+        net = build()
+        net.load_state_dict({k: v * next_masks[k] if k in next_masks else v
+                             for k, v in state.items()})  # fmt: skip
+        _, acc = evaluate(net, data.test)
+        assert records[t]["pruned_test_acc"] == acc
+        assert records[t]["test_acc"] == evaluate(_loaded(state), data.test)[1]  # restored
+
+
+def _loaded(state: dict) -> nn.Module:
+    net = build()
+    net.load_state_dict(state)
+    return net
 
 
 class Interrupt(Exception):

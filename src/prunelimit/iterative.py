@@ -159,7 +159,8 @@ def run_pruning(
     ``build()`` returns the freshly initialised model on the training device (seeded by the
     caller); its full state dict is ``w_init``. Each record: ``iteration``, ``kept``,
     ``percent`` (of prunable weights kept by ``m_t``), ``train_loss``, ``val_loss``,
-    ``val_acc``, ``test_loss``, ``test_acc``, ``pqi_trained`` / ``pqi_pruned`` (global PQI of
+    ``val_acc``, ``test_loss``, ``test_acc``, ``pruned_test_acc`` (of the just-pruned network
+    ``w_t * m_{t+1}``, before retraining), ``pqi_trained`` / ``pqi_pruned`` (global PQI of
     ``w_t`` over ``m_t`` / ``m_{t+1}``), ``pqi_scope`` (mean group PQI in the scope), ``bound``
     (sum of the groups' ``r_t``), ``pruned`` (sum of ``c_t``), ``next_percent`` and ``layers``
     (tensor name -> kept fraction of ``m_t``). ``checkpoint``: resume file, written atomically
@@ -224,6 +225,7 @@ def run_pruning(
         new_masks, info = strategy.next_masks(weights, masks, PruningState(t, dense))
         val = evaluate(model, data.val) if len(data.val) else (math.nan, math.nan)
         test = evaluate(model, data.test)
+        just_pruned = _masked_evaluation(model, new_masks, data.test)
         pqi_groups = info["pqi"][~info["pqi"].isnan()]
         records.append(
             {
@@ -235,6 +237,7 @@ def run_pruning(
                 "val_acc": val[1],
                 "test_loss": test[0],
                 "test_acc": test[1],
+                "pruned_test_acc": just_pruned[1],
                 "pqi_trained": pq_index_all(weights, masks, hyper.p, hyper.q),
                 "pqi_pruned": pq_index_all(weights, new_masks, hyper.p, hyper.q),
                 "pqi_scope": float(pqi_groups.mean()) if pqi_groups.numel() else math.nan,
@@ -268,6 +271,20 @@ def run_pruning(
             if iter_ckpt is not None:
                 iter_ckpt.unlink(missing_ok=True)
     return records
+
+
+def _masked_evaluation(model: nn.Module, masks: Masks, split) -> tuple[float, float]:
+    """(loss, accuracy) on ``split`` of ``model`` with ``masks`` applied; its weights are
+    restored afterwards."""
+    weights = prunable_weights(model)
+    saved = {n: p.detach().clone() for n, p in weights.items()}
+    apply_masks(model, masks)
+    try:
+        return evaluate(model, split)
+    finally:
+        with torch.no_grad():
+            for n, p in weights.items():
+                p.copy_(saved[n])
 
 
 def pq_index_all(weights: dict[str, torch.Tensor], masks: Masks, p: float, q: float) -> float:

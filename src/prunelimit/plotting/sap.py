@@ -129,8 +129,9 @@ def plot_accuracy(
 
 def plot_pqi(df: pd.DataFrame, title: str = "") -> plt.Figure:
     """PQ Index per iteration of the trained (``w_t`` over ``m_t``) and pruned (``w_t`` over
-    ``m_{t+1}``) networks, global measure, plus test accuracy per iteration to read the phases
-    (regularisation, compression, collapse); mean +- std band over seeds."""
+    ``m_{t+1}``) networks, global measure, plus the test accuracy of the retrained network and
+    (where recorded, ``pruned_test_acc``) of the just-pruned one per iteration, to read the
+    phases (regularisation, compression, collapse); mean +- std band over seeds."""
     setup_style()
     scopes = _ordered(df["scope"], list(SCOPE_LABELS))
     methods = _ordered(df["method"], list(METHOD_LABELS))
@@ -140,10 +141,12 @@ def plot_pqi(df: pd.DataFrame, title: str = "") -> plt.Figure:
         ("pqi_pruned", "PQI, pruned"),
         ("test_acc", "test accuracy (%)"),
     ]
+    if "pruned_test_acc" in df and df["pruned_test_acc"].notna().any():
+        rows.append(("pruned_test_acc", "test accuracy, pruned (%)"))
     fig, axes = plt.subplots(
         len(rows),
         len(scopes),
-        figsize=(4.2 * len(scopes), 8.4),
+        figsize=(4.2 * len(scopes), 2.8 * len(rows)),
         sharex=True,
         sharey="row",
         squeeze=False,
@@ -152,7 +155,7 @@ def plot_pqi(df: pd.DataFrame, title: str = "") -> plt.Figure:
     for j, scope in enumerate(scopes):
         sub = df[df["scope"] == scope]
         for i, (col, _) in enumerate(rows):
-            y = sub[col] * (100.0 if col == "test_acc" else 1.0)
+            y = sub[col] * (100.0 if col.endswith("test_acc") else 1.0)
             mean_sd(axes[i][j], sub.assign(_y=y), "iteration", "_y", "method", colors, labels,
                     marker="o", ms=3)  # fmt: skip
         axes[0][j].set_title(SCOPE_LABELS.get(scope, scope))
