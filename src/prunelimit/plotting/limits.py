@@ -81,7 +81,7 @@ def curve_panels(
     return fig, axes
 
 
-KIND_COLOURS = {"l1": "C0", "dense": "C3", "l2": "C1"}
+KIND_COLOURS = {"l1": "C0", "dense": "C3", "l2": "C4"}
 
 
 def phase_transition(
