@@ -37,6 +37,7 @@ from prunelimit.pruning import (
     flat_weights,
     full_masks,
     kept_ratio,
+    masked,
     prunable_weights,
 )
 from prunelimit.strategies import PruneSettings, PruningState, get_strategy
@@ -225,7 +226,8 @@ def run_pruning(
         new_masks, info = strategy.next_masks(weights, masks, PruningState(t, dense))
         val = evaluate(model, data.val) if len(data.val) else (math.nan, math.nan)
         test = evaluate(model, data.test)
-        just_pruned = _masked_evaluation(model, new_masks, data.test)
+        with masked(model, new_masks):  # the just-pruned network, before retraining
+            just_pruned = evaluate(model, data.test)
         pqi_groups = info["pqi"][~info["pqi"].isnan()]
         records.append(
             {
@@ -271,20 +273,6 @@ def run_pruning(
             if iter_ckpt is not None:
                 iter_ckpt.unlink(missing_ok=True)
     return records
-
-
-def _masked_evaluation(model: nn.Module, masks: Masks, split) -> tuple[float, float]:
-    """(loss, accuracy) on ``split`` of ``model`` with ``masks`` applied; its weights are
-    restored afterwards."""
-    weights = prunable_weights(model)
-    saved = {n: p.detach().clone() for n, p in weights.items()}
-    apply_masks(model, masks)
-    try:
-        return evaluate(model, split)
-    finally:
-        with torch.no_grad():
-            for n, p in weights.items():
-                p.copy_(saved[n])
 
 
 def pq_index_all(weights: dict[str, torch.Tensor], masks: Masks, p: float, q: float) -> float:

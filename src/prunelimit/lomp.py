@@ -16,11 +16,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import torch
 from torch import nn
 
 from prunelimit.data import DatasetSplits
-from prunelimit.pruning import keep_count, magnitude_path, prunable_weights
+from prunelimit.pruning import keep_count, magnitude_path, masked, prunable_weights
 from prunelimit.training import evaluate
 
 # Interpolate between two curve rows only when they are this close (relative, in rho)
@@ -66,21 +65,11 @@ def from_curve(curve: list[dict], keep: int, D: int, bracket: float = BRACKET) -
 def one_shot_test(model: nn.Module, data: DatasetSplits) -> Callable[[int], dict]:
     """``f(keep)``: test loss and accuracy of ``model`` with only its ``keep`` largest-magnitude
     prunable weights (global, as the limit curve), weights restored after each call."""
-    weights = prunable_weights(model)
-    original = {n: w.detach().clone() for n, w in weights.items()}
-    path = magnitude_path(original)
+    path = magnitude_path({n: w.detach() for n, w in prunable_weights(model).items()})
 
     def measure(keep: int) -> dict:
-        masks = path(keep)
-        try:
-            with torch.no_grad():
-                for n, w in weights.items():
-                    w.copy_(original[n] * masks[n])
+        with masked(model, path(keep)):
             loss, acc = evaluate(model, data.test)
-        finally:
-            with torch.no_grad():
-                for n, w in weights.items():
-                    w.copy_(original[n])
         return {"test_loss": loss, "test_acc": acc, "source": "evaluated"}
 
     return measure

@@ -8,7 +8,8 @@ shape (True = kept); the kept ratio is ``rho = ||m||_0 / D``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -197,6 +198,22 @@ def apply_masks(model: nn.Module, masks: Masks) -> None:
     params = dict(model.named_parameters())
     for name, m in masks.items():
         params[name].mul_(m.to(params[name].dtype))
+
+
+@contextmanager
+def masked(model: nn.Module, masks: Masks) -> Iterator[nn.Module]:
+    """``model`` with ``masks`` applied to its prunable weights inside the block; the weights
+    are restored on exit (also after an error)."""
+    weights = prunable_weights(model)
+    saved = {n: w.detach().clone() for n, w in weights.items()}
+    try:
+        with torch.no_grad():
+            apply_masks(model, masks)
+        yield model
+    finally:
+        with torch.no_grad():
+            for n, w in weights.items():
+                w.copy_(saved[n])
 
 
 def kept_ratio(masks: Masks) -> float:
