@@ -17,6 +17,28 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported
 os.environ["PRUNELIMIT_CHECKPOINT_EVERY_S"] = "0"
 
 
+def toy_splits(n: int, input_shape: tuple[int, ...]):
+    """Three classes from the signs of two feature sums, ``n`` training samples and 64 each for
+    validation and test (seed 0): small data for the pruning drivers' unit tests."""
+    import torch
+
+    from prunelimit.data import DatasetSplits, Split
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(n + 128, *input_shape, generator=g)
+    flat = x.flatten(1)
+    y = (flat[:, :4].sum(1) > 0).long() + (flat[:, 4:].sum(1) > 1).long()
+    meta = {"scale": 1.0, "mean": [0.0], "std": [1.0], "input_shape": list(input_shape),
+            "num_classes": 3}  # fmt: skip
+    dev = torch.device("cpu")
+    return DatasetSplits(
+        Split(x[:n], y[:n], meta, dev),
+        Split(x[n : n + 64], y[n : n + 64], meta, dev),
+        Split(x[n + 64 :], y[n + 64 :], meta, dev),
+        meta,
+    )
+
+
 @pytest.fixture(scope="session")
 def mnist1d_path(tmp_path_factory) -> Path:
     """MNIST-1D prepared once per test session (offline, ~2 s)."""

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from prunelimit.data import DatasetSplits, Split
+from conftest import toy_splits
+from prunelimit.data import DatasetSplits
 from prunelimit.gradual import IterationKeeper, gradual_limits
 from prunelimit.hessian import HessianOperator
 from prunelimit.iterative import run_pruning
@@ -38,17 +39,7 @@ LIMIT = LimitSettings(coarse_points=8, resolution=0.01, rho_min=0.01)
 
 
 def tiny_data(n: int = 256) -> DatasetSplits:
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(n + 128, 8, generator=g)
-    y = (x[:, :4].sum(1) > 0).long() + (x[:, 4:].sum(1) > 1).long()
-    meta = {"scale": 1.0, "mean": [0.0], "std": [1.0], "input_shape": [8], "num_classes": 3}
-    dev = torch.device("cpu")
-    return DatasetSplits(
-        Split(x[:n], y[:n], meta, dev),
-        Split(x[n : n + 64], y[n : n + 64], meta, dev),
-        Split(x[n + 64 :], y[n + 64 :], meta, dev),
-        meta,
-    )
+    return toy_splits(n, (8,))
 
 
 def build() -> nn.Module:

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 import prunelimit.iterative as sap_mod
-from prunelimit.data import DatasetSplits, Split
+from conftest import toy_splits
+from prunelimit.data import DatasetSplits
 from prunelimit.iterative import iteration_settings, run_pruning
 from prunelimit.pruning import prune_smallest, prune_smallest_rows
 from prunelimit.strategies import PruneSettings, lt_step, os_masks, sap_step
@@ -156,17 +157,7 @@ class TinyNet(nn.Module):
 
 
 def tiny_data(n: int = 192) -> DatasetSplits:
-    g = torch.Generator().manual_seed(0)
-    x = torch.randn(n + 128, 1, 8, generator=g)
-    y = (x[:, 0, :4].sum(1) > 0).long() + (x[:, 0, 4:].sum(1) > 1).long()
-    meta = {"scale": 1.0, "mean": [0.0], "std": [1.0], "input_shape": [1, 8], "num_classes": 3}
-    dev = torch.device("cpu")
-    return DatasetSplits(
-        Split(x[:n], y[:n], meta, dev),
-        Split(x[n : n + 64], y[n : n + 64], meta, dev),
-        Split(x[n + 64 :], y[n + 64 :], meta, dev),
-        meta,
-    )
+    return toy_splits(n, (1, 8))
 
 
 def build() -> nn.Module:
