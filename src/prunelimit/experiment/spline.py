@@ -18,7 +18,7 @@ from torch import nn
 from prunelimit.data import DatasetSplits
 from prunelimit.experiment.actual import limits_of
 from prunelimit.experiment.runs import settings_for
-from prunelimit.pruning import apply_masks, global_magnitude_masks, keep_count, prunable_weights
+from prunelimit.pruning import keep_count, magnitude_path, masked, prunable_weights
 from prunelimit.regions import compare_allocations, mlp_dims
 from prunelimit.settings import (
     EarlyBirdSettings,
@@ -174,16 +174,15 @@ def partition_at_limit(
     t0 = time.perf_counter()
     x = watch_inputs(data, grid, margin)
     coef = np.linspace(-margin, 1 + margin, grid)  # the coefficients of grid_inputs
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     weights = {n: w.detach() for n, w in prunable_weights(model).items()}
     D = sum(w.numel() for w in weights.values())
+    path = magnitude_path(weights)  # one sort for every ratio
     rows, arrays = [], {"layer_boundaries": [], "decision": [], "classes": []}
     for label, rho in partition_ratios(rho_th, rho_loss):
-        model.load_state_dict(state)
         keep = keep_count(rho, D)
-        apply_masks(model, global_magnitude_masks(weights, keep))
-        part = grid_partition(model, x, grid)
-        test_acc = evaluate(model, data.test)[1]
+        with masked(model, path(keep)):
+            part = grid_partition(model, x, grid)
+            test_acc = evaluate(model, data.test)[1]
         for key in arrays:
             arrays[key].append(part[key])
         rows.append(
@@ -204,7 +203,6 @@ def partition_at_limit(
             f"(per layer {part['regions_per_layer']}), test acc {test_acc:.4f}",
             flush=True,
         )
-    model.load_state_dict(state)
     record = {
         "experiment": exp["name"],
         "seed": seed,
