@@ -50,7 +50,8 @@ def training_view(experiment, kind="l1"):
 
 def limit_view(experiment):
     """The experiment without its `hessian` overrides, every kind's block kept: the params of
-    the actual-limit search, which prunes every kind's network with its training settings."""
+    the actual-limit search, which prunes every kind's network with its training settings.
+    """
     return {k: v for k, v in EXPERIMENTS[experiment].items() if k != "hessian"}
 
 
