@@ -13,9 +13,9 @@ from torch.func import functional_call
 
 from conftest import toy_splits
 from prunelimit.data import DatasetSplits
-from prunelimit.gradual import IterationKeeper, gradual_limits
 from prunelimit.hessian import HessianOperator
-from prunelimit.iterative import run_pruning
+from prunelimit.limit.gradual import IterationKeeper, gradual_limits
+from prunelimit.limit.theory import pruning_limit
 from prunelimit.models import MLP
 from prunelimit.pruning import (
     global_magnitude_masks,
@@ -24,11 +24,11 @@ from prunelimit.pruning import (
     prunable_weights,
     sorted_magnitudes,
 )
+from prunelimit.sap.iterative import run_pruning
+from prunelimit.sap.strategies import PruneSettings
 from prunelimit.settings import HessianSettings, LimitSettings, TheorySettings
 from prunelimit.spectrum import builtin_spectrum
-from prunelimit.strategies import PruneSettings
 from prunelimit.tables.gradual import gradual_table
-from prunelimit.theory import pruning_limit
 from prunelimit.training import TrainSettings, evaluate
 
 HESSIAN = HessianSettings(

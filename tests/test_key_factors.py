@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from prunelimit.limit.theory import bound_values, pruning_limit
 from prunelimit.plotting.key_factors import key_factor_rows, key_factors
-from prunelimit.theory import bound_values, pruning_limit
 
 
 def _theory(seed: int, scale: float, experiment: str = "net") -> dict:

@@ -91,7 +91,7 @@ def test_automatic_eps_is_the_std_of_the_shuffled_minibatch_losses(trained, mnis
 def test_non_finite_inputs_stop_the_job(trained, mnist1d):
     import copy
 
-    from prunelimit.regions import kept_counts
+    from prunelimit.regions.sparsity import kept_counts
     from prunelimit.spectrum import estimate_spectrum
 
     with pytest.raises(FloatingPointError, match="eps"):

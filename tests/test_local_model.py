@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from prunelimit.hessian import HessianOperator
-from prunelimit.local_model import local_model_along_curve, local_terms, pruning_directions
+from prunelimit.limit.local_model import local_model_along_curve, local_terms, pruning_directions
 from prunelimit.pruning import keep_largest
 
 

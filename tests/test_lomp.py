@@ -11,7 +11,7 @@ from torch import nn
 
 from prunelimit.data import DatasetSplits, Split
 from prunelimit.experiment.actual import pruning_curve
-from prunelimit.lomp import from_curve, lomp_levels, lomp_records
+from prunelimit.limit.lomp import from_curve, lomp_levels, lomp_records
 from prunelimit.training import TrainSettings, fit
 
 

@@ -11,7 +11,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from prunelimit.pqi import DEFAULT_PQ, pq_bound, pq_index, pq_index_rows, pqi_report
+from prunelimit.sap.pqi import DEFAULT_PQ, pq_bound, pq_index, pq_index_rows, pqi_report
 
 PQ = pytest.mark.parametrize(("p", "q"), DEFAULT_PQ)
 vectors = st.lists(st.floats(0.01, 100.0, allow_nan=False), min_size=2, max_size=50)

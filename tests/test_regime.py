@@ -5,9 +5,7 @@ import math
 import pytest
 import torch
 
-from prunelimit.models import build_model
-from prunelimit.pruning import prunable_weights
-from prunelimit.regime import (
+from prunelimit.limit.regime import (
     MAX_DRIFT_KEPT,
     drift_budget,
     drift_diagnostic,
@@ -17,6 +15,8 @@ from prunelimit.regime import (
     verdict,
     warning,
 )
+from prunelimit.models import build_model
+from prunelimit.pruning import prunable_weights
 from prunelimit.training import TrainSettings, lr_at_epoch
 
 
@@ -112,7 +112,7 @@ def test_verdict_needs_the_plateau_and_near_zero_counts():
 
 
 def test_stationarity_in_units_of_lambda():
-    from prunelimit.regime import stationarity
+    from prunelimit.limit.regime import stationarity
 
     lam = 0.01
     w = [torch.tensor([0.5, -0.2, 0.0, 1e-4]), torch.tensor([[0.3, 0.0]])]

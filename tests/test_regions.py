@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from prunelimit.models import MLP, MODELS, build_model
 from prunelimit.pruning import global_magnitude_masks, layer_magnitude_masks
-from prunelimit.region_bound import (
+from prunelimit.regions.bound import (
     REGION_MODELS,
     allocate,
     hidden_sizes,
@@ -23,7 +23,7 @@ from prunelimit.region_bound import (
     rank_log_pmf,
     serra_bound_bruteforce,
 )
-from prunelimit.regions import allocation_masks, compare_allocations, mlp_dims
+from prunelimit.regions.sparsity import allocation_masks, compare_allocations, mlp_dims
 from prunelimit.training import TrainSettings
 
 

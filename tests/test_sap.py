@@ -9,12 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-import prunelimit.iterative as sap_mod
+import prunelimit.sap.iterative as sap_mod
 from conftest import toy_splits
 from prunelimit.data import DatasetSplits
-from prunelimit.iterative import iteration_settings, run_pruning
 from prunelimit.pruning import prune_smallest, prune_smallest_rows
-from prunelimit.strategies import PruneSettings, lt_step, os_masks, sap_step
+from prunelimit.sap.iterative import iteration_settings, run_pruning
+from prunelimit.sap.strategies import PruneSettings, lt_step, os_masks, sap_step
 from prunelimit.training import TrainSettings, evaluate
 
 SCOPES = ("global", "layer", "neuron")
@@ -298,7 +298,7 @@ def test_resume_gives_identical_records(tmp_path, monkeypatch, method):
 def test_shared_dense_start_gives_the_records_of_a_full_run(method):
     """Iteration 0 trained once (dense_start) and passed to every method and scope gives
     exactly the records of a run that trains it itself."""
-    from prunelimit.iterative import dense_start
+    from prunelimit.sap.iterative import dense_start
 
     data = tiny_data()
     start = dense_start(build, data, TRAIN, 3, seed=0, log=lambda s: None)

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from prunelimit.search import coarse_grid, find_limit
+from prunelimit.limit.search import coarse_grid, find_limit
 
 RES, COARSE, RHO_MIN = 0.001, 24, 0.0005
 

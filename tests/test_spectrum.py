@@ -212,8 +212,8 @@ def test_engines_agree_on_a_small_mlp(small_problem):
 def test_a_basis_held_off_the_vectors_memory_gives_the_same_limit(small_problem):
     """``basis_memory_gb`` past which Lanczos blocks go to memory-mapped files (CPU) changes
     no number: the same coefficients, bit for bit, and so the same ``rho_th``."""
+    from prunelimit.limit.theory import pruning_limit
     from prunelimit.pruning import flat_prunable, sorted_magnitudes
-    from prunelimit.theory import pruning_limit
 
     model, x, y = small_problem
     D = HessianOperator(model, x, y).D

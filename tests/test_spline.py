@@ -10,7 +10,7 @@ from torch import nn
 from prunelimit.experiment import train_experiment
 from prunelimit.io import load_torch
 from prunelimit.models import MLP
-from prunelimit.spline import (
+from prunelimit.spline.tickets import (
     CodeRecorder,
     anchor_indices,
     detect_early_bird,

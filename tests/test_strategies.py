@@ -10,7 +10,6 @@ import torch
 import yaml
 from test_sap import TRAIN, build, tiny_data
 
-from prunelimit.iterative import run_pruning
 from prunelimit.pruning import (
     global_magnitude_masks,
     keep_largest,
@@ -18,7 +17,8 @@ from prunelimit.pruning import (
     prune_smallest,
     prune_smallest_rows,
 )
-from prunelimit.strategies import (
+from prunelimit.sap.iterative import run_pruning
+from prunelimit.sap.strategies import (
     STRATEGIES,
     PruneSettings,
     PruningState,

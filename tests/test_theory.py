@@ -6,8 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prunelimit.pruning import removed_norm, sorted_magnitudes
-from prunelimit.theory import (
+from prunelimit.limit.theory import (
     bound_values,
     delta_fraction,
     measure_moments,
@@ -15,6 +14,7 @@ from prunelimit.theory import (
     smallest_feasible_count,
     theory_curve,
 )
+from prunelimit.pruning import removed_norm, sorted_magnitudes
 
 
 def _closed_form_uniform(c: float) -> float:
@@ -110,8 +110,8 @@ def _lanczos_setup(D: int = 300, seed: int = 0):
 
 
 def test_rho_th_from_a_prefix_equals_an_independent_shorter_run():
+    from prunelimit.limit.theory import lanczos_convergence
     from prunelimit.spectrum import Lanczos, lanczos, ritz
-    from prunelimit.theory import lanczos_convergence
 
     matvec, v0, mags = _lanczos_setup()
     eps = 1e-3
@@ -140,8 +140,8 @@ def test_rho_th_from_a_prefix_equals_an_independent_shorter_run():
 
 
 def test_auto_lanczos_stops_at_the_first_converged_block():
+    from prunelimit.limit.theory import converged_check, lanczos_convergence
     from prunelimit.spectrum import builtin_spectrum
-    from prunelimit.theory import converged_check, lanczos_convergence
 
     matvec, v0, mags = _lanczos_setup(seed=1)
 

@@ -261,7 +261,7 @@ def test_watched_l1_run_equals_a_retraining_run(tiny_run):
     from prunelimit.experiment import new_model, settings_for
     from prunelimit.io import load_torch
     from prunelimit.runtime import setup
-    from prunelimit.spline import CodeRecorder, watch_inputs
+    from prunelimit.spline.tickets import CodeRecorder, watch_inputs
     from prunelimit.training import fit
 
     cfg = yaml.safe_load((tiny_run / "config.yaml").read_text())

@@ -17,8 +17,8 @@ from torch import nn
 
 from prunelimit.data import DatasetSplits
 from prunelimit.io import file_digest, save_torch, write_json
+from prunelimit.limit.regime import NEAR_ZERO, near_zero
 from prunelimit.pruning import prunable_weights
-from prunelimit.regime import NEAR_ZERO, near_zero
 from prunelimit.training import final_metrics
 
 KIND_KEYS = {"l1": "weights", "dense": "dense_weights"}
@@ -109,8 +109,8 @@ def layer_magnitudes(model: nn.Module) -> dict[str, dict]:
 def weights_only_regime(model: nn.Module, settings_diagnostic: dict | None) -> dict:
     """What the regime diagnostic can say of imported weights: the fraction near zero and the
     magnitudes per layer; with the training settings (``settings_diagnostic``: the drift part of
-    :func:`prunelimit.regime.regime_diagnostic`), the drift rule too, but the plateau of the l1
-    objective stays unknown, so ``in_regime`` is None."""
+    :func:`prunelimit.limit.regime.regime_diagnostic`), the drift rule too, but the plateau of the
+    l1 objective stays unknown, so ``in_regime`` is None."""
     out = {
         "near_zero": near_zero(list(prunable_weights(model).values())),
         "near_zero_tol": NEAR_ZERO,

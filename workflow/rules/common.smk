@@ -140,7 +140,7 @@ def limit_inputs(w):
 def sap_hyper(method):
     """The sap config keys a run of ``method`` depends on (so only their changes rerun it):
     the driver's and those its registered strategy declares."""
-    from prunelimit.strategies import (
+    from prunelimit.sap.strategies import (
         get_strategy,
     )  # torch: only when a sap job is planned
 

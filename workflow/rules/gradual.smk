@@ -2,7 +2,7 @@
 # heuristics), on the SAP stage's Lottery Ticket run: the limits of the retrained network at
 # chosen iterations (watched by the `sap` rule, nothing retrained), over its surviving weights.
 
-from prunelimit.gradual_plan import (
+from prunelimit.limit.gradual_plan import (
     check_gradual,
     kept_iterations,
     run_iterations,

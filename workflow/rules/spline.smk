@@ -3,7 +3,7 @@
 # linear-region bound guiding per-layer density (Cai et al., CPAIOR 2023) against uniform and
 # global magnitude allocations.
 
-from prunelimit.region_bound import REGION_MODELS
+from prunelimit.regions.bound import REGION_MODELS
 
 SPLINE = SETTINGS.spline
 SPLINE_EXPERIMENTS = list(SPLINE.experiments)

@@ -4,8 +4,8 @@ Lottery Ticket run, over its surviving weights (nothing is retrained)."""
 from _common import log_to, run_of
 from prunelimit.data import load_dataset
 from prunelimit.experiment import new_model, settings_for
-from prunelimit.gradual import gradual_limits
 from prunelimit.io import load_torch, read_json, write_json
+from prunelimit.limit.gradual import gradual_limits
 from prunelimit.runtime import setup
 from prunelimit.settings import HessianSettings, LimitSettings, TheorySettings
 

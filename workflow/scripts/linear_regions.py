@@ -3,10 +3,10 @@
 from _common import log_to
 from prunelimit.data import load_dataset
 from prunelimit.experiment import load_trained
-from prunelimit.experiment.spline import regions_experiment
 from prunelimit.io import write_csv
 from prunelimit.runtime import setup
 from prunelimit.settings import RegionSettings
+from prunelimit.spline.stage import regions_experiment
 
 log_to(snakemake.log[0])
 exp, seed = snakemake.params.exp, int(snakemake.wildcards.seed)

@@ -4,8 +4,8 @@ from _common import log_to
 from prunelimit.data import prepared_spec
 from prunelimit.experiment import load_trained
 from prunelimit.io import read_json, write_json
-from prunelimit.pqi import trained_pqi
 from prunelimit.runtime import setup
+from prunelimit.sap.pqi import trained_pqi
 
 log_to(snakemake.log[0])
 exp, seed = snakemake.params.exp, int(snakemake.wildcards.seed)

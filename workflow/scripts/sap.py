@@ -6,10 +6,10 @@ from pathlib import Path
 from _common import log_to
 from prunelimit.data import load_dataset
 from prunelimit.experiment.runs import prune_experiment
-from prunelimit.gradual import IterationKeeper
 from prunelimit.io import load_torch, save_torch, write_csv, write_json
-from prunelimit.iterative import records_frame
+from prunelimit.limit.gradual import IterationKeeper
 from prunelimit.runtime import setup
+from prunelimit.sap.iterative import records_frame
 
 log_to(snakemake.log[0])
 prm = snakemake.params

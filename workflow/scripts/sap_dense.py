@@ -7,8 +7,8 @@ from _common import log_to
 from prunelimit.data import load_dataset
 from prunelimit.experiment import new_model, settings_for
 from prunelimit.io import save_torch
-from prunelimit.iterative import dense_start
 from prunelimit.runtime import setup
+from prunelimit.sap.iterative import dense_start
 
 log_to(snakemake.log[0])
 exp, seed = snakemake.params.exp, int(snakemake.wildcards.seed)

@@ -8,7 +8,7 @@ from _common import log_to
 from prunelimit.data import load_dataset
 from prunelimit.experiment import load_trained
 from prunelimit.io import read_json, write_csv, write_json
-from prunelimit.lomp import lomp_levels, lomp_records
+from prunelimit.limit.lomp import lomp_levels, lomp_records
 from prunelimit.runtime import setup
 
 log_to(snakemake.log[0])

@@ -4,10 +4,10 @@ early-bird epoch and at the end (nothing is retrained)."""
 from _common import log_to, run_of
 from prunelimit.data import load_dataset
 from prunelimit.experiment import load_run_file, load_trained
-from prunelimit.experiment.spline import early_bird_limits
 from prunelimit.io import write_csv, write_json
 from prunelimit.runtime import setup
 from prunelimit.settings import EarlyBirdSettings, HessianSettings, LimitSettings, TheorySettings
+from prunelimit.spline.stage import early_bird_limits
 
 log_to(snakemake.log[0])
 prm = snakemake.params

@@ -6,9 +6,9 @@ import numpy as np
 from _common import log_to, run_of
 from prunelimit.data import load_dataset
 from prunelimit.experiment import load_trained
-from prunelimit.experiment.spline import partition_at_limit
 from prunelimit.io import atomic_path, read_json, write_json
 from prunelimit.runtime import setup
+from prunelimit.spline.stage import partition_at_limit
 
 log_to(snakemake.log[0])
 prm = snakemake.params

@@ -5,8 +5,8 @@ Run as ``python -m prunelimit.bench.sap [--config config/config.yaml] [--experim
 stage (rules ``sap_dense`` and ``sap``) as their scripts run them:
 
 - **startup**: a fresh interpreter importing what the scripts import, and loading the dataset;
-- **dense start**: :func:`prunelimit.iterative.dense_start` (iteration 0, once per seed);
-- **method job**: :func:`prunelimit.iterative.run_pruning` in every configured scope from that
+- **dense start**: :func:`prunelimit.sap.iterative.dense_start` (iteration 0, once per seed);
+- **method job**: :func:`prunelimit.sap.iterative.run_pruning` in every configured scope from that
   start (training, pruning, evaluations, PQI; without the job's checkpoint files);
 - **SGD steps**: the masked SGD steps of each job alone (``E`` epochs per training: forward,
   cross-entropy, backward, gradient mask, step, mask), nothing else.
@@ -59,9 +59,9 @@ def main(argv: list[str] | None = None) -> None:
 
     from prunelimit.data import load_dataset
     from prunelimit.experiment import new_model, settings_for
-    from prunelimit.iterative import dense_start, iteration_settings, run_pruning
     from prunelimit.runtime import setup
-    from prunelimit.strategies import PruneSettings
+    from prunelimit.sap.iterative import dense_start, iteration_settings, run_pruning
+    from prunelimit.sap.strategies import PruneSettings
 
     cfg = yaml.safe_load(open(args.config))
     sap = cfg["sap"]
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
 
     t0 = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-c", "import prunelimit.iterative, prunelimit.experiment, pandas"],
+        [sys.executable, "-c", "import prunelimit.sap.iterative, prunelimit.experiment, pandas"],
         check=True,
     )
     t_import = time.perf_counter() - t0

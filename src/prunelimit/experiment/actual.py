@@ -19,7 +19,11 @@ from prunelimit.experiment.prediction import (
     training_tensors,
 )
 from prunelimit.experiment.runs import settings_for
-from prunelimit.local_model import local_model_along_curve
+from prunelimit.limit.local_model import local_model_along_curve
+from prunelimit.limit.search import find_limit
+from prunelimit.limit.theory import (
+    check_eps,
+)
 from prunelimit.memory import auto_chunk
 from prunelimit.pruning import (
     Masks,
@@ -28,11 +32,7 @@ from prunelimit.pruning import (
     magnitude_path,
     prunable_weights,
 )
-from prunelimit.search import find_limit
 from prunelimit.settings import HessianSettings, LimitSettings, TheorySettings
-from prunelimit.theory import (
-    check_eps,
-)
 from prunelimit.training import (
     evaluate,
     l1_norm,
@@ -58,7 +58,7 @@ def pruning_curve(
     ``rho`` and ``D`` are then over the surviving weights (``D_total``: all prunable weights).
 
     Finds the actual limit under three criteria, each with
-    :func:`prunelimit.search.find_limit` on the same (shared, cached) evaluations:
+    :func:`prunelimit.limit.search.find_limit` on the same (shared, cached) evaluations:
 
     * ``loss``: the training cross-entropy ``L(w_rho) <= L(w*) + eps`` (the split ``eps`` is
       measured on);

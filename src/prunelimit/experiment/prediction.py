@@ -11,14 +11,7 @@ import torch
 from torch import nn
 
 from prunelimit.data import DatasetSplits
-from prunelimit.memory import auto_chunk
-from prunelimit.pruning import (
-    flat_prunable,
-    sorted_magnitudes,
-)
-from prunelimit.settings import HessianSettings, TheorySettings
-from prunelimit.spectrum import estimate_spectrum, hessian_samples
-from prunelimit.theory import (
+from prunelimit.limit.theory import (
     CONVERGENCE_TOL,
     auto_eps,
     converged_check,
@@ -26,6 +19,13 @@ from prunelimit.theory import (
     pruning_limit,
     theory_curve,
 )
+from prunelimit.memory import auto_chunk
+from prunelimit.pruning import (
+    flat_prunable,
+    sorted_magnitudes,
+)
+from prunelimit.settings import HessianSettings, TheorySettings
+from prunelimit.spectrum import estimate_spectrum, hessian_samples
 from prunelimit.training import (
     evaluate,
     minibatch_losses,
@@ -57,7 +57,7 @@ def spectrum_of(
     a pruned network); ``D`` is the number of surviving weights.
 
     ``lanczos_steps: auto`` continues the Lanczos run in blocks of ``lanczos_block`` steps until
-    ``rho_th`` has converged (:func:`prunelimit.theory.converged_check`, with the ``eps`` that
+    ``rho_th`` has converged (:func:`prunelimit.limit.theory.converged_check`, with the ``eps`` that
     the theory will use: ``theory`` settings, training ``batch_size``, run ``seed``) or
     ``max_lanczos_steps`` is reached.
 

@@ -21,14 +21,14 @@ from prunelimit.config import trained_kinds as trained_kinds
 from prunelimit.convergence import training_summary
 from prunelimit.data import DatasetSpec, DatasetSplits
 from prunelimit.io import load_torch, save_torch, write_json
+from prunelimit.limit.regime import regime_diagnostic, warning
 from prunelimit.model_import import ModelError
 from prunelimit.models import build_model
 from prunelimit.pruning import (
     count_prunable,
     prunable_weights,
 )
-from prunelimit.regime import regime_diagnostic, warning
-from prunelimit.spline import CodeRecorder, watch_inputs
+from prunelimit.spline.tickets import CodeRecorder, watch_inputs
 from prunelimit.training import (
     TrainSettings,
     fingerprint,
@@ -135,9 +135,9 @@ def train_experiment(
 
     Initial weights depend only on ``seed`` (dense and l1 runs start from the same point). With
     ``watch`` (``grid``, ``margin``, ``threshold``, ``window`` of the spline stage) the run is
-    observed by a :class:`~prunelimit.spline.CodeRecorder`, which does not change the training,
-    and ``watch_out`` receives its observations (``{"watched": False}`` without ``watch``). The
-    checkpoint (and the recorder's spool) is removed once every output is written.
+    observed by a :class:`~prunelimit.spline.tickets.CodeRecorder`, which does not change the
+    training, and ``watch_out`` receives its observations (``{"watched": False}`` without
+    ``watch``). The checkpoint (and the recorder's spool) is removed once every output is written.
     """
     s = settings_for(exp, kind)
     model = new_model(exp, data, seed=seed).to(device)
@@ -195,7 +195,7 @@ def train_experiment(
 
 
 def _schedule(model: nn.Module, s: TrainSettings, n_train: int) -> dict:
-    """The arguments of :func:`prunelimit.regime.regime_diagnostic` that the settings and the
+    """The arguments of :func:`prunelimit.limit.regime.regime_diagnostic` that the settings and the
     architecture determine: prunable shapes, the lr of each epoch, steps, l1, momentum."""
     return {
         "shapes": {n: tuple(w.shape) for n, w in prunable_weights(model).items()},
@@ -207,7 +207,7 @@ def _schedule(model: nn.Module, s: TrainSettings, n_train: int) -> dict:
 
 
 def regime_of(model: nn.Module, s: TrainSettings, data: DatasetSplits, summary: dict) -> dict:
-    """The l1-regime diagnostic (:mod:`prunelimit.regime`) of a finished l1 run of ``model``,
+    """The l1-regime diagnostic (:mod:`prunelimit.limit.regime`) of a finished l1 run of ``model``,
     with the stationarity of ``w*`` from one full-batch gradient of the training loss."""
     weights = prunable_weights(model)
     # in chunks of the training batch, which fits where the run trained (a ResNet50 on 64x64
@@ -271,12 +271,12 @@ def prune_experiment(
     start: dict | None,
     observer=None,
 ) -> list[dict]:
-    """The iterative pruning run of ``method`` in ``scope`` (:func:`prunelimit.iterative.
+    """The iterative pruning run of ``method`` in ``scope`` (:func:`prunelimit.sap.iterative.
     run_pruning`) for an experiment: its model, its dense training settings per iteration,
     the SAP hyperparameters ``hyper`` (``iterations``, ``epochs`` and the strategy's), resumable
     from ``checkpoint``, from the shared dense ``start``."""
-    from prunelimit.iterative import run_pruning
-    from prunelimit.strategies import PruneSettings
+    from prunelimit.sap.iterative import run_pruning
+    from prunelimit.sap.strategies import PruneSettings
 
     return run_pruning(
         method,

@@ -3,7 +3,7 @@
 At the theory's limit the removed weights have norm ``R = ||w* - w_rho||`` (``R_at_rho_th`` in
 ``theory.json``) and the Hessian's measure has trace ``T`` (``trace_measure``: ``Tr|H|`` under
 ``negative: abs``). The upper bound of the theory, ``rho_U = R^2 T / (R^2 T + 2 eps D)``
-(:func:`prunelimit.theory.bound_values`; computed here without torch, which the figure jobs'
+(:func:`prunelimit.limit.theory.bound_values`; computed here without torch, which the figure jobs'
 environment lacks), depends on them only through the key factor
 ``s = R^2 T / (2 eps D)``: ``rho_U = s / (1 + s)``, and ``rho_th <= rho_U`` at every network.
 A flatter Hessian (smaller ``T / D``) and smaller removed magnitudes (smaller ``R^2 / 2 eps``)

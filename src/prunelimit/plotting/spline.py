@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from prunelimit.plotting import log_axis, mean_sd, note, plural, setup_style, tight_layout
 from prunelimit.plotting.limits import curve_panels, curve_rows
-from prunelimit.region_bound import ALLOCATIONS, log_region_bound
+from prunelimit.regions.bound import ALLOCATIONS, log_region_bound
 
 ALLOC_COLORS = {"bound": "C2", "uniform": "C0", "global": "C3"}
 ALLOC_MARKERS = {"bound": "o", "uniform": "s", "global": "^"}

@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from prunelimit.paper import PAPER_LIMITS
+from prunelimit.limit.paper import PAPER_LIMITS
 from prunelimit.tables import format_pm, grid_edge, known_verdicts, mean_std
 
 OTHER_KINDS = ("dense", "l2")  # beside l1, with a theory where the experiment has an l2 run

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from prunelimit.region_bound import ALLOCATIONS
+from prunelimit.regions.bound import ALLOCATIONS
 from prunelimit.tables import format_pm, mean_std, plural
 
 

@@ -1,6 +1,6 @@
 """Linear-region-guided layer sparsity on a trained ReLU MLP (Cai et al., CPAIOR 2023).
 
-The bound and the density allocation are in :mod:`prunelimit.region_bound` (no torch); here the
+The bound and the density allocation are in :mod:`prunelimit.regions.bound` (no torch); here the
 allocations become masks (:mod:`prunelimit.pruning`, one tie rule) and are compared after
 masked fine-tuning.
 """
@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from prunelimit.pruning import Masks, global_magnitude_masks, layer_magnitude_masks
-from prunelimit.region_bound import (
+from prunelimit.regions.bound import (
     ALLOCATIONS,
     allocate,
     hidden_sizes,

@@ -1,6 +1,6 @@
 """Gradual pruning through the limit (Zhang et al., "interpretation of pruning heuristics").
 
-The Lottery Ticket run of the SAP stage (:func:`prunelimit.iterative.run_pruning`) is watched,
+The Lottery Ticket run of the SAP stage (:func:`prunelimit.sap.iterative.run_pruning`) is watched,
 not repeated: :class:`IterationKeeper` keeps the retrained weights ``w_t`` and the mask ``m_t``
 of the chosen iterations ``t``. At each of them the limit of the retrained network is computed
 *over its surviving weights*: the sub-network whose ``D_t = ||m_t||_0`` weights are free and
@@ -11,7 +11,7 @@ the surviving ``|w_t|``, and both the theory's ``rho_th`` and the actual one-sho
 fractions of ``D_t``. Multiplied by ``D_t / D`` they are the kept fraction of the original
 ``D`` that one more one-shot step from ``w_t`` reaches (``*_of_D``).
 
-The iterations train with ``l1 = 0`` (:func:`prunelimit.iterative.iteration_settings`), so the
+The iterations train with ``l1 = 0`` (:func:`prunelimit.sap.iterative.iteration_settings`), so the
 objective criterion (b) is the loss criterion (a) on these networks; both are reported.
 """
 
@@ -34,7 +34,7 @@ def _cpu(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 class IterationKeeper:
-    """Observer of :func:`~prunelimit.iterative.run_pruning` (its ``observer``): keeps the full
+    """Observer of :func:`~prunelimit.sap.iterative.run_pruning` (its ``observer``): keeps the full
     state dict ``w_t`` and the masks ``m_t`` of the retrained network at each of
     ``iterations``; resumable with the run (``state_dict`` goes into its checkpoint)."""
 

@@ -15,7 +15,7 @@ Derivation (ours, docs/theory.md "The local model along the pruning path"): ``w*
 ``g^T u = lambda ||w*_removed||_1 >= 0``: the cross-entropy rises at first order by ``lambda``
 times the l1 norm of what was removed, a term the theory's model does not have. For the
 l1-regularised objective the change of the penalty is exactly ``-lambda ||w*_removed||_1``, so
-it cancels that term. ``stationarity`` (of :mod:`prunelimit.regime`) measures how far ``w*``
+it cancels that term. ``stationarity`` (of :mod:`prunelimit.limit.regime`) measures how far ``w*``
 is from that balance.
 All rises are also given in units of ``eps``; kept ratios ``rho`` are fractions of ``D``.
 """
@@ -30,9 +30,9 @@ import torch
 from torch import nn
 
 from prunelimit.hessian import HessianOperator
+from prunelimit.limit.regime import stationarity
 from prunelimit.linalg import row_dots
 from prunelimit.pruning import keep_count, magnitude_ranks
-from prunelimit.regime import stationarity
 
 
 def pruning_directions(
@@ -85,7 +85,7 @@ def local_model_along_curve(
     ``-lambda ||w_removed||_1``), each also in units of ``eps`` (``*_eps``);
     ``rho_first_order_breaks`` (the largest kept ratio where the first-order model's error
     exceeds ``eps``); ``marks`` (label -> every term at that point, in units of ``eps``);
-    ``stationarity`` (:func:`prunelimit.regime.stationarity` of ``w*`` from the same gradient)
+    ``stationarity`` (:func:`prunelimit.limit.regime.stationarity` of ``w*`` from the same gradient)
     and ``seconds``.
     """
     t0 = time.perf_counter()

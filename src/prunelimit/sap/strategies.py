@@ -1,4 +1,4 @@
-"""Pruning strategies of the iterative driver (:mod:`prunelimit.iterative`) and their registry.
+"""Pruning strategies of the iterative driver (:mod:`prunelimit.sap.iterative`) and their registry.
 
 A strategy is only its mask function: from the trained weights ``w_t``, the current masks
 ``m_t`` and the run's state (iteration ``t``, the dense weights ``w_0``) it computes ``m_{t+1}``
@@ -29,8 +29,8 @@ from typing import ClassVar
 
 import torch
 
-from prunelimit.pqi import pq_bound, pq_index_rows
 from prunelimit.pruning import Masks, flat_weights, full_masks, keep_largest, split_flat
+from prunelimit.sap.pqi import pq_bound, pq_index_rows
 
 SCOPES = ("global", "layer", "neuron")
 

@@ -19,7 +19,7 @@ from prunelimit.data import DatasetSplits
 from prunelimit.experiment.actual import limits_of
 from prunelimit.experiment.runs import settings_for
 from prunelimit.pruning import keep_count, magnitude_path, masked, prunable_weights
-from prunelimit.regions import compare_allocations, mlp_dims
+from prunelimit.regions.sparsity import compare_allocations, mlp_dims
 from prunelimit.settings import (
     EarlyBirdSettings,
     HessianSettings,
@@ -27,7 +27,7 @@ from prunelimit.settings import (
     RegionSettings,
     TheorySettings,
 )
-from prunelimit.spline import detect_early_bird, grid_partition, watch_inputs, window_max
+from prunelimit.spline.tickets import detect_early_bird, grid_partition, watch_inputs, window_max
 from prunelimit.training import evaluate
 
 
@@ -77,9 +77,9 @@ def early_bird_limits(
     seed: int,
 ) -> tuple[dict, pd.DataFrame, dict]:
     """The early-bird record of the watched l1 run (``observed``: what its recorder saw, see
-    :meth:`~prunelimit.spline.CodeRecorder.observations`) and the limits of its final weights
-    (``model``) and of its weights at the early-bird epoch. ``hessian``: the spectra's settings
-    (the spline overrides applied). Nothing is trained here.
+    :meth:`~prunelimit.spline.tickets.CodeRecorder.observations`) and the limits of its final
+    weights (``model``) and of its weights at the early-bird epoch. ``hessian``: the spectra's
+    settings (the spline overrides applied). Nothing is trained here.
 
     Returns (the early-bird record, the epoch x epoch code-distance frame, the limits).
     """
@@ -164,8 +164,8 @@ def partition_at_limit(
     seed: int,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """The partition and decision boundary of ``model`` (the l1 network) on the spline stage's
-    input plane (``grid``, ``margin``: :func:`~prunelimit.spline.watch_inputs`), unpruned and
-    one-shot global magnitude pruned (no fine-tuning) to each of :func:`partition_ratios`.
+    input plane (``grid``, ``margin``: :func:`~prunelimit.spline.tickets.watch_inputs`), unpruned
+    and one-shot global magnitude pruned (no fine-tuning) to each of :func:`partition_ratios`.
 
     Returns the record (per ratio: label, ``rho``, kept weights, regions, boundary fractions,
     test accuracy) and the arrays of the figure: ``coef`` (grid,), ``rho`` (P,),

@@ -3,7 +3,7 @@
 Diao et al. (ICLR 2023). Iteration ``t = 0, 1, ..., T``: rewind to the true initialisation
 (the full initial state dict: weights, biases and BatchNorm) and apply the mask ``m_t``, train
 ``E`` epochs with the mask held (``fit(..., masks=m_t)``) to ``w_t``, then let the strategy
-(:mod:`prunelimit.strategies`: ``sap``, ``lt``, ``os`` or any registered one) make ``m_{t+1}``.
+(:mod:`prunelimit.sap.strategies`: ``sap``, ``lt``, ``os`` or any registered one) make ``m_{t+1}``.
 Only the prunable weights of :mod:`prunelimit.pruning` (Linear/Conv ``weight``) are measured
 and pruned.
 
@@ -29,7 +29,6 @@ from torch import nn
 
 from prunelimit.data import DatasetSplits
 from prunelimit.io import load_checkpoint, save_torch
-from prunelimit.pqi import pq_index
 from prunelimit.pruning import (
     Masks,
     apply_masks,
@@ -40,7 +39,8 @@ from prunelimit.pruning import (
     masked,
     prunable_weights,
 )
-from prunelimit.strategies import PruneSettings, PruningState, get_strategy
+from prunelimit.sap.pqi import pq_index
+from prunelimit.sap.strategies import PruneSettings, PruningState, get_strategy
 from prunelimit.training import TrainSettings, evaluate, fingerprint, fit
 
 
