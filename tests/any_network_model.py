@@ -29,6 +29,20 @@ class SmallResNet(nn.Module):
         return self.head(h.mean(dim=(2, 3)))
 
 
+class PlainMLP(nn.Module):
+    """A plain ReLU MLP outside the registry: the linear-region bound applies to it."""
+
+    def __init__(self, num_classes: int, input_shape: tuple, width: int = 16):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Flatten(), nn.Linear(math.prod(input_shape), width), nn.ReLU(),
+            nn.Linear(width, num_classes),
+        )  # fmt: skip
+
+    def forward(self, x):
+        return self.net(x)
+
+
 class NoWeights(nn.Module):
     """Nothing prunable: only a BatchNorm layer."""
 

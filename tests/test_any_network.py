@@ -160,6 +160,30 @@ def test_a_bad_model_is_refused_naming_the_experiment_and_the_model(model, messa
     assert "experiment 'tiny'" in str(err.value) and model in str(err.value)
 
 
+def test_a_spline_experiment_whose_relus_the_codes_cannot_see_is_refused():
+    """SmallResNet applies two of its three ReLUs as ``Tensor.relu``: its partition codes would
+    miss them, so the spline stage refuses it before any job."""
+    config = _exp_config("any_network_model:SmallResNet", dataset="cifar10")
+    assert config["spline"]["experiments"] == ["tiny"]
+    with pytest.raises(ConfigError, match=r"spline.experiments\[0\]: experiment 'tiny'") as err:
+        check_models(config)
+    assert "in 2 of its 3 ReLU calls" in str(err.value)
+    config["spline"]["experiments"] = []  # the limit itself needs no ReLU modules
+    assert check_models(config) == frozenset()
+
+
+def test_an_imported_plain_relu_mlp_gets_the_region_stage(tmp_path):
+    config = _exp_config("any_network_model:PlainMLP")
+    assert check_models(config) == {"tiny"}
+    shutil.copy(MODEL_FILE, tmp_path / MODEL_FILE.name)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = run_snakemake(
+        "-n", "--configfile", str(tmp_path / "config.yaml"), "--directory", str(tmp_path)
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert re.search(r"^linear_regions\s+\d+", proc.stdout, re.M), proc.stdout[-3000:]
+
+
 def test_the_workflow_refuses_a_bad_model_before_any_job(tmp_path):
     shutil.copy(MODEL_FILE, tmp_path / MODEL_FILE.name)
     (tmp_path / "config.yaml").write_text(

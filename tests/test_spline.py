@@ -9,10 +9,11 @@ from torch import nn
 
 from prunelimit.experiment import train_experiment
 from prunelimit.io import load_torch
-from prunelimit.models import MLP
+from prunelimit.models import MLP, MODELS, build_model
 from prunelimit.spline.tickets import (
     CodeRecorder,
     anchor_indices,
+    check_relu_modules,
     detect_early_bird,
     distance_matrix,
     grid_inputs,
@@ -85,6 +86,41 @@ def test_partition_bits_equal_direct_computation():
     assert len(bits) == 2
     assert torch.equal(bits[0], h1 > 0)
     assert torch.equal(bits[1], h2 > 0)
+
+
+class _FunctionalRelu(nn.Module):
+    def __init__(self, how: str):
+        super().__init__()
+        self.a, self.b, self.relu, self.how = nn.Linear(3, 4), nn.Linear(4, 2), nn.ReLU(), how
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.relu(self.a(x))
+        h = {
+            "torch.relu": torch.relu,
+            "F.relu": nn.functional.relu,
+            "Tensor.relu": torch.Tensor.relu,
+            "relu_": torch.relu_,
+        }[self.how](h + 1)
+        return self.b(h)
+
+
+@pytest.mark.parametrize("how", ["torch.relu", "F.relu", "Tensor.relu", "relu_"])
+def test_a_relu_applied_as_a_function_is_refused(how):
+    """Its units would be missing from the code: the hooks see nn.ReLU modules only."""
+    with pytest.raises(ValueError, match="as a function .* in 1 of its 2 ReLU calls"):
+        partition_bits(_FunctionalRelu(how), torch.randn(5, 3))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_relu_of_every_registry_model_is_in_its_code(name):
+    """The residual blocks' ReLU after the addition is a module too: ResNet18 has 17 ReLU calls
+    per forward pass (stem, 2 per basic block), ResNet50 49 (stem, 3 per bottleneck)."""
+    model = build_model(name, (3, 32, 32), 10, seed=0)
+    x = torch.randn(2, 3, 32, 32)
+    check_relu_modules(model, x)
+    calls = {"resnet18": 1 + 2 * 8, "resnet50": 1 + 3 * 16}
+    if name in calls:
+        assert len(partition_bits(model, x)) == calls[name]
 
 
 def test_partition_bits_of_bn_network_are_bn_output_signs():

@@ -26,7 +26,8 @@ SEEDS = [int(s) for s in SETTINGS.seeds]
 IMPORTED = [e for e, exp in EXPERIMENTS.items() if exp.get("weights")]
 TRAINED = [e for e in EXPERIMENTS if e not in IMPORTED]
 check_weights_files(config)
-check_models(config)  # import-path models: built and run on one batch, on the CPU
+# Import-path models: built and run on one batch, on the CPU; those that are plain ReLU MLPs.
+IMPORTED_MLPS = check_models(config)
 DEVICE = SETTINGS.device
 THREADS = SETTINGS.threads_per_job
 GPUS = gpus_per_job(DEVICE)  # the `gpu` resource of GPU rules (see config/README.md)

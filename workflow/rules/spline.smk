@@ -7,9 +7,12 @@ from prunelimit.regions.bound import REGION_MODELS
 
 SPLINE = SETTINGS.spline
 SPLINE_EXPERIMENTS = list(SPLINE.experiments)
-# The region bound is defined for plain ReLU MLPs only (models built from Linear + ReLU).
+# The region bound is defined for plain ReLU MLPs only (models built from Linear + ReLU): the
+# registry's REGION_MODELS and the import-path models that check_models found to be one.
 REGION_EXPERIMENTS = [
-    e for e in SPLINE_EXPERIMENTS if EXPERIMENTS[e]["model"] in REGION_MODELS
+    e
+    for e in SPLINE_EXPERIMENTS
+    if EXPERIMENTS[e]["model"] in REGION_MODELS or e in IMPORTED_MLPS
 ]
 SPLINE_CAT = "Spline early-bird and linear regions"
 # The partition figure draws one network per experiment: the first seed's.

@@ -44,7 +44,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from prunelimit.io import atomic_path
 
@@ -93,9 +95,46 @@ def relu_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return found
 
 
+# Every way to apply a ReLU as a function; nn.ReLU modules call ``F.relu`` once each.
+_RELU_FUNCTIONS = frozenset(
+    {F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_}
+)
+
+
+class _ReluCalls(TorchFunctionMode):
+    """Counts the ReLU calls of a forward pass, module or function alike."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in _RELU_FUNCTIONS:
+            self.count += 1
+        return func(*args, **(kwargs or {}))
+
+
+def _check_every_relu_is_a_module(module_calls: int, all_calls: int) -> None:
+    if all_calls > module_calls:
+        raise ValueError(
+            f"the model applies ReLU as a function (torch.relu, F.relu or Tensor.relu) in "
+            f"{all_calls - module_calls} of its {all_calls} ReLU calls per forward pass: the "
+            "partition code is read at nn.ReLU modules, so those units would be missing from "
+            "it; make every ReLU an nn.ReLU module"
+        )
+
+
+@torch.no_grad()
+def check_relu_modules(model: nn.Module, x: torch.Tensor) -> None:
+    """Raise ``ValueError`` unless every ReLU of ``model``'s forward pass on ``x`` is an
+    ``nn.ReLU`` module, the only ReLUs the partition code can see."""
+    partition_bits(model, x)
+
+
 @torch.no_grad()
 def partition_bits(model: nn.Module, x: torch.Tensor, batch_size: int = 2500) -> list[torch.Tensor]:
-    """Unpacked partition code: one bool tensor (N, units) per ReLU call, in call order."""
+    """Unpacked partition code: one bool tensor (N, units) per ReLU call, in call order.
+    Raises ``ValueError`` when a ReLU is applied as a function (its units would be missing)."""
     calls: list[list[torch.Tensor]] = []
     position = [0]
 
@@ -112,7 +151,12 @@ def partition_bits(model: nn.Module, x: torch.Tensor, batch_size: int = 2500) ->
     try:
         for start in range(0, len(x), batch_size):
             position[0] = 0
-            model(x[start : start + batch_size])
+            if start == 0:  # one batch shows the forward pass's ReLUs
+                with _ReluCalls() as relus:
+                    model(x[:batch_size])
+                _check_every_relu_is_a_module(position[0], relus.count)
+            else:
+                model(x[start : start + batch_size])
     finally:
         for h in handles:
             h.remove()
