@@ -4,19 +4,50 @@ import numpy as np
 import pytest
 import torch
 
-from prunelimit.limit.theory import bound_values, pruning_limit
+from prunelimit.limit.theory import bound_values, magnitude_scaling, pruning_limit
 from prunelimit.plotting.key_factors import key_factor_rows, key_factors
 
 
-def _theory(seed: int, scale: float, experiment: str = "net") -> dict:
+def _problem(seed: int, scale: float):
     g = torch.Generator().manual_seed(seed)
     mags = (scale * torch.rand(5000, generator=g)).sort(descending=True).values
-    nodes = np.array([[0.0, 0.5, 4.0 * scale]])
-    weights = np.array([[0.6, 0.3, 0.1]])
-    eps = 0.01
+    return mags, np.array([[0.0, 0.5, 4.0 * scale]]), np.array([[0.6, 0.3, 0.1]]), 0.01
+
+
+def _theory(seed: int, scale: float, experiment: str = "net", factors=()) -> dict:
+    mags, nodes, weights, eps = _problem(seed, scale)
     limit = pruning_limit(mags, nodes, weights, eps)
-    return {**limit, "experiment": experiment, "seed": seed,
+    scaling = magnitude_scaling(mags, nodes, weights, eps, "abs", [1, *factors]) if factors else []
+    return {**limit, "experiment": experiment, "seed": seed, "magnitude_scaling": scaling,
             "inputs": {"D": 5000, "eps": eps}}  # fmt: skip
+
+
+def test_scaling_the_weights_by_c_is_dividing_eps_by_c_squared():
+    """The theory sees the weights only through R(rho)^2 / eps: ``c |w*|`` at ``eps`` is
+    ``|w*|`` at ``eps / c^2``, and a larger magnitude never prunes further."""
+    mags, _, weights, eps = _problem(0, 1.0)
+    nodes = np.array([[0.05, 0.5, 4.0]])  # no zero eigenvalue: the limit moves with R
+    scaled = magnitude_scaling(mags, nodes, weights, eps, "abs", [1, 2, 3.5])
+    assert scaled[0]["rho_th"] == pruning_limit(mags, nodes, weights, eps)["rho_th"]
+    for r in scaled:
+        ref = pruning_limit(mags, nodes, weights, eps / r["factor"] ** 2)
+        for k in ("rho_th", "rho_lower", "rho_upper"):
+            assert r[k] == pytest.approx(ref[k], abs=1 / 5000), (r["factor"], k)
+    assert scaled[0]["rho_th"] < scaled[1]["rho_th"] < scaled[2]["rho_th"]
+    with pytest.raises(ValueError, match="positive"):
+        magnitude_scaling(mags, nodes, weights, eps, "abs", [0])
+
+
+def test_the_figure_draws_the_magnitude_scaling_per_network():
+    theories = [_theory(0, 1.0, factors=(2, 4)), _theory(1, 1.0, factors=(2, 4))]
+    rows = key_factor_rows(theories, [])
+    assert list(rows.columns[-2:]) == ["rho_th_x2", "rho_th_x4"]
+    fig = key_factors(rows)
+    line = fig.axes[3].lines[0]
+    x, y = line.get_data()
+    by_factor = [[r["rho_th"] for r in th["magnitude_scaling"]] for th in theories]
+    assert np.allclose(x, [1, 2, 4])
+    assert np.allclose(y, 100 * np.mean(by_factor, axis=0))  # the mean over the two seeds
 
 
 def test_the_key_factor_bounds_the_theory_and_orders_the_networks():

@@ -154,7 +154,10 @@ def predict_limit(
     splits, about = _prepared(model, data)
     model.eval()
     spectrum = spectrum_of(model, splits, h, t, batch_size=batch_size, seed=seed)
-    th = theory_of(model, splits, spectrum, t.eps, t.negative, batch_size, seed, t.convergence_tol)
+    th = theory_of(
+        model, splits, spectrum, t.eps, t.negative, batch_size, seed, t.convergence_tol,
+        magnitude_factors=t.magnitude_factors,
+    )  # fmt: skip
     return {
         "rho_th": th["rho_th"],
         "rho_lower": th["rho_lower"],

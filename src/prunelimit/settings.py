@@ -78,6 +78,7 @@ class TheorySettings(Section):
     eps: float | str = setting()
     negative: str = setting()
     convergence_tol: float = setting(0.005)
+    magnitude_factors: list = setting([2, 3, 4, 5])
 
 
 @dataclass(frozen=True)

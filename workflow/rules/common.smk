@@ -31,6 +31,11 @@ IMPORTED_MLPS = check_models(config)
 DEVICE = SETTINGS.device
 THREADS = SETTINGS.threads_per_job
 GPUS = gpus_per_job(DEVICE)  # the `gpu` resource of GPU rules (see config/README.md)
+# The theory settings that the spectra and the stages' own limits read: `magnitude_factors`
+# concerns the theory rule's record only, and changing it reruns nothing else.
+THEORY_INPUTS = {
+    k: v for k, v in SETTINGS.theory.as_dict().items() if k != "magnitude_factors"
+}
 
 
 wildcard_constraints:

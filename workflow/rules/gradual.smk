@@ -51,7 +51,7 @@ rule gradual:
         hessian=lambda w: SETTINGS.hessian_for(w.experiment)
         .with_overrides(GRADUAL.hessian)
         .as_dict(),
-        theory=SETTINGS.theory.as_dict(),
+        theory=THEORY_INPUTS,
         limit=SETTINGS.limit.as_dict(),
         device=DEVICE,
     script:

@@ -22,7 +22,7 @@ rule spectrum:
         exp=lambda w: training_view(w.experiment),
         kind="l1",
         hessian=lambda w: SETTINGS.hessian_for(w.experiment).as_dict(),
-        theory=SETTINGS.theory.as_dict(),
+        theory=THEORY_INPUTS,
         device=DEVICE,
     script:
         "../scripts/spectrum.py"
@@ -44,5 +44,5 @@ use rule spectrum as kind_spectrum with:
         exp=lambda w: training_view(w.experiment, w.kind),
         kind=lambda w: w.kind,
         hessian=lambda w: SETTINGS.hessian_of_kind(w.experiment, w.kind).as_dict(),
-        theory=SETTINGS.theory.as_dict(),
+        theory=THEORY_INPUTS,
         device=DEVICE,

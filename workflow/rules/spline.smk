@@ -43,7 +43,7 @@ rule spline_eb:
         hessian=lambda w: SETTINGS.hessian_for(w.experiment)
         .with_overrides(SPLINE.early_bird.hessian)
         .as_dict(),
-        theory=SETTINGS.theory.as_dict(),
+        theory=THEORY_INPUTS,
         limit=SETTINGS.limit.as_dict(),
         device=DEVICE,
     script:

@@ -25,6 +25,7 @@ with run_of(exp["name"], seed):
         batch_size=settings_for(exp, snakemake.params.kind).batch_size,
         seed=seed,
         convergence_tol=theory.convergence_tol,
+        magnitude_factors=theory.magnitude_factors,
     )
 result.update(experiment=exp["name"], seed=seed, kind=snakemake.params.kind)
 print({k: v for k, v in result.items() if k not in ("curve", "convergence")})

@@ -6,6 +6,8 @@ kept ratios ``rho`` are fractions of ``D``, the number of prunable weights.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from torch import nn
@@ -16,6 +18,7 @@ from prunelimit.limit.theory import (
     auto_eps,
     converged_check,
     lanczos_convergence,
+    magnitude_scaling,
     pruning_limit,
     theory_curve,
 )
@@ -156,11 +159,14 @@ def theory_of(
     seed: int = 0,
     convergence_tol: float = CONVERGENCE_TOL,
     mask: torch.Tensor | None = None,
+    magnitude_factors: Sequence[float] = (),
 ) -> dict:
     """The theoretical limit and bounds at ``model``'s weights (w*), with every input, and
     (built-in engine) ``rho_th`` along the Lanczos steps with the verdict ``converged``.
     ``mask`` (as :func:`spectrum_of`, whose spectrum it needs): the limit over the surviving
-    weights, ``rho_th`` a fraction of their number ``D``."""
+    weights, ``rho_th`` a fraction of their number ``D``. ``magnitude_factors``: the limit of
+    the weights scaled by each, ``H`` and ``eps`` held (``magnitude_scaling``; factor 1 first,
+    the network itself)."""
 
     eps_value, eps_mode = loss_tolerance(model, data, eps, batch_size, seed)
     train_loss, train_acc = evaluate(model, data.train)
@@ -220,4 +226,9 @@ def theory_of(
             "weight_l1": float(mags.sum()),
         },
         "curve": theory_curve(mags, nodes, weights, eps_value, negative),
+        "magnitude_scaling": magnitude_scaling(
+            mags, nodes, weights, eps_value, negative, [1.0, *magnitude_factors]
+        )
+        if magnitude_factors
+        else [],
     }

@@ -21,7 +21,7 @@ rho_U*``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -142,6 +142,29 @@ def pruning_limit(
         "lambda_max_measure": lam_max,
         "R_at_rho_th": R2(k_th) ** 0.5,
     }
+
+
+def magnitude_scaling(
+    sorted_mags: torch.Tensor,
+    nodes: np.ndarray,
+    weights: np.ndarray,
+    eps: float,
+    negative: str,
+    factors: Sequence[float],
+) -> list[dict]:
+    """The key factor "weight magnitude" (Zhang et al.): :func:`pruning_limit` of the weights
+    scaled by each of ``factors`` (``c |w*|``), with the spectrum of ``H`` and ``eps`` held.
+    Only the removed magnitudes ``R(rho)`` change (by ``c``), so ``rho_th`` can only grow with
+    ``c``. One record per factor: ``factor``, ``rho_th``, ``rho_lower``, ``rho_upper``."""
+    out = []
+    for c in factors:
+        if not c > 0:
+            raise ValueError(f"magnitude factors must be positive, got {c}")
+        lim = pruning_limit(sorted_mags * float(c), nodes, weights, eps, negative)
+        out.append(
+            {"factor": float(c), **{k: lim[k] for k in ("rho_th", "rho_lower", "rho_upper")}}
+        )
+    return out
 
 
 def _limit_count(

@@ -7,7 +7,9 @@ At the theory's limit the removed weights have norm ``R = ||w* - w_rho||`` (``R_
 environment lacks), depends on them only through the key factor
 ``s = R^2 T / (2 eps D)``: ``rho_U = s / (1 + s)``, and ``rho_th <= rho_U`` at every network.
 A flatter Hessian (smaller ``T / D``) and smaller removed magnitudes (smaller ``R^2 / 2 eps``)
-give a smaller ``s`` and a smaller limit. Kept ratios are plotted in percent.
+give a smaller ``s`` and a smaller limit. The magnitude alone is varied by the theory's
+``magnitude_scaling`` (``theory.json``): ``rho_th`` of the weights scaled by ``c``, with ``H``
+and ``eps`` held (columns ``rho_th_x{c}``). Kept ratios are plotted in percent.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from prunelimit.plotting import log_axis, note, plural, setup_style, tight_layout
+from prunelimit.plotting import log_axis, mean_sd, note, plural, setup_style, tight_layout
 
+SCALED = "rho_th_x"  # rho_th of the weights scaled by a factor (theory's magnitude_scaling)
 LIMITS = {"rho_th": ("theory rho_th", "o"), "rho_loss": ("actual (a) loss", "s"),
           "rho_objective": ("actual (b) objective", "^")}  # fmt: skip
 
@@ -47,9 +50,26 @@ def key_factor_rows(theories: list[dict], limits: list[dict]) -> pd.DataFrame:
                 "rho_th": th["rho_th"],
                 "rho_loss": lim.get("rho_loss", np.nan),
                 "rho_objective": lim.get("rho_objective", np.nan),
+                **{
+                    f"{SCALED}{r['factor']:g}": r["rho_th"]
+                    for r in th.get("magnitude_scaling") or []
+                    if r["factor"] != 1
+                },
             }
         )
     return pd.DataFrame(rows)
+
+
+def scaled_rows(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows``' ``rho_th`` against the magnitude factor ``c`` (``factor``; 1: the network
+    itself), one row per network and factor, with the network's label (``network``)."""
+    cols = [c for c in rows.columns if c.startswith(SCALED)]
+    if not cols:
+        return pd.DataFrame(columns=["network", "factor", "rho_th"])
+    wide = rows.assign(network=_network(rows)).rename(columns={"rho_th": f"{SCALED}1"})
+    long = wide.melt(["network", "seed"], [f"{SCALED}1", *cols], "factor", "rho_th")
+    long["factor"] = long["factor"].str.removeprefix(SCALED).astype(float)
+    return long.dropna(subset=["rho_th"])
 
 
 def _network(rows: pd.DataFrame) -> pd.Series:
@@ -64,12 +84,16 @@ def key_factors(rows: pd.DataFrame) -> plt.Figure:
     colour per network (experiment, and kind where it has several), one marker per limit, one
     point per seed."""
     setup_style()
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharey=True)
+    fig, axes = plt.subplots(1, 4, figsize=(17, 4.2), sharey=True)
     columns = (("flatness", "flatness Tr|H| / D"),
                ("magnitude", "removed magnitude R(rho_th)^2 / (2 eps)"),
                ("key_factor", "key factor s = R^2 Tr|H| / (2 eps D)"))  # fmt: skip
-    limits = 100 * rows[list(LIMITS)].to_numpy(float)
-    for ax, (col, label) in zip(axes, columns, strict=True):
+    scaled = scaled_rows(rows)
+    limits = 100 * np.concatenate(
+        [rows[list(LIMITS)].to_numpy(float).ravel(), scaled["rho_th"].to_numpy(float)]
+    )
+    networks = list(dict.fromkeys(_network(rows)))
+    for ax, (col, label) in zip(axes, columns, strict=False):
         for c, (name, grp) in enumerate(rows.groupby(_network(rows), sort=False)):
             for key, (what, marker) in LIMITS.items():
                 ax.scatter(grp[col], 100 * grp[key], marker=marker, color=f"C{c}", alpha=0.8,
@@ -82,6 +106,15 @@ def key_factors(rows: pd.DataFrame) -> plt.Figure:
     if len(s):
         grid = np.geomspace(s.min() / 3, s.max() * 3, 200)
         axes[2].plot(grid, 100 * grid / (1 + grid), "k--", lw=1, label="bound s / (1 + s)")
+    ax = axes[3]
+    if len(scaled):
+        colours = {name: f"C{c}" for c, name in enumerate(networks)}
+        mean_sd(ax, scaled.assign(rho_th=100 * scaled["rho_th"]), "factor", "rho_th", "network",
+                colours, {n: n for n in networks}, bars=True, marker="o")  # fmt: skip
+        ax.legend(fontsize=6, loc="lower right")
+    else:
+        note(ax, "no magnitude scaling (theory.magnitude_factors: [])")
+    ax.set_xlabel("weights scaled by c (H and eps held): theory rho_th")
     log_axis(axes[0], "y", limits, "limit")
     axes[0].set_ylabel("kept ratio at the limit (% of D)")
     n = rows.groupby(_network(rows)).size()
