@@ -144,8 +144,40 @@ rule key_factors:
         "../scripts/key_factors.py"
 
 
+rule weight_distributions:
+    input:
+        theory=per_run("results/{experiment}/seed{seed}/theory.json"),
+        limit=per_run("results/{experiment}/seed{seed}/limit.json"),
+        kind_theory=kind_theories(),
+    output:
+        pdf="results/figures/weight_distributions.pdf",
+        png=report(
+            "results/figures/weight_distributions.png",
+            caption="../report/weight_distributions.rst",
+            category=LIMITS_CAT,
+        ),
+        csv=report(
+            "results/tables/weight_distances.csv",
+            caption="../report/weight_distances.rst",
+            category=LIMITS_CAT,
+        ),
+        md="results/tables/weight_distances.md",
+        tex="results/tables/weight_distances.tex",
+    log:
+        "logs/results/weight_distributions.log",
+    benchmark:
+        "benchmarks/results/weight_distributions.tsv"
+    localrule: True
+    conda:
+        "../../envs/results.yaml"
+    script:
+        "../scripts/weight_distributions.py"
+
+
 RESULTS_TARGETS = [
     "results/figures/key_factors.png",
+    "results/figures/weight_distributions.png",
+    "results/tables/weight_distances.csv",
     "results/tables/limits.csv",
     "results/figures/predicted_vs_actual.png",
     *expand(

@@ -22,6 +22,7 @@ from prunelimit.limit.theory import (
     pruning_limit,
     theory_curve,
 )
+from prunelimit.limit.weights import magnitude_histogram
 from prunelimit.memory import auto_chunk
 from prunelimit.pruning import (
     flat_prunable,
@@ -226,6 +227,7 @@ def theory_of(
             "weight_l1": float(mags.sum()),
         },
         "curve": theory_curve(mags, nodes, weights, eps_value, negative),
+        "weight_histogram": magnitude_histogram(mags.cpu().numpy()),
         "magnitude_scaling": magnitude_scaling(
             mags, nodes, weights, eps_value, negative, [1.0, *magnitude_factors]
         )
