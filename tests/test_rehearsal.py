@@ -171,13 +171,14 @@ def test_prediction_and_limits_hold_finite_numbers(rehearsal):
 @pytest.mark.slow
 def test_tables_and_figures_exist(rehearsal):
     work, _ = rehearsal
-    tables = ["limits", "key_factors", "sap", "pqi", "ntk", "spline", "regions"]
+    tables = ["limits", "key_factors", "weight_distances", "sap", "pqi", "ntk", "spline", "regions"]
     for name in tables:
         for ext in ("csv", "md", "tex"):
             assert (work / f"results/tables/{name}.{ext}").stat().st_size > 0, name
     figures = [
         "predicted_vs_actual",
         "key_factors",
+        "weight_distributions",
         *(f"ntk_{f}" for f in ("value", "deviation", "width_needed", "rescaling", "gram")),
         *(
             f"limit_{e['name']}_{f}"

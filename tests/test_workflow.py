@@ -150,6 +150,20 @@ def test_the_three_kinds_get_a_theory_and_an_actual_limit_each(tiny_run):
     assert "l2 theory" in md and "dense rel. gap (a) %" in md
     keys = pd.read_csv(tiny_run / "results/tables/key_factors.csv")
     assert sorted(keys["kind"]) == ["dense", "l1", "l2"]
+    for kind in ("l1", "dense", "l2"):
+        theory = json.loads(
+            (run / ("theory.json" if kind == "l1" else f"{kind}_theory.json")).read_text()
+        )
+        hist, D = theory["weight_histogram"], theory["inputs"]["D"]
+        assert hist["D"] == D and hist["zeros"] + sum(hist["counts"]) == D
+        scaling = theory["magnitude_scaling"]
+        assert [r["factor"] for r in scaling] == [1, 2, 3, 4, 5]  # the default factors
+        assert scaling[0]["rho_th"] == theory["rho_th"]
+        row = keys[keys["kind"] == kind].iloc[0]
+        assert [row[f"rho_th_x{c}"] for c in (2, 3, 4, 5)] == [r["rho_th"] for r in scaling[1:]]
+    # one seed in the tiny config: no pair of seeds to compare, and the figure is drawn all the same
+    assert pd.read_csv(tiny_run / "results/tables/weight_distances.csv").empty
+    assert (tiny_run / "results/figures/weight_distributions.png").stat().st_size > 0
 
 
 def test_sap_records_follow_each_method_rule(tiny_run):
