@@ -8,6 +8,8 @@ of pruning heuristics.
 - :mod:`~prunelimit.limit.gradual`, :mod:`~prunelimit.limit.gradual_plan` (no torch): gradual
   pruning through the limit, on the SAP stage's Lottery Ticket run;
 - :mod:`~prunelimit.limit.lomp`: LOMP beside the iterative methods;
+- :mod:`~prunelimit.limit.weights` (no torch): the weights' magnitude distribution, the distance
+  between seeds, where a kept ratio cuts it;
 - :mod:`~prunelimit.limit.paper` (no torch): the paper's published numbers.
 
 Nothing is imported here, so the torch-free modules stay torch-free.
