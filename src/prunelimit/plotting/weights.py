@@ -17,8 +17,7 @@ import pandas as pd
 
 from prunelimit.limit.weights import fractions, magnitude_at
 from prunelimit.plotting import mean_sd, note, plural, setup_style, tight_layout
-
-KIND_COLOURS = {"l1": "C0", "dense": "C3", "l2": "C4"}  # as the transition figure
+from prunelimit.plotting.limits import KIND_COLOURS  # as in the transition figure
 
 
 def histogram_rows(theories: list[dict]) -> pd.DataFrame:
