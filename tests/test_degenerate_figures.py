@@ -109,6 +109,15 @@ def test_local_model_missing():
     assert "no local model" in out
 
 
+def test_theory_curves_without_a_curve_or_a_dense_network():
+    from prunelimit.plotting.limits import theory_curves
+
+    out = texts(theory_curves("cifar10_fc5", [_short_theory()], [_short_limit()]))
+    assert "seed 0: no theory curve in its theory.json" in out
+    assert "no positive kept-ratio values: linear x axis" in out
+    assert "actual (a) loss = 100.00 %" in out
+
+
 @pytest.mark.parametrize("rho", [0.0, math.nan])
 def test_predicted_vs_actual_with_no_positive_limit(rho):
     from prunelimit.plotting.limits import predicted_vs_actual

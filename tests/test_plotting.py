@@ -79,6 +79,39 @@ def test_local_model_figure_when_the_first_order_model_never_breaks():
     plt.close(fig)
 
 
+def test_theory_curves_draw_the_stored_prediction_and_the_actual_limits():
+    """The l1 panel draws each seed's ``1 - delta/D`` at its kept ratios (in %, values below
+    the grid's smallest ratio on the bottom edge), ``rho_th`` on the diagonal, and the mean
+    actual limits of that kind; a dense theory gets its own panel."""
+    from prunelimit.plotting import notes
+    from prunelimit.plotting.limits import theory_curves
+
+    def theory(seed, kind, omd):
+        rho = [0.001, 0.01, 0.1, 1.0]
+        curve = {"rho": rho, "one_minus_delta": omd, "rho_lower": [0.0] * 4, "rho_upper": omd}
+        return {"seed": seed, "kind": kind, "rho_th": 0.1, "curve": curve}
+
+    l1 = [theory(0, "l1", [0.9, 0.5, 0.1, 0.0]), theory(1, "l1", [0.8, 0.4, 0.05, 0.0])]
+    limits = [
+        {"seed": s, "l1": {"rho_loss": r, "rho_objective": r / 2}, "dense": {"rho_loss": 0.5}}
+        for s, r in ((0, 0.2), (1, 0.3))
+    ]
+    fig = theory_curves("x", l1, limits, [theory(0, "dense", [1.0, 1.0, 0.9, 0.0])])
+    ax, dense = fig.axes
+    first = ax.lines[0]
+    assert first.get_xdata().tolist() == [0.1, 1.0, 10.0, 100.0]
+    assert first.get_ydata().tolist() == [90.0, 50.0, 10.0, 0.1]  # 0 drawn at the floor 0.1 %
+    assert [line.get_ydata().tolist() for line in ax.lines if line.get_marker() == "o"] == [
+        [10.0],
+        [10.0],
+    ]
+    vlines = [line.get_xdata()[0] for line in ax.lines if line.get_linestyle() in ("--", "-.")]
+    assert vlines[-2:] == pytest.approx([25.0, 12.5])  # (a) and (b), mean over the seeds
+    assert "actual (a) loss = 50.00 %" in [t.get_text() for t in dense.get_legend().get_texts()]
+    assert any("drawn on the bottom edge" in n for n in notes(fig))
+    plt.close(fig)
+
+
 # --- seaborn: the theme, the mean +- sd lines and the heat map, read back from what is drawn
 
 

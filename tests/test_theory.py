@@ -89,6 +89,10 @@ def test_bounds_enclose_the_limit_on_random_spectra(seed, k, m, eps, neg, scale)
     curve = theory_curve(mags, nodes, weights, eps, neg)
     lo, mid, up = (np.array(curve[c]) for c in ("rho_lower", "one_minus_delta", "rho_upper"))
     assert np.all(lo <= mid + 1e-12) and np.all(mid <= up + 1e-12)
+    # the figure's crossing: above the diagonal below rho_th, on or below it from rho_th on
+    rho = np.array(curve["rho"])
+    assert np.all(mid[rho < out["rho_th"]] > rho[rho < out["rho_th"]])
+    assert np.all(mid[rho >= out["rho_th"]] <= rho[rho >= out["rho_th"]] + 1e-12)
 
 
 def test_bounds_monotone_in_radius():

@@ -65,6 +65,13 @@ rule limit_figures:
             category=LIMITS_CAT,
             subcategory="{experiment}",
         ),
+        theory_curve_pdf="results/figures/limit_{experiment}_theory_curve.pdf",
+        theory_curve_png=report(
+            "results/figures/limit_{experiment}_theory_curve.png",
+            caption="../report/limit_theory_curve.rst",
+            category=LIMITS_CAT,
+            subcategory="{experiment}",
+        ),
         local_pdf="results/figures/limit_{experiment}_local_model.pdf",
         local_png=report(
             "results/figures/limit_{experiment}_local_model.png",
@@ -183,6 +190,6 @@ RESULTS_TARGETS = [
     *expand(
         "results/figures/limit_{experiment}_{fig}.png",
         experiment=EXPERIMENTS,
-        fig=["transition", "spectrum", "lanczos", "local_model"],
+        fig=["transition", "spectrum", "lanczos", "local_model", "theory_curve"],
     ),
 ]

@@ -1,5 +1,5 @@
-"""Rule limit_figures: phase transition, spectral density, Lanczos convergence and the local
-model along the pruning path of one experiment."""
+"""Rule limit_figures: phase transition, spectral density, Lanczos convergence, the local
+model and the theory's prediction along the pruning path of one experiment."""
 
 from _common import log_to
 from prunelimit.io import read_json
@@ -9,6 +9,7 @@ from prunelimit.plotting.limits import (
     local_model,
     phase_transition,
     spectral_density,
+    theory_curves,
 )
 
 log_to(snakemake.log[0])
@@ -23,3 +24,5 @@ save_figure(figure, out.transition_pdf, out.transition_png)
 save_figure(spectral_density(name, spectra, theories), out.spectrum_pdf, out.spectrum_png)
 save_figure(lanczos_convergence(name, theories), out.lanczos_pdf, out.lanczos_png)
 save_figure(local_model(name, theories, limits), out.local_pdf, out.local_png)
+figure = theory_curves(name, theories, limits, kind_theories)
+save_figure(figure, out.theory_curve_pdf, out.theory_curve_png)
