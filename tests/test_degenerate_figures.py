@@ -110,12 +110,23 @@ def test_local_model_missing():
 
 
 def test_theory_curves_without_a_curve_or_a_dense_network():
-    from prunelimit.plotting.limits import theory_curves
+    from prunelimit.plotting.limit_appendix import theory_curves
 
     out = texts(theory_curves("cifar10_fc5", [_short_theory()], [_short_limit()]))
     assert "seed 0: no theory curve in its theory.json" in out
     assert "no positive kept-ratio values: linear x axis" in out
     assert "actual (a) loss = 100.00 %" in out
+
+
+def test_hessian_row_norms_of_a_flat_loss_or_of_no_run():
+    from prunelimit.plotting.limit_appendix import hessian_row_norms
+
+    flat = {"seed": 0, "q": [0.0, 0.5], "row_l1": [0.0, 0.0], "diagonal": [0.0, 0.0],
+            "magnitude": [0.0, 0.0], "samples": 4}  # fmt: skip
+    out = texts(hessian_row_norms("cifar10_fc5", [flat], [_short_theory()], [_short_limit()]))
+    assert "no positive row-norm values: linear y axis" in out
+    assert "no positive |w| values: linear x axis" in out
+    assert "no hessian_rows.json to show" in texts(hessian_row_norms("cifar10_fc5", [], [], []))
 
 
 @pytest.mark.parametrize("rho", [0.0, math.nan])

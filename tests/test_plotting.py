@@ -84,7 +84,7 @@ def test_theory_curves_draw_the_stored_prediction_and_the_actual_limits():
     the grid's smallest ratio on the bottom edge), ``rho_th`` on the diagonal, and the mean
     actual limits of that kind; a dense theory gets its own panel."""
     from prunelimit.plotting import notes
-    from prunelimit.plotting.limits import theory_curves
+    from prunelimit.plotting.limit_appendix import theory_curves
 
     def theory(seed, kind, omd):
         rho = [0.001, 0.01, 0.1, 1.0]
@@ -109,6 +109,30 @@ def test_theory_curves_draw_the_stored_prediction_and_the_actual_limits():
     assert vlines[-2:] == pytest.approx([25.0, 12.5])  # (a) and (b), mean over the seeds
     assert "actual (a) loss = 50.00 %" in [t.get_text() for t in dense.get_legend().get_texts()]
     assert any("drawn on the bottom edge" in n for n in notes(fig))
+    plt.close(fig)
+
+
+def test_hessian_row_norms_draw_each_seed_and_the_cut_of_each_limit():
+    """Each seed's row norms at their pruned fractions (in %) and against ``|w_i|``; the
+    vertical lines sit at ``q = 1 - rho`` of the mean ``rho_th`` and actual limit (a)."""
+    from prunelimit.plotting.limit_appendix import hessian_row_norms
+
+    def rows(seed, scale):
+        return {"seed": seed, "q": [0.0, 0.5], "row_l1": [scale * 1e-6, scale],
+                "diagonal": [0.0, -scale / 2], "magnitude": [1e-4, 0.1], "samples": 50}  # fmt: skip
+
+    theories = [{"seed": 0, "rho_th": 0.1}, {"seed": 1, "rho_th": 0.3}]
+    limits = [{"seed": 0, "rho_loss": 0.2}, {"seed": 1, "rho_loss": 0.4}]
+    fig = hessian_row_norms("x", [rows(1, 2.0), rows(0, 1.0)], theories, limits)
+    left, right = fig.axes
+    norms = [line for line in left.lines if line.get_marker() == "*"]
+    assert norms[0].get_xdata().tolist() == [0.0, 50.0]
+    assert norms[0].get_ydata().tolist() == [1e-6, 1.0]  # seed 0 first
+    assert [line.get_xdata()[0] for line in left.lines if line.get_marker() in ("None", "")] == (
+        pytest.approx([80.0, 70.0])
+    )
+    assert right.get_xscale() == "log" and right.get_yscale() == "log"
+    assert "50 samples" in fig.texts[0].get_text()
     plt.close(fig)
 
 

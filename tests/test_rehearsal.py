@@ -183,7 +183,14 @@ def test_tables_and_figures_exist(rehearsal):
         *(
             f"limit_{e['name']}_{f}"
             for e in PAPER["experiments"]
-            for f in ("transition", "spectrum", "lanczos", "local_model", "theory_curve")
+            for f in (
+                "transition",
+                "spectrum",
+                "lanczos",
+                "local_model",
+                "theory_curve",
+                "hessian_rows",
+            )
         ),
         *(
             f"sap_{e}_{f}"

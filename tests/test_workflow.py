@@ -120,6 +120,22 @@ def test_limit_outputs_hold_their_invariants(tiny_run):
     assert "in regime" in md and "rel. gap (b) %" in md
 
 
+def test_hessian_rows_of_the_l1_network(tiny_run):
+    """hessian.rows rows at the magnitude thresholds of the l1 weights the limit search prunes."""
+    import torch
+
+    rows = json.loads((tiny_run / "results/tiny/seed0/hessian_rows.json").read_text())
+    assert finite(rows) and len(rows["row_l1"]) == 10 and rows["n_hvp"] == 10
+    assert rows["q"] == pytest.approx([j / 10 for j in range(10)])
+    assert rows["samples"] == 1000 and rows["kind"] == "l1"
+    state = torch.load(tiny_run / "results/tiny/seed0/l1.pt", map_location="cpu")
+    w = torch.cat([state[n].reshape(-1) for n in state if n.endswith("weight")]).abs()
+    assert rows["D"] == w.numel() and rows["magnitude"] == sorted(rows["magnitude"])
+    for rank, mag in zip(rows["rank"], rows["magnitude"], strict=True):  # the rank-th smallest
+        assert float(torch.sort(w.double()).values[rank]) == pytest.approx(mag)
+    assert all(r >= abs(d) for r, d in zip(rows["row_l1"], rows["diagonal"], strict=True))
+
+
 def test_the_three_kinds_get_a_theory_and_an_actual_limit_each(tiny_run):
     """With `l2_train` (.test/config.yaml: weight decay 5e-4) the dense and l2 networks go
     through the spectrum and theory rules too; their curves use their own theory's eps, and

@@ -58,6 +58,7 @@ HESSIAN: dict[str, Override] = {
         "2 (two chunks, summed) unless auto, which memory_gb bounds",
     ),
     "memory_gb": (3, "auto within a CI job's share: ResNet50 on 64x64 gets chunks of 2 or 3"),
+    "rows": (3, "three Hessian rows: a batched block of two (the probes) and a single one"),
     "basis_memory_gb": (
         0.2,
         "as the paper's 8 at 128 steps: FC5's, FC12's bases stay, others spill",

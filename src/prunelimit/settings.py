@@ -67,6 +67,26 @@ class HessianSettings(Section):
     cache_primal: bool = setting(True)
     memory_gb: float = setting(16.0)
     basis_memory_gb: float | None = setting(None)
+    rows: int = setting(100)
+
+    def spectrum_dict(self) -> dict:
+        """The keys a spectrum depends on (all but ``rows``): the spectrum rules' params, so a
+        change of ``rows`` reruns no spectrum."""
+        return {k: v for k, v in self.as_dict().items() if k != "rows"}
+
+    def rows_dict(self) -> dict:
+        """The keys the Hessian rows depend on: the arguments of
+        :func:`prunelimit.experiment.hessian_rows_of` (the rule's params)."""
+        cache = self.cache_primal and self.engine == "builtin"
+        return {
+            "count": self.rows,
+            "samples": self.samples,
+            "sample_seed": self.seed,
+            "batch_size": self.batch_size,
+            "block": self.probes,
+            "memory_gb": self.memory_gb,
+            "cache_primal": cache,
+        }
 
     def with_overrides(self, overrides: dict | None) -> HessianSettings:
         """These settings with an experiment's (or the spline stage's) overrides applied."""

@@ -50,7 +50,7 @@ rule gradual:
         exp=lambda w: training_view(w.experiment, "dense"),
         hessian=lambda w: SETTINGS.hessian_for(w.experiment)
         .with_overrides(GRADUAL.hessian)
-        .as_dict(),
+        .spectrum_dict(),
         theory=THEORY_INPUTS,
         limit=SETTINGS.limit.as_dict(),
         device=DEVICE,

@@ -50,6 +50,9 @@ rule limit_figures:
             "results/{experiment}/seed{seed}/spectrum.json", [w.experiment]
         ),
         kind_theory=lambda w: kind_theories([w.experiment]),
+        rows=lambda w: per_run(
+            "results/{experiment}/seed{seed}/hessian_rows.json", [w.experiment]
+        ),
     output:
         transition_pdf="results/figures/limit_{experiment}_transition.pdf",
         transition_png=report(
@@ -69,6 +72,13 @@ rule limit_figures:
         theory_curve_png=report(
             "results/figures/limit_{experiment}_theory_curve.png",
             caption="../report/limit_theory_curve.rst",
+            category=LIMITS_CAT,
+            subcategory="{experiment}",
+        ),
+        rows_pdf="results/figures/limit_{experiment}_hessian_rows.pdf",
+        rows_png=report(
+            "results/figures/limit_{experiment}_hessian_rows.png",
+            caption="../report/limit_hessian_rows.rst",
             category=LIMITS_CAT,
             subcategory="{experiment}",
         ),
@@ -190,6 +200,13 @@ RESULTS_TARGETS = [
     *expand(
         "results/figures/limit_{experiment}_{fig}.png",
         experiment=EXPERIMENTS,
-        fig=["transition", "spectrum", "lanczos", "local_model", "theory_curve"],
+        fig=[
+            "transition",
+            "spectrum",
+            "lanczos",
+            "local_model",
+            "theory_curve",
+            "hessian_rows",
+        ],
     ),
 ]

@@ -21,7 +21,7 @@ rule spectrum:
     params:
         exp=lambda w: training_view(w.experiment),
         kind="l1",
-        hessian=lambda w: SETTINGS.hessian_for(w.experiment).as_dict(),
+        hessian=lambda w: SETTINGS.hessian_for(w.experiment).spectrum_dict(),
         theory=THEORY_INPUTS,
         device=DEVICE,
     script:
@@ -43,6 +43,31 @@ use rule spectrum as kind_spectrum with:
     params:
         exp=lambda w: training_view(w.experiment, w.kind),
         kind=lambda w: w.kind,
-        hessian=lambda w: SETTINGS.hessian_of_kind(w.experiment, w.kind).as_dict(),
+        hessian=lambda w: SETTINGS.hessian_of_kind(w.experiment, w.kind).spectrum_dict(),
         theory=THEORY_INPUTS,
         device=DEVICE,
+
+
+# Zhang et al.'s appendix: the Hessian rows of the l1 network's weights at the magnitude
+# thresholds (one exact Hessian-vector product each, the spectrum's samples and chunks).
+rule hessian_rows:
+    input:
+        data=lambda w: dataset_path(w.experiment),
+        model="results/{experiment}/seed{seed}/l1.pt",
+    output:
+        "results/{experiment}/seed{seed}/hessian_rows.json",
+    log:
+        "logs/hessian_rows/{experiment}/seed{seed}.log",
+    benchmark:
+        "benchmarks/hessian_rows/{experiment}/seed{seed}.tsv"
+    conda:
+        "../../envs/environment.yaml"
+    threads: THREADS
+    resources:
+        gpu=GPUS,
+    params:
+        exp=lambda w: training_view(w.experiment),
+        rows=lambda w: SETTINGS.hessian_for(w.experiment).rows_dict(),
+        device=DEVICE,
+    script:
+        "../scripts/hessian_rows.py"

@@ -42,7 +42,7 @@ rule spline_eb:
         spline=SPLINE.early_bird.as_dict(),
         hessian=lambda w: SETTINGS.hessian_for(w.experiment)
         .with_overrides(SPLINE.early_bird.hessian)
-        .as_dict(),
+        .spectrum_dict(),
         theory=THEORY_INPUTS,
         limit=SETTINGS.limit.as_dict(),
         device=DEVICE,

@@ -2,12 +2,14 @@
 experiment dicts and the library, so that the workflow scripts stay free of science.
 
 - :mod:`~prunelimit.experiment.runs`: train, import and reload the dense, l1 and l2 networks;
-- :mod:`~prunelimit.experiment.prediction`: spectrum, ``eps`` and the theoretical limit;
+- :mod:`~prunelimit.experiment.prediction`: spectrum, Hessian rows, ``eps`` and the theoretical
+  limit;
 - :mod:`~prunelimit.experiment.actual`: the pruning curve and the actual limits.
 """
 
 from prunelimit.experiment.actual import CRITERIA, actual_limit_of, limits_of, pruning_curve
 from prunelimit.experiment.prediction import (
+    hessian_rows_of,
     loss_tolerance,
     spectrum_of,
     theory_of,
@@ -31,6 +33,7 @@ __all__ = [
     "CRITERIA",
     "KINDS",
     "actual_limit_of",
+    "hessian_rows_of",
     "import_experiment",
     "limits_of",
     "load_run_file",

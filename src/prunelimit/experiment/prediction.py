@@ -6,6 +6,7 @@ kept ratios ``rho`` are fractions of ``D``, the number of prunable weights.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -13,6 +14,8 @@ import torch
 from torch import nn
 
 from prunelimit.data import DatasetSplits
+from prunelimit.hessian import HessianOperator
+from prunelimit.limit.hessian_rows import hessian_rows
 from prunelimit.limit.theory import (
     CONVERGENCE_TOL,
     auto_eps,
@@ -117,6 +120,40 @@ def spectrum_of(
         "batch_size": chunk,
         "batch_size_mode": "auto" if choice else "given",
         "chunk_choice": choice.as_dict() if choice else None,
+    }
+
+
+def hessian_rows_of(
+    model: nn.Module,
+    data: DatasetSplits,
+    count: int,
+    samples: int | None,
+    sample_seed: int,
+    batch_size: int | str,
+    block: int,
+    memory_gb: float,
+    cache_primal: bool,
+) -> dict:
+    """The Hessian rows of the ``count`` weights at the magnitude thresholds
+    (:func:`prunelimit.limit.hessian_rows.hessian_rows`, ``block`` rows per product) over the
+    spectrum's Hessian samples (``samples``, ``sample_seed``) and chunks (``batch_size``);
+    ``batch_size: auto`` fits ``block`` vectors per product in ``memory_gb``, so with ``block``
+    the spectrum's probes the job needs no more memory than the spectrum's products."""
+    x, y = training_tensors(data, samples, sample_seed)
+    chunk, choice = batch_size, None
+    if chunk == "auto":
+        choice = auto_chunk(model, x, y, memory_gb, block, 0, cache_primal=cache_primal)
+        chunk = choice.batch_size
+        print(choice.reason(), flush=True)
+    print(f"{count} Hessian rows over {len(y)} training samples, chunks of {chunk}", flush=True)
+    op = HessianOperator(model, x, y, batch_size=chunk, cache_primal=cache_primal)
+    t0 = time.perf_counter()
+    result = hessian_rows(op, flat_prunable(model), count, block=block)
+    return {
+        **result,
+        "batch_size": chunk,
+        "chunk_choice": choice.as_dict() if choice else None,
+        "wall_time_s": time.perf_counter() - t0,
     }
 
 
