@@ -193,6 +193,23 @@ def test_early_bird_figure_with_zero_distances():
     assert "early bird at epoch 3" in out
 
 
+def test_trajectory_figure_of_a_short_run_and_of_an_old_watch_file():
+    """Two epochs and no early bird draw both snapshots and the curves; a watch file from before
+    trajectories (zero epochs) says so instead of drawing."""
+    from prunelimit.plotting.spline import trajectory
+    from prunelimit.spline.trajectory import trajectory_arrays
+
+    eb, _ = _short_eb(epochs=1)
+    flags = np.zeros((2, 2, 40, 40), dtype=bool)
+    flags[1, 0, 20] = True  # epoch 1: one boundary row of layer 1
+    arrays = {"epochs": np.arange(2), "layer_boundaries": flags, "regions": np.array([1, 2]),
+              "moved": np.array([0.0, 0.025]), "coef": np.linspace(-0.25, 1.25, 40)}  # fmt: skip
+    out = texts(trajectory("cifar10_fc5", [eb], [arrays]))
+    assert "epoch 0 (init)" in out and "2 regions" in out
+    old = trajectory_arrays({"code_bits_per_layer": [1, 1]}, grid=40)
+    assert "no partition trajectory recorded" in texts(trajectory("cifar10_fc5", [eb], [old]))
+
+
 def test_eb_limit_figure_without_an_early_bird():
     from prunelimit.plotting.spline import eb_limit
 

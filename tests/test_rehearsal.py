@@ -197,7 +197,11 @@ def test_tables_and_figures_exist(rehearsal):
             for e in PAPER["sap"]["experiments"]
             for f in ("accuracy", "pqi", "layers")
         ),
-        *(f"spline_{e}_{f}" for e in PAPER["spline"]["experiments"] for f in ("eb", "eb_limit")),
+        *(
+            f"spline_{e}_{f}"
+            for e in PAPER["spline"]["experiments"]
+            for f in ("eb", "eb_limit", "trajectory")
+        ),
         *(f"regions_{e}" for e in PAPER["spline"]["experiments"]),
     ]
     for name in figures:

@@ -6,6 +6,7 @@ import json
 import math
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -134,6 +135,25 @@ def test_hessian_rows_of_the_l1_network(tiny_run):
     for rank, mag in zip(rows["rank"], rows["magnitude"], strict=True):  # the rank-th smallest
         assert float(torch.sort(w.double()).values[rank]) == pytest.approx(mag)
     assert all(r >= abs(d) for r, d in zip(rows["row_l1"], rows["diagonal"], strict=True))
+
+
+def test_partition_trajectory_of_the_watched_l1_run(tiny_run):
+    """spline/trajectory.npz: every recorded epoch's partition, the last one that of the final
+    l1 network (the partition rule draws it, unpruned, from l1.pt)."""
+    from prunelimit.io import read_npz
+
+    spline = tiny_run / "results/tiny/seed0/spline"
+    path = read_npz(spline / "trajectory.npz")
+    eb = json.loads((spline / "eb.json").read_text())
+    assert path["epochs"].tolist() == eb["epochs"] == list(range(21))
+    grid = eb["grid"]
+    assert path["layer_boundaries"].shape == (21, 2, grid, grid)
+    part = read_npz(spline / "partition.npz")
+    unpruned = json.loads((spline / "partition.json").read_text())["points"][0]
+    assert unpruned["rho"] == 1.0
+    assert np.array_equal(path["layer_boundaries"][-1], part["layer_boundaries"][0])
+    assert path["regions"][-1] == unpruned["regions"]
+    assert path["moved"][0] == 0 and (path["moved"][1:] >= 0).all()
 
 
 def test_the_three_kinds_get_a_theory_and_an_actual_limit_each(tiny_run):

@@ -103,6 +103,31 @@ def write_csv(path: str | os.PathLike, frame: Any, index: bool = False, **kwargs
         frame.to_csv(tmp, index=index, **kwargs)
 
 
+def write_npz(path: str | os.PathLike, arrays: dict[str, Any]) -> None:
+    """Write named numpy arrays as a compressed ``.npz``, atomically."""
+    import numpy as np
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+
+
+def read_npz(path: str | os.PathLike) -> dict[str, Any]:
+    """Every array of an ``.npz`` written by :func:`write_npz`, loaded; one that does not
+    unpack (truncated, not a zip) is a :class:`DamagedFile`."""
+    import zipfile
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            return {k: f[k] for k in f.files}
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise DamagedFile(path, f"it is not a complete .npz archive ({err})") from err
+
+
 def read_json(path: str | os.PathLike) -> Any:
     """Parse a JSON result file; one that does not parse (truncated, binary) is a
     :class:`DamagedFile`."""

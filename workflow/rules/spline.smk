@@ -28,6 +28,7 @@ rule spline_eb:
         eb="results/{experiment}/seed{seed}/spline/eb.json",
         distances="results/{experiment}/seed{seed}/spline/eb_distances.csv",
         limit="results/{experiment}/seed{seed}/spline/eb_limit.json",
+        trajectory="results/{experiment}/seed{seed}/spline/trajectory.npz",
     log:
         "logs/spline/{experiment}/seed{seed}/eb.log",
     benchmark:
@@ -134,11 +135,21 @@ rule spline_figures:
         limit=expand(
             "results/{{experiment}}/seed{seed}/spline/eb_limit.json", seed=SEEDS
         ),
+        trajectory=expand(
+            "results/{{experiment}}/seed{seed}/spline/trajectory.npz", seed=SEEDS
+        ),
     output:
         eb_pdf="results/figures/spline_{experiment}_eb.pdf",
         eb_png=report(
             "results/figures/spline_{experiment}_eb.png",
             caption="../report/spline_eb.rst",
+            category=SPLINE_CAT,
+            subcategory="{experiment}",
+        ),
+        trajectory_pdf="results/figures/spline_{experiment}_trajectory.pdf",
+        trajectory_png=report(
+            "results/figures/spline_{experiment}_trajectory.png",
+            caption="../report/spline_trajectory.rst",
             category=SPLINE_CAT,
             subcategory="{experiment}",
         ),

@@ -1,12 +1,10 @@
 """Rule spline_partition: the input-plane partition and decision boundary of the l1 network,
 unpruned and one-shot pruned to kept ratios around its limit (nothing is retrained)."""
 
-import numpy as np
-
 from _common import log_to, run_of
 from prunelimit.data import load_dataset
 from prunelimit.experiment import load_trained
-from prunelimit.io import atomic_path, read_json, write_json
+from prunelimit.io import read_json, write_json, write_npz
 from prunelimit.runtime import setup
 from prunelimit.spline.stage import partition_at_limit
 
@@ -26,7 +24,5 @@ with run_of(exp["name"], seed):
         float(prm.margin),
         seed,
     )
-with atomic_path(snakemake.output.arrays) as tmp:
-    with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **arrays)
+write_npz(snakemake.output.arrays, arrays)
 write_json(snakemake.output.record, record)

@@ -29,6 +29,7 @@ from prunelimit.pruning import (
     prunable_weights,
 )
 from prunelimit.spline.tickets import CodeRecorder, watch_inputs
+from prunelimit.spline.trajectory import code_trajectory
 from prunelimit.training import (
     TrainSettings,
     fingerprint,
@@ -179,6 +180,8 @@ def train_experiment(
         observed = {"watched": False}
         if recorder is not None:
             observed = {**recorder.observations(), "grid": watch["grid"], "margin": watch["margin"]}
+            path = code_trajectory(recorder.codes, recorder.sizes, recorder.epochs, len(recorder.x))
+            observed["trajectory"] = {k: torch.from_numpy(v) for k, v in path.items()}
             observed["test_acc"] = [None, *history["test_acc"]]
             observed["train_loss"] = [None, *history["train_loss"]]
         metrics["sha256"][Path(watch_out).name] = save_torch(watch_out, observed)

@@ -294,3 +294,78 @@ def partition(records: list[dict], arrays: list[dict[str, np.ndarray]]) -> plt.F
     )
     tight_layout(fig, rect=(0, 0.05, 1, 1))
     return fig
+
+
+def snapshot_epochs(epochs: list[int], eb_epoch: int | None, count: int = 5) -> list[int]:
+    """Up to ``count`` recorded epochs to draw, in order: the initialisation, the first
+    epochs (where the partition moves most), the early-bird epoch and the last."""
+    if not epochs:
+        return []
+    picks = [epochs[0], *epochs[1:3], epochs[len(epochs) // 2], epochs[-1]]
+    if eb_epoch is not None and eb_epoch in epochs:
+        picks[-2] = eb_epoch  # the early bird replaces the middle
+    return sorted(set(picks))[:count]
+
+
+def trajectory(name: str, ebs: list[dict], arrays: list[dict[str, np.ndarray]]) -> plt.Figure:
+    """Spline trajectories during training (You et al., Fig. 4): for the first seed
+    (``arrays``: its ``trajectory.npz``), each ReLU layer's boundaries on the input plane at a
+    few epochs (:func:`snapshot_epochs`); below, for every seed, the number of regions on the
+    grid and the fraction of grid points whose boundary flag changed since the previous epoch,
+    with the early-bird epochs (dashed)."""
+    setup_style()
+    first = arrays[0] if arrays else {"epochs": np.zeros(0, dtype=int)}
+    epochs = [int(e) for e in first["epochs"]]
+    eb_epoch = ebs[0]["detected_epoch"] if ebs else None
+    shown = snapshot_epochs(epochs, eb_epoch)
+    cols = max(len(shown), 2)
+    fig = plt.figure(figsize=(3.0 * cols, 6.6))
+    gs = fig.add_gridspec(2, cols, height_ratios=[1, 0.9])
+    if not shown:
+        ax = fig.add_subplot(gs[0, :])
+        ax.axis("off")
+        note(ax, "no partition trajectory recorded (a watch file from before trajectories)")
+    else:
+        coef = first["coef"]
+        half = (coef[1] - coef[0]) / 2
+        extent = (coef[0] - half, coef[-1] + half, coef[0] - half, coef[-1] + half)
+        layers = first["layer_boundaries"].shape[1]
+        for i, e in enumerate(shown):
+            ax = fig.add_subplot(gs[0, i])
+            k = epochs.index(e)
+            for layer in reversed(range(layers)):  # layer 1 on top
+                flags = first["layer_boundaries"][k, layer]
+                _overlay(ax, flags, LAYER_COLORS[layer % len(LAYER_COLORS)], extent)
+            ax.set_xlim(extent[:2])
+            ax.set_ylim(extent[2:])
+            ax.grid(False)
+            ax.set_xticks([0, 1])
+            ax.set_yticks([0, 1])
+            tag = " (early bird)" if e == eb_epoch else (" (init)" if e == 0 else "")
+            ax.set_title(f"epoch {e}{tag}\n{first['regions'][k]} regions", fontsize=9)
+        handles = [
+            Line2D([], [], color=LAYER_COLORS[j % len(LAYER_COLORS)], lw=3, label=f"layer {j + 1}")
+            for j in range(layers)
+        ]
+        fig.axes[0].legend(handles=handles, fontsize=7, loc="upper right")
+    lower = [fig.add_subplot(gs[1, : cols // 2]), fig.add_subplot(gs[1, cols // 2 :])]
+    for j, (eb, arr) in enumerate(zip(ebs, arrays, strict=False)):
+        x = np.asarray(arr["epochs"], dtype=float)
+        lower[0].plot(x, arr["regions"], color=f"C{j}", lw=1.2, label=f"seed {eb['seed']}")
+        lower[1].plot(x[1:], arr["moved"][1:], color=f"C{j}", lw=1.2, label=f"seed {eb['seed']}")
+        for ax in lower:
+            if eb["detected_epoch"] is not None:
+                ax.axvline(eb["detected_epoch"], color=f"C{j}", ls="--", lw=1)
+    lower[0].set_ylabel("regions on the grid")
+    lower[1].set_ylabel("boundary points moved since last epoch")
+    for ax in lower:
+        ax.set_xlabel("epoch")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    grid = ebs[0]["grid"] if ebs else "?"
+    fig.suptitle(
+        f"{name}: the input-space partition during l1 training ({grid}x{grid} grid, "
+        f"seed {ebs[0]['seed'] if ebs else '?'} above)"
+    )
+    tight_layout(fig)
+    return fig

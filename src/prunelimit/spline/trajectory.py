@@ -1,0 +1,77 @@
+"""Spline trajectories during training (You et al., Fig. 4): the input-plane partition of the
+watched run at every recorded epoch.
+
+From the packed partition codes a :class:`~prunelimit.spline.tickets.CodeRecorder` keeps on the
+``grid x grid`` inputs of :func:`~prunelimit.spline.tickets.watch_inputs`, per epoch: each ReLU
+layer's boundary map (:func:`~prunelimit.spline.tickets.boundary_map` of that layer's bits: the
+grid points whose code differs from the next point's along either axis), the number of regions
+(distinct whole codes on the grid), and the fraction of grid points whose whole-code boundary
+flag changed since the previous epoch (0 at the first epoch).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from prunelimit.spline.tickets import boundary_map
+
+Code = list[np.ndarray]
+
+
+def unpack(code: Code, sizes: Sequence[int], points: int) -> list[np.ndarray]:
+    """The bits of a packed code: one bool array (points, units) per layer, ``sizes`` being
+    each layer's bit count (points x units), as :func:`~prunelimit.spline.tickets.pack` wrote."""
+    out = []
+    for words, size in zip(code, sizes, strict=True):
+        bits = np.unpackbits(np.ascontiguousarray(words).view(np.uint8))[:size].astype(bool)
+        out.append(bits.reshape(points, size // points))
+    return out
+
+
+def code_trajectory(
+    codes: Sequence[Code], sizes: Sequence[int], epochs: Sequence[int], points: int
+) -> dict[str, np.ndarray]:
+    """The partition at every recorded epoch (module docstring). Returns ``epochs`` (E,),
+    ``layer_boundaries`` (E, layers, grid, grid) bool, ``regions`` (E,) and ``moved`` (E,):
+    the fraction of grid points whose boundary flag changed since the previous epoch."""
+    grid = math.isqrt(points)
+    if grid * grid != points:
+        raise ValueError(f"{points} watched inputs are not a square grid")
+    maps, regions = [], []
+    for code in codes:
+        bits = unpack(code, sizes, points)
+        maps.append(np.stack([boundary_map(b.reshape(grid, grid, -1)) for b in bits]))
+        regions.append(len(np.unique(np.concatenate(bits, axis=1), axis=0)))
+    layers = np.stack(maps) if maps else np.zeros((0, len(sizes), grid, grid), dtype=bool)
+    whole = layers.any(axis=1)
+    moved = np.zeros(len(whole))
+    moved[1:] = (whole[1:] != whole[:-1]).mean(axis=(1, 2))
+    return {
+        "epochs": np.asarray(epochs, dtype=np.int64),
+        "layer_boundaries": layers,
+        "regions": np.asarray(regions, dtype=np.int64),
+        "moved": moved,
+    }
+
+
+def trajectory_arrays(observed: dict, grid: int) -> dict[str, np.ndarray]:
+    """The trajectory stored in a watched run's observations (``trajectory``, CPU tensors) as
+    numpy arrays for ``spline/trajectory.npz``, with ``coef`` (the grid's coefficients of
+    :func:`~prunelimit.spline.tickets.grid_inputs`); a watch file written before trajectories
+    were recorded gives zero epochs (the figure says so)."""
+    stored = observed.get("trajectory")
+    if stored is None:
+        print("the watch file holds no partition trajectory: rerun its train job to record one")
+        layers = len(observed.get("code_bits_per_layer", []))
+        stored = {
+            "epochs": np.zeros(0, dtype=np.int64),
+            "layer_boundaries": np.zeros((0, layers, grid, grid), dtype=bool),
+            "regions": np.zeros(0, dtype=np.int64),
+            "moved": np.zeros(0),
+        }
+    margin = float(observed.get("margin", 0.25))
+    arrays = {k: np.asarray(v) for k, v in stored.items()}
+    return {**arrays, "coef": np.linspace(-margin, 1 + margin, grid)}
