@@ -44,7 +44,8 @@ def code_trajectory(
     for code in codes:
         bits = unpack(code, sizes, points)
         maps.append(np.stack([boundary_map(b.reshape(grid, grid, -1)) for b in bits]))
-        regions.append(len(np.unique(np.concatenate(bits, axis=1), axis=0)))
+        rows = np.packbits(np.concatenate(bits, axis=1), axis=1)  # one byte string per point
+        regions.append(len(np.unique(rows.view(np.dtype((np.void, rows.shape[1]))))))
     layers = np.stack(maps) if maps else np.zeros((0, len(sizes), grid, grid), dtype=bool)
     whole = layers.any(axis=1)
     moved = np.zeros(len(whole))
