@@ -253,6 +253,10 @@ def test_regions_figure_with_one_seed_one_density_and_an_empty_layer():
     out = texts(regions("m", _regions()))
     assert "1 seed," in out
     assert "not shown" in out  # the layer pruned to 0 cannot sit on the log axis
+    assert "no region counts in regions.csv" in out  # a table from before they were counted
+    counted = _regions().assign(regions=1, oneshot_regions=1)  # one region: nothing left
+    out = texts(regions("m", counted))
+    assert "no region counts" not in out and "linear regions on the input plane" in out
 
 
 # --- SAP figures ----------------------------------------------------------------------------

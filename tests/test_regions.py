@@ -203,6 +203,35 @@ def test_compare_allocations_small(mnist1d):
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
+def test_region_counts_are_those_of_each_pruned_network_on_the_plane(mnist1d):
+    """The count is that of the masked network's sign patterns on the plane (counted here with
+    ``np.unique`` over the bits); with no fine-tuning, before equals after; a network with no
+    hidden weights left meets one region."""
+    from prunelimit.pruning import apply_masks
+    from prunelimit.spline.tickets import partition_bits, watch_inputs
+
+    torch.manual_seed(0)
+    model = MLP(mnist1d.input_shape, mnist1d.num_classes, (16, 8))
+    plane = watch_inputs(mnist1d, grid=20, margin=0.25)
+    s = TrainSettings(epochs=0, batch_size=256, lr=0.05)
+    rows = compare_allocations(model, mnist1d, [0.3], s, seed=0, plane=plane)
+    n0, widths, names = mlp_dims(model)
+    for r in rows:
+        assert r["regions"] == r["oneshot_regions"]
+        pruned = MLP(mnist1d.input_shape, mnist1d.num_classes, (16, 8))
+        pruned.load_state_dict(model.state_dict())
+        params = dict(pruned.named_parameters())
+        masks, _, _ = allocation_masks({n: params[n].detach() for n in names}, n0, widths, 0.3,
+                                       r["allocation"])  # fmt: skip
+        apply_masks(pruned, masks)
+        bits = np.concatenate([b.numpy() for b in partition_bits(pruned, plane)], axis=1)
+        assert r["regions"] == len(np.unique(bits, axis=0)) > 1
+    with torch.no_grad():
+        for n in names:
+            dict(model.named_parameters())[n].zero_()
+    assert compare_allocations(model, mnist1d, [0.3], s, seed=0, plane=plane)[0]["regions"] == 1
+
+
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_region_models_are_exactly_the_plain_relu_mlps(name):
     """The workflow runs the region stage for REGION_MODELS (kept without torch): it must be

@@ -156,6 +156,14 @@ def test_partition_trajectory_of_the_watched_l1_run(tiny_run):
     assert path["moved"][0] == 0 and (path["moved"][1:] >= 0).all()
 
 
+def test_region_stage_counts_the_regions_on_the_input_plane(tiny_run):
+    df = pd.read_csv(tiny_run / "results/tiny/seed0/spline/regions.csv")
+    grid = json.loads((tiny_run / "results/tiny/seed0/spline/eb.json").read_text())["grid"]
+    for col in ("regions", "oneshot_regions"):
+        assert df[col].between(1, grid * grid).all() and (df[col] == df[col].round()).all()
+    assert "bound: regions" in (tiny_run / "results/tables/regions.md").read_text()
+
+
 def test_the_three_kinds_get_a_theory_and_an_actual_limit_each(tiny_run):
     """With `l2_train` (.test/config.yaml: weight decay 5e-4) the dense and l2 networks go
     through the spectrum and theory rules too; their curves use their own theory's eps, and

@@ -121,6 +121,8 @@ rule linear_regions:
     params:
         exp=lambda w: training_view(w.experiment, "dense"),
         spline=SPLINE.regions.as_dict(),
+        grid=SPLINE.early_bird.grid,
+        margin=SPLINE.early_bird.margin,
         device=DEVICE,
     script:
         "../scripts/linear_regions.py"

@@ -13,6 +13,9 @@ exp, seed = snakemake.params.exp, int(snakemake.wildcards.seed)
 device = setup(seed, threads=snakemake.threads, device=snakemake.params.device)
 data = load_dataset(snakemake.input.data, device)
 model = load_trained(exp, data, snakemake.input.model, device)
-df = regions_experiment(exp, model, data, RegionSettings.from_dict(snakemake.params.spline), seed)
+prm = snakemake.params
+df = regions_experiment(
+    exp, model, data, RegionSettings.from_dict(prm.spline), seed, int(prm.grid), float(prm.margin)
+)
 write_csv(snakemake.output[0], df)
 print(df.drop(columns=["dims"]).to_string())

@@ -156,14 +156,15 @@ def eb_limit(name: str, limits: list[dict]) -> plt.Figure:
 
 def regions(name: str, df: pd.DataFrame) -> plt.Figure:
     """Left: log10 of the region bound against the global density of the hidden weights for
-    the three allocations (line: uniform on a fine grid). Middle: test accuracy after the masked
-    fine-tuning (solid) and before it (dotted), mean +- std over seeds. Right: the realised
-    density of each hidden layer per allocation (mean over seeds). Means and error bars:
-    seaborn's ``lineplot`` over the seeds' rows."""
+    the three allocations (line: uniform on a fine grid). Second: test accuracy after the
+    masked fine-tuning (solid) and before it (dotted), mean +- std over seeds. Third: the
+    realised density of each hidden layer per allocation (mean over seeds). Right: the linear
+    regions met on the early-bird stage's input plane, after (solid) and before (dotted) the
+    fine-tuning. Means and error bars: seaborn's ``lineplot`` over the seeds' rows."""
     setup_style()
     dims = [int(v) for v in str(df["dims"].iloc[0]).split("-")]
     n0, widths = dims[0], dims[1:]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
+    fig, axes = plt.subplots(1, 4, figsize=(20, 4.3))
     ln10 = math.log(10)
     fine = np.geomspace(min(df["rho"].min(), 1e-3), 1.0, 60)
     axes[0].plot(
@@ -196,6 +197,19 @@ def regions(name: str, df: pd.DataFrame) -> plt.Figure:
                             color, {alloc: f"{alloc}, layer {j + 1}"}, errorbar=None,
                             marker="osd^v"[j % 5], mec=color[alloc], lw=1)  # fmt: skip
             densities += [line.get_ydata() for line in lines]
+        if "regions" in sub:
+            mean_sd(axes[3], sub, "rho", "regions", "allocation", color,
+                    {alloc: f"{alloc} (fine-tuned)"}, bars=True, marker="o", mec=color[alloc],
+                    err_kws={"capsize": 3})  # fmt: skip
+            mean_sd(axes[3], sub, "rho", "oneshot_regions", "allocation", color,
+                    {alloc: f"{alloc} (no fine-tuning)"}, bars=True, marker=".", ls=":",
+                    alpha=0.7, mec=color[alloc], err_kws={"capsize": 2})  # fmt: skip
+    if "regions" in df:
+        log_axis(axes[3], "y", df["regions"], "region-count")
+        axes[3].legend(fontsize=7)
+    else:
+        note(axes[3], "no region counts in regions.csv (written before they were counted)")
+    axes[3].set_ylabel("linear regions on the input plane")
     axes[0].set_ylabel("log10 region bound")
     axes[1].set_ylabel("test accuracy")
     axes[2].set_ylabel("layer density (%)")

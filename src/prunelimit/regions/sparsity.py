@@ -71,6 +71,7 @@ def compare_allocations(
     finetune: TrainSettings,
     seed: int,
     allocations: Sequence[str] = ALLOCATIONS,
+    plane: torch.Tensor | None = None,
 ) -> list[dict]:
     """Prune the trained MLP ``model`` to each global density of its hidden weights with each
     allocation (layer-wise magnitude within a layer; ``global``: one magnitude ranking), the
@@ -78,7 +79,9 @@ def compare_allocations(
     :class:`~prunelimit.training.TrainSettings`, ``epochs = 0`` for none; the data order of
     every run is seeded with ``seed``, the same for all allocations). One row per (density,
     allocation) with the realised per-layer densities, the log bound, and accuracies before
-    (``oneshot_*``) and after (``*``) fine-tuning."""
+    (``oneshot_*``) and after (``*``) fine-tuning. With ``plane`` (inputs, e.g. the grid of
+    :func:`~prunelimit.spline.tickets.watch_inputs`), also the number of linear regions they
+    meet (:func:`~prunelimit.spline.tickets.distinct_codes`), before and after."""
     from prunelimit.training import evaluate, fit
 
     n0, widths, names = mlp_dims(model)
@@ -94,6 +97,7 @@ def compare_allocations(
             with torch.no_grad():
                 for n, m in masks.items():
                     params[n].mul_(m.to(params[n].dtype))
+            oneshot_regions = _regions(model, plane)
             val = evaluate(model, data.val)[1] if len(data.val) else math.nan
             _, test = evaluate(model, data.test)
             row = {
@@ -106,6 +110,8 @@ def compare_allocations(
                 "oneshot_test_acc": test,
                 **{f"density_{i + 1}": float(p) for i, p in enumerate(realised)},
             }
+            if plane is not None:
+                row["oneshot_regions"] = oneshot_regions
             if finetune.epochs > 0:
                 fit(model, data, finetune, seed=seed, masks=masks, log=lambda _msg: None)
             train_loss, train_acc = evaluate(model, data.train)
@@ -115,6 +121,8 @@ def compare_allocations(
                 val_acc=evaluate(model, data.val)[1] if len(data.val) else math.nan,
                 test_acc=evaluate(model, data.test)[1],
             )
+            if plane is not None:
+                row["regions"] = _regions(model, plane)
             print(
                 f"rho {rho:.4f} {allocation:7s} densities {np.round(realised, 4).tolist()} "
                 f"log bound {log_bound:.3f} test acc {test:.4f} -> {row['test_acc']:.4f}",
@@ -123,3 +131,12 @@ def compare_allocations(
             rows.append(row)
     model.load_state_dict(start)
     return rows
+
+
+def _regions(model: nn.Module, plane: torch.Tensor | None) -> int | None:
+    """The linear regions of ``model`` that the inputs ``plane`` meet (None without inputs)."""
+    from prunelimit.spline.tickets import distinct_codes, partition_bits
+
+    if plane is None:
+        return None
+    return distinct_codes([b.numpy() for b in partition_bits(model, plane)])

@@ -122,11 +122,18 @@ def early_bird_limits(
 
 
 def regions_experiment(
-    exp: dict, model: nn.Module, data: DatasetSplits, spline: RegionSettings, seed: int
+    exp: dict,
+    model: nn.Module,
+    data: DatasetSplits,
+    spline: RegionSettings,
+    seed: int,
+    grid: int | None = None,
+    margin: float = 0.25,
 ) -> pd.DataFrame:
     """The trained dense MLP pruned to each of ``spline.densities`` with the region-bound,
     uniform and global allocations, fine-tuned ``spline.finetune_epochs`` with the masks held
-    (constant lr of the dense run). One row per (density, allocation)."""
+    (constant lr of the dense run). One row per (density, allocation); with ``grid``, the
+    linear regions met on the early-bird stage's input plane (:func:`watch_inputs`) too."""
     finetune = replace(
         settings_for(exp, "dense"),
         epochs=int(spline.finetune_epochs),
@@ -134,7 +141,9 @@ def regions_experiment(
         warmup_epochs=0,
         milestones=(),
     )
-    df = pd.DataFrame(compare_allocations(model, data, spline.densities, finetune, seed))
+    plane = watch_inputs(data, grid, margin) if grid else None
+    rows = compare_allocations(model, data, spline.densities, finetune, seed, plane=plane)
+    df = pd.DataFrame(rows)
     df.insert(0, "seed", seed)
     df.insert(0, "experiment", exp["name"])
     n0, widths, _ = mlp_dims(model)

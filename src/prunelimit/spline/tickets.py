@@ -347,6 +347,13 @@ def boundary_map(labels: np.ndarray) -> np.ndarray:
     return out
 
 
+def distinct_codes(bits: Sequence[np.ndarray]) -> int:
+    """The number of distinct whole codes among the rows of ``bits`` (one (N, units) bool array
+    per layer, the layers' bits side by side): the regions the N inputs meet."""
+    rows = np.packbits(np.concatenate([np.asarray(b) for b in bits], axis=1), axis=1)
+    return len(np.unique(rows.view(np.dtype((np.void, rows.shape[1])))))
+
+
 @torch.no_grad()
 def predicted_classes(model: nn.Module, x: torch.Tensor, batch_size: int = 2500) -> np.ndarray:
     """Argmax class of ``model`` (eval mode) on every input of ``x``."""
@@ -365,13 +372,11 @@ def grid_partition(model: nn.Module, x: torch.Tensor, grid: int, batch_size: int
     ``boundary`` (grid, grid), the whole code's (their union); ``classes`` (grid, grid), the
     argmax class, and ``decision`` (grid, grid), where it changes; ``regions``, the number of
     distinct codes, and ``regions_per_layer``, of the codes of layers 1..l."""
-    bits = [b.numpy().reshape(grid, grid, -1) for b in partition_bits(model, x, batch_size)]
+    flat = [b.numpy() for b in partition_bits(model, x, batch_size)]
+    bits = [b.reshape(grid, grid, -1) for b in flat]
     classes = predicted_classes(model, x, batch_size).reshape(grid, grid)
     layers = np.stack([boundary_map(b) for b in bits])
-    regions = [
-        len(np.unique(np.concatenate(bits[: i + 1], axis=-1).reshape(grid * grid, -1), axis=0))
-        for i in range(len(bits))
-    ]
+    regions = [distinct_codes(flat[: i + 1]) for i in range(len(flat))]
     return {
         "layer_boundaries": layers,
         "boundary": layers.any(0),

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from prunelimit.spline.tickets import boundary_map
+from prunelimit.spline.tickets import boundary_map, distinct_codes
 
 Code = list[np.ndarray]
 
@@ -44,8 +44,7 @@ def code_trajectory(
     for code in codes:
         bits = unpack(code, sizes, points)
         maps.append(np.stack([boundary_map(b.reshape(grid, grid, -1)) for b in bits]))
-        rows = np.packbits(np.concatenate(bits, axis=1), axis=1)  # one byte string per point
-        regions.append(len(np.unique(rows.view(np.dtype((np.void, rows.shape[1]))))))
+        regions.append(distinct_codes(bits))
     layers = np.stack(maps) if maps else np.zeros((0, len(sizes), grid, grid), dtype=bool)
     whole = layers.any(axis=1)
     moved = np.zeros(len(whole))

@@ -73,8 +73,9 @@ def eb_table(
 
 
 def regions_table(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per experiment and global density: accuracy (mean +- std over seeds) per allocation
-    (``df``: the concatenated ``regions.csv`` tables)."""
+    """Per experiment and global density: accuracy (mean +- std over seeds) per allocation, and
+    the linear regions met on the input plane where ``regions.csv`` has them (``df``: the
+    concatenated ``regions.csv`` tables)."""
     raw_rows, fmt_rows = [], []
     if df.empty:
         return pd.DataFrame(columns=["experiment", "rho"]), pd.DataFrame(
@@ -98,6 +99,10 @@ def regions_table(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
                 f"{100 * raw[f'{alloc}_{c}']:.2g}" for c in layer_cols
             )
             fmt[f"{alloc}: log10 bound"] = f"{raw[f'{alloc}_log_bound_mean'] / math.log(10):.2f}"
+            if "regions" in sub:  # the linear regions met on the input plane, fine-tuned
+                m, s = mean_std(list(sub["regions"]))
+                raw[f"{alloc}_regions_mean"], raw[f"{alloc}_regions_std"] = m, s
+                fmt[f"{alloc}: regions"] = format_pm(m, s, 0)
         raw_rows.append(raw)
         fmt_rows.append(fmt)
     return pd.DataFrame(raw_rows), pd.DataFrame(fmt_rows)
