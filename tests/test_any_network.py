@@ -14,6 +14,7 @@ import prunelimit
 from conftest import REPO, run_snakemake
 from prunelimit.config import ConfigError, check_config, check_models, load_schema
 from prunelimit.data import DatasetError, load_dataset, prepare_dataset
+from prunelimit.hessian import HessianOperator
 from prunelimit.model_import import ModelError
 from prunelimit.models import build_model
 from prunelimit.pruning import count_prunable
@@ -118,6 +119,20 @@ def test_the_api_takes_a_data_loader_as_it_takes_tensors():
     a = prunelimit.predict_limit(model, {"train": loader}, hessian=h, batch_size=32)
     b = prunelimit.predict_limit(model, (x, y), hessian=h, batch_size=32)
     assert a["rho_th"] == b["rho_th"] and a["eps"] == b["eps"]
+
+
+def test_the_api_gives_the_exact_hessian_rows_of_a_users_network():
+    x, y = _images(64)
+    model = build_model("mlp", (3, 8, 8), 4, seed=0, widths=[6])
+    out = prunelimit.hessian_rows(model, (x, y), hessian={"rows": 4, "probes": 3})
+    x, y = prunelimit.as_splits((x, y)).train.get(torch.arange(len(y)))  # as the API sees them
+    op = HessianOperator(model, x, y)
+    H = torch.autograd.functional.hessian(
+        lambda f: op._loss(op.unflatten(f), x, y), op.flatten(op.w0)
+    ).double()
+    assert len(out["row_l1"]) == 4 and out["n_hvp"] == 4 and out["data"]["given"] == ["train"]
+    exact = H[out["index"]].abs().sum(1)
+    assert torch.allclose(torch.tensor(out["row_l1"], dtype=torch.float64), exact, rtol=1e-4)
 
 
 def test_the_readme_python_example_runs():

@@ -10,7 +10,7 @@ Conventions used everywhere in the package:
 
 __version__ = "0.1.0"
 
-_API = ("predict_limit", "actual_limit", "as_splits")
+_API = ("predict_limit", "actual_limit", "hessian_rows", "as_splits")
 __all__ = [*_API, "__version__"]
 
 

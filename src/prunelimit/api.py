@@ -1,12 +1,13 @@
 """The limit of any trained network from Python: the same library calls the workflow's rules make.
 
 :func:`predict_limit` is the ``spectrum`` and ``theory`` rules in one call; :func:`actual_limit`
-is the ``actual_limit`` rule's one-shot magnitude pruning curve for one network. ``data`` is a
-:class:`~prunelimit.data.DatasetSplits`, a prepared dataset file, ``(x, y)`` tensors or an
-iterable of ``(x, y)`` batches (a ``DataLoader``), or a dict of those per split (``train``, ``val``,
-``test``). Inputs are used as given (already normalised); without a ``val`` split the accuracy
-criterion is judged on the training data and without ``test`` the test accuracy is the training
-accuracy (both said in the result's ``data`` field).
+is the ``actual_limit`` rule's one-shot magnitude pruning curve for one network;
+:func:`hessian_rows` the ``hessian_rows`` rule (the Hessian rows at the magnitude thresholds).
+``data`` is a :class:`~prunelimit.data.DatasetSplits`, a prepared dataset file, ``(x, y)``
+tensors or an iterable of ``(x, y)`` batches (a ``DataLoader``), or a dict of those per split
+(``train``, ``val``, ``test``). Inputs are used as given (already normalised); without a
+``val`` split the accuracy criterion is judged on the training data and without ``test`` the
+test accuracy is the training accuracy (both said in the result's ``data`` field).
 
 Settings are the config's sections (:mod:`prunelimit.settings`; the workflow's defaults where
 none are given); ``batch_size`` is the training batch size, which ``eps: auto`` (the std of the
@@ -24,7 +25,12 @@ from torch import nn
 
 from prunelimit.data import DatasetSplits, Split, load_dataset
 from prunelimit.experiment.actual import pruning_curve
-from prunelimit.experiment.prediction import loss_tolerance, spectrum_of, theory_of
+from prunelimit.experiment.prediction import (
+    hessian_rows_of,
+    loss_tolerance,
+    spectrum_of,
+    theory_of,
+)
 from prunelimit.model_import import check_network
 from prunelimit.settings import HessianSettings, LimitSettings, TheorySettings
 
@@ -42,6 +48,7 @@ DEFAULTS = {
         "batch_size": 1000,
         "top_k": 5,
         "seed": 0,
+        "rows": 50,
     },
     "theory": {"eps": "auto", "negative": "abs", "convergence_tol": 0.005},
     "limit": {"coarse_points": 24, "resolution": 0.001},
@@ -202,3 +209,16 @@ def actual_limit(
         "data": about,
         **{k: v for k, v in curve.items() if not k.startswith("rho_")},
     }
+
+
+def hessian_rows(
+    model: nn.Module, data: Data, *, hessian: HessianSettings | Mapping | None = None
+) -> dict:
+    """The Hessian rows of ``model``'s weights at the magnitude thresholds of the pruned
+    fractions ``j / rows`` (:mod:`prunelimit.limit.hessian_rows`; ``hessian.rows`` of them, over
+    ``hessian.samples`` training samples in chunks of ``hessian.batch_size``): per row ``q``,
+    ``rank``, ``index``, ``magnitude``, ``row_l1`` and ``diagonal``, as ``hessian_rows.json``."""
+    h = _section(HessianSettings, "hessian", hessian)
+    splits, about = _prepared(model, data)
+    model.eval()
+    return {**hessian_rows_of(model, splits, **h.rows_dict()), "data": about}
