@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from prunelimit.hessian import HessianOperator
-from prunelimit.limit.hessian_rows import hessian_rows, threshold_indices
+from prunelimit.limit.hessian_rows import hessian_rows, threshold_indices, threshold_ranks
 from prunelimit.models import build_model
 from prunelimit.pruning import flat_prunable
 
@@ -29,6 +29,7 @@ def test_threshold_weights_are_the_smallest_kept_at_each_kept_ratio():
         assert int(kept.sum()) == len(w) - round(qi * len(w))
     with pytest.raises(ValueError, match="count must be >= 1"):
         threshold_indices(w, 0)
+    assert threshold_ranks(100, 100)[29] == 29  # floor(0.29 * 100) in floats is 28
 
 
 def test_rows_match_the_exact_hessian(problem):
@@ -45,6 +46,6 @@ def test_rows_match_the_exact_hessian(problem):
     assert np.allclose(out["magnitude"], w.abs()[idx].double().numpy())
     assert out["n_hvp"] == 7 and out["D"] == op.D and out["samples"] == 200
     assert out["magnitude"] == sorted(out["magnitude"])  # in the magnitude order
-    assert out["rank"] == [int(np.floor(k / 7 * op.D)) for k in range(7)]
+    assert out["rank"] == [k * op.D // 7 for k in range(7)]
     with pytest.raises(ValueError, match="entries, the Hessian operator"):
         hessian_rows(op, w[:-1], count=2)

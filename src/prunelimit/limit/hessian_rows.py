@@ -32,8 +32,15 @@ def threshold_indices(w: torch.Tensor, count: int) -> tuple[np.ndarray, np.ndarr
     order = torch.empty_like(ranks)
     order[ranks] = torch.arange(ranks.numel(), device=ranks.device)  # order[r]: index of rank r
     q = np.arange(count) / count
-    idx = order[torch.as_tensor(np.floor(q * ranks.numel()).astype(np.int64), device=ranks.device)]
+    rank = threshold_ranks(ranks.numel(), count)
+    idx = order[torch.as_tensor(rank, device=ranks.device)]
     return q, idx.cpu().numpy()
+
+
+def threshold_ranks(D: int, count: int) -> np.ndarray:
+    """``floor(j D / count)`` for ``j = 0..count-1``, in integers (``floor(0.29 * 100)`` in
+    floats is 28)."""
+    return np.arange(count, dtype=np.int64) * D // count
 
 
 def hessian_rows(op: HessianOperator, w: torch.Tensor, count: int, block: int = 4) -> dict:
@@ -58,7 +65,7 @@ def hessian_rows(op: HessianOperator, w: torch.Tensor, count: int, block: int = 
         print(f"Hessian rows {start + len(part)}/{len(idx)}", flush=True)
     return {
         "q": q.tolist(),
-        "rank": np.floor(q * op.D).astype(int).tolist(),
+        "rank": threshold_ranks(op.D, count).tolist(),
         "index": idx.astype(int).tolist(),
         "magnitude": w.detach().abs().double().cpu().numpy()[idx].tolist(),
         "row_l1": row_l1,
