@@ -122,9 +122,7 @@ def read_npz(path: str | os.PathLike) -> dict[str, Any]:
     try:
         with np.load(path, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
-    except (zipfile.BadZipFile, ValueError, EOFError, OSError) as err:
-        if isinstance(err, FileNotFoundError):
-            raise
+    except (zipfile.BadZipFile, ValueError, EOFError) as err:  # truncated, empty, not a zip
         raise DamagedFile(path, f"it is not a complete .npz archive ({err})") from err
 
 

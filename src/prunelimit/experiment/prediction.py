@@ -26,7 +26,7 @@ from prunelimit.limit.theory import (
     theory_curve,
 )
 from prunelimit.limit.weights import magnitude_histogram
-from prunelimit.memory import auto_chunk
+from prunelimit.memory import ChunkChoice, auto_chunk
 from prunelimit.pruning import (
     flat_prunable,
     sorted_magnitudes,
@@ -46,6 +46,29 @@ def training_tensors(
 
     idx = hessian_samples(len(data.train), samples, seed).to(data.train.x.device)
     return data.train.get(idx)
+
+
+def hessian_chunk(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int | str,
+    memory_gb: float,
+    vectors: int,
+    steps: int,
+    basis_memory_gb: float | None,
+    cache_primal: bool,
+) -> tuple[int, ChunkChoice | None]:
+    """The samples per chunk of the Hessian products: ``batch_size`` as given, or for ``auto``
+    the largest chunk whose products of ``vectors`` vectors fit ``memory_gb`` beside ``vectors x
+    steps`` basis vectors (:func:`prunelimit.memory.auto_chunk`, its reason printed)."""
+    if batch_size != "auto":
+        return batch_size, None
+    choice = auto_chunk(
+        model, x, y, memory_gb, vectors, steps, basis_memory_gb, cache_primal=cache_primal
+    )
+    print(choice.reason(), flush=True)
+    return choice.batch_size, choice
 
 
 def spectrum_of(
@@ -88,14 +111,10 @@ def spectrum_of(
         + (f" (at most {steps})" if converged else ""),
         flush=True,
     )
-    chunk, choice = h.batch_size, None
-    if chunk == "auto":
-        cache = h.cache_primal and h.engine == "builtin"
-        choice = auto_chunk(
-            model, x, y, h.memory_gb, h.probes, steps, h.basis_memory_gb, cache_primal=cache
-        )
-        chunk = choice.batch_size
-        print(choice.reason(), flush=True)
+    cache = h.cache_primal and h.engine == "builtin"
+    chunk, choice = hessian_chunk(
+        model, x, y, h.batch_size, h.memory_gb, h.probes, steps, h.basis_memory_gb, cache
+    )
     if mask is not None:
         print(f"restricted to the {int(mask.sum())} surviving of {mask.numel()} weights")
     result = estimate_spectrum(
@@ -140,11 +159,7 @@ def hessian_rows_of(
     ``batch_size: auto`` fits ``block`` vectors per product in ``memory_gb``, so with ``block``
     the spectrum's probes the job needs no more memory than the spectrum's products."""
     x, y = training_tensors(data, samples, sample_seed)
-    chunk, choice = batch_size, None
-    if chunk == "auto":
-        choice = auto_chunk(model, x, y, memory_gb, block, 0, cache_primal=cache_primal)
-        chunk = choice.batch_size
-        print(choice.reason(), flush=True)
+    chunk, choice = hessian_chunk(model, x, y, batch_size, memory_gb, block, 0, None, cache_primal)
     print(f"{count} Hessian rows over {len(y)} training samples, chunks of {chunk}", flush=True)
     op = HessianOperator(model, x, y, batch_size=chunk, cache_primal=cache_primal)
     t0 = time.perf_counter()

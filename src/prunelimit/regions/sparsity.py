@@ -23,6 +23,7 @@ from prunelimit.regions.bound import (
     kept_counts,
     log_region_bound,
 )
+from prunelimit.spline.tickets import distinct_codes, partition_bits
 
 if TYPE_CHECKING:
     from prunelimit.data import DatasetSplits
@@ -97,7 +98,6 @@ def compare_allocations(
             with torch.no_grad():
                 for n, m in masks.items():
                     params[n].mul_(m.to(params[n].dtype))
-            oneshot_regions = _regions(model, plane)
             val = evaluate(model, data.val)[1] if len(data.val) else math.nan
             _, test = evaluate(model, data.test)
             row = {
@@ -111,7 +111,7 @@ def compare_allocations(
                 **{f"density_{i + 1}": float(p) for i, p in enumerate(realised)},
             }
             if plane is not None:
-                row["oneshot_regions"] = oneshot_regions
+                row["oneshot_regions"] = _regions(model, plane)
             if finetune.epochs > 0:
                 fit(model, data, finetune, seed=seed, masks=masks, log=lambda _msg: None)
             train_loss, train_acc = evaluate(model, data.train)
@@ -133,10 +133,6 @@ def compare_allocations(
     return rows
 
 
-def _regions(model: nn.Module, plane: torch.Tensor | None) -> int | None:
-    """The linear regions of ``model`` that the inputs ``plane`` meet (None without inputs)."""
-    from prunelimit.spline.tickets import distinct_codes, partition_bits
-
-    if plane is None:
-        return None
+def _regions(model: nn.Module, plane: torch.Tensor) -> int:
+    """The linear regions of ``model`` that the inputs ``plane`` meet."""
     return distinct_codes([b.numpy() for b in partition_bits(model, plane)])

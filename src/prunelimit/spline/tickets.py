@@ -171,6 +171,16 @@ def pack(bits: torch.Tensor) -> np.ndarray:
     return packed.view(np.uint64)
 
 
+def unpack(code: Code, sizes: Sequence[int], points: int) -> list[np.ndarray]:
+    """The bits of a packed code: one bool array (points, units) per layer, ``sizes`` being
+    each layer's bit count (points x units), as :func:`pack` wrote."""
+    out = []
+    for words, size in zip(code, sizes, strict=True):
+        bits = np.unpackbits(np.ascontiguousarray(words).view(np.uint8))[:size].astype(bool)
+        out.append(bits.reshape(points, size // points))
+    return out
+
+
 def partition_code(model: nn.Module, x: torch.Tensor, batch_size: int = 2500) -> Code:
     """Packed partition code of ``model`` on inputs ``x`` (see the module conventions)."""
     return [pack(b) for b in partition_bits(model, x, batch_size)]

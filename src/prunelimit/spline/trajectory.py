@@ -16,19 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from prunelimit.spline.tickets import boundary_map, distinct_codes
-
-Code = list[np.ndarray]
-
-
-def unpack(code: Code, sizes: Sequence[int], points: int) -> list[np.ndarray]:
-    """The bits of a packed code: one bool array (points, units) per layer, ``sizes`` being
-    each layer's bit count (points x units), as :func:`~prunelimit.spline.tickets.pack` wrote."""
-    out = []
-    for words, size in zip(code, sizes, strict=True):
-        bits = np.unpackbits(np.ascontiguousarray(words).view(np.uint8))[:size].astype(bool)
-        out.append(bits.reshape(points, size // points))
-    return out
+from prunelimit.spline.tickets import Code, boundary_map, distinct_codes, unpack
 
 
 def code_trajectory(
