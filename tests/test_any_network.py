@@ -12,11 +12,13 @@ import yaml
 
 import prunelimit
 from conftest import REPO, run_snakemake
-from prunelimit.config import ConfigError, check_config, check_models, load_schema
+from prunelimit.config.schema import ConfigError, load_schema
+from prunelimit.config.validate import check_config
+from prunelimit.curvature.operator import HessianOperator
 from prunelimit.data import DatasetError, load_dataset, prepare_dataset
-from prunelimit.hessian import HessianOperator
-from prunelimit.model_import import ModelError
-from prunelimit.models import build_model
+from prunelimit.experiment.checks import check_models
+from prunelimit.models.import_path import ModelError
+from prunelimit.models.registry import build_model
 from prunelimit.pruning import count_prunable
 
 SCHEMA = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -275,7 +277,7 @@ def test_an_image_folder_without_images_is_refused(tmp_path):
 
 def test_a_model_error_names_the_experiment_at_job_time():
     from prunelimit.data import get_spec
-    from prunelimit.experiment import new_model
+    from prunelimit.experiment.runs import new_model
 
     exp = {"name": "mine", "model": "any_network_model:NoWeights", "dataset": "mnist1d"}
     with pytest.raises(ModelError, match="experiment 'mine': model 'any_network_model:NoWeights'"):

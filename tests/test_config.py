@@ -5,9 +5,10 @@ import pytest
 import yaml
 
 from conftest import REPO, run_snakemake
-from prunelimit.config import ConfigError, check_config, load_schema
+from prunelimit.config.schema import ConfigError, load_schema
+from prunelimit.config.validate import check_config
 from prunelimit.data import DATASETS
-from prunelimit.models import MODELS
+from prunelimit.models.registry import MODELS
 
 SCHEMA = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -115,7 +116,7 @@ def test_paper_grid_with_slurm_profile_gives_every_gpu_job_a_gpu(tmp_path):
 
 
 def test_own_weights_cross_checks(tmp_path, monkeypatch):
-    from prunelimit.config import check_weights_files
+    from prunelimit.config.validate import check_files
 
     msg = _bad(lambda c: c["experiments"][0].pop("train"))
     assert "experiments[0] (mlp): give `train`" in msg and "or `weights`" in msg
@@ -129,12 +130,12 @@ def test_own_weights_cross_checks(tmp_path, monkeypatch):
     cfg["experiments"][1].pop("l1_train")
     check_config(cfg, SCHEMA)
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ConfigError, match="experiment 'fc5': weights file w.pt does not exist"):
-        check_weights_files(cfg)
+    with pytest.raises(ConfigError, match=r"experiments\[1\].weights \(fc5\): w.pt does not exist"):
+        check_files(cfg)
     (tmp_path / "w.pt").write_bytes(b"x")
-    check_weights_files(cfg)  # found relative to the working directory
+    check_files(cfg)  # found relative to the working directory
     cfg["experiments"][1]["weights"] = "results/other/seed0/l1.pt"  # made by this workflow
-    check_weights_files(cfg)
+    check_files(cfg)
 
 
 def test_the_l2_run_and_its_seeds_are_checked():

@@ -1,5 +1,5 @@
 """The schema is the one source of every config key's meaning and default, and
-config/README.md's key tables are what `python -m prunelimit.config_docs` writes from it."""
+config/README.md's key tables are what `python -m prunelimit.config.docs` writes from it."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import copy
 import pytest
 
 from conftest import REPO
-from prunelimit import config_docs
-from prunelimit.config_docs import load_schema, render, rows, type_text, undocumented
+from prunelimit.config import docs as config_docs
+from prunelimit.config.docs import load_schema, render, rows, type_text, undocumented
 
 SCHEMA = load_schema(REPO / config_docs.SCHEMA)
 README = REPO / config_docs.README
@@ -22,7 +22,7 @@ def test_every_schema_property_has_a_description():
 
 def test_config_readme_is_what_the_generator_writes():
     text = README.read_text()
-    assert text == render(text, SCHEMA), "run: python -m prunelimit.config_docs"
+    assert text == render(text, SCHEMA), "run: python -m prunelimit.config.docs"
     assert (
         config_docs.main(
             ["--check", "--readme", str(README), "--schema", str(REPO / config_docs.SCHEMA)]

@@ -102,8 +102,9 @@ def test_a_digest_recorded_beside_is_checked(tmp_path):
 
 
 def test_a_damaged_checkpoint_is_ignored(mnist1d, tmp_path):
-    from prunelimit.models import build_model
-    from prunelimit.training import TrainSettings, fit
+    from prunelimit.config.settings import TrainSettings
+    from prunelimit.models.registry import build_model
+    from prunelimit.training.loop import fit
 
     ckpt = tmp_path / "l1.ckpt"
     ckpt.write_bytes(b"PK\x03\x04 not a whole checkpoint")

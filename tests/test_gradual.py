@@ -12,11 +12,13 @@ from torch import nn
 from torch.func import functional_call
 
 from conftest import toy_splits
+from prunelimit.config.settings import HessianSettings, LimitSettings, TheorySettings, TrainSettings
+from prunelimit.curvature.operator import HessianOperator
+from prunelimit.curvature.spectrum import builtin_spectrum
 from prunelimit.data import DatasetSplits
-from prunelimit.hessian import HessianOperator
 from prunelimit.limit.gradual import IterationKeeper, gradual_limits
 from prunelimit.limit.theory import pruning_limit
-from prunelimit.models import MLP
+from prunelimit.models.networks import MLP
 from prunelimit.pruning import (
     global_magnitude_masks,
     keep_count,
@@ -26,10 +28,8 @@ from prunelimit.pruning import (
 )
 from prunelimit.sap.iterative import run_pruning
 from prunelimit.sap.strategies import PruneSettings
-from prunelimit.settings import HessianSettings, LimitSettings, TheorySettings
-from prunelimit.spectrum import builtin_spectrum
 from prunelimit.tables.gradual import gradual_table
-from prunelimit.training import TrainSettings, evaluate
+from prunelimit.training.loop import evaluate
 
 HESSIAN = HessianSettings(
     engine="builtin", lanczos_steps=12, probes=2, samples=None, batch_size=64, top_k=3, seed=0

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from prunelimit.hessian import HessianOperator
+from prunelimit.curvature.operator import HessianOperator
 from prunelimit.limit.hessian_rows import hessian_rows, threshold_indices, threshold_ranks
-from prunelimit.models import build_model
+from prunelimit.models.registry import build_model
 from prunelimit.pruning import flat_prunable
 
 

@@ -7,8 +7,8 @@ import re
 import pytest
 import torch
 
-from prunelimit.experiment import import_experiment, new_model
-from prunelimit.imported import WeightsError
+from prunelimit.experiment.runs import import_experiment, new_model
+from prunelimit.training.imported import WeightsError
 
 EXP = {
     "name": "mine",
@@ -69,7 +69,7 @@ def test_bad_weights_fail_clearly_and_write_nothing(mnist1d, tmp_path, case):
     elif case == "architecture":
         torch.save(new_model({**EXP, "model": "fc5", "model_args": {}}, mnist1d).state_dict(), src)
     elif case == "classes":
-        from prunelimit.models import build_model
+        from prunelimit.models.registry import build_model
 
         other = build_model("mlp", mnist1d.input_shape, 5, widths=[16, 8])
         torch.save(other.state_dict(), src)

@@ -5,10 +5,11 @@ import math
 import pytest
 import torch
 
-from prunelimit.experiment import pruning_curve
-from prunelimit.models import build_model
+from prunelimit.config.settings import TrainSettings
+from prunelimit.limit.actual import pruning_curve
+from prunelimit.models.registry import build_model
 from prunelimit.pruning import prunable_weights
-from prunelimit.training import TrainSettings, evaluate, fit
+from prunelimit.training.loop import evaluate, fit
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +71,7 @@ def test_without_l1_the_objective_is_the_loss(trained, mnist1d):
 def test_automatic_eps_is_the_std_of_the_shuffled_minibatch_losses(trained, mnist1d):
     from torch.nn import functional as F
 
-    from prunelimit.experiment import loss_tolerance
+    from prunelimit.limit.prediction import loss_tolerance
 
     eps, mode = loss_tolerance(trained, mnist1d, "auto", 128, seed=3)
     # direct: the same seeded shuffle, batch by batch, sample standard deviation (ddof 1)
@@ -91,8 +92,8 @@ def test_automatic_eps_is_the_std_of_the_shuffled_minibatch_losses(trained, mnis
 def test_non_finite_inputs_stop_the_job(trained, mnist1d):
     import copy
 
+    from prunelimit.curvature.spectrum import estimate_spectrum
     from prunelimit.regions.sparsity import kept_counts
-    from prunelimit.spectrum import estimate_spectrum
 
     with pytest.raises(FloatingPointError, match="eps"):
         pruning_curve(trained, mnist1d, float("nan"), 0.001, 12, 0.0005)

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from prunelimit.hessian import HessianOperator
+from prunelimit.curvature.operator import HessianOperator
 from prunelimit.limit.local_model import local_model_along_curve, local_terms, pruning_directions
 from prunelimit.pruning import keep_largest
 

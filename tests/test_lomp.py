@@ -9,10 +9,11 @@ import pytest
 import torch
 from torch import nn
 
+from prunelimit.config.settings import TrainSettings
 from prunelimit.data import DatasetSplits, Split
-from prunelimit.experiment.actual import pruning_curve
+from prunelimit.limit.actual import pruning_curve
 from prunelimit.limit.lomp import from_curve, lomp_levels, lomp_records
-from prunelimit.training import TrainSettings, fit
+from prunelimit.training.loop import fit
 
 
 def data() -> DatasetSplits:

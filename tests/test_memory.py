@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from prunelimit.data import DatasetSplits, Split
-from prunelimit.experiment import spectrum_of
-from prunelimit.memory import (
+from prunelimit.bench.memory import train_step_measure
+from prunelimit.config.settings import HessianSettings
+from prunelimit.curvature.memory import (
     GB,
     LinearCost,
     auto_chunk,
@@ -18,10 +18,10 @@ from prunelimit.memory import (
     peak_memory,
     per_sample_cost,
     plan_chunk,
-    train_step_measure,
 )
-from prunelimit.models import build_model
-from prunelimit.settings import HessianSettings
+from prunelimit.data import DatasetSplits, Split
+from prunelimit.limit.prediction import spectrum_of
+from prunelimit.models.registry import build_model
 
 
 def test_the_fit_recovers_a_known_linear_cost():

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from prunelimit.models import MODELS, build_model
+from prunelimit.models.registry import MODELS, build_model
 from prunelimit.pruning import count_prunable, prunable_names
 
 SHAPES = {
@@ -70,7 +70,7 @@ def test_unknown_model_lists_known():
 def test_adaptive_mean_equals_adaptive_average_pooling(shape, size):
     from torch import nn
 
-    from prunelimit.models import AdaptiveMean
+    from prunelimit.models.networks import AdaptiveMean
 
     x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
     ref_pool = nn.AdaptiveAvgPool1d(size) if len(shape) == 3 else nn.AdaptiveAvgPool2d(size)

@@ -9,27 +9,12 @@ import pytest
 import torch
 from torch import nn
 
-from prunelimit.ntk import (
-    PrunedMLP,
-    analytic_ntk,
-    analytic_ntk_gram,
-    deviation_caption,
-    deviation_table,
-    empirical_ntk,
-    gram_distances,
-    init_weights,
-    kept_fraction,
-    mlp_ntk,
-    naive_ntk,
-    ntk_sweep,
-    pruned_mlp,
-    random_masks,
-    real_input_scale,
-    sweep_summary,
-    two_unit_inputs,
-    width_needed,
-    width_needed_fit,
-)
+from prunelimit.ntk.analytic import analytic_ntk, analytic_ntk_gram, two_unit_inputs
+from prunelimit.ntk.kernels import empirical_ntk, mlp_ntk, naive_ntk
+from prunelimit.ntk.network import PrunedMLP, init_weights, kept_fraction, pruned_mlp, random_masks
+from prunelimit.ntk.sweep import gram_distances, ntk_sweep, real_input_scale
+from prunelimit.ntk.width import width_needed, width_needed_fit
+from prunelimit.tables.ntk import deviation_caption, deviation_table, sweep_summary
 
 THETA_PAPER = 2.42873  # Yang & Wang (2023): depth 3, unit inputs, <x, y> = 0.7688
 

@@ -1,6 +1,6 @@
 import torch
 
-from prunelimit.models import build_model
+from prunelimit.models.registry import build_model
 from prunelimit.pruning import (
     apply_masks,
     count_prunable,

@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from prunelimit.config.settings import TrainSettings
 from prunelimit.limit.regime import (
     MAX_DRIFT_KEPT,
     drift_budget,
@@ -15,9 +16,9 @@ from prunelimit.limit.regime import (
     verdict,
     warning,
 )
-from prunelimit.models import build_model
+from prunelimit.models.registry import build_model
 from prunelimit.pruning import prunable_weights
-from prunelimit.training import TrainSettings, lr_at_epoch
+from prunelimit.training.loop import lr_at_epoch
 
 
 def _lrs(s: TrainSettings) -> list[float]:
@@ -133,8 +134,8 @@ def test_stationarity_in_units_of_lambda():
 def test_loss_gradient_is_the_full_batch_gradient(mnist1d):
     from torch.nn import functional as F
 
-    from prunelimit.models import build_model
-    from prunelimit.training import loss_gradient
+    from prunelimit.models.registry import build_model
+    from prunelimit.training.loop import loss_gradient
 
     model = build_model("mlp", mnist1d.input_shape, mnist1d.num_classes, seed=0, widths=[8])
     g = loss_gradient(model, mnist1d.train, batch_size=333)

@@ -12,7 +12,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prunelimit.models import MLP, MODELS, build_model
+from prunelimit.config.settings import TrainSettings
+from prunelimit.models.networks import MLP
+from prunelimit.models.registry import MODELS, build_model
 from prunelimit.pruning import global_magnitude_masks, layer_magnitude_masks
 from prunelimit.regions.bound import (
     REGION_MODELS,
@@ -24,7 +26,6 @@ from prunelimit.regions.bound import (
     serra_bound_bruteforce,
 )
 from prunelimit.regions.sparsity import allocation_masks, compare_allocations, mlp_dims
-from prunelimit.training import TrainSettings
 
 
 def direct_bound(n0: int, widths: list[int], densities: list[float]) -> float:
@@ -207,8 +208,9 @@ def test_region_counts_are_those_of_each_pruned_network_on_the_plane(mnist1d):
     """The count is that of the masked network's sign patterns on the plane (counted here with
     ``np.unique`` over the bits); with no fine-tuning, before equals after; a network with no
     hidden weights left meets one region."""
+    from prunelimit.partition.codes import partition_bits
+    from prunelimit.partition.plane import watch_inputs
     from prunelimit.pruning import apply_masks
-    from prunelimit.spline.tickets import partition_bits, watch_inputs
 
     torch.manual_seed(0)
     model = MLP(mnist1d.input_shape, mnist1d.num_classes, (16, 8))

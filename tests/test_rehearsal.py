@@ -1,7 +1,7 @@
 """Rehearsal of the papers' grid: the whole DAG of config/paper.yaml on the CPU.
 
 The config is .test/rehearsal.yaml, derived from config/paper.yaml by
-:mod:`prunelimit.rehearsal` (every experiment, model, dataset, schedule and comparison; only
+:mod:`prunelimit.config.rehearsal` (every experiment, model, dataset, schedule and comparison; only
 sizes shrunk, each for the reason given there and in the file's header). The datasets are
 synthetic CIFAR10-, CIFAR100- and TinyImageNet-shaped prepared files
 (:mod:`prunelimit.data.synthetic`, through the real preparation code), since CI is offline.
@@ -17,9 +17,9 @@ import yaml
 
 from conftest import REPO, finite, job_counts, run_snakemake
 from prunelimit.bench.dag import job_times
+from prunelimit.config.rehearsal import ABLATIONS, HESSIAN, SECTIONS, TOP, TRAIN, main, render
+from prunelimit.config.validate import load_settings
 from prunelimit.data import write_synthetic
-from prunelimit.rehearsal import ABLATIONS, HESSIAN, SECTIONS, TOP, TRAIN, main, render
-from prunelimit.settings import load_settings
 
 PAPER = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
 REHEARSAL = REPO / ".test" / "rehearsal.yaml"
@@ -63,7 +63,7 @@ def _leaves(d, path=()):
 
 def test_committed_rehearsal_is_derived_from_the_paper_config():
     text = REHEARSAL.read_text()
-    assert text == render(PAPER), "run: python -m prunelimit.rehearsal"
+    assert text == render(PAPER), "run: python -m prunelimit.config.rehearsal"
     load_settings(yaml.safe_load(text), SCHEMA)  # the workflow's validation
 
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from prunelimit.hessian import HessianOperator
-from prunelimit.models import MODELS, build_model
+from prunelimit.curvature.operator import HessianOperator
+from prunelimit.models.registry import MODELS, build_model
 from prunelimit.runtime import setup
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

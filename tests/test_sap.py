@@ -11,11 +11,12 @@ from torch import nn
 
 import prunelimit.sap.iterative as sap_mod
 from conftest import toy_splits
+from prunelimit.config.settings import TrainSettings
 from prunelimit.data import DatasetSplits
 from prunelimit.pruning import prune_smallest, prune_smallest_rows
 from prunelimit.sap.iterative import iteration_settings, run_pruning
 from prunelimit.sap.strategies import PruneSettings, lt_step, os_masks, sap_step
-from prunelimit.training import TrainSettings, evaluate
+from prunelimit.training.loop import evaluate
 
 SCOPES = ("global", "layer", "neuron")
 

@@ -9,17 +9,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from prunelimit.config import ConfigError
-from prunelimit.settings import (
+from prunelimit.config.schema import ConfigError
+from prunelimit.config.settings import (
     SECTIONS,
     EarlyBirdSettings,
     ExperimentSettings,
     RegionSettings,
     Settings,
     SplineSettings,
-    load_settings,
+    TrainSettings,
 )
-from prunelimit.training import TrainSettings
+from prunelimit.config.validate import load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"

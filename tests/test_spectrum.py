@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from prunelimit.hessian import HessianOperator
-from prunelimit.models import build_model
-from prunelimit.spectrum import (
+from prunelimit.curvature.operator import HessianOperator
+from prunelimit.curvature.spectrum import (
     Lanczos,
     estimate_spectrum,
     lanczos,
@@ -16,6 +15,7 @@ from prunelimit.spectrum import (
     ritz,
     spectral_summary,
 )
+from prunelimit.models.registry import build_model
 
 
 def _known_matrix(D: int, seed: int = 0) -> tuple[torch.Tensor, np.ndarray]:

@@ -7,21 +7,19 @@ import pytest
 import torch
 from torch import nn
 
-from prunelimit.experiment import train_experiment
+from prunelimit.experiment.runs import train_experiment
 from prunelimit.io import load_torch
-from prunelimit.models import MLP, MODELS, build_model
-from prunelimit.spline.tickets import (
-    CodeRecorder,
-    anchor_indices,
+from prunelimit.models.networks import MLP
+from prunelimit.models.registry import MODELS, build_model
+from prunelimit.partition.codes import (
     check_relu_modules,
-    detect_early_bird,
     distance_matrix,
-    grid_inputs,
     hamming,
     pack,
     partition_bits,
-    window_max,
 )
+from prunelimit.partition.plane import anchor_indices, grid_inputs
+from prunelimit.spline.tickets import CodeRecorder, detect_early_bird, window_max
 
 
 def prefix_code(counts: list[int], sizes: list[int]) -> list[np.ndarray]:

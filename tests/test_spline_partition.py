@@ -8,10 +8,10 @@ import pytest
 import torch
 from torch import nn
 
-from prunelimit.models import MLP
+from prunelimit.models.networks import MLP
+from prunelimit.partition.plane import boundary_map, grid_inputs, grid_partition, watch_inputs
 from prunelimit.pruning import count_prunable, prunable_weights
 from prunelimit.spline.stage import partition_at_limit, partition_ratios
-from prunelimit.spline.tickets import boundary_map, grid_inputs, grid_partition, watch_inputs
 
 # Hidden ReLU i is w_i . x + b_i: the lines x = 0.3, y = 0.6 and x + y = 1.005 of the unit square.
 LINES_W = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])

@@ -3,9 +3,10 @@
 import numpy as np
 import torch
 
-from prunelimit.models import build_model
+from prunelimit.models.registry import build_model
+from prunelimit.partition.plane import grid_inputs, grid_partition
 from prunelimit.plotting.spline import snapshot_epochs
-from prunelimit.spline.tickets import CodeRecorder, grid_inputs, grid_partition
+from prunelimit.spline.tickets import CodeRecorder
 from prunelimit.spline.trajectory import code_trajectory, trajectory_arrays
 
 

@@ -102,7 +102,7 @@ def test_bounds_monotone_in_radius():
 
 
 def _lanczos_setup(D: int = 300, seed: int = 0):
-    from prunelimit.spectrum import rademacher
+    from prunelimit.curvature.spectrum import rademacher
 
     rng = np.random.default_rng(seed)
     lam = np.concatenate([10 ** rng.uniform(-5, 1, D - 30), -(10 ** rng.uniform(-5, -1, 30))])
@@ -114,8 +114,8 @@ def _lanczos_setup(D: int = 300, seed: int = 0):
 
 
 def test_rho_th_from_a_prefix_equals_an_independent_shorter_run():
+    from prunelimit.curvature.spectrum import Lanczos, lanczos, ritz
     from prunelimit.limit.theory import lanczos_convergence
-    from prunelimit.spectrum import Lanczos, lanczos, ritz
 
     matvec, v0, mags = _lanczos_setup()
     eps = 1e-3
@@ -144,8 +144,8 @@ def test_rho_th_from_a_prefix_equals_an_independent_shorter_run():
 
 
 def test_auto_lanczos_stops_at_the_first_converged_block():
+    from prunelimit.curvature.spectrum import builtin_spectrum
     from prunelimit.limit.theory import converged_check, lanczos_convergence
-    from prunelimit.spectrum import builtin_spectrum
 
     matvec, v0, mags = _lanczos_setup(seed=1)
 

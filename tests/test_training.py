@@ -8,10 +8,11 @@ import time
 import pytest
 import torch
 
-from prunelimit.convergence import plateau
-from prunelimit.experiment import train_experiment
+from prunelimit.config.settings import TrainSettings
+from prunelimit.experiment.runs import train_experiment
 from prunelimit.io import load_torch
-from prunelimit.training import TrainingDiverged, TrainSettings, fit, lr_at_epoch
+from prunelimit.training.convergence import plateau
+from prunelimit.training.loop import TrainingDiverged, fit, lr_at_epoch
 
 EXP = {
     "name": "tiny",
@@ -86,7 +87,7 @@ def test_divergence_fails_clearly_without_outputs(mnist1d, tmp_path):
 RESUME_SCRIPT = """
 import sys, torch
 from prunelimit.data import load_dataset
-from prunelimit.experiment import train_experiment
+from prunelimit.experiment.runs import train_experiment
 from prunelimit.runtime import setup
 exp = {exp!r}
 dev = setup(0, threads=1, device="cpu")
@@ -132,8 +133,8 @@ def test_interrupted_training_resumes_to_identical_weights(mnist1d_path, tmp_pat
 def test_checkpoint_of_another_network_is_ignored(mnist1d, tmp_path):
     """A checkpoint left by a network of other shapes (same settings and seed) is not loaded:
     the run starts afresh and ends with the weights of a run without a checkpoint."""
-    from prunelimit.models import MLP
-    from prunelimit.training import fit
+    from prunelimit.models.networks import MLP
+    from prunelimit.training.loop import fit
 
     s = TrainSettings(epochs=2, lr=0.05)
     ckpt = tmp_path / "run.ckpt"
@@ -159,8 +160,8 @@ def test_checkpoints_at_most_every_interval_and_never_after_the_last_epoch(
 ):
     """Interval 0: a checkpoint after every epoch but the last (epoch 2 of 3 is left); an
     interval longer than the run: none at all. The weights do not depend on it."""
-    from prunelimit.models import MLP
-    from prunelimit.training import fit
+    from prunelimit.models.networks import MLP
+    from prunelimit.training.loop import fit
 
     s = TrainSettings(epochs=3, lr=0.05)
     ckpt = tmp_path / "run.ckpt"
@@ -179,7 +180,7 @@ def test_checkpoints_at_most_every_interval_and_never_after_the_last_epoch(
 
 @pytest.mark.parametrize("value", ["abc", "-1", "nan", ""])
 def test_a_bad_checkpoint_interval_names_the_variable(value):
-    from prunelimit.training import _checkpoint_interval
+    from prunelimit.training.loop import _checkpoint_interval
 
     with pytest.raises(ValueError, match="PRUNELIMIT_CHECKPOINT_EVERY_S"):
         _checkpoint_interval(value)
@@ -189,9 +190,10 @@ def test_a_bad_checkpoint_interval_names_the_variable(value):
 def test_epoch_sums_on_the_device_give_the_host_loop_bit_for_bit(mnist1d):
     """fit's device-side epoch sums equal the per-step ``.item()`` accumulation they replace:
     the same history (to the bit) and the same weights."""
-    from prunelimit.experiment import new_model, settings_for
+    from prunelimit.config.kinds import settings_for
+    from prunelimit.experiment.runs import new_model
     from prunelimit.runtime import generator
-    from prunelimit.training import fit, sgd, sgd_step
+    from prunelimit.training.loop import fit, sgd, sgd_step
 
     s = settings_for(EXP, "l1")
     model = new_model(EXP, mnist1d, seed=0)
@@ -214,8 +216,8 @@ def test_epoch_sums_on_the_device_give_the_host_loop_bit_for_bit(mnist1d):
 
 
 def test_a_rising_loss_is_called_diverged_not_still_falling(mnist1d):
-    from prunelimit.convergence import divergence, training_summary
-    from prunelimit.experiment import new_model
+    from prunelimit.experiment.runs import new_model
+    from prunelimit.training.convergence import divergence, training_summary
 
     s = TrainSettings(epochs=3, plateau_window=1)
     model = new_model(EXP, mnist1d, seed=0)
@@ -241,7 +243,8 @@ def test_a_rising_loss_is_called_diverged_not_still_falling(mnist1d):
 def test_the_l2_kind_trains_with_its_weight_decay_and_no_l1(mnist1d):
     """The l2 run is the ``train`` block with l1 = 0 and ``l2_train``'s weight decay: one epoch
     of fit equals SGD with momentum written out by hand on grad(cross-entropy) + wd * w."""
-    from prunelimit.experiment import new_model, settings_for, trained_kinds
+    from prunelimit.config.kinds import settings_for, trained_kinds
+    from prunelimit.experiment.runs import new_model
     from prunelimit.runtime import generator
 
     exp = {**EXP, "train": {**EXP["train"], "epochs": 1}, "l2_train": {"weight_decay": 0.05}}

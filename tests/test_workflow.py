@@ -315,12 +315,14 @@ def test_watched_l1_run_equals_a_retraining_run(tiny_run):
     import torch
     import yaml
 
+    from prunelimit.config.kinds import settings_for
     from prunelimit.data import load_dataset
-    from prunelimit.experiment import new_model, settings_for
+    from prunelimit.experiment.runs import new_model
     from prunelimit.io import load_torch
+    from prunelimit.partition.plane import watch_inputs
     from prunelimit.runtime import setup
-    from prunelimit.spline.tickets import CodeRecorder, watch_inputs
-    from prunelimit.training import fit
+    from prunelimit.spline.tickets import CodeRecorder
+    from prunelimit.training.loop import fit
 
     cfg = yaml.safe_load((tiny_run / "config.yaml").read_text())
     exp, sp = cfg["experiments"][0], cfg["spline"]

@@ -9,7 +9,7 @@ tensors or an iterable of ``(x, y)`` batches (a ``DataLoader``), or a dict of th
 ``val`` split the accuracy criterion is judged on the training data and without ``test`` the
 test accuracy is the training accuracy (both said in the result's ``data`` field).
 
-Settings are the config's sections (:mod:`prunelimit.settings`; the workflow's defaults where
+Settings are the config's sections (:mod:`prunelimit.config.settings`; the workflow's defaults where
 none are given); ``batch_size`` is the training batch size, which ``eps: auto`` (the std of the
 mini-batch training losses at ``w*``) depends on; ``seed`` the run seed the rules use. Kept
 ratios ``rho`` are fractions of ``D``, the number of prunable weights.
@@ -23,16 +23,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from prunelimit.config.settings import HessianSettings, LimitSettings, TheorySettings
 from prunelimit.data import DatasetSplits, Split, load_dataset
-from prunelimit.experiment.actual import pruning_curve
-from prunelimit.experiment.prediction import (
-    hessian_rows_of,
-    loss_tolerance,
-    spectrum_of,
-    theory_of,
-)
-from prunelimit.model_import import check_network
-from prunelimit.settings import HessianSettings, LimitSettings, TheorySettings
+from prunelimit.limit.actual import pruning_curve
+from prunelimit.limit.prediction import hessian_rows_of, loss_tolerance, spectrum_of, theory_of
+from prunelimit.models.import_path import check_network
 
 Data = DatasetSplits | str | Path | tuple | Iterable | Mapping
 # The embedded default config's sections (config/config.yaml; a test keeps them equal), for the
@@ -192,7 +187,7 @@ def actual_limit(
     """The actual limit of ``model`` by one-shot global magnitude pruning (no fine-tuning).
 
     Returns ``rho_loss``, ``rho_objective`` and ``rho_acc`` (the three criteria of
-    :func:`prunelimit.experiment.actual.pruning_curve`; ``l1``: the strength the network was
+    :func:`prunelimit.limit.actual.pruning_curve`; ``l1``: the strength the network was
     trained with, for the objective), ``eps`` and the measured ``curve``. ``eps``: a number or
     ``auto`` (as :func:`predict_limit` measures it, so the two compare)."""
     lim = _section(LimitSettings, "limit", limit)

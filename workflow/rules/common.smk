@@ -2,14 +2,11 @@
 
 import re
 
-from prunelimit.config import (
-    check_models,
-    check_weights_files,
-    gpus_per_job,
-    predicted_kinds,
-    trained_kinds,
-)
-from prunelimit.settings import load_settings
+from prunelimit.experiment.checks import check_models
+from prunelimit.config.validate import check_files
+from prunelimit.config.settings import gpus_per_job
+from prunelimit.config.kinds import predicted_kinds, trained_kinds
+from prunelimit.config.validate import load_settings
 
 # One pass: the schema (types, ranges), the cross-checks, then the typed settings with their
 # defaults (src/prunelimit/settings.py). Rules pass sections to scripts as plain dicts.
@@ -25,7 +22,7 @@ SEEDS = [int(s) for s in SETTINGS.seeds]
 # (the first), since their weights do not depend on it.
 IMPORTED = [e for e, exp in EXPERIMENTS.items() if exp.get("weights")]
 TRAINED = [e for e in EXPERIMENTS if e not in IMPORTED]
-check_weights_files(config)
+check_files(config)
 # Import-path models: built and run on one batch, on the CPU; those that are plain ReLU MLPs.
 IMPORTED_MLPS = check_models(config)
 DEVICE = SETTINGS.device

@@ -2,12 +2,13 @@
 the l2 one (if trained), each at the eps of its theory."""
 
 from _common import log_to, run_of
+from prunelimit.config.settings import LimitSettings
 from prunelimit.data import load_dataset
-from prunelimit.experiment import actual_limit_of, load_trained
-from prunelimit.imported import provenance
+from prunelimit.experiment.runs import load_trained
 from prunelimit.io import read_json, write_json
+from prunelimit.limit.actual import actual_limit_of
 from prunelimit.runtime import setup
-from prunelimit.settings import LimitSettings
+from prunelimit.training.imported import provenance
 
 log_to(snakemake.log[0])
 exp, seed = snakemake.params.exp, int(snakemake.wildcards.seed)

@@ -2,12 +2,13 @@
 Lottery Ticket run, over its surviving weights (nothing is retrained)."""
 
 from _common import log_to, run_of
+from prunelimit.config.kinds import settings_for
+from prunelimit.config.settings import HessianSettings, LimitSettings, TheorySettings
 from prunelimit.data import load_dataset
-from prunelimit.experiment import new_model, settings_for
+from prunelimit.experiment.runs import new_model
 from prunelimit.io import load_torch, read_json, write_json
 from prunelimit.limit.gradual import gradual_limits
 from prunelimit.runtime import setup
-from prunelimit.settings import HessianSettings, LimitSettings, TheorySettings
 
 log_to(snakemake.log[0])
 prm = snakemake.params

@@ -2,10 +2,11 @@
 
 from _common import log_to, run_of
 from prunelimit.data import load_dataset
-from prunelimit.experiment import hessian_rows_of, load_trained
-from prunelimit.imported import provenance
+from prunelimit.experiment.runs import load_trained
 from prunelimit.io import write_json
+from prunelimit.limit.prediction import hessian_rows_of
 from prunelimit.runtime import setup
+from prunelimit.training.imported import provenance
 
 log_to(snakemake.log[0])
 exp, seed = snakemake.params.exp, int(snakemake.wildcards.seed)

@@ -2,7 +2,7 @@
 
 from _common import log_to
 from prunelimit.data import load_dataset
-from prunelimit.experiment import import_experiment
+from prunelimit.experiment.runs import import_experiment
 
 log_to(snakemake.log[0])
 import_experiment(

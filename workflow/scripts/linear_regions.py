@@ -1,12 +1,12 @@
 """Rule linear_regions: region-bound layer densities against uniform and global allocations."""
 
 from _common import log_to
+from prunelimit.config.settings import RegionSettings
 from prunelimit.data import load_dataset
-from prunelimit.experiment import load_trained
+from prunelimit.experiment.runs import load_trained
 from prunelimit.io import write_csv
+from prunelimit.regions.stage import regions_experiment
 from prunelimit.runtime import setup
-from prunelimit.settings import RegionSettings
-from prunelimit.spline.stage import regions_experiment
 
 log_to(snakemake.log[0])
 exp, seed = snakemake.params.exp, int(snakemake.wildcards.seed)

@@ -5,8 +5,9 @@ import time
 from _common import log_to
 from prunelimit.data import load_dataset
 from prunelimit.io import write_csv, write_json
-from prunelimit.ntk import gram_distances, ntk_sweep, real_input_scale, sweep_summary
+from prunelimit.ntk.sweep import gram_distances, ntk_sweep, real_input_scale
 from prunelimit.runtime import setup
+from prunelimit.tables.ntk import sweep_summary
 
 log_to(snakemake.log[0])
 prm = snakemake.params

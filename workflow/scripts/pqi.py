@@ -2,7 +2,7 @@
 
 from _common import log_to
 from prunelimit.data import prepared_spec
-from prunelimit.experiment import load_trained
+from prunelimit.experiment.runs import load_trained
 from prunelimit.io import read_json, write_json
 from prunelimit.runtime import setup
 from prunelimit.sap.pqi import trained_pqi

@@ -4,8 +4,9 @@ epochs from the initialisation), trained once."""
 from pathlib import Path
 
 from _common import log_to
+from prunelimit.config.kinds import settings_for
 from prunelimit.data import load_dataset
-from prunelimit.experiment import new_model, settings_for
+from prunelimit.experiment.runs import new_model
 from prunelimit.io import save_torch
 from prunelimit.runtime import setup
 from prunelimit.sap.iterative import dense_start

@@ -6,7 +6,7 @@ import pandas as pd
 
 from _common import log_to
 from prunelimit.data import load_dataset
-from prunelimit.experiment import load_trained
+from prunelimit.experiment.runs import load_trained
 from prunelimit.io import read_json, write_csv, write_json
 from prunelimit.limit.lomp import lomp_levels, lomp_records
 from prunelimit.runtime import setup

@@ -2,12 +2,14 @@
 dense or l2 network)."""
 
 from _common import log_to, run_of
+from prunelimit.config.kinds import settings_for
+from prunelimit.config.settings import HessianSettings, TheorySettings
 from prunelimit.data import load_dataset
-from prunelimit.experiment import load_trained, settings_for, spectrum_of
-from prunelimit.imported import provenance
+from prunelimit.experiment.runs import load_trained
 from prunelimit.io import write_json
+from prunelimit.limit.prediction import spectrum_of
 from prunelimit.runtime import setup
-from prunelimit.settings import HessianSettings, TheorySettings
+from prunelimit.training.imported import provenance
 
 log_to(snakemake.log[0])
 exp, seed = snakemake.params.exp, int(snakemake.wildcards.seed)

@@ -2,11 +2,16 @@
 the limits at the early-bird epoch and at the end (nothing is retrained)."""
 
 from _common import log_to, run_of
+from prunelimit.config.settings import (
+    EarlyBirdSettings,
+    HessianSettings,
+    LimitSettings,
+    TheorySettings,
+)
 from prunelimit.data import load_dataset
-from prunelimit.experiment import load_run_file, load_trained
+from prunelimit.experiment.runs import load_run_file, load_trained
 from prunelimit.io import write_csv, write_json, write_npz
 from prunelimit.runtime import setup
-from prunelimit.settings import EarlyBirdSettings, HessianSettings, LimitSettings, TheorySettings
 from prunelimit.spline.stage import early_bird_limits
 from prunelimit.spline.trajectory import trajectory_arrays
 

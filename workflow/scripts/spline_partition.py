@@ -3,7 +3,7 @@ unpruned and one-shot pruned to kept ratios around its limit (nothing is retrain
 
 from _common import log_to, run_of
 from prunelimit.data import load_dataset
-from prunelimit.experiment import load_trained
+from prunelimit.experiment.runs import load_trained
 from prunelimit.io import read_json, write_json, write_npz
 from prunelimit.runtime import setup
 from prunelimit.spline.stage import partition_at_limit

@@ -2,12 +2,14 @@
 l1 network; or of the dense or l2 one)."""
 
 from _common import log_to, run_of
+from prunelimit.config.kinds import settings_for
+from prunelimit.config.settings import TheorySettings
 from prunelimit.data import load_dataset
-from prunelimit.experiment import load_trained, settings_for, theory_of
-from prunelimit.imported import provenance
+from prunelimit.experiment.runs import load_trained
 from prunelimit.io import read_json, write_json
+from prunelimit.limit.prediction import theory_of
 from prunelimit.runtime import setup
-from prunelimit.settings import TheorySettings
+from prunelimit.training.imported import provenance
 
 log_to(snakemake.log[0])
 exp, seed = snakemake.params.exp, int(snakemake.wildcards.seed)

@@ -3,7 +3,7 @@ spline experiment watched for early-bird tickets on the way)."""
 
 from _common import log_to
 from prunelimit.data import load_dataset
-from prunelimit.experiment import train_experiment
+from prunelimit.experiment.runs import train_experiment
 from prunelimit.runtime import setup
 
 log_to(snakemake.log[0])

@@ -8,7 +8,7 @@ GPU machine (under 10 minutes on one GPU). It writes one JSON with
   every registered model trains a step and takes a Hessian product, or the error naming the
   kernel that has no deterministic implementation;
 - per experiment of the config: the training step's median time and peak memory (bytes,
-  :func:`prunelimit.memory.peak_memory`) at its batch size, and the Hessian product's (all
+  :func:`prunelimit.curvature.memory.peak_memory`) at its batch size, and the Hessian product's (all
   ``probes`` vectors at once) at the chunk ``batch_size: auto`` picks under ``memory_gb``;
 - the projected GPU hours of the grid: trainings (epochs x steps per epoch x step time, dense
   and l1, every seed), spectra (Lanczos steps x chunks x product time), SAP/LT/OS (the dense
@@ -32,13 +32,13 @@ from torch.nn import functional as F
 
 from prunelimit.bench import time_it
 from prunelimit.bench.memory import DATASET_SIZES, SCHEMA
+from prunelimit.config.validate import load_settings
+from prunelimit.curvature.memory import auto_chunk, peak_memory
+from prunelimit.curvature.operator import HessianOperator
 from prunelimit.data import get_spec
-from prunelimit.hessian import HessianOperator
-from prunelimit.memory import auto_chunk, peak_memory
-from prunelimit.models import MODELS, build_model
+from prunelimit.models.registry import MODELS, build_model
 from prunelimit.runtime import setup
-from prunelimit.settings import load_settings
-from prunelimit.training import sgd_step
+from prunelimit.training.loop import sgd_step
 
 
 def deterministic_check(device: torch.device) -> dict[str, str]:

@@ -3,8 +3,8 @@
 Run as ``python -m prunelimit.bench.memory [--config config/paper.yaml] [--device cpu]
 [--json memory.json] [--only resnet50]``. For each experiment of the config (its model, input
 shape and classes; seeded initial weights: memory does not depend on the values) it measures
-with :func:`prunelimit.memory.peak_memory` the fixed and per-sample bytes
-(:func:`prunelimit.memory.per_sample_cost`, at 2, 4 and 8 samples, more for small models) of
+with :func:`prunelimit.curvature.memory.peak_memory` the fixed and per-sample bytes
+(:func:`prunelimit.curvature.memory.per_sample_cost`, at 2, 4 and 8 samples, more for small models) of
 
 - a training step (``sgd_step``: SGD with momentum, l1; gradients and momentum count),
 - a Hessian-vector product over one chunk with ``probes`` vectors at once (``cache_primal``
@@ -29,29 +29,33 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable, Sequence
 from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 import yaml  # noqa: E402
+from torch import nn
 
 from prunelimit.bench import sgemm_gflops  # noqa: E402
-from prunelimit.data import get_spec  # noqa: E402
-from prunelimit.memory import (  # noqa: E402
+from prunelimit.config.validate import load_settings  # noqa: E402
+from prunelimit.curvature.memory import (
     GB,
     LinearCost,
-    eval_measure,
     hvp_measure,
     lanczos_basis_bytes,
+    peak_memory,
     per_sample_cost,
     plan_chunk,
     tensor_bytes,
-    train_step_measure,
 )
-from prunelimit.models import build_model  # noqa: E402
+from prunelimit.data import get_spec  # noqa: E402
+from prunelimit.models.registry import build_model  # noqa: E402
 from prunelimit.pruning import prunable_names  # noqa: E402
 from prunelimit.runtime import resolve_device  # noqa: E402
-from prunelimit.settings import load_settings  # noqa: E402
-from prunelimit.training import EVAL_BATCH  # noqa: E402
+from prunelimit.training.loop import (
+    EVAL_BATCH,  # noqa: E402
+    sgd_step,
+)
 
 SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 # (train, test) samples of each paper dataset; prepared files hold uint8 inputs, int64 labels
@@ -208,3 +212,53 @@ def main(argv: list[str] | None = None) -> dict:
 
 if __name__ == "__main__":
     main()
+
+
+def train_step_measure(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    num_classes: int,
+    l1: float = 1e-5,
+    momentum: float = 0.9,
+) -> Callable[[int], int]:
+    """``measure(n)``: peak bytes of one training step at batch ``n`` (random inputs made in
+    the step; a fresh SGD-with-momentum optimizer, so gradients and momentum buffers count)."""
+    device = next(model.parameters()).device
+
+    def measure(n: int) -> int:
+        model.train().zero_grad(set_to_none=True)
+
+        def step() -> None:
+            x = torch.randn(n, *input_shape, device=device)
+            y = torch.randint(0, num_classes, (n,), device=device)
+            opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=momentum)
+            sgd_step(model, opt, x, y, l1)
+
+        _, peak = peak_memory(step, device)
+        model.zero_grad(set_to_none=True)
+        return peak
+
+    return measure
+
+
+def eval_measure(
+    model: nn.Module, input_shape: Sequence[int], num_classes: int
+) -> Callable[[int], int]:
+    """``measure(n)``: peak bytes of one evaluation pass at batch ``n`` (eval mode, no
+    gradients, the cross-entropy and the predictions, as :func:`prunelimit.training.loop.evaluate`)."""
+    device = next(model.parameters()).device
+
+    def measure(n: int) -> int:
+        model.eval()
+
+        def forward() -> None:
+            x = torch.randn(n, *input_shape, device=device)
+            y = torch.randint(0, num_classes, (n,), device=device)
+            with torch.no_grad():
+                out = model(x)
+                torch.nn.functional.cross_entropy(out, y), (out.argmax(1) == y).sum()
+
+        _, peak = peak_memory(forward, device)
+        return peak
+
+    return measure

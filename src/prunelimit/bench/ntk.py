@@ -21,7 +21,8 @@ import argparse  # noqa: E402
 import torch  # noqa: E402
 
 from prunelimit.bench import time_it  # noqa: E402
-from prunelimit.ntk import empirical_ntk, mlp_ntk, naive_ntk, pruned_mlp  # noqa: E402
+from prunelimit.ntk.kernels import empirical_ntk, mlp_ntk, naive_ntk
+from prunelimit.ntk.network import pruned_mlp  # noqa: E402
 from prunelimit.runtime import resolve_device  # noqa: E402
 
 

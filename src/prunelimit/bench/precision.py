@@ -23,11 +23,11 @@ import torch
 import yaml
 from scipy.sparse.linalg import LinearOperator, eigsh
 
+from prunelimit.config.validate import load_settings
+from prunelimit.curvature.operator import HessianOperator
 from prunelimit.data import load_dataset
-from prunelimit.experiment import load_trained
-from prunelimit.experiment.prediction import training_tensors
-from prunelimit.hessian import HessianOperator
-from prunelimit.settings import load_settings
+from prunelimit.experiment.runs import load_trained
+from prunelimit.limit.prediction import training_tensors
 
 SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 

@@ -29,10 +29,10 @@ from prunelimit.bench import sgemm_gflops
 
 def sgd_steps_seconds(build, data, settings, trainings: int, seed: int) -> float:
     """Wall time of ``trainings`` masked trainings' SGD steps alone (all-True masks: the same
-    operations as any mask), each :func:`prunelimit.training.sgd_step` as in training."""
+    operations as any mask), each :func:`prunelimit.training.loop.sgd_step` as in training."""
     from prunelimit.pruning import full_masks, prunable_weights
     from prunelimit.runtime import generator
-    from prunelimit.training import sgd, sgd_step
+    from prunelimit.training.loop import sgd, sgd_step
 
     t0 = time.perf_counter()
     for t in range(trainings):
@@ -57,8 +57,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dataset-file", default=None, help="default: resources/datasets/<name>.pt")
     args = ap.parse_args(argv)
 
+    from prunelimit.config.kinds import settings_for
     from prunelimit.data import load_dataset
-    from prunelimit.experiment import new_model, settings_for
+    from prunelimit.experiment.runs import new_model
     from prunelimit.runtime import setup
     from prunelimit.sap.iterative import dense_start, iteration_settings, run_pruning
     from prunelimit.sap.strategies import PruneSettings

@@ -15,52 +15,21 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from prunelimit.config import KINDS as KINDS  # the kinds of an experiment, re-exported
-from prunelimit.config import predicted_kinds as predicted_kinds
-from prunelimit.config import trained_kinds as trained_kinds
-from prunelimit.convergence import training_summary
+from prunelimit.config.kinds import settings_for
+from prunelimit.config.settings import TrainSettings
 from prunelimit.data import DatasetSpec, DatasetSplits
 from prunelimit.io import load_torch, save_torch, write_json
-from prunelimit.limit.regime import regime_diagnostic, warning
-from prunelimit.model_import import ModelError
-from prunelimit.models import build_model
+from prunelimit.limit.regime import regime_diagnostic, warning, weights_only_regime
+from prunelimit.models.import_path import ModelError
+from prunelimit.models.registry import build_model
 from prunelimit.pruning import (
     count_prunable,
     prunable_weights,
 )
-from prunelimit.spline.tickets import CodeRecorder, watch_inputs
-from prunelimit.spline.trajectory import code_trajectory
-from prunelimit.training import (
-    TrainSettings,
-    fingerprint,
-    fit,
-    loss_gradient,
-    lr_at_epoch,
-)
-
-
-def settings_for(exp: dict, kind: str) -> TrainSettings:
-    """Training settings of ``kind``: ``dense`` is the experiment's ``train`` block with l1 = 0;
-    ``l1`` is ``train`` updated by the optional ``l1_train`` block (its own lr, l1 strength,
-    epochs...: the l1 run is chosen by the regime rule, the dense run need not change); ``l2``
-    is ``train`` with l1 = 0 updated by the ``l2_train`` block (its ``weight_decay`` > 0). An
-    experiment of imported ``weights`` without ``train`` gets the defaults (batch size 128, the
-    batch size of ``eps``; l1 strength 0, so the objective criterion equals the loss one)."""
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    # imported weights without a `train` block: defaults (batch 128 for eps, l1 strength 0)
-    train = dict(exp.get("train") or {"epochs": 0})
-    if kind == "l1":
-        train.update(exp.get("l1_train") or {})
-    else:
-        train["l1"] = 0.0
-    if kind == "l2":
-        if not (exp.get("l2_train") or {}).get("weight_decay"):
-            raise ValueError(
-                f"experiment {exp['name']!r}: the l2 run needs `l2_train.weight_decay` > 0"
-            )
-        train.update(exp["l2_train"])
-    return TrainSettings.from_dict(train)
+from prunelimit.spline.trajectory import watch_recorder, watched
+from prunelimit.training.convergence import training_summary
+from prunelimit.training.imported import check_state_dict, sha256_of
+from prunelimit.training.loop import final_metrics, fingerprint, fit, loss_gradient, lr_at_epoch
 
 
 def new_model(exp: dict, data: DatasetSplits | DatasetSpec, seed: int | None = None) -> nn.Module:
@@ -120,6 +89,19 @@ def metrics_header(exp: dict, kind: str, seed: int, model: nn.Module) -> dict:
     }
 
 
+def write_run(
+    model: nn.Module, metrics: dict, model_out: str | Path, metrics_out: str | Path, **extra
+) -> None:
+    """Write a run's outputs: its state dict at ``model_out``, each of ``extra`` (path ->
+    object) as a torch file, and last ``metrics`` at ``metrics_out`` with the sha256 of each
+    (the record :func:`load_run_file` checks)."""
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    metrics["sha256"] = {Path(model_out).name: save_torch(model_out, weights)}
+    for path, obj in extra.values():
+        metrics["sha256"][Path(path).name] = save_torch(path, obj)
+    write_json(metrics_out, metrics)  # last: it records the digests of the files above
+
+
 def train_experiment(
     exp: dict,
     kind: str,
@@ -146,12 +128,8 @@ def train_experiment(
     recorder = None
     if watch:
         run_id = fingerprint(run=run_id, watch=watch)
-        recorder = CodeRecorder(
-            watch_inputs(data, int(watch["grid"]), float(watch["margin"])),
-            float(watch["threshold"]),
-            int(watch["window"]),
-            spool=Path(f"{checkpoint}.codes") if checkpoint is not None else None,
-        )
+        spool = Path(f"{checkpoint}.codes") if checkpoint is not None else None
+        recorder = watch_recorder(data, watch, spool)
         recorder(0, model)  # the initialisation (a resumed run restores the whole recording)
     print(
         f"training {exp['name']} ({exp['model']} on {exp['dataset']}), {kind}, seed {seed}, "
@@ -164,28 +142,17 @@ def train_experiment(
     summary = training_summary(history, s, data, model)
     if not math.isfinite(summary["final"]["train_loss"]):
         raise RuntimeError(f"{exp['name']} {kind} seed {seed}: final training loss is not finite")
-    metrics = {
-        **metrics_header(exp, kind, seed, model),
-        "settings": s.__dict__,
-        **summary,
-        "history": history,
-    }
+    metrics = {**metrics_header(exp, kind, seed, model), "settings": s.__dict__, **summary}
+    metrics["history"] = history
     if s.l1 > 0:
         metrics["regime"] = regime_of(model, s, data, summary)
         message = warning(metrics["regime"])
         print(message or "in the l1 regime: " + metrics["regime"]["rule"], flush=True)
-    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    metrics["sha256"] = {Path(model_out).name: save_torch(model_out, weights)}
+    extra = {}
     if watch_out is not None:
-        observed = {"watched": False}
-        if recorder is not None:
-            observed = {**recorder.observations(), "grid": watch["grid"], "margin": watch["margin"]}
-            path = code_trajectory(recorder.codes, recorder.sizes, recorder.epochs, len(recorder.x))
-            observed["trajectory"] = {k: torch.from_numpy(v) for k, v in path.items()}
-            observed["test_acc"] = [None, *history["test_acc"]]
-            observed["train_loss"] = [None, *history["train_loss"]]
-        metrics["sha256"][Path(watch_out).name] = save_torch(watch_out, observed)
-    write_json(metrics_out, metrics)  # last: it records the digests of the files above
+        observed = {"watched": False} if recorder is None else watched(recorder, watch, history)
+        extra["watch"] = (watch_out, observed)
+    write_run(model, metrics, model_out, metrics_out, **extra)
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
         shutil.rmtree(f"{checkpoint}.codes", ignore_errors=True)
@@ -233,26 +200,33 @@ def import_experiment(
     model_out: str | Path,
     metrics_out: str | Path,
 ) -> dict:
-    """Check and import weights trained elsewhere for ``exp`` (:mod:`prunelimit.imported`):
-    written where a trained run would be, with the weights-only regime diagnostic (and the
-    drift rule when the experiment's ``train`` block describes how they were made)."""
-    from prunelimit.imported import import_weights
-
+    """Check and import weights trained elsewhere for ``exp``
+    (:func:`prunelimit.training.imported.check_state_dict`): written where a trained run would
+    be, with the weights-only regime diagnostic (and the drift rule when the experiment's
+    ``train`` block describes how they were made)."""
     model = new_model(exp, data, seed=seed)
-    diagnostic = None
-    if kind == "l1" and exp.get("train"):
-        diagnostic = regime_diagnostic(**_schedule(model, settings_for(exp, "l1"), len(data.train)))
-    metrics = import_weights(
-        exp,
-        kind,
-        data,
-        model,
-        source,
-        model_out,
-        metrics_out,
-        metrics_header(exp, kind, seed, model),
-        diagnostic,
+    described = (
+        f"model {exp['model']} for {exp['dataset']} (input {tuple(data.input_shape)}, "
+        f"{data.num_classes} classes)"
     )
+    model.load_state_dict(check_state_dict(model, source, exp["name"], described))
+    model.eval()
+    metrics = {
+        **metrics_header(exp, kind, seed, model),
+        "source": str(source),
+        "source_sha256": sha256_of(source),
+        "trained_here": False,
+        "settings": exp.get("train"),
+        "final": final_metrics(model, data),
+        "converged": None,
+    }
+    if kind == "l1":
+        drift = None
+        if exp.get("train"):
+            s = settings_for(exp, "l1")
+            drift = regime_diagnostic(**_schedule(model, s, len(data.train)))
+        metrics["regime"] = weights_only_regime(model, drift)
+    write_run(model, metrics, model_out, metrics_out)
     print(
         f"imported {kind} weights of {exp['name']} from {source} (sha256 "
         f"{metrics['source_sha256'][:12]}...): train loss {metrics['final']['train_loss']:.4f}, "

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from prunelimit.settings import GradualSettings
+from prunelimit.config.settings import GradualSettings
 
 
 def check_gradual(gradual: GradualSettings, sap: Any, experiments: Sequence[str]) -> None:

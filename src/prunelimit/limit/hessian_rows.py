@@ -5,7 +5,7 @@ Convention: the prunable weights are ranked by magnitude in the pruning order of
 :func:`prunelimit.pruning.magnitude_ranks` (rank 0 is pruned first). For each pruned fraction
 ``q = j / count`` (``j = 0..count-1``), the weight of rank ``floor(q D)`` is the smallest one
 kept at kept ratio ``rho = 1 - q``: the weight at the magnitude threshold. Its Hessian row
-``H e_i`` is one exact Hessian-vector product (:class:`prunelimit.hessian.HessianOperator`: the
+``H e_i`` is one exact Hessian-vector product (:class:`prunelimit.curvature.operator.HessianOperator`: the
 mean training cross-entropy over the Hessian samples, prunable weights only). Recorded per
 row: ``||H e_i||_1``, the diagonal ``H_ii`` and ``|w_i|``. A row of small L1 norm means that
 removing that weight alone changes the gradient, and so the loss, little.
@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from prunelimit.hessian import HessianOperator
+from prunelimit.curvature.operator import HessianOperator
 from prunelimit.pruning import magnitude_ranks
 
 

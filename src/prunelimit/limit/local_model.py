@@ -6,7 +6,7 @@ zero gradient. Along the one-shot pruning path, ``u = w_rho - w*`` is minus the 
 ``L(w_rho) - L(w*)`` with
 
 - the first-order term ``g^T u`` (``g = grad L(w*)``, full batch, prunable weights);
-- the quadratic term ``u^T H u / 2`` (``H`` the Hessian of :mod:`prunelimit.hessian`, over the
+- the quadratic term ``u^T H u / 2`` (``H`` the Hessian of :mod:`prunelimit.curvature.operator`, over the
   same samples), at the marked points only (one Hessian-vector product each);
 - their sum, the second-order model.
 
@@ -29,9 +29,9 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from prunelimit.hessian import HessianOperator
+from prunelimit.curvature.linalg import row_dots
+from prunelimit.curvature.operator import HessianOperator
 from prunelimit.limit.regime import stationarity
-from prunelimit.linalg import row_dots
 from prunelimit.pruning import keep_count, magnitude_ranks
 
 
@@ -73,7 +73,7 @@ def local_model_along_curve(
     batch_size: int = 1024,
 ) -> dict:
     """The measured rises of the pruning ``curve`` (rows of
-    :func:`prunelimit.experiment.pruning_curve`) beside the local model at ``w*``, over
+    :func:`prunelimit.limit.actual.pruning_curve`) beside the local model at ``w*``, over
     ``(x, y)`` (the training split the curve measures ``L`` on).
 
     The first-order term costs one gradient for the whole curve and is recorded at every point;

@@ -4,7 +4,7 @@ Zhang et al. (NeurIPS 2024) compare LOMP (l1 training + one-shot global magnitud
 retraining) with iterative pruning at matched sparsity. Here LOMP's test accuracy is read at
 the remaining-weight levels where the SAP stage compares SAP, Lottery Ticket and One Shot, from
 the l1 network's actual-limit curve (``limit.json``, ``l1.curve``: rows of ``rho`` and
-``test_acc`` of :func:`prunelimit.experiment.actual.pruning_curve`, the same pruning masks and
+``test_acc`` of :func:`prunelimit.limit.actual.pruning_curve`, the same pruning masks and
 evaluation). A level is taken from the curve when a row has its exact kept count, linearly
 interpolated in ``rho`` between the two rows around it when they are within ``bracket``
 (relative) of each other, and otherwise evaluated anew: the same global magnitude masks
@@ -20,7 +20,7 @@ from torch import nn
 
 from prunelimit.data import DatasetSplits
 from prunelimit.pruning import keep_count, magnitude_path, masked, prunable_weights
-from prunelimit.training import evaluate
+from prunelimit.training.loop import evaluate
 
 # Interpolate between two curve rows only when they are this close (relative, in rho)
 BRACKET = 0.02

@@ -27,6 +27,9 @@ import math
 from collections.abc import Mapping, Sequence
 
 import torch
+from torch import nn
+
+from prunelimit.pruning import prunable_weights
 
 #: the largest drift-cut kept ratio (fraction of D) of a run in the regime
 MAX_DRIFT_KEPT = 0.01
@@ -179,3 +182,46 @@ def warning(diag: dict) -> str | None:
         f"{diag['drift_kept']:.1%}): " + "; ".join(diag["reasons"]) + ". Its theory-vs-actual "
         "comparison does not test the theory (docs/theory.md, 'The l1 regime')."
     )
+
+
+def layer_magnitudes(model: nn.Module) -> dict[str, dict]:
+    """Per prunable layer: size, fraction below ``NEAR_ZERO`` and magnitude quantiles."""
+    out = {}
+    for name, w in prunable_weights(model).items():
+        mag = w.detach().abs().reshape(-1).double()
+        q = torch.quantile(mag, torch.tensor([0.5, 0.9, 0.99], dtype=torch.float64))
+        out[name] = {
+            "size": mag.numel(),
+            "near_zero": float((mag < NEAR_ZERO).double().mean()),
+            "median": float(q[0]),
+            "q90": float(q[1]),
+            "q99": float(q[2]),
+            "max": float(mag.max()),
+        }
+    return out
+
+
+def weights_only_regime(model: nn.Module, settings_diagnostic: dict | None) -> dict:
+    """What the regime diagnostic can say of imported weights: the fraction near zero and the
+    magnitudes per layer; with the training settings (``settings_diagnostic``: the drift part of
+    :func:`prunelimit.limit.regime.regime_diagnostic`), the drift rule too, but the plateau of the
+    l1 objective stays unknown, so ``in_regime`` is None."""
+    out = {
+        "near_zero": near_zero(list(prunable_weights(model).values())),
+        "near_zero_tol": NEAR_ZERO,
+        "layer_magnitudes": layer_magnitudes(model),
+        "in_regime": None,
+    }
+    if settings_diagnostic is None:
+        out["note"] = (
+            "trained elsewhere and no `train:` block given: the regime verdict needs the "
+            "training settings (lr, l1, epochs, schedule, momentum, batch size); only the "
+            "magnitudes are reported"
+        )
+    else:
+        out.update({k: v for k, v in settings_diagnostic.items() if k != "in_regime"})
+        out["note"] = (
+            "trained elsewhere: the drift rule uses the given `train:` settings; whether the "
+            "l1 objective plateaued is unknown, so in_regime is not decided"
+        )
+    return out

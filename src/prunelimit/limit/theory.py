@@ -26,8 +26,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from prunelimit.curvature.spectrum import prefix, ritz
 from prunelimit.pruning import removed_norm, removed_sq_tail
-from prunelimit.spectrum import prefix, ritz
 
 NEGATIVE = ("abs", "clip")
 #: default tolerance of the Lanczos convergence verdict: |rho_th(m) - rho_th(m/2)| (0.5 points)

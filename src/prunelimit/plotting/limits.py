@@ -17,7 +17,7 @@ from prunelimit.tables import grid_edge
 
 
 def curve_rows(actual: dict, **labels) -> list[dict]:
-    """Rows of one pruning curve (a :func:`prunelimit.experiment.pruning_curve` result):
+    """Rows of one pruning curve (a :func:`prunelimit.limit.actual.pruning_curve` result):
     kept ratio in %, excess training loss and excess l1 objective over ``eps``, validation and
     test accuracy, plus ``labels``."""
     base, eps = actual["unpruned"]["train_loss"], actual["eps"]

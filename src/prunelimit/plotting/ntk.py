@@ -1,7 +1,7 @@
 """Figures of the NTK of randomly pruned networks (inputs: the DataFrames of ``prunelimit.ntk``).
 
-Every function takes the tidy DataFrame(s) of :func:`prunelimit.ntk.ntk_sweep` or
-:func:`prunelimit.ntk.gram_distances` and returns the matplotlib Figure (write it with
+Every function takes the tidy DataFrame(s) of :func:`prunelimit.ntk.sweep.ntk_sweep` or
+:func:`prunelimit.ntk.sweep.gram_distances` and returns the matplotlib Figure (write it with
 :func:`prunelimit.plotting.save_figure`); error bars are mean +- standard deviation over draws,
 aggregated and drawn by seaborn's ``lineplot`` (``errorbar="sd"``, ``err_style="bars"``) over the
 per-draw rows (a bar's lower end below 0 is clipped by a log axis); widths are on a log2 axis.
@@ -15,8 +15,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from prunelimit.ntk.width import width_needed, width_needed_fit
 from prunelimit.plotting import log_axis, mean_sd, note, palette, setup_style, tight_layout
-from prunelimit.tables.ntk import width_needed, width_needed_fit
 
 PANELS = ((False, "pruned, no rescaling"), (True, "pruned + rescaled by $1/\\sqrt{1-p}$"))
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from prunelimit.partition.codes import distinct_codes, partition_bits
 from prunelimit.pruning import Masks, global_magnitude_masks, layer_magnitude_masks
 from prunelimit.regions.bound import (
     ALLOCATIONS,
@@ -23,11 +24,10 @@ from prunelimit.regions.bound import (
     kept_counts,
     log_region_bound,
 )
-from prunelimit.spline.tickets import distinct_codes, partition_bits
 
 if TYPE_CHECKING:
+    from prunelimit.config.settings import TrainSettings
     from prunelimit.data import DatasetSplits
-    from prunelimit.training import TrainSettings
 
 
 def mlp_dims(model: nn.Module) -> tuple[int, list[int], list[str]]:
@@ -77,13 +77,13 @@ def compare_allocations(
     """Prune the trained MLP ``model`` to each global density of its hidden weights with each
     allocation (layer-wise magnitude within a layer; ``global``: one magnitude ranking), the
     output layer left dense; then fine-tune with the masks held (``finetune``: a
-    :class:`~prunelimit.training.TrainSettings`, ``epochs = 0`` for none; the data order of
+    :class:`~prunelimit.config.settings.TrainSettings`, ``epochs = 0`` for none; the data order of
     every run is seeded with ``seed``, the same for all allocations). One row per (density,
     allocation) with the realised per-layer densities, the log bound, and accuracies before
     (``oneshot_*``) and after (``*``) fine-tuning. With ``plane`` (inputs, e.g. the grid of
-    :func:`~prunelimit.spline.tickets.watch_inputs`), also the number of linear regions they
-    meet (:func:`~prunelimit.spline.tickets.distinct_codes`), before and after."""
-    from prunelimit.training import evaluate, fit
+    :func:`~prunelimit.partition.plane.watch_inputs`), also the number of linear regions they
+    meet (:func:`~prunelimit.partition.codes.distinct_codes`), before and after."""
+    from prunelimit.training.loop import evaluate, fit
 
     n0, widths, names = mlp_dims(model)
     start = {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -27,6 +27,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from prunelimit.config.settings import TrainSettings
 from prunelimit.data import DatasetSplits
 from prunelimit.io import load_checkpoint, save_torch
 from prunelimit.pruning import (
@@ -41,7 +42,7 @@ from prunelimit.pruning import (
 )
 from prunelimit.sap.pqi import pq_index
 from prunelimit.sap.strategies import PruneSettings, PruningState, get_strategy
-from prunelimit.training import TrainSettings, evaluate, fingerprint, fit
+from prunelimit.training.loop import evaluate, fingerprint, fit
 
 
 class IterationObserver(Protocol):

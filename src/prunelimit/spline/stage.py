@@ -9,26 +9,24 @@ Kept ratios ``rho`` are fractions of ``D``; early-bird epochs count from 0 (the 
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 from torch import nn
 
-from prunelimit.data import DatasetSplits
-from prunelimit.experiment.actual import limits_of
-from prunelimit.experiment.runs import settings_for
-from prunelimit.pruning import keep_count, magnitude_path, masked, prunable_weights
-from prunelimit.regions.sparsity import compare_allocations, mlp_dims
-from prunelimit.settings import (
+from prunelimit.config.kinds import settings_for
+from prunelimit.config.settings import (
     EarlyBirdSettings,
     HessianSettings,
     LimitSettings,
-    RegionSettings,
     TheorySettings,
 )
-from prunelimit.spline.tickets import detect_early_bird, grid_partition, watch_inputs, window_max
-from prunelimit.training import evaluate
+from prunelimit.data import DatasetSplits
+from prunelimit.limit.actual import limits_of
+from prunelimit.partition.plane import grid_partition, watch_inputs
+from prunelimit.pruning import keep_count, magnitude_path, masked, prunable_weights
+from prunelimit.spline.tickets import detect_early_bird, window_max
+from prunelimit.training.loop import evaluate
 
 
 def limits_summary(
@@ -121,37 +119,6 @@ def early_bird_limits(
     return record, distances, limits
 
 
-def regions_experiment(
-    exp: dict,
-    model: nn.Module,
-    data: DatasetSplits,
-    spline: RegionSettings,
-    seed: int,
-    grid: int | None = None,
-    margin: float = 0.25,
-) -> pd.DataFrame:
-    """The trained dense MLP pruned to each of ``spline.densities`` with the region-bound,
-    uniform and global allocations, fine-tuned ``spline.finetune_epochs`` with the masks held
-    (constant lr of the dense run). One row per (density, allocation); with ``grid``, the
-    linear regions met on the early-bird stage's input plane (:func:`watch_inputs`) too."""
-    finetune = replace(
-        settings_for(exp, "dense"),
-        epochs=int(spline.finetune_epochs),
-        schedule="none",
-        warmup_epochs=0,
-        milestones=(),
-    )
-    plane = watch_inputs(data, grid, margin) if grid else None
-    rows = compare_allocations(model, data, spline.densities, finetune, seed, plane=plane)
-    df = pd.DataFrame(rows)
-    df.insert(0, "seed", seed)
-    df.insert(0, "experiment", exp["name"])
-    n0, widths, _ = mlp_dims(model)
-    df["dims"] = "-".join(map(str, [n0, *widths]))
-    df["finetune_epochs"] = finetune.epochs
-    return df
-
-
 def partition_ratios(rho_th: float, rho_loss: float | None) -> list[tuple[str, float]]:
     """The kept ratios of the partition figure, labelled: unpruned, ``2 rho_th`` (capped at 1),
     ``rho_th``, the actual limit ``rho_loss`` and half of it (the last two when it was found),
@@ -173,7 +140,7 @@ def partition_at_limit(
     seed: int,
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """The partition and decision boundary of ``model`` (the l1 network) on the spline stage's
-    input plane (``grid``, ``margin``: :func:`~prunelimit.spline.tickets.watch_inputs`), unpruned
+    input plane (``grid``, ``margin``: :func:`~prunelimit.partition.plane.watch_inputs`), unpruned
     and one-shot global magnitude pruned (no fine-tuning) to each of :func:`partition_ratios`.
 
     Returns the record (per ratio: label, ``rho``, kept weights, regions, boundary fractions,

@@ -2,8 +2,8 @@
 watched run at every recorded epoch.
 
 From the packed partition codes a :class:`~prunelimit.spline.tickets.CodeRecorder` keeps on the
-``grid x grid`` inputs of :func:`~prunelimit.spline.tickets.watch_inputs`, per epoch: each ReLU
-layer's boundary map (:func:`~prunelimit.spline.tickets.boundary_map` of that layer's bits: the
+``grid x grid`` inputs of :func:`~prunelimit.partition.plane.watch_inputs`, per epoch: each ReLU
+layer's boundary map (:func:`~prunelimit.partition.plane.boundary_map` of that layer's bits: the
 grid points whose code differs from the next point's along either axis), the number of regions
 (distinct whole codes on the grid), and the fraction of grid points whose whole-code boundary
 flag changed since the previous epoch (0 at the first epoch).
@@ -13,10 +13,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
+import torch
 
-from prunelimit.spline.tickets import Code, boundary_map, distinct_codes, unpack
+from prunelimit.data import DatasetSplits
+from prunelimit.partition.codes import Code, distinct_codes, unpack
+from prunelimit.partition.plane import boundary_map, watch_inputs
+from prunelimit.spline.tickets import CodeRecorder
 
 
 def code_trajectory(
@@ -48,7 +53,7 @@ def code_trajectory(
 def trajectory_arrays(observed: dict, grid: int) -> dict[str, np.ndarray]:
     """The trajectory stored in a watched run's observations (``trajectory``, CPU tensors) as
     numpy arrays for ``spline/trajectory.npz``, with ``coef`` (the grid's coefficients of
-    :func:`~prunelimit.spline.tickets.grid_inputs`); a watch file written before trajectories
+    :func:`~prunelimit.partition.plane.grid_inputs`); a watch file written before trajectories
     were recorded gives zero epochs (the figure says so)."""
     stored = observed.get("trajectory")
     if stored is None:
@@ -63,3 +68,22 @@ def trajectory_arrays(observed: dict, grid: int) -> dict[str, np.ndarray]:
     margin = float(observed.get("margin", 0.25))
     arrays = {k: np.asarray(v) for k, v in stored.items()}
     return {**arrays, "coef": np.linspace(-margin, 1 + margin, grid)}
+
+
+def watch_recorder(data: DatasetSplits, watch: dict, spool: Path | None) -> CodeRecorder:
+    """The observer of a watched training run: the partition codes on the plane of
+    :func:`~prunelimit.partition.plane.watch_inputs` (``watch``: ``grid``, ``margin``,
+    ``threshold``, ``window``), spooled to ``spool`` so that a resumed run continues them."""
+    x = watch_inputs(data, int(watch["grid"]), float(watch["margin"]))
+    return CodeRecorder(x, float(watch["threshold"]), int(watch["window"]), spool=spool)
+
+
+def watched(recorder: CodeRecorder, watch: dict, history: dict) -> dict:
+    """What the spline stage reads of a watched run (``{kind}_watch.pt``): the recorder's
+    observations, the partition at every recorded epoch and the run's accuracy and loss."""
+    observed = {**recorder.observations(), "grid": watch["grid"], "margin": watch["margin"]}
+    path = code_trajectory(recorder.codes, recorder.sizes, recorder.epochs, len(recorder.x))
+    observed["trajectory"] = {k: torch.from_numpy(v) for k, v in path.items()}
+    observed["test_acc"] = [None, *history["test_acc"]]
+    observed["train_loss"] = [None, *history["train_loss"]]
+    return observed

@@ -3,7 +3,7 @@
 The JSON schema (``workflow/schemas/config.schema.yaml``) is the one source of every key's
 meaning and checks types and ranges; its ``default`` fields are the defaults below (a test keeps
 the keys and the defaults of the two equal; ``config/README.md`` is generated from the schema).
-:func:`load_settings` validates a config in one pass (:func:`prunelimit.config.check_config`)
+:func:`load_settings` validates a config in one pass (:func:`prunelimit.config.validate.check_config`)
 and builds :class:`Settings` from it, defaults filled in. The workflow passes sections to its
 scripts as plain dicts (``as_dict``) and the scripts rebuild them with ``from_dict``; library
 functions take the typed sections or plain numbers.
@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import MISSING, dataclass, field
-from pathlib import Path
 from typing import Any, Self
-
-from prunelimit.config import check_config, load_schema
 
 
 def setting(default: Any = MISSING) -> Any:
@@ -76,7 +73,7 @@ class HessianSettings(Section):
 
     def rows_dict(self) -> dict:
         """The keys the Hessian rows depend on: the arguments of
-        :func:`prunelimit.experiment.hessian_rows_of` (the rule's params)."""
+        :func:`prunelimit.limit.prediction.hessian_rows_of` (the rule's params)."""
         cache = self.cache_primal and self.engine == "builtin"
         return {
             "count": self.rows,
@@ -265,8 +262,46 @@ SECTIONS: dict[str, type[Section]] = {
 }
 
 
-def load_settings(config: dict, schema: str | Path | dict) -> Settings:
-    """Validate ``config`` in one pass (schema and cross-checks, errors naming the key) and
-    build its typed settings, defaults filled in."""
-    check_config(config, schema if isinstance(schema, dict) else load_schema(schema))
-    return Settings.from_dict(config)
+SCHEDULES = ("none", "cosine", "multistep")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Hyperparameters of one training run (the ``train`` block of an experiment)."""
+
+    epochs: int
+    batch_size: int = 128
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    l1: float = 0.0
+    schedule: str = "none"
+    milestones: tuple[int, ...] = ()
+    gamma: float = 0.5
+    warmup_epochs: int = 0
+    augment: bool = False
+    plateau_window: int = 10
+    plateau_rtol: float = 0.02
+    plateau_atol: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        object.__setattr__(self, "milestones", tuple(self.milestones))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainSettings:
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
+def gpus_per_job(device: str) -> int:
+    """GPUs a GPU-capable rule asks the scheduler for: 0 for ``cpu``, 1 for ``cuda``/``cuda:N``;
+    for ``auto``, 1 only when this machine shows an NVIDIA GPU (so a CPU-only laptop runs
+    several training jobs at once). On a cluster, say ``cuda``: the head node may have none."""
+    if device == "cpu":
+        return 0
+    if device.startswith("cuda"):
+        return 1
+    import os
+    import shutil
+
+    return int(os.path.exists("/dev/nvidia0") or shutil.which("nvidia-smi") is not None)

@@ -15,11 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from prunelimit.data import DatasetSplits
-from prunelimit.io import file_digest, save_torch, write_json
-from prunelimit.limit.regime import NEAR_ZERO, near_zero
-from prunelimit.pruning import prunable_weights
-from prunelimit.training import final_metrics
+from prunelimit.io import file_digest
 
 KIND_KEYS = {"l1": "weights", "dense": "dense_weights"}
 
@@ -87,84 +83,3 @@ def check_state_dict(
             raise WeightsError(f"{where}: key {key!r} holds NaN or infinite values")
         out[key] = got.to(ref.dtype)
     return out
-
-
-def layer_magnitudes(model: nn.Module) -> dict[str, dict]:
-    """Per prunable layer: size, fraction below ``NEAR_ZERO`` and magnitude quantiles."""
-    out = {}
-    for name, w in prunable_weights(model).items():
-        mag = w.detach().abs().reshape(-1).double()
-        q = torch.quantile(mag, torch.tensor([0.5, 0.9, 0.99], dtype=torch.float64))
-        out[name] = {
-            "size": mag.numel(),
-            "near_zero": float((mag < NEAR_ZERO).double().mean()),
-            "median": float(q[0]),
-            "q90": float(q[1]),
-            "q99": float(q[2]),
-            "max": float(mag.max()),
-        }
-    return out
-
-
-def weights_only_regime(model: nn.Module, settings_diagnostic: dict | None) -> dict:
-    """What the regime diagnostic can say of imported weights: the fraction near zero and the
-    magnitudes per layer; with the training settings (``settings_diagnostic``: the drift part of
-    :func:`prunelimit.limit.regime.regime_diagnostic`), the drift rule too, but the plateau of the
-    l1 objective stays unknown, so ``in_regime`` is None."""
-    out = {
-        "near_zero": near_zero(list(prunable_weights(model).values())),
-        "near_zero_tol": NEAR_ZERO,
-        "layer_magnitudes": layer_magnitudes(model),
-        "in_regime": None,
-    }
-    if settings_diagnostic is None:
-        out["note"] = (
-            "trained elsewhere and no `train:` block given: the regime verdict needs the "
-            "training settings (lr, l1, epochs, schedule, momentum, batch size); only the "
-            "magnitudes are reported"
-        )
-    else:
-        out.update({k: v for k, v in settings_diagnostic.items() if k != "in_regime"})
-        out["note"] = (
-            "trained elsewhere: the drift rule uses the given `train:` settings; whether the "
-            "l1 objective plateaued is unknown, so in_regime is not decided"
-        )
-    return out
-
-
-def import_weights(
-    exp: dict,
-    kind: str,
-    data: DatasetSplits,
-    model: nn.Module,
-    source: str | Path,
-    model_out: str | Path,
-    metrics_out: str | Path,
-    header: dict,
-    settings_diagnostic: dict | None = None,
-) -> dict:
-    """Check ``source`` against ``model`` (the experiment's fresh model), then write it to
-    ``model_out`` and its metrics (sha256, the losses and accuracies, the weights-only regime
-    diagnostic) to ``metrics_out``, after ``header`` (the run's identity)."""
-    described = (
-        f"model {exp['model']} for {exp['dataset']} (input {tuple(data.input_shape)}, "
-        f"{data.num_classes} classes)"
-    )
-    state = check_state_dict(model, source, exp["name"], described)
-    model.load_state_dict(state)
-    model.eval()
-    metrics = {
-        **header,
-        "source": str(source),
-        "source_sha256": sha256_of(source),
-        "trained_here": False,
-        "settings": exp.get("train"),
-        "final": final_metrics(model, data),
-        "converged": None,
-    }
-    if kind == "l1":
-        metrics["regime"] = weights_only_regime(model, settings_diagnostic)
-    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    metrics["sha256"] = {Path(model_out).name: save_torch(model_out, weights)}
-    write_json(metrics_out, metrics)  # after the weights: it records their digest
-    return metrics

@@ -20,19 +20,18 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from prunelimit.config.settings import TrainSettings
 from prunelimit.data import DatasetSplits, Split
 from prunelimit.io import load_checkpoint, save_torch
 from prunelimit.pruning import Masks, apply_masks
 from prunelimit.runtime import generator as make_generator
-
-SCHEDULES = ("none", "cosine", "multistep")
 
 
 def _checkpoint_interval(value: str) -> float:
@@ -54,36 +53,6 @@ CHECKPOINT_EVERY_S = _checkpoint_interval(os.environ.get("PRUNELIMIT_CHECKPOINT_
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite."""
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    """Hyperparameters of one training run (the ``train`` block of an experiment)."""
-
-    epochs: int
-    batch_size: int = 128
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    l1: float = 0.0
-    schedule: str = "none"
-    milestones: tuple[int, ...] = ()
-    gamma: float = 0.5
-    warmup_epochs: int = 0
-    augment: bool = False
-    plateau_window: int = 10
-    plateau_rtol: float = 0.02
-    plateau_atol: float = 1e-3
-
-    def __post_init__(self) -> None:
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        object.__setattr__(self, "milestones", tuple(self.milestones))
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainSettings:
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
 
 
 def lr_at_epoch(s: TrainSettings, epoch: int) -> float:

@@ -5,7 +5,7 @@ only sizes (one seed, the CPU, epochs, batches, samples, steps, grids, draws), s
 runs the same rules on the same experiments, models, datasets, schedules, warm-up, augmentation
 and comparisons, and keys added to the paper config flow through. An override applies only to a
 key the paper config has; each carries its one-line reason, repeated in the generated file's
-header. ``python -m prunelimit.rehearsal`` writes ``.test/rehearsal.yaml`` from
+header. ``python -m prunelimit.config.rehearsal`` writes ``.test/rehearsal.yaml`` from
 ``config/paper.yaml`` (run from the repository root); ``--check`` fails when that file is out of
 date. ``tests/test_rehearsal.py`` runs it on synthetic datasets (:mod:`prunelimit.data.synthetic`).
 """
@@ -21,9 +21,11 @@ from typing import Any
 
 import yaml
 
+from prunelimit.config.schema import SCHEMA
+
 PAPER = Path("config/paper.yaml")
 OUT = Path(".test/rehearsal.yaml")
-SCHEMA = Path("workflow/schemas/config.schema.yaml")
+
 
 # A new value (or a function of the paper's value; None: derived in `_train`) and why.
 Override = tuple[Any, str]
@@ -181,7 +183,7 @@ def render(paper: dict, source: Path = PAPER) -> str:
     """The text of the rehearsal config: a header naming its ``source`` and the reasons, then
     the YAML."""
     header = [
-        f"GENERATED from {source} by `python -m prunelimit.rehearsal`: do not edit; rerun it",
+        f"GENERATED from {source} by `python -m prunelimit.config.rehearsal`: do not edit; rerun it",
         "after changing the paper config (`--check` and tests/test_rehearsal.py fail until then).",
         "The paper grid shrunk to a CPU rehearsal of its whole DAG (tests/test_rehearsal.py, on",
         "synthetic datasets): same experiments, models, datasets, schedules and comparisons.",
@@ -196,9 +198,9 @@ def render(paper: dict, source: Path = PAPER) -> str:
 
 def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> int:
     """Write (or, with ``--check``, compare) the rehearsal config; 1 when it is out of date."""
-    from prunelimit.settings import load_settings
+    from prunelimit.config.validate import load_settings
 
-    ap = argparse.ArgumentParser(prog="python -m prunelimit.rehearsal", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m prunelimit.config.rehearsal", description=__doc__)
     ap.add_argument("--paper", type=Path, default=PAPER, help="the paper config")
     ap.add_argument("--out", type=Path, default=OUT, help="the rehearsal config written")
     ap.add_argument("--check", action="store_true", help="fail if --out is not up to date")
@@ -208,7 +210,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> i
     load_settings(yaml.safe_load(text), SCHEMA)  # the workflow's validation
     if args.check:
         if not args.out.exists() or args.out.read_text() != text:
-            out(f"{args.out} is out of date with {args.paper}: run python -m prunelimit.rehearsal")
+            out(f"{args.out} is out of date with {args.paper}: run python -m prunelimit.config.rehearsal")
             return 1
         out(f"{args.out} is up to date")
         return 0

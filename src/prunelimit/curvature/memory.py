@@ -12,7 +12,7 @@ system with ``malloc_trim``, and large blocks are always mapped on their own: se
 :func:`_fix_mmap_threshold`, so a call cannot reuse them unseen). :func:`per_sample_cost` fits
 ``fixed + per_sample * n`` to such peaks at a few small sizes ``n``; the training-step and
 Hessian-vector-product measures below are what the workflow's jobs run (``sgd_step`` with
-momentum and l1; :class:`~prunelimit.hessian.HessianOperator` products of ``probes`` vectors at
+momentum and l1; :class:`~prunelimit.curvature.operator.HessianOperator` products of ``probes`` vectors at
 once, as a Lanczos step takes them). The chunk size does not change the Hessian (products are
 summed over chunks), only the memory and the speed.
 """
@@ -30,8 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from prunelimit.hessian import HessianOperator
-from prunelimit.training import sgd_step
+from prunelimit.curvature.operator import HessianOperator
 
 GB = 1e9  # bytes
 # bytes: on the CPU, peaks of the same call at the same size differ by up to ~10 MB (allocator
@@ -170,56 +169,6 @@ def per_sample_cost(
             slope, fixed = np.polyfit(np.array(sizes, float), np.array(peaks, float), 1)
             return LinearCost(float(fixed), float(slope), sizes, peaks)
         sizes = tuple(4 * s for s in sizes)
-
-
-def train_step_measure(
-    model: nn.Module,
-    input_shape: Sequence[int],
-    num_classes: int,
-    l1: float = 1e-5,
-    momentum: float = 0.9,
-) -> Callable[[int], int]:
-    """``measure(n)``: peak bytes of one training step at batch ``n`` (random inputs made in
-    the step; a fresh SGD-with-momentum optimizer, so gradients and momentum buffers count)."""
-    device = next(model.parameters()).device
-
-    def measure(n: int) -> int:
-        model.train().zero_grad(set_to_none=True)
-
-        def step() -> None:
-            x = torch.randn(n, *input_shape, device=device)
-            y = torch.randint(0, num_classes, (n,), device=device)
-            opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=momentum)
-            sgd_step(model, opt, x, y, l1)
-
-        _, peak = peak_memory(step, device)
-        model.zero_grad(set_to_none=True)
-        return peak
-
-    return measure
-
-
-def eval_measure(
-    model: nn.Module, input_shape: Sequence[int], num_classes: int
-) -> Callable[[int], int]:
-    """``measure(n)``: peak bytes of one evaluation pass at batch ``n`` (eval mode, no
-    gradients, the cross-entropy and the predictions, as :func:`prunelimit.training.evaluate`)."""
-    device = next(model.parameters()).device
-
-    def measure(n: int) -> int:
-        model.eval()
-
-        def forward() -> None:
-            x = torch.randn(n, *input_shape, device=device)
-            y = torch.randint(0, num_classes, (n,), device=device)
-            with torch.no_grad():
-                out = model(x)
-                torch.nn.functional.cross_entropy(out, y), (out.argmax(1) == y).sum()
-
-        _, peak = peak_memory(forward, device)
-        return peak
-
-    return measure
 
 
 def hvp_measure(

@@ -13,8 +13,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from prunelimit.config.settings import HessianSettings, TheorySettings
+from prunelimit.curvature.memory import ChunkChoice, auto_chunk
+from prunelimit.curvature.operator import HessianOperator
+from prunelimit.curvature.spectrum import estimate_spectrum, hessian_samples
 from prunelimit.data import DatasetSplits
-from prunelimit.hessian import HessianOperator
 from prunelimit.limit.hessian_rows import hessian_rows
 from prunelimit.limit.theory import (
     CONVERGENCE_TOL,
@@ -26,17 +29,11 @@ from prunelimit.limit.theory import (
     theory_curve,
 )
 from prunelimit.limit.weights import magnitude_histogram
-from prunelimit.memory import ChunkChoice, auto_chunk
 from prunelimit.pruning import (
     flat_prunable,
     sorted_magnitudes,
 )
-from prunelimit.settings import HessianSettings, TheorySettings
-from prunelimit.spectrum import estimate_spectrum, hessian_samples
-from prunelimit.training import (
-    evaluate,
-    minibatch_losses,
-)
+from prunelimit.training.loop import evaluate, minibatch_losses
 
 
 def training_tensors(
@@ -61,7 +58,7 @@ def hessian_chunk(
 ) -> tuple[int, ChunkChoice | None]:
     """The samples per chunk of the Hessian products: ``batch_size`` as given, or for ``auto``
     the largest chunk whose products of ``vectors`` vectors fit ``memory_gb`` beside ``vectors x
-    steps`` basis vectors (:func:`prunelimit.memory.auto_chunk`, its reason printed)."""
+    steps`` basis vectors (:func:`prunelimit.curvature.memory.auto_chunk`, its reason printed)."""
     if batch_size != "auto":
         return batch_size, None
     choice = auto_chunk(
@@ -92,7 +89,7 @@ def spectrum_of(
     ``max_lanczos_steps`` is reached.
 
     ``batch_size: auto`` measures the Hessian product's memory on the model's device and takes
-    the largest chunk that fits ``memory_gb`` (:func:`prunelimit.memory.auto_chunk`); the
+    the largest chunk that fits ``memory_gb`` (:func:`prunelimit.curvature.memory.auto_chunk`); the
     result records the chunk (``batch_size``) and, for auto, why (``chunk_choice``: bytes).
     """
 

@@ -5,8 +5,8 @@ The schema (``workflow/schemas/config.schema.yaml``) is the one source of every 
 parameter table from the same fields. This module writes one Markdown table per config section
 between the two markers of ``config/README.md`` (the prose around them is written by hand):
 
-    python -m prunelimit.config_docs           # rewrite the tables (from the repository root)
-    python -m prunelimit.config_docs --check   # fail when they are out of date
+    python -m prunelimit.config.docs           # rewrite the tables (from the repository root)
+    python -m prunelimit.config.docs --check   # fail when they are out of date
 
 A section is a top-level key whose value is an object, a list of objects (``experiments``) or a
 map of names to objects (rows ``<name>.key``); the other top-level keys form the "Top level"
@@ -26,21 +26,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import yaml
+from prunelimit.config.schema import SCHEMA, load_schema
 
-SCHEMA = Path("workflow/schemas/config.schema.yaml")
 README = Path("config/README.md")
 BEGIN = (
     "<!-- BEGIN key tables: generated from workflow/schemas/config.schema.yaml by "
-    "`python -m prunelimit.config_docs`; edit the schema, not these tables -->"
+    "`python -m prunelimit.config.docs`; edit the schema, not these tables -->"
 )
 END = "<!-- END key tables -->"
 HEADER = "| key | type | default | meaning |\n|---|---|---|---|"
-
-
-def load_schema(path: str | Path = SCHEMA) -> dict:
-    with open(path) as fh:
-        return yaml.safe_load(fh)
 
 
 def pointer(schema: dict, ref: str) -> dict:
@@ -263,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     wanted = render(current, load_schema(args.schema))
     if args.check:
         if current != wanted:
-            print(f"{args.readme} is out of date: run python -m prunelimit.config_docs")
+            print(f"{args.readme} is out of date: run python -m prunelimit.config.docs")
             return 1
         print(f"{args.readme} is up to date")
         return 0

@@ -1,6 +1,6 @@
 """The ``pyhessian`` spectrum engine: the pyhessian package's power iteration, Hutchinson trace
 and SLQ density, one probe at a time through autograd, on the samples and weights of a
-:class:`~prunelimit.hessian.HessianOperator` (see :mod:`prunelimit.spectrum`)."""
+:class:`~prunelimit.curvature.operator.HessianOperator` (see :mod:`prunelimit.curvature.spectrum`)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from prunelimit.hessian import HessianOperator
+from prunelimit.curvature.operator import HessianOperator
 
 
 @contextlib.contextmanager

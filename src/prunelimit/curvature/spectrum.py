@@ -5,7 +5,7 @@ reorthogonalisation (modified Gram-Schmidt, repeated when needed), tridiagonal `
 its eigenpairs give Ritz nodes ``theta_j`` and weights ``tau_j`` (squared first components,
 summing to 1). For any ``f``: ``tr f(H) ~= D * mean_probes sum_j tau_j f(theta_j)``.
 
-Engines (``engine=``): ``builtin`` (this module with :class:`~prunelimit.hessian.HessianOperator`:
+Engines (``engine=``): ``builtin`` (this module with :class:`~prunelimit.curvature.operator.HessianOperator`:
 ``torch.func`` products, all probes at once) and ``pyhessian`` (the pyhessian package: its power
 iteration, Hutchinson trace and SLQ density, one probe at a time through autograd). Both return
 the same dictionary (see :func:`spectral_summary`).
@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from prunelimit.hessian import HessianOperator
-from prunelimit.hessian_pyhessian import pyhessian_spectrum
-from prunelimit.linalg import row_dots, row_norms
+from prunelimit.curvature.linalg import row_dots, row_norms
+from prunelimit.curvature.operator import HessianOperator
+from prunelimit.curvature.pyhessian_engine import pyhessian_spectrum
 
 ENGINES = ("builtin", "pyhessian")
 
@@ -323,7 +323,7 @@ def estimate_spectrum(
     """Spectrum of ``H`` at the model's weights over ``(x, y)`` with ``engine``.
 
     ``mask`` (flat bool over the prunable weights, built-in engine): the spectrum of ``H``
-    restricted to the surviving weights (:class:`~prunelimit.hessian.HessianOperator`); ``D``
+    restricted to the surviving weights (:class:`~prunelimit.curvature.operator.HessianOperator`); ``D``
     is then their number.
 
     ``steps`` is the number of Lanczos steps, or their maximum when ``converged`` is given

@@ -11,20 +11,16 @@ import math
 import torch
 from torch import nn
 
+from prunelimit.config.kinds import settings_for
+from prunelimit.config.settings import HessianSettings, LimitSettings, TheorySettings
+from prunelimit.curvature.memory import auto_chunk
 from prunelimit.data import DatasetSplits
-from prunelimit.experiment.prediction import (
-    loss_tolerance,
-    spectrum_of,
-    theory_of,
-    training_tensors,
-)
-from prunelimit.experiment.runs import settings_for
 from prunelimit.limit.local_model import local_model_along_curve
+from prunelimit.limit.prediction import loss_tolerance, spectrum_of, theory_of, training_tensors
 from prunelimit.limit.search import find_limit
 from prunelimit.limit.theory import (
     check_eps,
 )
-from prunelimit.memory import auto_chunk
 from prunelimit.pruning import (
     Masks,
     flat_mask,
@@ -32,11 +28,7 @@ from prunelimit.pruning import (
     magnitude_path,
     prunable_weights,
 )
-from prunelimit.settings import HessianSettings, LimitSettings, TheorySettings
-from prunelimit.training import (
-    evaluate,
-    l1_norm,
-)
+from prunelimit.training.loop import evaluate, l1_norm
 
 CRITERIA = ("loss", "objective", "acc")
 
@@ -225,7 +217,7 @@ def actual_limit_of(
     ``local_model`` sets the l1 curve beside its first- and second-order model at ``w*`` (the
     quadratic term at the three limits and at ``rho_th``, the theory's limit, if given; Hessian
     products over chunks of ``hessian_batch`` samples; ``auto``: the largest chunk whose
-    measured memory fits ``memory_gb`` GB, as :func:`prunelimit.memory.auto_chunk`)."""
+    measured memory fits ``memory_gb`` GB, as :func:`prunelimit.curvature.memory.auto_chunk`)."""
     result: dict = {"experiment": exp["name"], "seed": seed, "dense": None}  # l2: if trained
     for kind, model in models.items():
         if kind == "l1":

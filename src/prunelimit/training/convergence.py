@@ -10,8 +10,9 @@ import math
 
 from torch import nn
 
+from prunelimit.config.settings import TrainSettings
 from prunelimit.data import DatasetSplits
-from prunelimit.training import TrainSettings, final_metrics
+from prunelimit.training.loop import final_metrics
 
 
 def plateau(
