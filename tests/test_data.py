@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from prunelimit import data as D
-from prunelimit.data import download, prepare, readers, registry, splits, synthetic
+from prunelimit.data import download, prepare, prepared, readers, registry, splits, synthetic
 
 
 def _md5(path: Path) -> str:
@@ -226,7 +226,8 @@ HOMES = {
     registry: ("DATASETS", "DatasetError", "DatasetSpec", "RemoteFile", "get_spec"),
     download: ("fetch", "md5sum", "safe_extract", "zlib_error"),
     readers: ("READERS", "Arrays", "organise_tinyimagenet_val"),
-    prepare: ("prepare_dataset", "prepared_spec", "split_indices", "write_prepared"),
+    prepare: ("prepare_dataset",),
+    prepared: ("prepared_spec", "split_indices", "write_prepared"),
     synthetic: ("synthetic_arrays", "write_synthetic"),
     splits: ("DatasetSplits", "Split", "load_dataset", "random_crop_flip"),
 }

@@ -17,7 +17,7 @@ import torch
 
 from conftest import REPO, run_snakemake
 from prunelimit.data import get_spec, load_dataset, write_prepared
-from prunelimit.data.prepare import meta_path
+from prunelimit.data.prepared import meta_path
 from prunelimit.io import (
     REBUILD,
     DamagedFile,

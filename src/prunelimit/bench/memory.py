@@ -245,7 +245,8 @@ def eval_measure(
     model: nn.Module, input_shape: Sequence[int], num_classes: int
 ) -> Callable[[int], int]:
     """``measure(n)``: peak bytes of one evaluation pass at batch ``n`` (eval mode, no
-    gradients, the cross-entropy and the predictions, as :func:`prunelimit.training.loop.evaluate`)."""
+    gradients, the cross-entropy and the predictions, as
+    :func:`prunelimit.training.loop.evaluate`)."""
     device = next(model.parameters()).device
 
     def measure(n: int) -> int:

@@ -25,6 +25,7 @@ from prunelimit.config.schema import SCHEMA
 
 PAPER = Path("config/paper.yaml")
 OUT = Path(".test/rehearsal.yaml")
+COMMAND = "python -m prunelimit.config.rehearsal"
 
 
 # A new value (or a function of the paper's value; None: derived in `_train`) and why.
@@ -183,7 +184,7 @@ def render(paper: dict, source: Path = PAPER) -> str:
     """The text of the rehearsal config: a header naming its ``source`` and the reasons, then
     the YAML."""
     header = [
-        f"GENERATED from {source} by `python -m prunelimit.config.rehearsal`: do not edit; rerun it",
+        f"GENERATED from {source} by `{COMMAND}`: do not edit; rerun it",
         "after changing the paper config (`--check` and tests/test_rehearsal.py fail until then).",
         "The paper grid shrunk to a CPU rehearsal of its whole DAG (tests/test_rehearsal.py, on",
         "synthetic datasets): same experiments, models, datasets, schedules and comparisons.",
@@ -210,7 +211,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> i
     load_settings(yaml.safe_load(text), SCHEMA)  # the workflow's validation
     if args.check:
         if not args.out.exists() or args.out.read_text() != text:
-            out(f"{args.out} is out of date with {args.paper}: run python -m prunelimit.config.rehearsal")
+            out(f"{args.out} is out of date with {args.paper}: run {COMMAND}")
             return 1
         out(f"{args.out} is up to date")
         return 0

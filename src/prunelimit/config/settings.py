@@ -3,10 +3,10 @@
 The JSON schema (``workflow/schemas/config.schema.yaml``) is the one source of every key's
 meaning and checks types and ranges; its ``default`` fields are the defaults below (a test keeps
 the keys and the defaults of the two equal; ``config/README.md`` is generated from the schema).
-:func:`load_settings` validates a config in one pass (:func:`prunelimit.config.validate.check_config`)
-and builds :class:`Settings` from it, defaults filled in. The workflow passes sections to its
-scripts as plain dicts (``as_dict``) and the scripts rebuild them with ``from_dict``; library
-functions take the typed sections or plain numbers.
+:func:`load_settings` validates a config in one pass
+(:func:`prunelimit.config.validate.check_config`) and builds :class:`Settings` from it, defaults
+filled in. The workflow passes sections to its scripts as plain dicts (``as_dict``) and the scripts
+rebuild them with ``from_dict``; library functions take the typed sections or plain numbers.
 Conventions: kept ratios ``rho`` are fractions of ``D``; ``eps`` is the loss tolerance.
 """
 

@@ -166,7 +166,8 @@ def _subset(key: str, values: list, allowed: list, allowed_key: str) -> list[str
 def sap_ablation_experiments(config: dict) -> list[str]:
     sap = config.get("sap") or {}
     chosen = (sap.get("ablations") or {}).get("experiments") or []
-    return _subset("sap.ablations.experiments", chosen, sap.get("experiments", []), "sap.experiments")
+    return _subset("sap.ablations.experiments", chosen, sap.get("experiments", []),
+    "sap.experiments")
 
 
 def gradual_run(config: dict) -> list[str]:

@@ -12,9 +12,9 @@ system with ``malloc_trim``, and large blocks are always mapped on their own: se
 :func:`_fix_mmap_threshold`, so a call cannot reuse them unseen). :func:`per_sample_cost` fits
 ``fixed + per_sample * n`` to such peaks at a few small sizes ``n``; the training-step and
 Hessian-vector-product measures below are what the workflow's jobs run (``sgd_step`` with
-momentum and l1; :class:`~prunelimit.curvature.operator.HessianOperator` products of ``probes`` vectors at
-once, as a Lanczos step takes them). The chunk size does not change the Hessian (products are
-summed over chunks), only the memory and the speed.
+momentum and l1; :class:`~prunelimit.curvature.operator.HessianOperator` products of ``probes``
+vectors at once, as a Lanczos step takes them). The chunk size does not change the Hessian (products
+are summed over chunks), only the memory and the speed.
 """
 
 from __future__ import annotations

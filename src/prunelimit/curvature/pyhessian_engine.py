@@ -1,6 +1,7 @@
 """The ``pyhessian`` spectrum engine: the pyhessian package's power iteration, Hutchinson trace
 and SLQ density, one probe at a time through autograd, on the samples and weights of a
-:class:`~prunelimit.curvature.operator.HessianOperator` (see :mod:`prunelimit.curvature.spectrum`)."""
+:class:`~prunelimit.curvature.operator.HessianOperator` (see
+:mod:`prunelimit.curvature.spectrum`)."""
 
 from __future__ import annotations
 

@@ -5,10 +5,11 @@ reorthogonalisation (modified Gram-Schmidt, repeated when needed), tridiagonal `
 its eigenpairs give Ritz nodes ``theta_j`` and weights ``tau_j`` (squared first components,
 summing to 1). For any ``f``: ``tr f(H) ~= D * mean_probes sum_j tau_j f(theta_j)``.
 
-Engines (``engine=``): ``builtin`` (this module with :class:`~prunelimit.curvature.operator.HessianOperator`:
-``torch.func`` products, all probes at once) and ``pyhessian`` (the pyhessian package: its power
-iteration, Hutchinson trace and SLQ density, one probe at a time through autograd). Both return
-the same dictionary (see :func:`spectral_summary`).
+Engines (``engine=``): ``builtin`` (this module with
+:class:`~prunelimit.curvature.operator.HessianOperator`: ``torch.func`` products, all probes at
+once) and ``pyhessian`` (the pyhessian package: its power iteration, Hutchinson trace and SLQ
+density, one probe at a time through autograd). Both return the same dictionary (see
+:func:`spectral_summary`).
 """
 
 from __future__ import annotations
@@ -323,8 +324,8 @@ def estimate_spectrum(
     """Spectrum of ``H`` at the model's weights over ``(x, y)`` with ``engine``.
 
     ``mask`` (flat bool over the prunable weights, built-in engine): the spectrum of ``H``
-    restricted to the surviving weights (:class:`~prunelimit.curvature.operator.HessianOperator`); ``D``
-    is then their number.
+    restricted to the surviving weights (:class:`~prunelimit.curvature.operator.HessianOperator`);
+    ``D`` is then their number.
 
     ``steps`` is the number of Lanczos steps, or their maximum when ``converged`` is given
     (built-in engine only; see :func:`builtin_spectrum`). ``basis_memory_gb`` caps the Lanczos

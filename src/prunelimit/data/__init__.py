@@ -8,9 +8,11 @@ Batches are then cut from tensors in memory (on the training device), which is f
 
 Modules, each importing only those before it: :mod:`.registry` (the known datasets),
 :mod:`.download` (fetch with md5 check, all-or-nothing extraction), :mod:`.readers` (raw files
-to numpy arrays), :mod:`.prepare` (split and write the prepared file), :mod:`.synthetic`
-(class-dependent synthetic images in the prepared format, for offline rehearsals) and
-:mod:`.splits` (load it and serve batches). Every public name is re-exported here. Importing this
+to numpy arrays), :mod:`.prepared` (the prepared format: split, measure and write it),
+:mod:`.user` (your own data: a file of tensors or an image folder, checked), :mod:`.prepare`
+(a known dataset or your own, prepared once), :mod:`.synthetic` (class-dependent synthetic
+images in the prepared format, for offline rehearsals) and :mod:`.splits` (load it and serve
+batches). Every public name is re-exported here. Importing this
 package does not import torch: the names of :mod:`.splits` are loaded on first access.
 """
 
@@ -19,12 +21,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from prunelimit.data.download import fetch, md5sum, safe_extract, zlib_error
-from prunelimit.data.prepare import (
-    prepare_dataset,
-    prepared_spec,
-    split_indices,
-    write_prepared,
-)
+from prunelimit.data.prepare import prepare_dataset
+from prunelimit.data.prepared import prepared_spec, split_indices, write_prepared
 from prunelimit.data.readers import READERS, Arrays, organise_tinyimagenet_val
 from prunelimit.data.registry import DATASETS, DatasetError, DatasetSpec, RemoteFile, get_spec
 from prunelimit.data.synthetic import synthetic_arrays, write_synthetic

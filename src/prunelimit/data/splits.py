@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from prunelimit.data.prepare import meta_path
+from prunelimit.data.prepared import meta_path
 from prunelimit.data.registry import DatasetError
 from prunelimit.io import load_torch
 
@@ -105,7 +105,7 @@ class DatasetSplits:
 
 def load_dataset(path: str | Path, device: str | torch.device = "cpu") -> DatasetSplits:
     """Load a prepared dataset file onto ``device``, checked against the sha256 recorded beside
-    it (:func:`~prunelimit.data.prepare.meta_path`; a file without that record loads unchecked)."""
+    it (:func:`~prunelimit.data.prepared.meta_path`; a file without that record loads unchecked)."""
     path = Path(path)
     if not path.exists():
         raise DatasetError(f"prepared dataset {path} does not exist; run the 'download' rule")

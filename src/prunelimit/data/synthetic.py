@@ -3,7 +3,7 @@
 A synthetic dataset has the shape, dtype (uint8) and number of classes of the real one; each
 sample is its class's template (a coarse random colour pattern, blocks of ``block`` pixels)
 plus Gaussian pixel noise, so a network can learn the classes from a few samples. The arrays go
-through the real preparation (:func:`prunelimit.data.prepare.write_prepared`: validation split,
+through the real preparation (:func:`prunelimit.data.prepared.write_prepared`: validation split,
 normalisation measured on the training split), so the file differs from a real prepared one
 only in its pixels. Everything is a function of ``seed``.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prunelimit.data.prepare import write_prepared
+from prunelimit.data.prepared import write_prepared
 from prunelimit.data.readers import Arrays
 from prunelimit.data.registry import DatasetError, DatasetSpec, get_spec
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from prunelimit.data.prepare import split_indices, write_prepared
+from prunelimit.data.prepared import split_indices, write_prepared
 from prunelimit.data.registry import DatasetError, DatasetSpec
 
 SPLITS = ("train", "val", "test")

@@ -19,7 +19,7 @@ def check_models(config: dict, prepared: str | Path = "resources/datasets") -> f
         return frozenset()
     import torch
 
-    from prunelimit.data.prepare import meta_path, prepared_spec
+    from prunelimit.data.prepared import meta_path, prepared_spec
     from prunelimit.data.registry import DATASETS as REGISTRY_DATASETS
     from prunelimit.data.registry import get_spec
     from prunelimit.models.import_path import ModelError

@@ -5,8 +5,8 @@ not repeated: :class:`IterationKeeper` keeps the retrained weights ``w_t`` and t
 of the chosen iterations ``t``. At each of them the limit of the retrained network is computed
 *over its surviving weights*: the sub-network whose ``D_t = ||m_t||_0`` weights are free and
 whose pruned weights are held at zero. Its Hessian is ``H`` restricted to the surviving
-coordinates (:class:`prunelimit.curvature.operator.HessianOperator` with a ``mask``), its magnitudes are
-the surviving ``|w_t|``, and both the theory's ``rho_th`` and the actual one-shot limit
+coordinates (:class:`prunelimit.curvature.operator.HessianOperator` with a ``mask``), its magnitudes
+are the surviving ``|w_t|``, and both the theory's ``rho_th`` and the actual one-shot limit
 (:func:`prunelimit.limit.actual.pruning_curve` restricted to the surviving weights) are
 fractions of ``D_t``. Multiplied by ``D_t / D`` they are the kept fraction of the original
 ``D`` that one more one-shot step from ``w_t`` reaches (``*_of_D``).

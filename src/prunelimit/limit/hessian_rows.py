@@ -5,10 +5,11 @@ Convention: the prunable weights are ranked by magnitude in the pruning order of
 :func:`prunelimit.pruning.magnitude_ranks` (rank 0 is pruned first). For each pruned fraction
 ``q = j / count`` (``j = 0..count-1``), the weight of rank ``floor(q D)`` is the smallest one
 kept at kept ratio ``rho = 1 - q``: the weight at the magnitude threshold. Its Hessian row
-``H e_i`` is one exact Hessian-vector product (:class:`prunelimit.curvature.operator.HessianOperator`: the
-mean training cross-entropy over the Hessian samples, prunable weights only). Recorded per
-row: ``||H e_i||_1``, the diagonal ``H_ii`` and ``|w_i|``. A row of small L1 norm means that
-removing that weight alone changes the gradient, and so the loss, little.
+``H e_i`` is one exact Hessian-vector product
+(:class:`prunelimit.curvature.operator.HessianOperator`: the mean training cross-entropy over the
+Hessian samples, prunable weights only). Recorded per row: ``||H e_i||_1``, the diagonal ``H_ii``
+and ``|w_i|``. A row of small L1 norm means that removing that weight alone changes the gradient,
+and so the loss, little.
 
 The public code sums ``|row|`` of each mini-batch's Hessian and divides by the sample count;
 this module takes the L1 norm of the row of the whole Hessian (the mean over the samples).

@@ -6,8 +6,8 @@ zero gradient. Along the one-shot pruning path, ``u = w_rho - w*`` is minus the 
 ``L(w_rho) - L(w*)`` with
 
 - the first-order term ``g^T u`` (``g = grad L(w*)``, full batch, prunable weights);
-- the quadratic term ``u^T H u / 2`` (``H`` the Hessian of :mod:`prunelimit.curvature.operator`, over the
-  same samples), at the marked points only (one Hessian-vector product each);
+- the quadratic term ``u^T H u / 2`` (``H`` the Hessian of :mod:`prunelimit.curvature.operator`,
+  over the same samples), at the marked points only (one Hessian-vector product each);
 - their sum, the second-order model.
 
 Derivation (ours, docs/theory.md "The local model along the pruning path"): ``w*`` minimises
