@@ -4,7 +4,8 @@ Run as ``python -m prunelimit.bench.memory [--config config/paper.yaml] [--devic
 [--json memory.json] [--only resnet50]``. For each experiment of the config (its model, input
 shape and classes; seeded initial weights: memory does not depend on the values) it measures
 with :func:`prunelimit.curvature.memory.peak_memory` the fixed and per-sample bytes
-(:func:`prunelimit.curvature.memory.per_sample_cost`, at 2, 4 and 8 samples, more for small models) of
+(:func:`prunelimit.curvature.memory.per_sample_cost`, at 2, 4 and 8 samples, more for small
+models) of
 
 - a training step (``sgd_step``: SGD with momentum, l1; gradients and momentum count),
 - a Hessian-vector product over one chunk with ``probes`` vectors at once (``cache_primal``
