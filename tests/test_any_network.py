@@ -13,7 +13,8 @@ import yaml
 import prunelimit
 from conftest import REPO, run_snakemake
 from prunelimit.config.schema import ConfigError, load_schema
-from prunelimit.config.validate import check_config
+from prunelimit.config.settings import ExperimentSettings
+from prunelimit.config.validate import check_config, load_settings
 from prunelimit.curvature.operator import HessianOperator
 from prunelimit.data import DatasetError, load_dataset, prepare_dataset
 from prunelimit.experiment.checks import check_models
@@ -173,7 +174,7 @@ def test_a_bad_model_is_refused_naming_the_experiment_and_the_model(model, messa
     config = _exp_config(model)
     check_config(config, SCHEMA)  # the schema takes any import path
     with pytest.raises(ConfigError, match=message) as err:
-        check_models(config)
+        check_models(load_settings(config, SCHEMA))
     assert "experiment 'tiny'" in str(err.value) and model in str(err.value)
 
 
@@ -183,15 +184,15 @@ def test_a_spline_experiment_whose_relus_the_codes_cannot_see_is_refused():
     config = _exp_config("any_network_model:SmallResNet", dataset="cifar10")
     assert config["spline"]["experiments"] == ["tiny"]
     with pytest.raises(ConfigError, match=r"spline.experiments\[0\]: experiment 'tiny'") as err:
-        check_models(config)
+        check_models(load_settings(config, SCHEMA))
     assert "in 2 of its 3 ReLU calls" in str(err.value)
     config["spline"]["experiments"] = []  # the limit itself needs no ReLU modules
-    assert check_models(config) == frozenset()
+    assert check_models(load_settings(config, SCHEMA)) == frozenset()
 
 
 def test_an_imported_plain_relu_mlp_gets_the_region_stage(tmp_path):
     config = _exp_config("any_network_model:PlainMLP")
-    assert check_models(config) == {"tiny"}
+    assert check_models(load_settings(config, SCHEMA)) == {"tiny"}
     shutil.copy(MODEL_FILE, tmp_path / MODEL_FILE.name)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     proc = run_snakemake(
@@ -281,13 +282,12 @@ def test_a_model_error_names_the_experiment_at_job_time():
 
     exp = {"name": "mine", "model": "any_network_model:NoWeights", "dataset": "mnist1d"}
     with pytest.raises(ModelError, match="experiment 'mine': model 'any_network_model:NoWeights'"):
-        new_model(exp, get_spec("mnist1d"))
+        new_model(ExperimentSettings.from_dict(exp), get_spec("mnist1d"))
 
 
-def test_the_api_defaults_are_the_default_config():
-    from prunelimit.api import DEFAULTS
+def test_the_api_takes_the_settings_defaults():
+    """Every section the API takes has a default for every key, the one source of defaults."""
+    from prunelimit.config.settings import HessianSettings, LimitSettings, TheorySettings
 
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    for section, values in DEFAULTS.items():
-        for key, value in values.items():
-            assert config[section][key] == value, f"{section}.{key}"
+    assert HessianSettings().lanczos_steps == "auto" and TheorySettings().eps == "auto"
+    assert LimitSettings().resolution == 0.001

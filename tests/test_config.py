@@ -56,10 +56,13 @@ def test_errors_name_the_key_and_allowed_values():
     [
         (lambda c: c["experiments"][0].update(model="transformer"), "experiments[0].model"),
         (lambda c: c["experiments"][0]["train"].update(lr=-1), "experiments[0].train.lr"),
-        (
-            lambda c: c["experiments"][0]["train"].pop("batch_size"),
-            "experiments[0].train.batch_size",
-        ),
+        (lambda c: c["experiments"][0]["train"].pop("epochs"), "experiments[0].train.epochs"),
+        # p < q is the PQ Index's domain: an ablation pair beyond it plans no job
+        (lambda c: c["sap"]["ablations"].update(pq=[[2.0, 1.0]]), "sap.ablations.pq[0]"),
+        # your own data's file must exist when the workflow is planned, not when it runs
+        (lambda c: c.update(datasets={"mine": {"file": "no/such.pt"}}), "datasets.mine.file"),
+        # the watched SAP run trains sap.iterations (10): iteration 12 is not there to analyse
+        (lambda c: c["gradual"].update(iterations=[0, 12]), "gradual.iterations[1]"),
     ],
 )
 def test_snakemake_stops_before_any_job_naming_the_key(tmp_path, mutate, key):
@@ -116,7 +119,7 @@ def test_paper_grid_with_slurm_profile_gives_every_gpu_job_a_gpu(tmp_path):
 
 
 def test_own_weights_cross_checks(tmp_path, monkeypatch):
-    from prunelimit.config.validate import check_files
+    from prunelimit.config.validate import check_files, load_settings
 
     msg = _bad(lambda c: c["experiments"][0].pop("train"))
     assert "experiments[0] (mlp): give `train`" in msg and "or `weights`" in msg
@@ -131,11 +134,11 @@ def test_own_weights_cross_checks(tmp_path, monkeypatch):
     check_config(cfg, SCHEMA)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match=r"experiments\[1\].weights \(fc5\): w.pt does not exist"):
-        check_files(cfg)
+        check_files(load_settings(cfg, SCHEMA))
     (tmp_path / "w.pt").write_bytes(b"x")
-    check_files(cfg)  # found relative to the working directory
+    check_files(load_settings(cfg, SCHEMA))  # found relative to the working directory
     cfg["experiments"][1]["weights"] = "results/other/seed0/l1.pt"  # made by this workflow
-    check_files(cfg)
+    check_files(load_settings(cfg, SCHEMA))
 
 
 def test_the_l2_run_and_its_seeds_are_checked():

@@ -10,8 +10,9 @@ import pytest
 from conftest import REPO
 from prunelimit.config import docs as config_docs
 from prunelimit.config.docs import load_schema, render, rows, type_text, undocumented
+from prunelimit.config.settings import with_defaults
 
-SCHEMA = load_schema(REPO / config_docs.SCHEMA)
+SCHEMA = with_defaults(load_schema(REPO / config_docs.SCHEMA))  # as the generator reads it
 README = REPO / config_docs.README
 
 
@@ -50,7 +51,9 @@ def test_every_key_has_its_row_once():
 
 def test_rows_render_types_ranges_and_defaults():
     row = {r[0]: r for r in rows(SCHEMA["properties"]["hessian"], SCHEMA)}
-    assert row["`lanczos_steps`"][1:3] == ("int >= 2 or `auto`", "required")
+    assert row["`lanczos_steps`"][1:3] == ("int >= 2 or `auto`", '`"auto"`')
+    data = {r[0]: r for r in rows(SCHEMA["properties"]["data"], SCHEMA)}
+    assert data["`val_fraction`"][2] == "required"
     assert row["`memory_gb`"][1:3] == ("number > 0", "`16.0`")
     assert row["`basis_memory_gb`"][1:3] == ("number >= 0 or null", "`null`")
     assert row["`lanczos_block`"][2] == "`40`"

@@ -73,6 +73,16 @@ def test_every_writer_gives_the_mode_of_a_plain_open(umask, tmp_path):
     assert not list(tmp_path.rglob("*.part"))
 
 
+def test_two_saves_of_one_state_dict_are_byte_equal(tmp_path):
+    """The same config writes the same bytes: torch.save would name its archive's entries after
+    the writer's random temporary name, and the metrics would record other sha256 digests."""
+    state = torch.nn.Linear(3, 2).state_dict()
+    digests = [save_torch(tmp_path / name / "dense.pt", state) for name in ("a", "b")]
+    assert (tmp_path / "a" / "dense.pt").read_bytes() == (tmp_path / "b" / "dense.pt").read_bytes()
+    assert digests[0] == digests[1]
+    assert torch.equal(load_torch(tmp_path / "a" / "dense.pt")["weight"], state["weight"])
+
+
 def test_truncated_files_give_one_message(tmp_path):
     pt, js, csv = tmp_path / "l1.pt", tmp_path / "spectrum.json", tmp_path / "sweep.csv"
     save_torch(pt, {"w": torch.arange(1000.0)})

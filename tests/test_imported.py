@@ -7,8 +7,11 @@ import re
 import pytest
 import torch
 
+from prunelimit.config.settings import ExperimentSettings
 from prunelimit.experiment.runs import import_experiment, new_model
 from prunelimit.training.imported import WeightsError
+
+E = ExperimentSettings.from_dict
 
 EXP = {
     "name": "mine",
@@ -25,10 +28,10 @@ def _outputs(tmp_path):
 
 def test_import_records_sha256_and_keeps_the_weights(mnist1d, tmp_path):
     src = tmp_path / "w.pt"
-    model = new_model(EXP, mnist1d, seed=7)
+    model = new_model(E(EXP), mnist1d, seed=7)
     torch.save(model.state_dict(), src)
     model_out, metrics_out = _outputs(tmp_path)
-    m = import_experiment(EXP, "l1", 0, mnist1d, src, model_out, metrics_out)
+    m = import_experiment(E(EXP), "l1", 0, mnist1d, src, model_out, metrics_out)
     assert m["source_sha256"] == hashlib.sha256(src.read_bytes()).hexdigest()
     saved = torch.load(model_out)
     for k, v in model.state_dict().items():
@@ -45,7 +48,7 @@ def test_import_records_sha256_and_keeps_the_weights(mnist1d, tmp_path):
         **EXP,
         "train": {"epochs": 300, "lr": 0.1, "l1": 1e-4, "schedule": "cosine", "warmup_epochs": 5},
     }
-    m = import_experiment(described, "l1", 0, mnist1d, src, model_out, metrics_out)
+    m = import_experiment(E(described), "l1", 0, mnist1d, src, model_out, metrics_out)
     assert m["regime"]["drift"] == pytest.approx(0.4379, abs=1e-3)
     # (so narrow a network has init stds of 0.35-0.5: the budget does not reach them)
     assert m["regime"]["drift_ok"] is False and m["regime"]["in_regime"] is None
@@ -67,19 +70,20 @@ def test_bad_weights_fail_clearly_and_write_nothing(mnist1d, tmp_path, case):
     elif case == "list":
         torch.save([torch.zeros(3)], src)
     elif case == "architecture":
-        torch.save(new_model({**EXP, "model": "fc5", "model_args": {}}, mnist1d).state_dict(), src)
+        fc5 = E({**EXP, "model": "fc5", "model_args": {}})
+        torch.save(new_model(fc5, mnist1d).state_dict(), src)
     elif case == "classes":
         from prunelimit.models.registry import build_model
 
         other = build_model("mlp", mnist1d.input_shape, 5, widths=[16, 8])
         torch.save(other.state_dict(), src)
     elif case == "nan":
-        sd = new_model(EXP, mnist1d).state_dict()
+        sd = new_model(E(EXP), mnist1d).state_dict()
         sd["net.3.weight"][0, 0] = float("nan")
         torch.save(sd, src)
     model_out, metrics_out = _outputs(tmp_path)
     with pytest.raises(WeightsError, match=re.escape(expect)) as err:
-        import_experiment(EXP, "l1", 0, mnist1d, src, model_out, metrics_out)
+        import_experiment(E(EXP), "l1", 0, mnist1d, src, model_out, metrics_out)
     assert "experiment 'mine'" in str(err.value) and str(src) in str(err.value)
     if case == "classes":
         assert "10 classes" in str(err.value)

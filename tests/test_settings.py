@@ -12,12 +12,17 @@ import yaml
 from prunelimit.config.schema import ConfigError
 from prunelimit.config.settings import (
     SECTIONS,
+    AblationSettings,
+    DatasetSettings,
     EarlyBirdSettings,
     ExperimentSettings,
+    HessianSettings,
     RegionSettings,
     Settings,
-    SplineSettings,
     TrainSettings,
+    field_defaults,
+    schema_objects,
+    with_defaults,
 )
 from prunelimit.config.validate import load_settings
 
@@ -41,52 +46,40 @@ def test_every_schema_key_has_a_typed_setting_and_back():
         assert set(props[key]["properties"]) == want, key
     assert set(props["experiments"]["items"]["properties"]) == names(ExperimentSettings)
     assert set(SCHEMA["$defs"]["train"]["properties"]) == names(TrainSettings)
+    assert set(props["sap"]["properties"]["ablations"]["properties"]) == names(AblationSettings)
+    assert set(props["datasets"]["additionalProperties"]["properties"]) == names(DatasetSettings)
 
 
-def _field_defaults(*classes) -> dict:
-    """``{name: default}`` of the fields that have one (a factory's value for lists, dicts)."""
-    out = {}
-    for cls in classes:
-        for f in dataclasses.fields(cls):
-            if f.default is not dataclasses.MISSING:
-                out[f.name] = f.default
-            elif f.default_factory is not dataclasses.MISSING:
-                out[f.name] = f.default_factory()
-    return out
+def _walk(node):
+    if isinstance(node, dict):
+        yield node
+        for v in node.values():
+            yield from _walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _walk(v)
 
 
-ABSENT = (None, {}, [], ())  # an omitted key without a default: "not given"
+def test_the_schema_holds_no_defaults():
+    """Defaults have one source, the typed settings; the schema holds meanings and ranges."""
+    assert not [n for n in _walk(SCHEMA) if "default" in n and isinstance(n.get("default"), object)
+                and "description" in n]  # fmt: skip
 
 
-def _sections():
-    """(where, object schema, the dataclasses that hold its keys) of every config object."""
-    props = SCHEMA["properties"]
-    yield "top level", SCHEMA, (Settings,)
-    for key, cls in SECTIONS.items():
-        classes = (cls,) if key != "spline" else (SplineSettings, EarlyBirdSettings, RegionSettings)
-        yield key, props[key], classes
-    yield "experiments[]", props["experiments"]["items"], (ExperimentSettings,)
-    yield "train", SCHEMA["$defs"]["train"], (TrainSettings,)
+@pytest.mark.parametrize(("where", "obj", "classes"), list(schema_objects(SCHEMA)))
+def test_a_key_is_required_exactly_when_its_setting_has_no_default(where, obj, classes):
+    defaults = field_defaults(*classes)
+    for name in obj["properties"]:
+        required = name in obj.get("required", [])
+        assert required == (name not in defaults), f"{where}.{name}: required {required}"
 
 
-@pytest.mark.parametrize(("where", "obj", "classes"), list(_sections()))
-def test_schema_defaults_are_the_dataclass_defaults(where, obj, classes):
-    """The schema's `default`s (what config/README.md and the workflow catalog show) are the
-    defaults the code applies, and every optional key without one means "not given"."""
-    defaults = _field_defaults(*classes)
-    required = set(obj.get("required", []))
-    for name, prop in obj["properties"].items():
-        assert not (name in required and "default" in prop), f"{where}.{name}: required"
-        if name in required:
-            continue
-        assert name in defaults, f"{where}.{name}: optional in the schema, no default in code"
-        code = defaults[name]
-        code = list(code) if isinstance(code, tuple) else code
-        if "default" in prop:
-            assert prop["default"] == code, f"{where}.{name}: schema {prop['default']} != {code}"
-            assert type(prop["default"]) is type(code), f"{where}.{name}: type differs"
-        else:
-            assert code in ABSENT, f"{where}.{name}: code default {code!r}, none in the schema"
+def test_the_documentation_shows_the_settings_defaults():
+    documented = with_defaults(SCHEMA)
+    hessian = documented["properties"]["hessian"]["properties"]
+    assert hessian["rows"]["default"] == HessianSettings().rows == 100
+    assert "default" not in documented["properties"]["data"]["properties"]["val_fraction"]
+    assert "default" not in SCHEMA["properties"]["hessian"]["properties"]["rows"]
 
 
 def test_optional_keys_get_their_defaults():

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from prunelimit.config.settings import ExperimentSettings
 from prunelimit.experiment.runs import train_experiment
 from prunelimit.io import load_torch
 from prunelimit.models.networks import MLP
@@ -187,7 +188,7 @@ def watched_run(data, tmp_path, tag, watch=WATCH, checkpoint=True):
     out = tmp_path / tag
     out.mkdir(exist_ok=True)
     train_experiment(
-        WATCH_EXP,
+        ExperimentSettings.from_dict(WATCH_EXP),
         "l1",
         0,
         data,

@@ -117,8 +117,7 @@ def test_partition_at_limit_prunes_globally_and_restores(mnist1d):
     torch.manual_seed(0)
     model = MLP(tuple(mnist1d.train.x.shape[1:]), 10, (32, 16))
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    exp = {"name": "t"}
-    record, arrays = partition_at_limit(exp, mnist1d, model, 0.3, 0.1, grid=12, margin=0.25, seed=0)
+    record, arrays = partition_at_limit("t", mnist1d, model, 0.3, 0.1, grid=12, margin=0.25, seed=0)
     D = count_prunable(model)
     assert [p["kept"] for p in record["points"]] == [
         D,

@@ -8,12 +8,13 @@ import time
 import pytest
 import torch
 
-from prunelimit.config.settings import TrainSettings
+from prunelimit.config.settings import ExperimentSettings, TrainSettings
 from prunelimit.experiment.runs import train_experiment
 from prunelimit.io import load_torch
 from prunelimit.training.convergence import plateau
 from prunelimit.training.loop import TrainingDiverged, fit, lr_at_epoch
 
+E = ExperimentSettings.from_dict
 EXP = {
     "name": "tiny",
     "dataset": "mnist1d",
@@ -61,7 +62,7 @@ def test_same_seed_same_weights_and_l1_shrinks(mnist1d, tmp_path):
     runs = {}
     for tag, kind, seed in [("a", "l1", 0), ("b", "l1", 0), ("c", "l1", 1), ("d", "dense", 0)]:
         m = train_experiment(
-            EXP, kind, seed, mnist1d, dev, tmp_path / f"{tag}.pt", tmp_path / f"{tag}.json"
+            E(EXP), kind, seed, mnist1d, dev, tmp_path / f"{tag}.pt", tmp_path / f"{tag}.json"
         )
         runs[tag] = (load_torch(tmp_path / f"{tag}.pt"), m)
     a, b, c, d = (runs[k][0] for k in "abcd")
@@ -79,7 +80,7 @@ def test_divergence_fails_clearly_without_outputs(mnist1d, tmp_path):
     exp = {**EXP, "train": {**EXP["train"], "lr": 1e6}}
     with pytest.raises(TrainingDiverged, match="diverged in epoch 1"):
         train_experiment(
-            exp, "dense", 0, mnist1d, torch.device("cpu"), tmp_path / "m.pt", tmp_path / "m.json"
+            E(exp), "dense", 0, mnist1d, torch.device("cpu"), tmp_path / "m.pt", tmp_path / "m.json"
         )
     assert not (tmp_path / "m.pt").exists() and not (tmp_path / "m.json").exists()
 
@@ -89,7 +90,9 @@ import sys, torch
 from prunelimit.data import load_dataset
 from prunelimit.experiment.runs import train_experiment
 from prunelimit.runtime import setup
-exp = {exp!r}
+from prunelimit.config.settings import ExperimentSettings
+
+exp = ExperimentSettings.from_dict({exp!r})
 dev = setup(0, threads=1, device="cpu")
 train_experiment(exp, "l1", 0, load_dataset({data!r}), dev, sys.argv[1], sys.argv[2],
                  checkpoint=sys.argv[3])
@@ -190,15 +193,15 @@ def test_a_bad_checkpoint_interval_names_the_variable(value):
 def test_epoch_sums_on_the_device_give_the_host_loop_bit_for_bit(mnist1d):
     """fit's device-side epoch sums equal the per-step ``.item()`` accumulation they replace:
     the same history (to the bit) and the same weights."""
-    from prunelimit.config.kinds import settings_for
+    from prunelimit.config.kinds import train_settings
     from prunelimit.experiment.runs import new_model
     from prunelimit.runtime import generator
     from prunelimit.training.loop import fit, sgd, sgd_step
 
-    s = settings_for(EXP, "l1")
-    model = new_model(EXP, mnist1d, seed=0)
+    s = train_settings(E(EXP), "l1")
+    model = new_model(E(EXP), mnist1d, seed=0)
     history = fit(model, mnist1d, s, seed=0, evaluate_epochs=False)
-    ref = new_model(EXP, mnist1d, seed=0)
+    ref = new_model(E(EXP), mnist1d, seed=0)
     opt, gen, params = sgd(ref, s), generator(0), dict(ref.named_parameters())
     for epoch in range(s.epochs):  # the loop before the change: three host reads per step
         loss_sum, obj_sum, correct, n = 0.0, 0.0, 0, 0
@@ -220,7 +223,7 @@ def test_a_rising_loss_is_called_diverged_not_still_falling(mnist1d):
     from prunelimit.training.convergence import divergence, training_summary
 
     s = TrainSettings(epochs=3, plateau_window=1)
-    model = new_model(EXP, mnist1d, seed=0)
+    model = new_model(E(EXP), mnist1d, seed=0)
     hist = {
         "train_loss": [2.5, 30.0, 8.8e14],
         "train_objective": [2.5, 30.0, 8.8e14],
@@ -243,20 +246,21 @@ def test_a_rising_loss_is_called_diverged_not_still_falling(mnist1d):
 def test_the_l2_kind_trains_with_its_weight_decay_and_no_l1(mnist1d):
     """The l2 run is the ``train`` block with l1 = 0 and ``l2_train``'s weight decay: one epoch
     of fit equals SGD with momentum written out by hand on grad(cross-entropy) + wd * w."""
-    from prunelimit.config.kinds import settings_for, trained_kinds
+    from prunelimit.config.kinds import train_settings, trained_kinds
     from prunelimit.experiment.runs import new_model
     from prunelimit.runtime import generator
 
     exp = {**EXP, "train": {**EXP["train"], "epochs": 1}, "l2_train": {"weight_decay": 0.05}}
-    assert trained_kinds(exp) == ["dense", "l1", "l2"] and trained_kinds(EXP) == ["dense", "l1"]
-    s = settings_for(exp, "l2")
+    assert trained_kinds(E(exp)) == ["dense", "l1", "l2"]
+    assert trained_kinds(E(EXP)) == ["dense", "l1"]
+    s = train_settings(E(exp), "l2")
     assert (s.weight_decay, s.l1, s.lr) == (0.05, 0.0, EXP["train"]["lr"])
-    assert settings_for(exp, "l1").weight_decay == 0.0  # the other kinds keep `train`'s
+    assert train_settings(E(exp), "l1").weight_decay == 0.0  # the other kinds keep `train`'s
     with pytest.raises(ValueError, match="l2_train.weight_decay"):
-        settings_for(EXP, "l2")
-    model = new_model(exp, mnist1d, seed=0)
+        train_settings(E(EXP), "l2")
+    model = new_model(E(exp), mnist1d, seed=0)
     fit(model, mnist1d, s, seed=0, evaluate_epochs=False)
-    ref, gen = new_model(exp, mnist1d, seed=0), generator(0)
+    ref, gen = new_model(E(exp), mnist1d, seed=0), generator(0)
     buffers = {n: None for n, _ in ref.named_parameters()}
     for x, y in mnist1d.train.batches(s.batch_size, gen, augment=s.augment):
         ref.zero_grad()

@@ -11,6 +11,9 @@ import pandas as pd
 import pytest
 
 from conftest import finite, run_snakemake
+from prunelimit.config.settings import ExperimentSettings
+
+E = ExperimentSettings.from_dict
 
 pytestmark = pytest.mark.slow
 
@@ -303,9 +306,7 @@ def test_missing_own_weights_stop_before_any_job(tmp_path):
         "-n", "--configfile", str(tmp_path / "config.yaml"), "--directory", str(tmp_path)
     )
     assert proc.returncode != 0
-    assert (
-        "experiment 'mine': weights file nowhere/w.pt does not exist" in proc.stdout + proc.stderr
-    )
+    assert ".weights (mine): nowhere/w.pt does not exist" in proc.stdout + proc.stderr
 
 
 def test_watched_l1_run_equals_a_retraining_run(tiny_run):
@@ -315,7 +316,7 @@ def test_watched_l1_run_equals_a_retraining_run(tiny_run):
     import torch
     import yaml
 
-    from prunelimit.config.kinds import settings_for
+    from prunelimit.config.kinds import train_settings
     from prunelimit.data import load_dataset
     from prunelimit.experiment.runs import new_model
     from prunelimit.io import load_torch
@@ -328,10 +329,10 @@ def test_watched_l1_run_equals_a_retraining_run(tiny_run):
     exp, sp = cfg["experiments"][0], cfg["spline"]
     data = load_dataset(tiny_run / "resources/datasets/mnist1d.pt")
     setup(0, threads=1, device="cpu")  # as the train job
-    model = new_model(exp, data, seed=0)
+    model = new_model(E(exp), data, seed=0)
     rec = CodeRecorder(watch_inputs(data, sp["grid"], sp["margin"]), sp["threshold"], sp["window"])
     rec(0, model)
-    fit(model, data, settings_for(exp, "l1"), seed=0, on_epoch_end=rec, log=lambda _m: None)
+    fit(model, data, train_settings(E(exp), "l1"), seed=0, on_epoch_end=rec, log=lambda _m: None)
 
     run = tiny_run / "results/tiny/seed0"
     observed = load_torch(run / "l1_watch.pt")

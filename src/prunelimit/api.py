@@ -9,9 +9,9 @@ tensors or an iterable of ``(x, y)`` batches (a ``DataLoader``), or a dict of th
 ``val`` split the accuracy criterion is judged on the training data and without ``test`` the
 test accuracy is the training accuracy (both said in the result's ``data`` field).
 
-Settings are the config's sections (:mod:`prunelimit.config.settings`; the workflow's defaults where
-none are given); ``batch_size`` is the training batch size, which ``eps: auto`` (the std of the
-mini-batch training losses at ``w*``) depends on; ``seed`` the run seed the rules use. Kept
+Settings are the config's sections (:mod:`prunelimit.config.settings`, whose defaults fill in
+what is not given); ``batch_size`` is the training batch size, which ``eps: auto`` (the std of
+the mini-batch training losses at ``w*``) depends on; ``seed`` the run seed the rules use. Kept
 ratios ``rho`` are fractions of ``D``, the number of prunable weights.
 """
 
@@ -23,31 +23,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from prunelimit.config.settings import HessianSettings, LimitSettings, TheorySettings
+from prunelimit.config.settings import HessianSettings, LimitSettings, TheorySettings, TrainSettings
 from prunelimit.data import DatasetSplits, Split, load_dataset
 from prunelimit.limit.actual import pruning_curve
 from prunelimit.limit.prediction import hessian_rows_of, loss_tolerance, spectrum_of, theory_of
 from prunelimit.models.import_path import check_network
 
 Data = DatasetSplits | str | Path | tuple | Iterable | Mapping
-# The embedded default config's sections (config/config.yaml; a test keeps them equal), for the
-# keys whose settings have no default of their own.
-DEFAULTS = {
-    "hessian": {
-        "engine": "builtin",
-        "lanczos_steps": "auto",
-        "lanczos_block": 40,
-        "max_lanczos_steps": 480,
-        "probes": 4,
-        "samples": None,
-        "batch_size": 1000,
-        "top_k": 5,
-        "seed": 0,
-        "rows": 50,
-    },
-    "theory": {"eps": "auto", "negative": "abs", "convergence_tol": 0.005},
-    "limit": {"coarse_points": 24, "resolution": 0.001},
-}
 SPECTRUM_SUMMARY = (
     "D",
     "lambda_max",
@@ -121,9 +103,9 @@ def as_splits(
     return DatasetSplits(split["train"], split["val"], split["test"], meta=meta)
 
 
-def _section(cls: type, name: str, given):
+def _section(cls: type, given):
     """Settings ``given`` as such, or the defaults with ``given``'s overrides."""
-    return given if isinstance(given, cls) else cls.from_dict({**DEFAULTS[name], **(given or {})})
+    return given if isinstance(given, cls) else cls.from_dict(given)
 
 
 def _prepared(model: nn.Module, data: Data) -> tuple[DatasetSplits, dict]:
@@ -140,7 +122,7 @@ def predict_limit(
     *,
     hessian: HessianSettings | Mapping | None = None,
     theory: TheorySettings | Mapping | None = None,
-    batch_size: int = 128,
+    batch_size: int = TrainSettings.batch_size,
     seed: int = 0,
 ) -> dict:
     """The theoretical pruning limit of ``model``'s trained weights (``w*``) on ``data``.
@@ -151,15 +133,12 @@ def predict_limit(
     ``theory`` and ``spectrum_result`` records the rules write (``theory.json``,
     ``spectrum.json``). ``hessian``/``theory``: settings or dicts of overrides of the defaults.
     """
-    h = _section(HessianSettings, "hessian", hessian)
-    t = _section(TheorySettings, "theory", theory)
+    h = _section(HessianSettings, hessian)
+    t = _section(TheorySettings, theory)
     splits, about = _prepared(model, data)
     model.eval()
     spectrum = spectrum_of(model, splits, h, t, batch_size=batch_size, seed=seed)
-    th = theory_of(
-        model, splits, spectrum, t.eps, t.negative, batch_size, seed, t.convergence_tol,
-        magnitude_factors=t.magnitude_factors,
-    )  # fmt: skip
+    th = theory_of(model, splits, spectrum, t, batch_size, seed)
     return {
         "rho_th": th["rho_th"],
         "rho_lower": th["rho_lower"],
@@ -179,9 +158,9 @@ def actual_limit(
     data: Data,
     *,
     l1: float = 0.0,
-    eps: float | str = "auto",
+    eps: float | str = TheorySettings.eps,
     limit: LimitSettings | Mapping | None = None,
-    batch_size: int = 128,
+    batch_size: int = TrainSettings.batch_size,
     seed: int = 0,
 ) -> dict:
     """The actual limit of ``model`` by one-shot global magnitude pruning (no fine-tuning).
@@ -190,7 +169,7 @@ def actual_limit(
     :func:`prunelimit.limit.actual.pruning_curve`; ``l1``: the strength the network was
     trained with, for the objective), ``eps`` and the measured ``curve``. ``eps``: a number or
     ``auto`` (as :func:`predict_limit` measures it, so the two compare)."""
-    lim = _section(LimitSettings, "limit", limit)
+    lim = _section(LimitSettings, limit)
     splits, about = _prepared(model, data)
     model.eval()
     eps_value, eps_mode = loss_tolerance(model, splits, eps, batch_size, seed)
@@ -213,7 +192,7 @@ def hessian_rows(
     fractions ``j / rows`` (:mod:`prunelimit.limit.hessian_rows`; ``hessian.rows`` of them, over
     ``hessian.samples`` training samples in chunks of ``hessian.batch_size``): per row ``q``,
     ``rank``, ``index``, ``magnitude``, ``row_l1`` and ``diagonal``, as ``hessian_rows.json``."""
-    h = _section(HessianSettings, "hessian", hessian)
+    h = _section(HessianSettings, hessian)
     splits, about = _prepared(model, data)
     model.eval()
     return {**hessian_rows_of(model, splits, **h.rows_dict()), "data": about}

@@ -169,11 +169,15 @@ def file_digest(path: str | os.PathLike, algorithm: str, chunk: int = 1 << 20) -
 
 
 def save_torch(path: str | os.PathLike, obj: Any) -> str:
-    """``torch.save`` atomically; return the sha256 of the file written (to record it)."""
+    """``torch.save`` atomically; return the sha256 of the file written (to record it).
+
+    Saved through an open file, not the temporary name: ``torch.save`` names every entry of
+    its archive after a path it is given, so equal objects write equal bytes only this way."""
     import torch
 
     with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+        with open(tmp, "wb") as fh:
+            torch.save(obj, fh)
         digest = file_digest(tmp, "sha256")
     return digest
 
@@ -208,6 +212,27 @@ def load_torch(
         raise DamagedFile(
             path, f"torch.load fails ({type(err).__name__}: {reason}): it is truncated or damaged"
         ) from err
+
+
+def load_given(
+    path: str | os.PathLike, where: str, error: type[Exception], hint: str = ""
+) -> Any:
+    """``torch.load`` (tensors and plain containers only) of a file a user gave: one
+    ``error(message)`` that starts with ``where`` when it does not exist or does not load,
+    followed by ``hint`` (what such a file holds)."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{where}: the file {path} does not exist")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same message
+        reason = (str(err).strip().splitlines() or [""])[0][:200]
+        raise error(
+            f"{where}: {path} is not a PyTorch file of tensors ({type(err).__name__}: {reason})"
+            + (f"; {hint}" if hint else "")
+        ) from None
 
 
 def load_checkpoint(

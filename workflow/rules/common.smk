@@ -2,14 +2,14 @@
 
 import re
 
-from prunelimit.experiment.checks import check_models
-from prunelimit.config.validate import check_files
+from prunelimit.config.kinds import KINDS, predicted_kinds, trained_kinds
 from prunelimit.config.settings import gpus_per_job
-from prunelimit.config.kinds import predicted_kinds, trained_kinds
-from prunelimit.config.validate import load_settings
+from prunelimit.config.validate import check_files, load_settings
+from prunelimit.experiment.checks import check_models
 
-# One pass: the schema (types, ranges), the cross-checks, then the typed settings with their
-# defaults (src/prunelimit/settings.py). Rules pass sections to scripts as plain dicts.
+# One pass: the schema (types, ranges), the typed settings with their defaults
+# (src/prunelimit/config/settings.py), then every rule the schema cannot express
+# (src/prunelimit/config/validate.py). Rules pass sections to scripts as plain dicts.
 SETTINGS = load_settings(config, workflow.source_path("../schemas/config.schema.yaml"))
 # The scripts import their helper `_common.py` from beside them. A module loaded from a URL
 # (`github(...)`, as snakedeploy writes it) caches each script apart: cache the helper there too.
@@ -22,9 +22,9 @@ SEEDS = [int(s) for s in SETTINGS.seeds]
 # (the first), since their weights do not depend on it.
 IMPORTED = [e for e, exp in EXPERIMENTS.items() if exp.get("weights")]
 TRAINED = [e for e in EXPERIMENTS if e not in IMPORTED]
-check_files(config)
+check_files(SETTINGS)
 # Import-path models: built and run on one batch, on the CPU; those that are plain ReLU MLPs.
-IMPORTED_MLPS = check_models(config)
+IMPORTED_MLPS = check_models(SETTINGS)
 DEVICE = SETTINGS.device
 THREADS = SETTINGS.threads_per_job
 GPUS = gpus_per_job(DEVICE)  # the `gpu` resource of GPU rules (see config/README.md)
@@ -38,7 +38,7 @@ THEORY_INPUTS = {
 wildcard_constraints:
     experiment="|".join(EXPERIMENTS),
     seed=r"\d+",
-    kind="dense|l1|l2",
+    kind="|".join(KINDS),
 
 
 def training_view(experiment, kind="l1"):
@@ -86,7 +86,7 @@ def kinds_of(experiment, seed=None):
         return ["l1"] + (["dense"] if exp.get("dense_weights") else [])
     if seed is not None and int(seed) not in REGULARISATION_SEEDS:
         return ["dense", "l1"]
-    return trained_kinds(exp)
+    return trained_kinds(SETTINGS.experiment(experiment))
 
 
 def other_kinds(experiment, seed):
@@ -96,7 +96,7 @@ def other_kinds(experiment, seed):
     """
     if experiment in IMPORTED or int(seed) not in REGULARISATION_SEEDS:
         return []
-    return [k for k in predicted_kinds(EXPERIMENTS[experiment]) if k != "l1"]
+    return [k for k in predicted_kinds(SETTINGS.experiment(experiment)) if k != "l1"]
 
 
 def theory_path(experiment, seed, kind="l1"):

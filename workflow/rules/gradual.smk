@@ -2,29 +2,11 @@
 # heuristics), on the SAP stage's Lottery Ticket run: the limits of the retrained network at
 # chosen iterations (watched by the `sap` rule, nothing retrained), over its surviving weights.
 
-from prunelimit.limit.gradual_plan import (
-    check_gradual,
-    kept_iterations,
-    run_iterations,
-)
+from prunelimit.limit.gradual_plan import gradual_experiments
 
 GRADUAL = SETTINGS.gradual
-GRADUAL_ITERATIONS, GRADUAL_SKIPPED = run_iterations(GRADUAL, SAP)
-if GRADUAL_SKIPPED:
-    print(
-        f"gradual.iterations {GRADUAL_SKIPPED} skipped: beyond sap.iterations = "
-        f"{SAP.iterations}",
-        file=sys.stderr,
-    )
-GRADUAL_EXPERIMENTS = [
-    e
-    for e in (SAP_EXPERIMENTS if GRADUAL.experiments is None else GRADUAL.experiments)
-    if GRADUAL_ITERATIONS
-]
+GRADUAL_EXPERIMENTS = gradual_experiments(SETTINGS)
 GRADUAL_CAT = "Pruning limit: gradual pruning"
-
-
-check_gradual(GRADUAL, SAP, GRADUAL_EXPERIMENTS)
 GRADUAL_RUN = (
     f"{GRADUAL.method}_{GRADUAL.scope}"  # the watched run of each experiment, seed
 )

@@ -1,6 +1,8 @@
 # Stage 6a: PQ Index (PQI) and Sparsity-informed Adaptive Pruning (SAP) against Lottery Ticket (LT)
 # and One Shot (OS), Diao et al. (ICLR 2023); PQI of the dense, l1 and l1-pruned networks.
 
+from prunelimit.limit.gradual_plan import kept_iterations
+
 SAP = SETTINGS.sap
 SAP_EXPERIMENTS = list(SAP.experiments)
 # PQI of the dense, l1 and pruned networks: every experiment with a dense network
@@ -97,13 +99,7 @@ rule sap:
         exp=lambda w: training_view(w.experiment, "dense"),
         hyper=lambda w: sap_hyper(w.method),
         scopes=SAP.scopes,
-        keep=lambda w: kept_iterations(  # for gradual.smk
-            GRADUAL,
-            GRADUAL_ITERATIONS,
-            SAP.scopes,
-            w.experiment in GRADUAL_EXPERIMENTS,
-            w.method,
-        ),
+        keep=lambda w: kept_iterations(SETTINGS, w.experiment, w.method),  # gradual stage
         device=DEVICE,
         checkpoints=lambda w: [
             f"results/{w.experiment}/seed{w.seed}/sap/{w.method}_{scope}.ckpt"

@@ -2,7 +2,8 @@
 the l2 one (if trained), each at the eps of its theory."""
 
 from _common import log_to, run_of
-from prunelimit.config.settings import LimitSettings
+from prunelimit.config.kinds import train_settings
+from prunelimit.config.settings import ExperimentSettings, LimitSettings
 from prunelimit.data import load_dataset
 from prunelimit.experiment.runs import load_trained
 from prunelimit.io import read_json, write_json
@@ -11,31 +12,28 @@ from prunelimit.runtime import setup
 from prunelimit.training.imported import provenance
 
 log_to(snakemake.log[0])
-exp, seed = snakemake.params.exp, int(snakemake.wildcards.seed)
+exp, seed = ExperimentSettings.from_dict(snakemake.params.exp), int(snakemake.wildcards.seed)
 device = setup(seed, threads=snakemake.threads, device=snakemake.params.device)
 data = load_dataset(snakemake.input.data, device)
 kinds = [k for k in ("l1", "dense", "l2") if k in snakemake.input.keys()]
 models = {k: load_trained(exp, data, snakemake.input[k], device) for k in kinds}
 theory = read_json(snakemake.input.theory)
-kind_eps = {  # the dense and l2 networks' theories, where they have one
-    k: read_json(snakemake.input[f"{k}_theory"])["inputs"]["eps"]
-    for k in kinds
-    if f"{k}_theory" in snakemake.input.keys()
-}
-with run_of(exp["name"], seed):
+eps = {k: snakemake.params.eps for k in kinds}  # the theory setting, for a network without one
+eps["l1"] = theory["inputs"]["eps"]  # each network's own theory's eps, where it has one
+for k in kinds:
+    if f"{k}_theory" in snakemake.input.keys():
+        eps[k] = read_json(snakemake.input[f"{k}_theory"])["inputs"]["eps"]
+with run_of(exp.name, seed):
     result = actual_limit_of(
-        exp,
-        data,
         models,
-        theory["inputs"]["eps"],  # the same eps as the theory
-        snakemake.params.eps,
+        {k: train_settings(exp, k) for k in kinds},
+        data,
+        eps,
         LimitSettings.from_dict(snakemake.params.limit),
         seed,
         rho_th=theory["rho_th"],
         hessian_batch=snakemake.params.hessian_batch,  # an int or auto
         memory_gb=float(snakemake.params.hessian_memory_gb),
-        kind_eps=kind_eps,
     )
 print({k: result["l1"][k] for k in ("rho_loss", "rho_objective", "rho_acc", "evaluations")})
-result.update(provenance(exp))
-write_json(snakemake.output[0], result)
+write_json(snakemake.output[0], {"experiment": exp.name, **result, **provenance(exp)})

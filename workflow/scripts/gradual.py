@@ -2,8 +2,13 @@
 Lottery Ticket run, over its surviving weights (nothing is retrained)."""
 
 from _common import log_to, run_of
-from prunelimit.config.kinds import settings_for
-from prunelimit.config.settings import HessianSettings, LimitSettings, TheorySettings
+from prunelimit.config.kinds import train_settings
+from prunelimit.config.settings import (
+    ExperimentSettings,
+    HessianSettings,
+    LimitSettings,
+    TheorySettings,
+)
 from prunelimit.data import load_dataset
 from prunelimit.experiment.runs import new_model
 from prunelimit.io import load_torch, read_json, write_json
@@ -12,11 +17,11 @@ from prunelimit.runtime import setup
 
 log_to(snakemake.log[0])
 prm = snakemake.params
-exp, seed = prm.exp, int(snakemake.wildcards.seed)
+exp, seed = ExperimentSettings.from_dict(prm.exp), int(snakemake.wildcards.seed)
 device = setup(seed, threads=snakemake.threads, device=prm.device)
 data = load_dataset(snakemake.input.data, device)
 run = read_json(snakemake.input.records)
-with run_of(exp["name"], seed):
+with run_of(exp.name, seed):
     result = gradual_limits(
         new_model(exp, data, seed=seed).to(device),
         load_torch(snakemake.input.states),
@@ -25,7 +30,7 @@ with run_of(exp["name"], seed):
         HessianSettings.from_dict(prm.hessian),
         TheorySettings.from_dict(prm.theory),
         LimitSettings.from_dict(prm.limit),
-        settings_for(exp, "dense").batch_size,  # the iterations' training batch (eps: auto)
+        train_settings(exp, "dense").batch_size,  # the iterations' training batch (eps: auto)
         seed,
     )
 meta = {k: run[k] for k in ("experiment", "method", "scope", "seed")}

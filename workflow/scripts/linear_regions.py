@@ -1,7 +1,8 @@
 """Rule linear_regions: region-bound layer densities against uniform and global allocations."""
 
 from _common import log_to
-from prunelimit.config.settings import RegionSettings
+from prunelimit.config.kinds import train_settings
+from prunelimit.config.settings import ExperimentSettings, RegionSettings
 from prunelimit.data import load_dataset
 from prunelimit.experiment.runs import load_trained
 from prunelimit.io import write_csv
@@ -9,13 +10,20 @@ from prunelimit.regions.stage import regions_experiment
 from prunelimit.runtime import setup
 
 log_to(snakemake.log[0])
-exp, seed = snakemake.params.exp, int(snakemake.wildcards.seed)
+exp, seed = ExperimentSettings.from_dict(snakemake.params.exp), int(snakemake.wildcards.seed)
 device = setup(seed, threads=snakemake.threads, device=snakemake.params.device)
 data = load_dataset(snakemake.input.data, device)
 model = load_trained(exp, data, snakemake.input.model, device)
 prm = snakemake.params
 df = regions_experiment(
-    exp, model, data, RegionSettings.from_dict(prm.spline), seed, int(prm.grid), float(prm.margin)
+    exp.name,
+    train_settings(exp, "dense"),
+    model,
+    data,
+    RegionSettings.from_dict(prm.spline),
+    seed,
+    int(prm.grid),
+    float(prm.margin),
 )
 write_csv(snakemake.output[0], df)
 print(df.drop(columns=["dims"]).to_string())

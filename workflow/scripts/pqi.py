@@ -1,6 +1,7 @@
 """Rule pqi: PQ Index of the dense, l1 and l1-pruned (at the actual limit) networks."""
 
 from _common import log_to
+from prunelimit.config.settings import ExperimentSettings
 from prunelimit.data import prepared_spec
 from prunelimit.experiment.runs import load_trained
 from prunelimit.io import read_json, write_json
@@ -8,7 +9,7 @@ from prunelimit.runtime import setup
 from prunelimit.sap.pqi import trained_pqi
 
 log_to(snakemake.log[0])
-exp, seed = snakemake.params.exp, int(snakemake.wildcards.seed)
+exp, seed = ExperimentSettings.from_dict(snakemake.params.exp), int(snakemake.wildcards.seed)
 setup(seed, threads=snakemake.threads, device="cpu")
 spec = prepared_spec(snakemake.input.data)  # shapes only: the meta beside the file
 pqi = trained_pqi(
@@ -17,4 +18,4 @@ pqi = trained_pqi(
     float(read_json(snakemake.input.limit)["rho_loss"]),
     tuple(tuple(float(v) for v in pq) for pq in snakemake.params.pairs),
 )
-write_json(snakemake.output[0], {"experiment": exp["name"], "seed": seed, **pqi})
+write_json(snakemake.output[0], {"experiment": exp.name, "seed": seed, **pqi})

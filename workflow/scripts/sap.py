@@ -4,6 +4,7 @@ experiment and seed, from the shared dense start; resumable."""
 from pathlib import Path
 
 from _common import log_to
+from prunelimit.config.settings import ExperimentSettings
 from prunelimit.data import load_dataset
 from prunelimit.experiment.runs import prune_experiment
 from prunelimit.io import load_torch, save_torch, write_csv, write_json
@@ -13,7 +14,7 @@ from prunelimit.sap.iterative import records_frame
 
 log_to(snakemake.log[0])
 prm = snakemake.params
-exp, hyper, method = prm.exp, prm.hyper, snakemake.wildcards.method
+exp, hyper, method = ExperimentSettings.from_dict(prm.exp), prm.hyper, snakemake.wildcards.method
 seed = int(snakemake.wildcards.seed)
 device = setup(seed, threads=snakemake.threads, device=prm.device)
 data = load_dataset(snakemake.input.data, device)
@@ -25,7 +26,7 @@ for scope, table, records_path, checkpoint, states in zip(*outputs, strict=True)
     records = prune_experiment(
         exp, data, method, scope, hyper, seed, device, checkpoint, start, observer=keeper
     )
-    columns = {"experiment": exp["name"], "method": method, "scope": scope, "seed": seed}
+    columns = {"experiment": exp.name, "method": method, "scope": scope, "seed": seed}
     write_csv(table, records_frame(records, **columns))
     write_json(records_path, {**columns, "hyper": hyper, "records": records})
     save_torch(states, keeper.saved())

@@ -4,6 +4,7 @@ name (Diao et al.'s ablations), from the shared dense start; resumable."""
 from pathlib import Path
 
 from _common import log_to
+from prunelimit.config.settings import ExperimentSettings
 from prunelimit.data import load_dataset
 from prunelimit.experiment.runs import prune_experiment
 from prunelimit.io import load_torch, write_csv, write_json
@@ -12,7 +13,7 @@ from prunelimit.sap.iterative import records_frame
 
 log_to(snakemake.log[0])
 prm = snakemake.params
-exp, hyper, seed = prm.exp, prm.hyper, int(snakemake.wildcards.seed)
+exp, hyper, seed = ExperimentSettings.from_dict(prm.exp), prm.hyper, int(snakemake.wildcards.seed)
 device = setup(seed, threads=snakemake.threads, device=prm.device)
 data = load_dataset(snakemake.input.data, device)
 records = prune_experiment(
@@ -27,7 +28,7 @@ records = prune_experiment(
     load_torch(snakemake.input.start),
 )
 setting = {k: float(hyper[k]) for k in ("p", "q", "eta_r", "gamma")}
-columns = {"experiment": exp["name"], "method": "sap", "scope": "global", "seed": seed}
+columns = {"experiment": exp.name, "method": "sap", "scope": "global", "seed": seed}
 write_csv(snakemake.output.table, records_frame(records, **columns, **setting))
 write_json(snakemake.output.records, {**columns, "hyper": hyper, "records": records})
 Path(prm.checkpoint).unlink(missing_ok=True)

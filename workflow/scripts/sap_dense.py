@@ -4,7 +4,8 @@ epochs from the initialisation), trained once."""
 from pathlib import Path
 
 from _common import log_to
-from prunelimit.config.kinds import settings_for
+from prunelimit.config.kinds import train_settings
+from prunelimit.config.settings import ExperimentSettings
 from prunelimit.data import load_dataset
 from prunelimit.experiment.runs import new_model
 from prunelimit.io import save_torch
@@ -12,13 +13,13 @@ from prunelimit.runtime import setup
 from prunelimit.sap.iterative import dense_start
 
 log_to(snakemake.log[0])
-exp, seed = snakemake.params.exp, int(snakemake.wildcards.seed)
+exp, seed = ExperimentSettings.from_dict(snakemake.params.exp), int(snakemake.wildcards.seed)
 device = setup(seed, threads=snakemake.threads, device=snakemake.params.device)
 data = load_dataset(snakemake.input.data, device)
 start = dense_start(
     lambda: new_model(exp, data, seed=seed).to(device),
     data,
-    settings_for(exp, "dense"),
+    train_settings(exp, "dense"),
     int(snakemake.params.epochs),
     seed,
     checkpoint=f"{snakemake.params.checkpoint}.iter",

@@ -5,6 +5,7 @@ has no point close enough), as a record table beside SAP/LT/OS."""
 import pandas as pd
 
 from _common import log_to
+from prunelimit.config.settings import ExperimentSettings
 from prunelimit.data import load_dataset
 from prunelimit.experiment.runs import load_trained
 from prunelimit.io import read_json, write_csv, write_json
@@ -13,13 +14,13 @@ from prunelimit.runtime import setup
 
 log_to(snakemake.log[0])
 prm = snakemake.params
-exp, seed = prm.exp, int(snakemake.wildcards.seed)
+exp, seed = ExperimentSettings.from_dict(prm.exp), int(snakemake.wildcards.seed)
 device = setup(seed, threads=snakemake.threads, device="cpu")
 data = load_dataset(snakemake.input.data, device)
 model = load_trained(exp, data, snakemake.input.l1, device)
 curve = read_json(snakemake.input.limit)["l1"]["curve"]
 levels = lomp_levels(list(prm.levels), float(prm.lt_rate), int(prm.iterations))
 records = lomp_records(model, data, curve, levels, log=lambda s: print(s, flush=True))
-columns = {"experiment": exp["name"], "method": "lomp", "scope": "global", "seed": seed}
+columns = {"experiment": exp.name, "method": "lomp", "scope": "global", "seed": seed}
 write_csv(snakemake.output.table, pd.DataFrame([{**columns, **r} for r in records]))
 write_json(snakemake.output.records, {**columns, "levels": levels, "records": records})

@@ -2,8 +2,10 @@
 the limits at the early-bird epoch and at the end (nothing is retrained)."""
 
 from _common import log_to, run_of
+from prunelimit.config.kinds import train_settings
 from prunelimit.config.settings import (
     EarlyBirdSettings,
+    ExperimentSettings,
     HessianSettings,
     LimitSettings,
     TheorySettings,
@@ -17,13 +19,14 @@ from prunelimit.spline.trajectory import trajectory_arrays
 
 log_to(snakemake.log[0])
 prm = snakemake.params
-exp, seed = prm.exp, int(snakemake.wildcards.seed)
+exp, seed = ExperimentSettings.from_dict(prm.exp), int(snakemake.wildcards.seed)
 device = setup(seed, threads=snakemake.threads, device=prm.device)
 data = load_dataset(snakemake.input.data, device)
 observed = load_run_file(snakemake.input.watch)
-with run_of(exp["name"], seed):
+with run_of(exp.name, seed):
     record, distances, limits = early_bird_limits(
-        exp,
+        exp.name,
+        train_settings(exp, "l1"),
         data,
         load_trained(exp, data, snakemake.input.model, device),
         observed,

@@ -2,6 +2,7 @@
 unpruned and one-shot pruned to kept ratios around its limit (nothing is retrained)."""
 
 from _common import log_to, run_of
+from prunelimit.config.settings import ExperimentSettings
 from prunelimit.data import load_dataset
 from prunelimit.experiment.runs import load_trained
 from prunelimit.io import read_json, write_json, write_npz
@@ -10,12 +11,12 @@ from prunelimit.spline.stage import partition_at_limit
 
 log_to(snakemake.log[0])
 prm = snakemake.params
-exp, seed = prm.exp, int(snakemake.wildcards.seed)
+exp, seed = ExperimentSettings.from_dict(prm.exp), int(snakemake.wildcards.seed)
 device = setup(seed, threads=snakemake.threads, device=prm.device)
 data = load_dataset(snakemake.input.data, device)
-with run_of(exp["name"], seed):
+with run_of(exp.name, seed):
     record, arrays = partition_at_limit(
-        exp,
+        exp.name,
         data,
         load_trained(exp, data, snakemake.input.model, device),
         read_json(snakemake.input.theory)["rho_th"],

@@ -2,8 +2,8 @@
 l1 network; or of the dense or l2 one)."""
 
 from _common import log_to, run_of
-from prunelimit.config.kinds import settings_for
-from prunelimit.config.settings import TheorySettings
+from prunelimit.config.kinds import train_settings
+from prunelimit.config.settings import ExperimentSettings, TheorySettings
 from prunelimit.data import load_dataset
 from prunelimit.experiment.runs import load_trained
 from prunelimit.io import read_json, write_json
@@ -12,24 +12,20 @@ from prunelimit.runtime import setup
 from prunelimit.training.imported import provenance
 
 log_to(snakemake.log[0])
-exp, seed = snakemake.params.exp, int(snakemake.wildcards.seed)
-theory = TheorySettings.from_dict(snakemake.params.theory)
+exp, seed = ExperimentSettings.from_dict(snakemake.params.exp), int(snakemake.wildcards.seed)
 device = setup(seed, threads=snakemake.threads, device=snakemake.params.device)
 data = load_dataset(snakemake.input.data, device)
 model = load_trained(exp, data, snakemake.input.model, device)
-with run_of(exp["name"], seed):
+with run_of(exp.name, seed):
     result = theory_of(
         model,
         data,
         read_json(snakemake.input.spectrum),
-        theory.eps,
-        theory.negative,
-        batch_size=settings_for(exp, snakemake.params.kind).batch_size,
+        TheorySettings.from_dict(snakemake.params.theory),
+        batch_size=train_settings(exp, snakemake.params.kind).batch_size,
         seed=seed,
-        convergence_tol=theory.convergence_tol,
-        magnitude_factors=theory.magnitude_factors,
     )
-result.update(experiment=exp["name"], seed=seed, kind=snakemake.params.kind)
+result.update(experiment=exp.name, seed=seed, kind=snakemake.params.kind)
 print({k: v for k, v in result.items() if k not in ("curve", "convergence")})
 result.update(provenance(exp))
 write_json(snakemake.output[0], result)

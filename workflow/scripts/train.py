@@ -2,6 +2,7 @@
 spline experiment watched for early-bird tickets on the way)."""
 
 from _common import log_to
+from prunelimit.config.settings import ExperimentSettings
 from prunelimit.data import load_dataset
 from prunelimit.experiment.runs import train_experiment
 from prunelimit.runtime import setup
@@ -10,7 +11,7 @@ log_to(snakemake.log[0])
 seed = int(snakemake.wildcards.seed)
 device = setup(seed, threads=snakemake.threads, device=snakemake.params.device)
 train_experiment(
-    snakemake.params.exp,
+    ExperimentSettings.from_dict(snakemake.params.exp),
     snakemake.wildcards.kind,
     seed,
     load_dataset(snakemake.input.data, device),

@@ -1,9 +1,11 @@
-"""The key tables of ``config/README.md``, generated from the config schema.
+"""The key tables of ``config/README.md``, generated from the config schema and the settings.
 
 The schema (``workflow/schemas/config.schema.yaml``) is the one source of every key's meaning
-(its ``description``) and default (``default``); the Snakemake workflow catalog renders its
-parameter table from the same fields. This module writes one Markdown table per config section
-between the two markers of ``config/README.md`` (the prose around them is written by hand):
+(its ``description``), type and range, the typed settings (:mod:`prunelimit.config.settings`)
+of every default (:func:`~prunelimit.config.settings.with_defaults`); the Snakemake workflow
+catalog renders its parameter table from the schema. This module writes one Markdown table per
+config section between the two markers of ``config/README.md`` (the prose around them is written by
+hand):
 
     python -m prunelimit.config.docs           # rewrite the tables (from the repository root)
     python -m prunelimit.config.docs --check   # fail when they are out of date
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from prunelimit.config.schema import SCHEMA, load_schema
+from prunelimit.config.settings import with_defaults
 
 README = Path("config/README.md")
 BEGIN = (
@@ -254,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="fail if --readme is not up to date")
     args = ap.parse_args(argv)
     current = args.readme.read_text()
-    wanted = render(current, load_schema(args.schema))
+    wanted = render(current, with_defaults(load_schema(args.schema)))
     if args.check:
         if current != wanted:
             print(f"{args.readme} is out of date: run python -m prunelimit.config.docs")

@@ -7,44 +7,44 @@ block (weight decay, no l1). The kinds are named here and nowhere else.
 
 from __future__ import annotations
 
-from prunelimit.config.settings import TrainSettings
+from prunelimit.config.settings import ExperimentSettings, TrainSettings
 
 KINDS = ("dense", "l1", "l2")  # the trainings of an experiment
 # the block of overrides of `train` of each kind that has one
 OVERRIDE_BLOCKS = {"l1": "l1_train", "l2": "l2_train"}
+# the key of the weights file of each kind an experiment can import (trained elsewhere)
+WEIGHTS_KEYS = {"l1": "weights", "dense": "dense_weights"}
 
 
-def trained_kinds(exp: dict) -> list[str]:
+def trained_kinds(exp: ExperimentSettings) -> list[str]:
     """The kinds trained for an experiment: ``dense`` and ``l1``, and ``l2`` when it has an
     ``l2_train`` block."""
-    return ["dense", "l1"] + (["l2"] if exp.get("l2_train") else [])
+    return ["dense", "l1"] + (["l2"] if exp.l2_train else [])
 
 
-def predicted_kinds(exp: dict) -> list[str]:
+def predicted_kinds(exp: ExperimentSettings) -> list[str]:
     """The kinds whose limit is predicted (spectrum, theory) and searched: ``l1``; with an
     ``l2_train`` block (the role of regularisation) ``dense`` and ``l2`` too."""
-    return ["l1", "dense", "l2"] if exp.get("l2_train") else ["l1"]
+    return ["l1", "dense", "l2"] if exp.l2_train else ["l1"]
 
 
-def settings_for(exp: dict, kind: str) -> TrainSettings:
-    """Training settings of ``kind``: ``dense`` is the experiment's ``train`` block with l1 = 0;
-    ``l1`` is ``train`` updated by the optional ``l1_train`` block (its own lr, l1 strength,
-    epochs...: the l1 run is chosen by the regime rule, the dense run need not change); ``l2``
-    is ``train`` with l1 = 0 updated by the ``l2_train`` block (its ``weight_decay`` > 0). An
-    experiment of imported ``weights`` without ``train`` gets the defaults (batch size 128, the
-    batch size of ``eps``; l1 strength 0, so the objective criterion equals the loss one)."""
+def train_settings(exp: ExperimentSettings, kind: str) -> TrainSettings:
+    """Training settings of ``kind`` (module docstring): the l1 run is chosen by the regime rule
+    and has its own block, the dense run need not change; the l2 run needs
+    ``l2_train.weight_decay`` > 0. An experiment of imported ``weights`` without ``train``:
+    no epochs and the defaults of :class:`TrainSettings` (its batch size for ``eps: auto``; l1
+    strength 0, so the objective criterion equals the loss one)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    # imported weights without a `train` block: defaults (batch 128 for eps, l1 strength 0)
-    train = dict(exp.get("train") or {"epochs": 0})
+    train = dict(exp.train or {"epochs": 0})
     if kind == "l1":
-        train.update(exp.get("l1_train") or {})
+        train.update(exp.l1_train)
     else:
         train["l1"] = 0.0
     if kind == "l2":
-        if not (exp.get("l2_train") or {}).get("weight_decay"):
+        if not exp.l2_train.get("weight_decay"):
             raise ValueError(
-                f"experiment {exp['name']!r}: the l2 run needs `l2_train.weight_decay` > 0"
+                f"experiment {exp.name!r}: the l2 run needs `l2_train.weight_decay` > 0"
             )
-        train.update(exp["l2_train"])
+        train.update(exp.l2_train)
     return TrainSettings.from_dict(train)

@@ -75,5 +75,3 @@ def raise_problems(problems: list[str]) -> None:
     """Raise one :class:`ConfigError` listing ``problems`` (one per line), if there are any."""
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
-
-

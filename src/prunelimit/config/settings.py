@@ -1,18 +1,20 @@
-"""Typed settings of every config section, with their defaults.
+"""Typed settings of every config section: the one source of every default.
 
-The JSON schema (``workflow/schemas/config.schema.yaml``) is the one source of every key's
-meaning and checks types and ranges; its ``default`` fields are the defaults below (a test keeps
-the keys and the defaults of the two equal; ``config/README.md`` is generated from the schema).
-:func:`load_settings` validates a config in one pass
-(:func:`prunelimit.config.validate.check_config`) and builds :class:`Settings` from it, defaults
-filled in. The workflow passes sections to its scripts as plain dicts (``as_dict``) and the scripts
-rebuild them with ``from_dict``; library functions take the typed sections or plain numbers.
-Conventions: kept ratios ``rho`` are fractions of ``D``; ``eps`` is the loss tolerance.
+The JSON schema (``workflow/schemas/config.schema.yaml``) holds every key's meaning, type and
+range, and no defaults: a key is required there exactly when its field here has none (a test
+keeps the two equal; ``config/README.md`` takes its defaults from here).
+:func:`prunelimit.config.validate.load_settings` validates a config and builds :class:`Settings`
+from it, defaults filled in. The workflow passes sections to its scripts as plain dicts
+(``as_dict``) and the scripts rebuild them with ``from_dict``; library functions take the typed
+sections or plain numbers. Conventions: kept ratios ``rho`` are fractions of ``D``; ``eps`` is
+the loss tolerance.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+from collections.abc import Iterator
 from dataclasses import MISSING, dataclass, field
 from typing import Any, Self
 
@@ -50,14 +52,26 @@ class DataSettings(Section):
 
 
 @dataclass(frozen=True)
+class DatasetSettings(Section):
+    """One dataset of your own (an entry of ``datasets``): a file of tensors or an image folder."""
+
+    file: str | None = setting(None)
+    image_folder: str | None = setting(None)
+    image_size: list | None = setting(None)
+    test_fraction: float = setting(0.2)
+    num_classes: int | None = setting(None)
+    augmentable: bool = setting(False)
+
+
+@dataclass(frozen=True)
 class HessianSettings(Section):
-    engine: str = setting()
-    lanczos_steps: int | str = setting()
-    probes: int = setting()
-    samples: int | None = setting()
-    batch_size: int | str = setting()
-    top_k: int = setting()
-    seed: int = setting()
+    engine: str = setting("builtin")
+    lanczos_steps: int | str = setting("auto")
+    probes: int = setting(4)
+    samples: int | None = setting(None)
+    batch_size: int | str = setting(1000)
+    top_k: int = setting(5)
+    seed: int = setting(0)
     lanczos_block: int = setting(40)
     max_lanczos_steps: int = setting(480)
     power_iterations: int = setting(100)
@@ -92,17 +106,27 @@ class HessianSettings(Section):
 
 @dataclass(frozen=True)
 class TheorySettings(Section):
-    eps: float | str = setting()
-    negative: str = setting()
+    eps: float | str = setting("auto")
+    negative: str = setting("abs")
     convergence_tol: float = setting(0.005)
     magnitude_factors: list = setting([2, 3, 4, 5])
 
 
 @dataclass(frozen=True)
 class LimitSettings(Section):
-    coarse_points: int = setting()
-    resolution: float = setting()
+    coarse_points: int = setting(24)
+    resolution: float = setting(0.001)
     rho_min: float = setting(0.0005)
+
+
+@dataclass(frozen=True)
+class AblationSettings(Section):
+    """Extra global SAP runs: ``[p, q]`` pairs and ``[eta_r, gamma]`` pairs, on ``experiments``
+    (None: every SAP experiment)."""
+
+    experiments: list | None = setting(None)
+    pq: list = setting([])
+    eta_gamma: list = setting([])
 
 
 @dataclass(frozen=True)
@@ -119,8 +143,12 @@ class SapSettings(Section):
     epochs: int = setting()
     lt_rate: float = setting()
     levels: list = setting()
-    # {"pq": [[p, q], ...], "eta_gamma": [[eta_r, gamma], ...]}: extra global SAP runs
-    ablations: dict = setting({})
+    ablations: AblationSettings = setting(None)  # none given: no ablations
+
+    def __post_init__(self) -> None:
+        ablations = self.ablations
+        if not isinstance(ablations, AblationSettings):
+            object.__setattr__(self, "ablations", AblationSettings.from_dict(ablations))
 
 
 @dataclass(frozen=True)
@@ -183,8 +211,12 @@ class GradualSettings(Section):
     experiments: list | None = setting(None)
     method: str = setting("lt")
     scope: str = setting("global")
-    iterations: list = setting([0, 10])
+    iterations: list | None = setting(None)  # None: the dense start and the last, [0, T]
     hessian: dict = setting({"lanczos_steps": 40, "probes": 2})
+
+    def chosen(self, sap_iterations: int) -> list[int]:
+        """The iterations analysed, sorted: as given, or the dense start and the last."""
+        return sorted(set(self.iterations if self.iterations is not None else [0, sap_iterations]))
 
 
 @dataclass(frozen=True)
@@ -194,6 +226,35 @@ class RegularisationSettings(Section):
 
     seeds: list | None = setting(None)
     hessian: dict = setting({})
+
+
+SCHEDULES = ("none", "cosine", "multistep")
+
+
+@dataclass(frozen=True)
+class TrainSettings(Section):
+    """Hyperparameters of one training run (an experiment's ``train`` block, with a kind's
+    overrides: :func:`prunelimit.config.kinds.train_settings`)."""
+
+    epochs: int = setting()
+    batch_size: int = setting(128)
+    lr: float = setting(0.01)
+    momentum: float = setting(0.9)
+    weight_decay: float = setting(0.0)
+    l1: float = setting(0.0)
+    schedule: str = setting("none")
+    milestones: tuple[int, ...] = setting(())
+    gamma: float = setting(0.5)
+    warmup_epochs: int = setting(0)
+    augment: bool = setting(False)
+    plateau_window: int = setting(10)
+    plateau_rtol: float = setting(0.02)
+    plateau_atol: float = setting(1e-3)
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        object.__setattr__(self, "milestones", tuple(self.milestones))
 
 
 @dataclass(frozen=True)
@@ -208,6 +269,15 @@ class ExperimentSettings(Section):
     hessian: dict = setting({})
     weights: str | None = setting(None)
     dense_weights: str | None = setting(None)
+
+    @property
+    def imported(self) -> bool:
+        """Weights trained elsewhere (``weights``), not trained here."""
+        return self.weights is not None
+
+    def identity(self) -> dict:
+        """What names the network: experiment, dataset, model and its arguments."""
+        return {k: getattr(self, k) for k in ("name", "dataset", "model", "model_args")}
 
 
 @dataclass(frozen=True)
@@ -225,12 +295,14 @@ class Settings(Section):
     regularisation: RegularisationSettings | None = setting(None)  # absent: the defaults
     device: str = setting("auto")
     threads_per_job: int = setting(1)
-    datasets: dict = setting({})
+    datasets: dict = setting({})  # name -> DatasetSettings
 
     @classmethod
     def from_dict(cls, d: dict) -> Settings:
         values = {k: SECTIONS[k].from_dict(v) if k in SECTIONS else v for k, v in d.items()}
         values["experiments"] = [ExperimentSettings.from_dict(e) for e in d["experiments"]]
+        own = d.get("datasets") or {}
+        values["datasets"] = {n: DatasetSettings.from_dict(s) for n, s in own.items()}
         values.setdefault("gradual", GradualSettings())
         values.setdefault("regularisation", RegularisationSettings())
         return cls(**values)
@@ -262,37 +334,47 @@ SECTIONS: dict[str, type[Section]] = {
 }
 
 
-SCHEDULES = ("none", "cosine", "multistep")
+def schema_objects(schema: dict) -> Iterator[tuple[str, dict, tuple[type[Section], ...]]]:
+    """``(where, object schema, the dataclasses that hold its keys)`` of every config object
+    whose keys have typed settings (the override blocks, ``l1_train`` and the ``hessian``
+    overrides, have none: their keys are those of ``train`` and ``hessian``)."""
+    props = schema["properties"]
+    yield "top level", schema, (Settings,)
+    for key, cls in SECTIONS.items():
+        classes = (cls,) if key != "spline" else (SplineSettings, EarlyBirdSettings, RegionSettings)
+        yield key, props[key], classes
+    yield "sap.ablations", props["sap"]["properties"]["ablations"], (AblationSettings,)
+    yield "experiments[]", props["experiments"]["items"], (ExperimentSettings,)
+    yield "datasets.<name>", props["datasets"]["additionalProperties"], (DatasetSettings,)
+    yield "train", schema["$defs"]["train"], (TrainSettings,)
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    """Hyperparameters of one training run (the ``train`` block of an experiment)."""
+def field_defaults(*classes: type[Section]) -> dict[str, Any]:
+    """``{name: default}`` of the fields of ``classes`` that have one."""
+    out = {}
+    for cls in classes:
+        for f in dataclasses.fields(cls):
+            if f.default is not MISSING:
+                out[f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
+            elif f.default_factory is not MISSING:
+                out[f.name] = f.default_factory()
+    return out
 
-    epochs: int
-    batch_size: int = 128
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    l1: float = 0.0
-    schedule: str = "none"
-    milestones: tuple[int, ...] = ()
-    gamma: float = 0.5
-    warmup_epochs: int = 0
-    augment: bool = False
-    plateau_window: int = 10
-    plateau_rtol: float = 0.02
-    plateau_atol: float = 1e-3
 
-    def __post_init__(self) -> None:
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        object.__setattr__(self, "milestones", tuple(self.milestones))
+def with_defaults(schema: dict) -> dict:
+    """A copy of ``schema`` whose optional keys carry the default of their setting (``default``),
+    as the documentation shows them (an object's keys show their own); the schema file itself
+    holds none."""
+    schema = copy.deepcopy(schema)
+    for _, obj, classes in schema_objects(schema):
+        defaults = field_defaults(*classes)
+        for name, prop in obj["properties"].items():
+            nested = prop.get("type") == "object"  # its keys show their own defaults
+            if name in defaults and name not in obj.get("required", []) and not nested:
+                prop["default"] = defaults[name]
+    return schema
 
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainSettings:
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
+
 def gpus_per_job(device: str) -> int:
     """GPUs a GPU-capable rule asks the scheduler for: 0 for ``cpu``, 1 for ``cuda``/``cuda:N``;
     for ``auto``, 1 only when this machine shows an NVIDIA GPU (so a CPU-only laptop runs

@@ -1,104 +1,98 @@
-"""The rules a config must keep that its schema cannot express, one function each.
+"""A config validated once, with every problem named by its key, and its typed settings.
 
-Each rule takes the whole config (already valid against the schema) and returns its problems as
-messages that name the key. :func:`check_config` runs the schema and then every rule of
-:data:`RULES`; :func:`check_files` checks that the files a config names exist, before any job
-runs. No torch here: the workflow runs these when it parses the config.
+:func:`load_settings` checks a config against its schema (types and ranges), builds its typed
+:class:`~prunelimit.config.settings.Settings` (defaults filled in) and then checks every rule of
+:data:`RULES`: what a schema cannot express, one function each, taking the settings and
+returning its problems as messages that name the key. :func:`check_files` checks that the files
+a config names exist, before any job runs. No torch here: the workflow runs these when it
+parses the config.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from prunelimit.config.kinds import OVERRIDE_BLOCKS
-from prunelimit.config.schema import load_schema, raise_problems, schema_problems
+from prunelimit.config.kinds import OVERRIDE_BLOCKS, WEIGHTS_KEYS
+from prunelimit.config.schema import SCHEMA, load_schema, raise_problems, schema_problems
 from prunelimit.config.settings import Settings
 from prunelimit.data.registry import DATASETS as REGISTRY_DATASETS
 
 
-def unique_names(config: dict) -> list[str]:
-    names = [e["name"] for e in config["experiments"]]
+def unique_names(s: Settings) -> list[str]:
+    names = [e.name for e in s.experiments]
     return [
         f"config key experiments: the name {name!r} is used more than once"
         for name in sorted({n for n in names if names.count(n) > 1})
     ]
 
 
-def own_dataset_names(config: dict) -> list[str]:
-    own = config.get("datasets") or {}
+def own_dataset_names(s: Settings) -> list[str]:
     return [
         f"config key datasets.{name}: the name of a known dataset; rename it"
-        for name in sorted(set(own) & set(REGISTRY_DATASETS))
+        for name in sorted(set(s.datasets) & set(REGISTRY_DATASETS))
     ]
 
 
-def model_arguments(config: dict) -> list[str]:
+def model_arguments(s: Settings) -> list[str]:
     problems = []
-    for i, exp in enumerate(config["experiments"]):
-        registry = ":" not in exp["model"]
-        if registry and exp["model"] != "mlp" and exp.get("model_args"):
+    for i, exp in enumerate(s.experiments):
+        if ":" not in exp.model and exp.model != "mlp" and exp.model_args:
             problems.append(
                 f"config key experiments[{i}].model_args: of the registry's models only 'mlp' "
-                f"takes arguments, not {exp['model']!r} (an import path takes any)"
+                f"takes arguments, not {exp.model!r} (an import path takes any)"
             )
-        if exp["model"] == "mlp" and set(exp.get("model_args", {})) - {"widths"}:
+        if exp.model == "mlp" and set(exp.model_args) - {"widths"}:
             problems.append(f"config key experiments[{i}].model_args: 'mlp' takes only widths")
     return problems
 
 
-def known_datasets(config: dict) -> list[str]:
-    own = config.get("datasets") or {}
-    known = ", ".join([*REGISTRY_DATASETS, *own])
+def known_datasets(s: Settings) -> list[str]:
+    known = ", ".join([*REGISTRY_DATASETS, *s.datasets])
     return [
-        f"config key experiments[{i}].dataset: {exp['dataset']!r} is neither a known dataset "
+        f"config key experiments[{i}].dataset: {exp.dataset!r} is neither a known dataset "
         f"nor one of the config's `datasets`; known: {known}"
-        for i, exp in enumerate(config["experiments"])
-        if exp["dataset"] not in REGISTRY_DATASETS and exp["dataset"] not in own
+        for i, exp in enumerate(s.experiments)
+        if exp.dataset not in REGISTRY_DATASETS and exp.dataset not in s.datasets
     ]
 
 
-def auto_steps_engine(config: dict) -> list[str]:
-    problems = []
-    for i, exp in enumerate(config["experiments"]):
-        h = {**config["hessian"], **exp.get("hessian", {})}
-        if h.get("lanczos_steps") == "auto" and h.get("engine", "builtin") != "builtin":
-            problems.append(
-                f"config key experiments[{i}] ({exp['name']}): hessian.lanczos_steps auto "
-                "needs hessian.engine builtin (pyhessian does not expose its Lanczos "
-                "coefficients)"
-            )
-    return problems
+def auto_steps_engine(s: Settings) -> list[str]:
+    return [
+        f"config key experiments[{i}] ({exp.name}): hessian.lanczos_steps auto needs "
+        "hessian.engine builtin (pyhessian does not expose its Lanczos coefficients)"
+        for i, exp in enumerate(s.experiments)
+        if (h := s.hessian_for(exp.name)).lanczos_steps == "auto" and h.engine != "builtin"
+    ]
 
 
-def trained_or_imported(config: dict) -> list[str]:
+def trained_or_imported(s: Settings) -> list[str]:
     problems = []
-    for i, exp in enumerate(config["experiments"]):
-        if not exp.get("train") and not exp.get("weights"):
+    for i, exp in enumerate(s.experiments):
+        if not exp.train and not exp.imported:
             problems.append(
-                f"config key experiments[{i}] ({exp['name']}): give `train` (to train it here) "
+                f"config key experiments[{i}] ({exp.name}): give `train` (to train it here) "
                 "or `weights` (a state dict trained elsewhere)"
             )
-        if exp.get("dense_weights") and not exp.get("weights"):
+        if exp.dense_weights and not exp.imported:
             problems.append(
                 f"config key experiments[{i}].dense_weights: only with `weights` (the dense "
                 "network of a trained experiment is trained here)"
             )
         for block in OVERRIDE_BLOCKS.values():
-            if exp.get(block) and not exp.get("train"):
+            if getattr(exp, block) and not exp.train:
                 problems.append(f"config key experiments[{i}].{block}: needs a `train` block")
     return problems
 
 
-def schedules(config: dict) -> list[str]:
+def schedules(s: Settings) -> list[str]:
     """Every run trained here: warm-up shorter than the run, milestones for ``multistep``."""
     problems = []
-    for i, exp in enumerate(config["experiments"]):
-        if not exp.get("train"):
+    for i, exp in enumerate(s.experiments):
+        if not exp.train:
             continue
-        blocks = [("train", exp["train"])] + [
-            (b, {**exp["train"], **exp[b]}) for b in OVERRIDE_BLOCKS.values() if exp.get(b)
-        ]
-        for block, t in blocks:
+        blocks = {"train": exp.train}
+        blocks.update({b: {**exp.train, **getattr(exp, b)} for b in OVERRIDE_BLOCKS.values()})
+        for block, t in blocks.items():
             key = f"experiments[{i}].{block}"
             warmup, epochs = t.get("warmup_epochs", 0), t["epochs"]
             if 0 < warmup >= epochs:
@@ -113,11 +107,10 @@ def schedules(config: dict) -> list[str]:
     return problems
 
 
-def regularisation_seeds(config: dict) -> list[str]:
-    seeds = (config.get("regularisation") or {}).get("seeds") or []
+def regularisation_seeds(s: Settings) -> list[str]:
     return [
         f"config key regularisation.seeds: {seed} is not one of `seeds`"
-        for seed in sorted(set(seeds) - set(config["seeds"]))
+        for seed in sorted(set(s.regularisation.seeds or []) - set(s.seeds))
     ]
 
 
@@ -126,21 +119,23 @@ def pq_order(key: str, p: float, q: float) -> list[str]:
     return [] if p < q else [f"config key {key}: p ({p}) must be smaller than q ({q})"]
 
 
-def sap_pq(config: dict) -> list[str]:
-    sap = config.get("sap") or {}
-    problems = pq_order("sap.p, sap.q", sap["p"], sap["q"]) if sap else []
-    for j, (p, q) in enumerate((sap.get("ablations") or {}).get("pq") or []):
+def sap_pq(s: Settings) -> list[str]:
+    problems = pq_order("sap.p, sap.q", s.sap.p, s.sap.q)
+    for j, (p, q) in enumerate(s.sap.ablations.pq):
         problems += pq_order(f"sap.ablations.pq[{j}]", p, q)
     return problems
 
 
-def stage_experiments(config: dict) -> list[str]:
+def stage_experiments(s: Settings) -> list[str]:
     """The experiments a stage names exist, and SAP and the spline stage train their own."""
-    names = [e["name"] for e in config["experiments"]]
-    imported = {e["name"] for e in config["experiments"] if e.get("weights")}
-    problems = []
+    names = [e.name for e in s.experiments]
+    imported = {e.name for e in s.experiments if e.imported}
+    problems = _subsets(
+        ("sap.ablations.experiments", s.sap.ablations.experiments, s.sap.experiments),
+        ("gradual.experiments", s.gradual.experiments, s.sap.experiments),
+    )
     for section in ("sap", "spline"):
-        for j, name in enumerate((config.get(section) or {}).get("experiments", [])):
+        for j, name in enumerate(getattr(s, section).experiments):
             if name not in names:
                 problems.append(
                     f"config key {section}.experiments[{j}]: {name!r} is not an "
@@ -154,43 +149,36 @@ def stage_experiments(config: dict) -> list[str]:
     return problems
 
 
-def _subset(key: str, values: list, allowed: list, allowed_key: str) -> list[str]:
+def _subsets(*checks: tuple[str, list | None, list]) -> list[str]:
+    """``(key, chosen, allowed)``: every entry of ``chosen`` (None: nothing chosen) is one of
+    ``allowed``, the SAP stage's experiments."""
     return [
-        f"config key {key}[{j}]: {v!r} is not one of {allowed_key} "
-        f"({', '.join(map(str, allowed))})"
-        for j, v in enumerate(values)
+        f"config key {key}[{j}]: {v!r} is not one of sap.experiments ({', '.join(allowed)})"
+        for key, chosen, allowed in checks
+        for j, v in enumerate(chosen or [])
         if v not in allowed
     ]
 
 
-def sap_ablation_experiments(config: dict) -> list[str]:
-    sap = config.get("sap") or {}
-    chosen = (sap.get("ablations") or {}).get("experiments") or []
-    return _subset("sap.ablations.experiments", chosen, sap.get("experiments", []),
-    "sap.experiments")
-
-
-def gradual_run(config: dict) -> list[str]:
-    """The gradual stage watches a run that the SAP stage makes: its experiments, method and
-    scope, and iterations that the run has."""
-    gradual, sap = config.get("gradual") or {}, config.get("sap") or {}
-    if not gradual:
+def gradual_run(s: Settings) -> list[str]:
+    """The gradual stage watches a run that the SAP stage makes: one of its methods and scopes,
+    at iterations that the run has (``gradual.iterations: []`` turns the stage off)."""
+    gradual, sap = s.gradual, s.sap
+    if not sap.experiments or gradual.iterations == []:
         return []
-    problems = _subset(
-        "gradual.experiments", gradual.get("experiments") or [], sap["experiments"],
-        "sap.experiments",
-    )  # fmt: skip
-    for key in ("method", "scope"):
-        if key in gradual and gradual[key] not in sap[f"{key}s"]:
-            problems.append(
-                f"config key gradual.{key}: {gradual[key]!r} is not one of sap.{key}s "
-                f"({', '.join(sap[f'{key}s'])})"
-            )
+    problems = [
+        f"config key gradual.{key}: {value!r} is not one of sap.{key}s ({', '.join(allowed)})"
+        for key, value, allowed in (
+            ("method", gradual.method, sap.methods),
+            ("scope", gradual.scope, sap.scopes),
+        )
+        if value not in allowed
+    ]
     return problems + [
-        f"config key gradual.iterations[{j}]: {t} is beyond sap.iterations ({sap['iterations']}),"
-        " the last iteration the watched run trains"
-        for j, t in enumerate(gradual.get("iterations") or [])
-        if t > sap["iterations"]
+        f"config key gradual.iterations[{j}]: {t} is beyond sap.iterations ({sap.iterations}), "
+        "the last iteration the watched run trains"
+        for j, t in enumerate(gradual.iterations or [])
+        if t > sap.iterations
     ]
 
 
@@ -205,16 +193,25 @@ RULES = (
     regularisation_seeds,
     sap_pq,
     stage_experiments,
-    sap_ablation_experiments,
     gradual_run,
 )
 
 
+def load_settings(config: dict, schema: str | Path | dict | None = None) -> Settings:
+    """Validate ``config`` (schema, then every rule of :data:`RULES`) and build its typed
+    settings, defaults filled in; one :class:`~prunelimit.config.schema.ConfigError` lists
+    every problem, each naming its key. ``schema``: a path or the loaded schema (default: the
+    repository's)."""
+    schema = schema if isinstance(schema, dict) else load_schema(schema or SCHEMA)
+    raise_problems(schema_problems(config, schema))
+    settings = Settings.from_dict(config)
+    raise_problems([p for rule in RULES for p in rule(settings)])
+    return settings
+
+
 def check_config(config: dict, schema: dict) -> None:
-    """Raise :class:`~prunelimit.config.schema.ConfigError` listing every problem, one per line:
-    the schema's, or (when the schema holds) those of every rule."""
-    problems = schema_problems(config, schema)
-    raise_problems(problems or [p for rule in RULES for p in rule(config)])
+    """Raise unless ``config`` is valid (:func:`load_settings`, its settings not kept)."""
+    load_settings(config, schema)
 
 
 def _missing(path: str) -> bool:
@@ -223,28 +220,21 @@ def _missing(path: str) -> bool:
     return Path(path).parts[:1] != ("results",) and not Path(path).exists()
 
 
-def check_files(config: dict) -> None:
+def check_files(s: Settings) -> None:
     """Every file a config names exists (relative to the working directory) before any job
     runs: experiments' ``weights`` and ``dense_weights``, datasets' ``file`` and
     ``image_folder``; one error naming each key and path."""
     where = f"relative paths are from the working directory, {Path.cwd()}"
     problems = [
-        f"config key experiments[{i}].{key} ({exp['name']}): {exp[key]} does not exist ({where})"
-        for i, exp in enumerate(config["experiments"])
-        for key in ("weights", "dense_weights")
-        if exp.get(key) and _missing(exp[key])
+        f"config key experiments[{i}].{key} ({exp.name}): {path} does not exist ({where})"
+        for i, exp in enumerate(s.experiments)
+        for key in WEIGHTS_KEYS.values()
+        if (path := getattr(exp, key)) and _missing(path)
     ]
     problems += [
-        f"config key datasets.{name}.{key}: {spec[key]} does not exist ({where})"
-        for name, spec in (config.get("datasets") or {}).items()
+        f"config key datasets.{name}.{key}: {path} does not exist ({where})"
+        for name, own in s.datasets.items()
         for key in ("file", "image_folder")
-        if spec.get(key) and _missing(spec[key])
+        if (path := getattr(own, key)) and _missing(path)
     ]
     raise_problems(problems)
-
-
-def load_settings(config: dict, schema: str | Path | dict) -> Settings:
-    """Validate ``config`` in one pass (schema and cross-checks, errors naming the key) and
-    build its typed settings, defaults filled in."""
-    check_config(config, schema if isinstance(schema, dict) else load_schema(schema))
-    return Settings.from_dict(config)

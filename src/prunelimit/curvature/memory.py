@@ -297,3 +297,25 @@ def auto_chunk(
     else:
         cost = per_sample_cost(hvp_measure(model, x, y, probes, cache_primal), usable, len(y))
     return plan_chunk(cost, memory_gb, held, basis, basis_memory_gb, len(y), cache_primal)
+
+
+def choose_chunk(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int | str,
+    memory_gb: float,
+    vectors: int,
+    steps: int = 0,
+    basis_memory_gb: float | None = None,
+    cache_primal: bool = False,
+) -> tuple[int, ChunkChoice | None]:
+    """The samples per chunk of the Hessian products, the one place this is decided:
+    ``batch_size`` as given, or for ``auto`` the largest chunk whose products of ``vectors``
+    vectors fit ``memory_gb`` beside ``vectors x steps`` basis vectors (:func:`auto_chunk`; its
+    reason is printed, and returned as the :class:`ChunkChoice`)."""
+    if batch_size != "auto":
+        return int(batch_size), None
+    choice = auto_chunk(model, x, y, memory_gb, vectors, steps, basis_memory_gb, cache_primal)
+    print(choice.reason(), flush=True)
+    return choice.batch_size, choice

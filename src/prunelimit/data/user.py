@@ -25,6 +25,7 @@ import numpy as np
 
 from prunelimit.data.prepared import split_indices, write_prepared
 from prunelimit.data.registry import DatasetError, DatasetSpec
+from prunelimit.io import load_given
 
 SPLITS = ("train", "val", "test")
 
@@ -68,17 +69,8 @@ def _numpy(blob: dict, key: str, name: str, path: Path) -> np.ndarray:
 
 def read_tensor_file(name: str, path: str | Path) -> tuple[dict[str, tuple], dict]:
     """The ``(x, y)`` numpy arrays per split of a file of tensors, and its ``meta`` (if any)."""
-    import torch
-
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"dataset {name!r}: file {path} does not exist")
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same message
-        raise DatasetError(
-            f"dataset {name!r}: {path} is not a torch file of tensors ({type(err).__name__}: {err})"
-        ) from None
+    blob = load_given(path, f"dataset {name!r}", DatasetError, "save a dict of tensors")
     if not isinstance(blob, dict):
         raise DatasetError(f"dataset {name!r}: {path} holds a {type(blob).__name__}, not a dict")
     splits = [s for s in SPLITS if s != "val" or "val_x" in blob or "val_y" in blob]

@@ -1,9 +1,9 @@
 """An experiment (dataset + model + training settings) run for one seed: train, import, reload.
 
-Glue between the config's experiment dicts and the library; the workflow scripts call it so they
-stay free of science. ``kind`` is ``dense`` (the ``train`` block, ``l1 = 0``), ``l1`` (the
-``train`` block with the experiment's ``l1_train`` overrides) or ``l2`` (the ``train`` block with
-``l1 = 0`` and the experiment's ``l2_train`` overrides: weight decay, no l1).
+Glue between a config's experiments (:class:`~prunelimit.config.settings.ExperimentSettings`)
+and the library; the workflow scripts call it so they stay free of science. ``kind`` is one of
+:data:`~prunelimit.config.kinds.KINDS` (``dense``, ``l1``, ``l2``), each trained with
+:func:`~prunelimit.config.kinds.train_settings`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from prunelimit.config.kinds import settings_for
-from prunelimit.config.settings import TrainSettings
+from prunelimit.config.kinds import train_settings
+from prunelimit.config.settings import ExperimentSettings, TrainSettings
 from prunelimit.data import DatasetSpec, DatasetSplits
 from prunelimit.io import load_torch, save_torch, write_json
 from prunelimit.limit.regime import regime_diagnostic, warning, weights_only_regime
@@ -32,15 +32,17 @@ from prunelimit.training.imported import check_state_dict, sha256_of
 from prunelimit.training.loop import final_metrics, fingerprint, fit, loss_gradient, lr_at_epoch
 
 
-def new_model(exp: dict, data: DatasetSplits | DatasetSpec, seed: int | None = None) -> nn.Module:
+def new_model(
+    exp: ExperimentSettings, data: DatasetSplits | DatasetSpec, seed: int | None = None
+) -> nn.Module:
     """The experiment's model for ``data``'s input shape and classes (a prepared dataset or
     just its :class:`~prunelimit.data.DatasetSpec`), initialised from ``seed``."""
     try:
         return build_model(
-            exp["model"], data.input_shape, data.num_classes, seed=seed, **exp.get("model_args", {})
+            exp.model, data.input_shape, data.num_classes, seed=seed, **exp.model_args
         )
     except ModelError as err:
-        raise ModelError(f"experiment {exp['name']!r}: {err}") from None
+        raise ModelError(f"experiment {exp.name!r}: {err}") from None
 
 
 def record_of(path: str | Path) -> Path:
@@ -57,7 +59,7 @@ def load_run_file(path: str | Path, device: torch.device | str = "cpu") -> objec
 
 
 def load_trained(
-    exp: dict,
+    exp: ExperimentSettings,
     data: DatasetSplits | DatasetSpec,
     path: str | Path,
     device: torch.device | str = "cpu",
@@ -70,20 +72,20 @@ def load_trained(
         model.load_state_dict(state)
     except RuntimeError as err:
         raise RuntimeError(
-            f"{path} does not hold weights of experiment {exp['name']!r} "
-            f"({exp['model']} on {exp['dataset']}); delete it to retrain: {err}"
+            f"{path} does not hold weights of experiment {exp.name!r} "
+            f"({exp.model} on {exp.dataset}); delete it to retrain: {err}"
         ) from err
     return model.to(device).eval()
 
 
-def metrics_header(exp: dict, kind: str, seed: int, model: nn.Module) -> dict:
+def metrics_header(exp: ExperimentSettings, kind: str, seed: int, model: nn.Module) -> dict:
     """What every ``{kind}_metrics.json`` starts with: the run and the network's size."""
     return {
-        "experiment": exp["name"],
+        "experiment": exp.name,
         "kind": kind,
         "seed": seed,
-        "dataset": exp["dataset"],
-        "model": exp["model"],
+        "dataset": exp.dataset,
+        "model": exp.model,
         "D": count_prunable(model),
         "num_parameters": sum(p.numel() for p in model.parameters()),
     }
@@ -103,7 +105,7 @@ def write_run(
 
 
 def train_experiment(
-    exp: dict,
+    exp: ExperimentSettings,
     kind: str,
     seed: int,
     data: DatasetSplits,
@@ -122,9 +124,9 @@ def train_experiment(
     training, and ``watch_out`` receives its observations (``{"watched": False}`` without
     ``watch``). The checkpoint (and the recorder's spool) is removed once every output is written.
     """
-    s = settings_for(exp, kind)
+    s = train_settings(exp, kind)
     model = new_model(exp, data, seed=seed).to(device)
-    run_id = fingerprint(exp=exp, kind=kind, seed=seed, data=data.meta, settings=repr(s))
+    run_id = fingerprint(exp=exp.as_dict(), kind=kind, seed=seed, data=data.meta, settings=repr(s))
     recorder = None
     if watch:
         run_id = fingerprint(run=run_id, watch=watch)
@@ -132,7 +134,7 @@ def train_experiment(
         recorder = watch_recorder(data, watch, spool)
         recorder(0, model)  # the initialisation (a resumed run restores the whole recording)
     print(
-        f"training {exp['name']} ({exp['model']} on {exp['dataset']}), {kind}, seed {seed}, "
+        f"training {exp.name} ({exp.model} on {exp.dataset}), {kind}, seed {seed}, "
         f"D = {count_prunable(model)}, device {device}",
         flush=True,
     )
@@ -141,7 +143,7 @@ def train_experiment(
     )
     summary = training_summary(history, s, data, model)
     if not math.isfinite(summary["final"]["train_loss"]):
-        raise RuntimeError(f"{exp['name']} {kind} seed {seed}: final training loss is not finite")
+        raise RuntimeError(f"{exp.name} {kind} seed {seed}: final training loss is not finite")
     metrics = {**metrics_header(exp, kind, seed, model), "settings": s.__dict__, **summary}
     metrics["history"] = history
     if s.l1 > 0:
@@ -192,7 +194,7 @@ def regime_of(model: nn.Module, s: TrainSettings, data: DatasetSplits, summary: 
 
 
 def import_experiment(
-    exp: dict,
+    exp: ExperimentSettings,
     kind: str,
     seed: int,
     data: DatasetSplits,
@@ -206,29 +208,29 @@ def import_experiment(
     ``train`` block describes how they were made)."""
     model = new_model(exp, data, seed=seed)
     described = (
-        f"model {exp['model']} for {exp['dataset']} (input {tuple(data.input_shape)}, "
+        f"model {exp.model} for {exp.dataset} (input {tuple(data.input_shape)}, "
         f"{data.num_classes} classes)"
     )
-    model.load_state_dict(check_state_dict(model, source, exp["name"], described))
+    model.load_state_dict(check_state_dict(model, source, exp.name, described))
     model.eval()
     metrics = {
         **metrics_header(exp, kind, seed, model),
         "source": str(source),
         "source_sha256": sha256_of(source),
         "trained_here": False,
-        "settings": exp.get("train"),
+        "settings": exp.train,
         "final": final_metrics(model, data),
         "converged": None,
     }
     if kind == "l1":
         drift = None
-        if exp.get("train"):
-            s = settings_for(exp, "l1")
+        if exp.train:
+            s = train_settings(exp, "l1")
             drift = regime_diagnostic(**_schedule(model, s, len(data.train)))
         metrics["regime"] = weights_only_regime(model, drift)
     write_run(model, metrics, model_out, metrics_out)
     print(
-        f"imported {kind} weights of {exp['name']} from {source} (sha256 "
+        f"imported {kind} weights of {exp.name} from {source} (sha256 "
         f"{metrics['source_sha256'][:12]}...): train loss {metrics['final']['train_loss']:.4f}, "
         f"test acc {metrics['final']['test_acc']:.4f}",
         flush=True,
@@ -237,7 +239,7 @@ def import_experiment(
 
 
 def prune_experiment(
-    exp: dict,
+    exp: ExperimentSettings,
     data: DatasetSplits,
     method: str,
     scope: str,
@@ -260,14 +262,14 @@ def prune_experiment(
         scope,
         lambda: new_model(exp, data, seed=seed).to(device),
         data,
-        settings_for(exp, "dense"),
+        train_settings(exp, "dense"),
         iterations=int(hyper["iterations"]),
         epochs=int(hyper["epochs"]),
         hyper=PruneSettings.from_dict(hyper),
         seed=seed,
         checkpoint=checkpoint,
         log=lambda s: print(s, flush=True),
-        identity={k: exp.get(k) for k in ("name", "dataset", "model", "model_args")},
+        identity=exp.identity(),
         start=start,
         observer=observer,
     )

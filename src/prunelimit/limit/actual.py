@@ -1,4 +1,4 @@
-"""The actual limit of an experiment's network: one-shot global magnitude pruning of ``w*``.
+"""The actual limit of a network: one-shot global magnitude pruning of ``w*``.
 
 Kept ratio ``rho`` = kept / ``D``; three criteria (see :func:`pruning_curve`), judged on the
 training loss and the validation split, never on the test set.
@@ -7,13 +7,13 @@ training loss and the validation split, never on the test set.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import torch
 from torch import nn
 
-from prunelimit.config.kinds import settings_for
-from prunelimit.config.settings import HessianSettings, LimitSettings, TheorySettings
-from prunelimit.curvature.memory import auto_chunk
+from prunelimit.config.settings import HessianSettings, LimitSettings, TheorySettings, TrainSettings
+from prunelimit.curvature.memory import choose_chunk
 from prunelimit.data import DatasetSplits
 from prunelimit.limit.local_model import local_model_along_curve
 from prunelimit.limit.prediction import loss_tolerance, spectrum_of, theory_of, training_tensors
@@ -26,6 +26,7 @@ from prunelimit.pruning import (
     flat_mask,
     keep_count,
     magnitude_path,
+    masked,
     prunable_weights,
 )
 from prunelimit.training.loop import evaluate, l1_norm
@@ -60,91 +61,98 @@ def pruning_curve(
     * ``acc``: validation accuracy not below the unpruned network's (the test set is never used
       to choose), reported with the binomial standard error of the unpruned validation accuracy.
 
-    Nothing is saved but the measured curve; the weights are restored afterwards.
+    Nothing is saved but the measured curve; the weights are restored after every point.
     """
-
     if len(data.val) == 0:
         raise ValueError(
             "the accuracy criterion needs a validation split: set data.val_fraction "
             "> 0 (the test set is never used to choose the limit)"
         )
     check_eps(eps)
-    weights = prunable_weights(model)
-    original = {n: w.detach().clone() for n, w in weights.items()}
+    original = {n: w.detach().clone() for n, w in prunable_weights(model).items()}
     D_total = sum(w.numel() for w in original.values())
     D = D_total if mask is None else sum(int(m.sum()) for m in mask.values())
-    with torch.no_grad():
-        base_l1 = float(l1_norm(model))  # over every parameter, as the training objective
-    base_loss, base_acc = evaluate(model, data.train)
-    base_obj = base_loss + l1 * base_l1
-    base_val = evaluate(model, data.val)[1]
-    n_val = len(data.val)
+    base = unpruned(model, data, l1)
+    path = magnitude_path(original, mask)  # one sort for every point of the curve
     rows: dict[int, dict] = {}
-    magnitude_masks = magnitude_path(original, mask)  # one sort for every point of the curve
 
     def measure(i: int) -> dict:
         if i not in rows:
-            keep = keep_count(i * resolution, D)
-            masks = magnitude_masks(keep)
-            removed_l1 = 0.0
-            with torch.no_grad():
-                for n, w in weights.items():
-                    w.copy_(original[n] * masks[n])
-                    removed_l1 += float(original[n].abs()[~masks[n]].sum())
-            loss, acc = evaluate(model, data.train)
-            val = evaluate(model, data.val)[1]
-            test = evaluate(model, data.test)[1]
-            objective = loss + l1 * (base_l1 - removed_l1)
-            rows[i] = {
-                "rho": keep / D,
-                "train_loss": loss,
-                "objective": objective,
-                "removed_l1": removed_l1,
-                "train_acc": acc,
-                "val_acc": val,
-                "test_acc": test,
-            }
-            if not all(math.isfinite(v) for v in rows[i].values()):
-                raise FloatingPointError(f"non-finite evaluation of the pruned network: {rows[i]}")
-            print(
-                f"  rho {keep / D:8.4%}  train loss {loss:.4f}  objective {objective:.4f}  "
-                f"val acc {val:.4f}  test acc {test:.4f}",
-                flush=True,
+            rows[i] = pruned_point(model, data, original, path, keep_count(i * resolution, D), D)
+            rows[i]["objective"] = rows[i]["train_loss"] + l1 * (
+                base["l1_norm"] - rows[i]["removed_l1"]
             )
+            _report(rows[i])
         return rows[i]
 
     feasible = {
-        "loss": lambda i: measure(i)["train_loss"] <= base_loss + eps,
-        "objective": lambda i: measure(i)["objective"] <= base_obj + eps,
-        "acc": lambda i: measure(i)["val_acc"] >= base_val,
+        "loss": lambda i: measure(i)["train_loss"] <= base["train_loss"] + eps,
+        "objective": lambda i: measure(i)["objective"] <= base["objective"] + eps,
+        "acc": lambda i: measure(i)["val_acc"] >= base["val_acc"],
     }
-    try:
-        found = {c: find_limit(feasible[c], resolution, coarse_points, rho_min) for c in CRITERIA}
-    finally:
-        with torch.no_grad():
-            for n, w in weights.items():
-                w.copy_(original[n])
-    curve = [rows[i] for i in sorted(rows)]
+    found = {c: find_limit(feasible[c], resolution, coarse_points, rho_min) for c in CRITERIA}
+    n_val = len(data.val)
     return {
         **{f"rho_{c}": found[c].rho for c in CRITERIA},
         "D": D,
         "D_total": D_total,
         "eps": eps,
         "l1": l1,
-        "unpruned": {
-            "train_loss": base_loss,
-            "train_acc": base_acc,
-            "objective": base_obj,
-            "l1_norm": base_l1,
-            "val_acc": base_val,
-        },
+        "unpruned": base,
         "val_samples": n_val,
-        "val_acc_se": math.sqrt(base_val * (1 - base_val) / n_val),
+        "val_acc_se": math.sqrt(base["val_acc"] * (1 - base["val_acc"]) / n_val),
         **{f"isolated_feasible_{c}": found[c].isolated_feasible for c in CRITERIA},
         "evaluations": len(rows),
         "resolution": resolution,
-        "curve": curve,
+        "curve": [rows[i] for i in sorted(rows)],
     }
+
+
+def unpruned(model: nn.Module, data: DatasetSplits, l1: float) -> dict:
+    """The unpruned network's training loss and accuracy, its l1 norm (over every parameter, as
+    the training objective) and objective at strength ``l1``, and its validation accuracy."""
+    with torch.no_grad():
+        l1_total = float(l1_norm(model))
+    loss, acc = evaluate(model, data.train)
+    return {
+        "train_loss": loss,
+        "train_acc": acc,
+        "objective": loss + l1 * l1_total,
+        "l1_norm": l1_total,
+        "val_acc": evaluate(model, data.val)[1],
+    }
+
+
+def pruned_point(
+    model: nn.Module,
+    data: DatasetSplits,
+    original: dict[str, torch.Tensor],
+    path,
+    keep: int,
+    D: int,
+) -> dict:
+    """One point of the curve: ``model`` with the ``keep`` largest of its ``original`` weights
+    (``path``: :func:`prunelimit.pruning.magnitude_path`), evaluated on every split; the l1 norm
+    of the removed weights (``removed_l1``). ``model`` is restored on return."""
+    masks = path(keep)
+    removed_l1 = sum(float(original[n].abs()[~m].sum()) for n, m in masks.items())
+    with masked(model, masks):
+        loss, acc = evaluate(model, data.train)
+        val = evaluate(model, data.val)[1]
+        test = evaluate(model, data.test)[1]
+    row = {"rho": keep / D, "train_loss": loss, "removed_l1": removed_l1, "train_acc": acc}
+    row.update(val_acc=val, test_acc=test)
+    if not all(math.isfinite(v) for v in row.values()):
+        raise FloatingPointError(f"non-finite evaluation of the pruned network: {row}")
+    return row
+
+
+def _report(row: dict) -> None:
+    print(
+        f"  rho {row['rho']:8.4%}  train loss {row['train_loss']:.4f}  objective "
+        f"{row['objective']:.4f}  val acc {row['val_acc']:.4f}  test acc {row['test_acc']:.4f}",
+        flush=True,
+    )
 
 
 def limits_of(
@@ -163,30 +171,15 @@ def limits_of(
     The actual limit uses the theory's ``eps``. Returns both results (``theory``,
     ``actual``) and the unpruned network's training loss and accuracy and test accuracy.
     ``masks``: both over the surviving weights only (pruned ones held at zero; fractions of
-    the surviving ``D``).
+    the surviving ``D``). The theory's magnitude scaling is not computed here.
     """
     mask = None if masks is None else flat_mask(model, masks)
+    theory = replace(theory, magnitude_factors=[])
     spectrum = spectrum_of(model, data, hessian, theory, batch_size, seed, mask=mask)
-    th = theory_of(
-        model,
-        data,
-        spectrum,
-        theory.eps,
-        theory.negative,
-        batch_size,
-        seed,
-        theory.convergence_tol,
-        mask=mask,
-    )
+    th = theory_of(model, data, spectrum, theory, batch_size, seed, mask=mask)
+    eps = th["inputs"]["eps"]
     actual = pruning_curve(
-        model,
-        data,
-        th["inputs"]["eps"],
-        limit.resolution,
-        limit.coarse_points,
-        limit.rho_min,
-        l1=l1,
-        mask=masks,
+        model, data, eps, limit.resolution, limit.coarse_points, limit.rho_min, l1=l1, mask=masks
     )
     return {
         "theory": th,
@@ -198,69 +191,59 @@ def limits_of(
 
 
 def actual_limit_of(
-    exp: dict,
-    data: DatasetSplits,
     models: dict[str, nn.Module],
-    eps_l1: float,
-    eps: float | str,
+    trainings: dict[str, TrainSettings],
+    data: DatasetSplits,
+    eps: dict[str, float | str],
     limit: LimitSettings,
     seed: int,
     rho_th: float | None = None,
     hessian_batch: int | str = 1024,
     memory_gb: float = 16.0,
-    kind_eps: dict[str, float] | None = None,
 ) -> dict:
     """The actual limits of an experiment's networks (``models``: kind -> network, ``l1``
-    first): the l1 network at the theory's ``eps_l1``, the others (dense, l2) at the eps of
-    their own theory (``kind_eps``: kind -> eps) or, without one, at their own ``eps`` (the
+    first), each trained with ``trainings[kind]`` (its l1 strength, and the batch size of
+    ``eps: auto``) and pruned at ``eps[kind]`` (the eps of its theory, or without one the
     theory setting: a number or ``auto``). The headline ``rho_*`` are the l1's;
     ``local_model`` sets the l1 curve beside its first- and second-order model at ``w*`` (the
     quadratic term at the three limits and at ``rho_th``, the theory's limit, if given; Hessian
-    products over chunks of ``hessian_batch`` samples; ``auto``: the largest chunk whose
-    measured memory fits ``memory_gb`` GB, as :func:`prunelimit.curvature.memory.auto_chunk`)."""
-    result: dict = {"experiment": exp["name"], "seed": seed, "dense": None}  # l2: if trained
+    products over chunks of ``hessian_batch`` samples, or ``auto`` within ``memory_gb``:
+    :func:`prunelimit.curvature.memory.choose_chunk`)."""
+    result: dict = {"seed": seed, "dense": None}  # l2: if trained
     for kind, model in models.items():
-        if kind == "l1":
-            eps_value = eps_l1
-        elif kind in (kind_eps or {}):
-            eps_value = kind_eps[kind]
-        else:
-            batch = settings_for(exp, kind).batch_size
-            eps_value, _ = loss_tolerance(model, data, eps, batch, seed)
+        s = trainings[kind]
+        eps_value, _ = loss_tolerance(model, data, eps[kind], s.batch_size, seed)
         print(f"{kind}: eps = {eps_value:.4g}", flush=True)
         result[kind] = pruning_curve(
-            model,
-            data,
-            eps_value,
-            limit.resolution,
-            limit.coarse_points,
-            limit.rho_min,
-            l1=settings_for(exp, kind).l1,  # the strength it was trained with (dense: 0)
+            model, data, eps_value, limit.resolution, limit.coarse_points, limit.rho_min, l1=s.l1
         )
     for c in CRITERIA:
         result[f"rho_{c}"] = result["l1"][f"rho_{c}"]
-    x, y = training_tensors(data, None, seed)  # the whole training split, as the curve
-    if hessian_batch == "auto":  # one vector at a time, no Lanczos basis
-        choice = auto_chunk(models["l1"], x, y, memory_gb, probes=1, steps=0)
-        hessian_batch = choice.batch_size
-        print(choice.reason(), flush=True)
-    curve = result["l1"]
+    result["local_model"] = local_model_of(
+        models["l1"], data, result["l1"], rho_th, seed, hessian_batch, memory_gb
+    )
+    return result
+
+
+def local_model_of(
+    model: nn.Module,
+    data: DatasetSplits,
+    curve: dict,
+    rho_th: float | None,
+    seed: int,
+    hessian_batch: int | str,
+    memory_gb: float,
+) -> dict:
+    """The pruning ``curve`` of ``model`` beside its local model at ``w*``
+    (:func:`prunelimit.limit.local_model.local_model_along_curve`), over the whole training
+    split as the curve, marked at the curve's limits and at ``rho_th``."""
+    x, y = training_tensors(data, None, seed)
+    chunk, _ = choose_chunk(model, x, y, hessian_batch, memory_gb, vectors=1)  # no basis
     marks = {f"rho_{c}": curve[f"rho_{c}"] for c in CRITERIA}
     if rho_th is not None:
         marks["rho_th"] = rho_th
-    result["local_model"] = local_model_along_curve(
-        models["l1"],
-        x,
-        y,
-        curve["curve"],
-        curve["unpruned"],
-        eps_l1,
-        curve["l1"],
-        marks,
-        batch_size=hessian_batch,
+    out = local_model_along_curve(
+        model, x, y, curve["curve"], curve["unpruned"], curve["eps"], curve["l1"], marks, chunk
     )
-    print(
-        f"local model at {len(curve['curve'])} points: {result['local_model']['seconds']:.2f} s",
-        flush=True,
-    )
-    return result
+    print(f"local model at {len(curve['curve'])} points: {out['seconds']:.2f} s", flush=True)
+    return out

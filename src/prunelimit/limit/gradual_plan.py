@@ -1,46 +1,32 @@
-"""The gradual stage's plan (torch-free, for the workflow): which watched runs and iterations
-its config keys name, checked against the SAP stage's settings."""
+"""The gradual stage's plan (torch-free, for the workflow): which watched SAP runs its config
+keys name, and which of their iterations the ``sap`` job keeps for it. The keys are checked
+against the SAP stage's by :func:`prunelimit.config.validate.gradual_run`."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
-
-from prunelimit.config.settings import GradualSettings
+from prunelimit.config.settings import Settings
 
 
-def check_gradual(gradual: GradualSettings, sap: Any, experiments: Sequence[str]) -> None:
-    """Raise unless the gradual ``experiments``, method, scope and iterations name a run that
-    the SAP stage (its settings ``sap``) makes."""
-    problems = [
-        f"gradual.experiments: {e!r} is not in sap.experiments"
-        for e in experiments
-        if e not in sap.experiments
-    ]
-    if gradual.method not in sap.methods:
-        problems.append(f"gradual.method: {gradual.method!r} is not in sap.methods")
-    if gradual.scope not in sap.scopes:
-        problems.append(f"gradual.scope: {gradual.scope!r} is not in sap.scopes")
-    if problems:
-        raise ValueError("; ".join(problems))
+def gradual_iterations(settings: Settings) -> list[int]:
+    """The iterations of the watched run analysed (0: the dense start), sorted."""
+    return settings.gradual.chosen(settings.sap.iterations)
 
 
-def run_iterations(gradual: GradualSettings, sap: Any) -> tuple[list[int], list[int]]:
-    """(the chosen iterations the SAP run has, those beyond its ``sap.iterations``: skipped,
-    so that a short run, e.g. the rehearsal's single iteration, keeps the default keys)."""
-    chosen = sorted({int(t) for t in gradual.iterations})
-    return [t for t in chosen if t <= sap.iterations], [t for t in chosen if t > sap.iterations]
+def gradual_experiments(settings: Settings) -> list[str]:
+    """The SAP experiments whose watched run the gradual stage analyses (none without
+    iterations)."""
+    if not gradual_iterations(settings):
+        return []
+    chosen = settings.gradual.experiments
+    return [e for e in settings.sap.experiments if chosen is None or e in chosen]
 
 
-def kept_iterations(
-    gradual: GradualSettings,
-    iterations: Sequence[int],
-    scopes: Sequence[str],
-    watched: bool,
-    method: str,
-) -> dict[str, list[int]]:
-    """scope -> the ``iterations`` whose retrained weights a ``sap`` job of ``method`` keeps
-    for the gradual stage (none unless the experiment is ``watched`` and method and scope
-    match)."""
-    keep = watched and method == gradual.method
-    return {s: list(iterations) if keep and s == gradual.scope else [] for s in scopes}
+def kept_iterations(settings: Settings, experiment: str, method: str) -> dict[str, list[int]]:
+    """scope -> the iterations whose retrained weights the ``sap`` job of ``method`` for
+    ``experiment`` keeps for the gradual stage (none unless it is the watched run)."""
+    g = settings.gradual
+    watched = experiment in gradual_experiments(settings) and method == g.method
+    return {
+        s: gradual_iterations(settings) if watched and s == g.scope else []
+        for s in settings.sap.scopes
+    }

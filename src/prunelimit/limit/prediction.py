@@ -7,20 +7,19 @@ kept ratios ``rho`` are fractions of ``D``, the number of prunable weights.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
 from prunelimit.config.settings import HessianSettings, TheorySettings
-from prunelimit.curvature.memory import ChunkChoice, auto_chunk
+from prunelimit.curvature.memory import choose_chunk
 from prunelimit.curvature.operator import HessianOperator
 from prunelimit.curvature.spectrum import estimate_spectrum, hessian_samples
 from prunelimit.data import DatasetSplits
 from prunelimit.limit.hessian_rows import hessian_rows
 from prunelimit.limit.theory import (
-    CONVERGENCE_TOL,
     auto_eps,
     converged_check,
     lanczos_convergence,
@@ -45,27 +44,25 @@ def training_tensors(
     return data.train.get(idx)
 
 
-def hessian_chunk(
+def lanczos_stop(
     model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    batch_size: int | str,
-    memory_gb: float,
-    vectors: int,
-    steps: int,
-    basis_memory_gb: float | None,
-    cache_primal: bool,
-) -> tuple[int, ChunkChoice | None]:
-    """The samples per chunk of the Hessian products: ``batch_size`` as given, or for ``auto``
-    the largest chunk whose products of ``vectors`` vectors fit ``memory_gb`` beside ``vectors x
-    steps`` basis vectors (:func:`prunelimit.curvature.memory.auto_chunk`, its reason printed)."""
-    if batch_size != "auto":
-        return batch_size, None
-    choice = auto_chunk(
-        model, x, y, memory_gb, vectors, steps, basis_memory_gb, cache_primal=cache_primal
-    )
-    print(choice.reason(), flush=True)
-    return choice.batch_size, choice
+    data: DatasetSplits,
+    h: HessianSettings,
+    theory: TheorySettings | None,
+    batch_size: int,
+    seed: int,
+    mask: torch.Tensor | None,
+) -> tuple[int, Callable | None]:
+    """The Lanczos steps of a spectrum and, for ``lanczos_steps: auto``, its stopping rule:
+    at most ``max_lanczos_steps``, until ``rho_th`` has converged
+    (:func:`prunelimit.limit.theory.converged_check`, with the ``eps`` the theory will use)."""
+    if h.lanczos_steps != "auto":
+        return h.lanczos_steps, None
+    if theory is None:
+        raise ValueError("lanczos_steps: auto needs the theory settings (eps, negative)")
+    eps, _ = loss_tolerance(model, data, theory.eps, batch_size, seed)
+    mags = sorted_magnitudes(surviving(model, mask))
+    return h.max_lanczos_steps, converged_check(mags, eps, theory.negative, theory.convergence_tol)
 
 
 def spectrum_of(
@@ -94,14 +91,7 @@ def spectrum_of(
     """
 
     x, y = training_tensors(data, h.samples, h.seed)
-    steps, converged = h.lanczos_steps, None
-    if steps == "auto":
-        if theory is None:
-            raise ValueError("lanczos_steps: auto needs the theory settings (eps, negative)")
-        steps = h.max_lanczos_steps
-        eps, _ = loss_tolerance(model, data, theory.eps, batch_size, seed)
-        mags = sorted_magnitudes(surviving(model, mask))
-        converged = converged_check(mags, eps, theory.negative, theory.convergence_tol)
+    steps, converged = lanczos_stop(model, data, h, theory, batch_size, seed, mask)
     print(
         f"Hessian over {len(y)} training samples, engine {h.engine}, "
         f"{h.probes} probes x {h.lanczos_steps} Lanczos steps"
@@ -109,7 +99,7 @@ def spectrum_of(
         flush=True,
     )
     cache = h.cache_primal and h.engine == "builtin"
-    chunk, choice = hessian_chunk(
+    chunk, choice = choose_chunk(
         model, x, y, h.batch_size, h.memory_gb, h.probes, steps, h.basis_memory_gb, cache
     )
     if mask is not None:
@@ -156,7 +146,7 @@ def hessian_rows_of(
     ``batch_size: auto`` fits ``block`` vectors per product in ``memory_gb``, so with ``block``
     the spectrum's probes the job needs no more memory than the spectrum's products."""
     x, y = training_tensors(data, samples, sample_seed)
-    chunk, choice = hessian_chunk(model, x, y, batch_size, memory_gb, block, 0, None, cache_primal)
+    chunk, choice = choose_chunk(model, x, y, batch_size, memory_gb, block, 0, None, cache_primal)
     print(f"{count} Hessian rows over {len(y)} training samples, chunks of {chunk}", flush=True)
     op = HessianOperator(model, x, y, batch_size=chunk, cache_primal=cache_primal)
     t0 = time.perf_counter()
@@ -203,23 +193,18 @@ def theory_of(
     model: nn.Module,
     data: DatasetSplits,
     spectrum: dict,
-    eps: float | str,
-    negative: str,
+    theory: TheorySettings,
     batch_size: int,
     seed: int = 0,
-    convergence_tol: float = CONVERGENCE_TOL,
     mask: torch.Tensor | None = None,
-    magnitude_factors: Sequence[float] = (),
 ) -> dict:
     """The theoretical limit and bounds at ``model``'s weights (w*), with every input, and
     (built-in engine) ``rho_th`` along the Lanczos steps with the verdict ``converged``.
     ``mask`` (as :func:`spectrum_of`, whose spectrum it needs): the limit over the surviving
-    weights, ``rho_th`` a fraction of their number ``D``. ``magnitude_factors``: the limit of
-    the weights scaled by each, ``H`` and ``eps`` held (``magnitude_scaling``; factor 1 first,
-    the network itself)."""
-
-    eps_value, eps_mode = loss_tolerance(model, data, eps, batch_size, seed)
-    train_loss, train_acc = evaluate(model, data.train)
+    weights, ``rho_th`` a fraction of their number ``D``. ``theory.magnitude_factors``: the
+    limit of the weights scaled by each, ``H`` and ``eps`` held (``magnitude_scaling``; factor
+    1 first, the network itself; none: not computed)."""
+    eps, eps_mode = loss_tolerance(model, data, theory.eps, batch_size, seed)
     mags = sorted_magnitudes(surviving(model, mask))
     if spectrum["D"] != mags.numel():
         raise ValueError(
@@ -228,58 +213,53 @@ def theory_of(
         )
     nodes = np.asarray(spectrum["nodes"], dtype=float)  # a NaN stored as null reads as NaN
     weights = np.asarray(spectrum["weights"], dtype=float)
-    limit = pruning_limit(mags, nodes, weights, eps_value, negative)
+    negative, factors = theory.negative, theory.magnitude_factors
     convergence = None
     if "alpha" in spectrum:
+        coefficients = [np.asarray(spectrum[k], dtype=float) for k in ("alpha", "beta")]
+        size = np.asarray(spectrum["krylov_size"])
         convergence = lanczos_convergence(
-            mags,
-            np.asarray(spectrum["alpha"], dtype=float),
-            np.asarray(spectrum["beta"], dtype=float),
-            np.asarray(spectrum["krylov_size"]),
-            eps_value,
-            negative,
-            convergence_tol,
+            mags, *coefficients, size, eps, negative, theory.convergence_tol
         )
     resolution = spectrum.get("resolved")
     uses = RESOLUTION_USED[negative]
+    inputs = {"D": mags.numel(), "eps": eps, "eps_mode": eps_mode, "eps_batch_size": batch_size}
     return {
-        **limit,
+        **pruning_limit(mags, nodes, weights, eps, negative),
         "converged": None if convergence is None else convergence["converged"],
         "convergence": convergence,
         # the spectral fields this limit and its bounds use, stable over the Lanczos prefixes
         "resolved": None if not resolution else all(resolution[f]["resolved"] for f in uses),
         "resolved_fields": list(uses),
-        "inputs": {
-            "D": mags.numel(),
-            "eps": eps_value,
-            "eps_mode": eps_mode,
-            "eps_batch_size": batch_size,
-            "train_loss": train_loss,
-            "train_acc": train_acc,
-            "trace": spectrum["trace"],
-            "abs_trace": spectrum["abs_trace"],
-            "hutchinson_trace": spectrum["hutchinson_trace"],
-            "lambda_max": spectrum["lambda_max"],
-            "lambda_min": spectrum["lambda_min"],
-            "top_eigenvalues": spectrum["top_eigenvalues"],
-            "negative_mass": spectrum["negative_mass"],
-            "negative_trace": spectrum["negative_trace"],
-            **{k: spectrum.get(k) for k in SPECTRUM_EXTRAS},
-            "spectrum_resolution": resolution,
-            "negative": negative,
-            "engine": spectrum["engine"],
-            "lanczos_steps": spectrum["lanczos_steps"],
-            "lanczos_mode": spectrum.get("lanczos_mode", "fixed"),
-            "probes": spectrum["probes"],
-            "hessian_samples": spectrum["samples"],
-            "weight_l2": float(mags.norm()),
-            "weight_l1": float(mags.sum()),
-        },
-        "curve": theory_curve(mags, nodes, weights, eps_value, negative),
+        "inputs": {**inputs, **theory_inputs(model, data, spectrum, mags, negative)},
+        "curve": theory_curve(mags, nodes, weights, eps, negative),
         "weight_histogram": magnitude_histogram(mags.cpu().numpy()),
-        "magnitude_scaling": magnitude_scaling(
-            mags, nodes, weights, eps_value, negative, [1.0, *magnitude_factors]
-        )
-        if magnitude_factors
+        "magnitude_scaling": magnitude_scaling(mags, nodes, weights, eps, negative, [1.0, *factors])
+        if factors
         else [],
+    }
+
+
+def theory_inputs(
+    model: nn.Module, data: DatasetSplits, spectrum: dict, mags: torch.Tensor, negative: str
+) -> dict:
+    """What a theory records of its inputs beside ``eps``: the unpruned network's training loss
+    and accuracy, the spectrum's summary and provenance, the weights' norms."""
+    train_loss, train_acc = evaluate(model, data.train)
+    keys = ("trace", "abs_trace", "hutchinson_trace", "lambda_max", "lambda_min")
+    keys += ("top_eigenvalues", "negative_mass", "negative_trace")
+    return {
+        "train_loss": train_loss,
+        "train_acc": train_acc,
+        **{k: spectrum[k] for k in keys},
+        **{k: spectrum.get(k) for k in SPECTRUM_EXTRAS},
+        "spectrum_resolution": spectrum.get("resolved"),
+        "negative": negative,
+        "engine": spectrum["engine"],
+        "lanczos_steps": spectrum["lanczos_steps"],
+        "lanczos_mode": spectrum.get("lanczos_mode", "fixed"),
+        "probes": spectrum["probes"],
+        "hessian_samples": spectrum["samples"],
+        "weight_l2": float(mags.norm()),
+        "weight_l1": float(mags.sum()),
     }

@@ -30,8 +30,6 @@ from prunelimit.curvature.spectrum import prefix, ritz
 from prunelimit.pruning import removed_norm, removed_sq_tail
 
 NEGATIVE = ("abs", "clip")
-#: default tolerance of the Lanczos convergence verdict: |rho_th(m) - rho_th(m/2)| (0.5 points)
-CONVERGENCE_TOL = 0.005
 
 
 def check_eps(eps: float) -> None:
@@ -192,8 +190,8 @@ def lanczos_convergence(
     beta: np.ndarray,
     size: np.ndarray,
     eps: float,
-    negative: str = "abs",
-    tol: float = CONVERGENCE_TOL,
+    negative: str,
+    tol: float,
     points: int = 40,
 ) -> dict:
     """``rho_th`` after ``j`` Lanczos steps for ``points`` prefixes ``j <= m`` of one run (the
@@ -225,7 +223,7 @@ def _convergence(tail, alpha, beta, size, eps: float, negative: str, tol: float,
 
 
 def converged_check(
-    sorted_mags: torch.Tensor, eps: float, negative: str = "abs", tol: float = CONVERGENCE_TOL
+    sorted_mags: torch.Tensor, eps: float, negative: str, tol: float
 ) -> Callable[[np.ndarray, np.ndarray, np.ndarray], bool]:
     """The stopping rule of ``lanczos_steps: auto``: after ``m`` steps, is ``|rho_th(m) -
     rho_th(m // 2)| <= tol``? (the verdict of :func:`lanczos_convergence`)."""

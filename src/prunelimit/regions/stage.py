@@ -10,15 +10,15 @@ from dataclasses import replace
 import pandas as pd
 from torch import nn
 
-from prunelimit.config.kinds import settings_for
-from prunelimit.config.settings import RegionSettings
+from prunelimit.config.settings import RegionSettings, TrainSettings
 from prunelimit.data import DatasetSplits
 from prunelimit.partition.plane import watch_inputs
 from prunelimit.regions.sparsity import compare_allocations, mlp_dims
 
 
 def regions_experiment(
-    exp: dict,
+    name: str,
+    dense: TrainSettings,
     model: nn.Module,
     data: DatasetSplits,
     spline: RegionSettings,
@@ -26,12 +26,13 @@ def regions_experiment(
     grid: int | None = None,
     margin: float = 0.25,
 ) -> pd.DataFrame:
-    """The trained dense MLP pruned to each of ``spline.densities`` with the region-bound,
-    uniform and global allocations, fine-tuned ``spline.finetune_epochs`` with the masks held
-    (constant lr of the dense run). One row per (density, allocation); with ``grid``, the
-    linear regions met on the early-bird stage's input plane (:func:`watch_inputs`) too."""
+    """Experiment ``name``'s trained dense MLP pruned to each of ``spline.densities`` with the
+    region-bound, uniform and global allocations, fine-tuned ``spline.finetune_epochs`` with the
+    masks held (constant lr of its dense run, trained with ``dense``). One row per (density,
+    allocation); with ``grid``, the linear regions met on the early-bird stage's input plane
+    (:func:`watch_inputs`) too."""
     finetune = replace(
-        settings_for(exp, "dense"),
+        dense,
         epochs=int(spline.finetune_epochs),
         schedule="none",
         warmup_epochs=0,
@@ -41,7 +42,7 @@ def regions_experiment(
     rows = compare_allocations(model, data, spline.densities, finetune, seed, plane=plane)
     df = pd.DataFrame(rows)
     df.insert(0, "seed", seed)
-    df.insert(0, "experiment", exp["name"])
+    df.insert(0, "experiment", name)
     n0, widths, _ = mlp_dims(model)
     df["dims"] = "-".join(map(str, [n0, *widths]))
     df["finetune_epochs"] = finetune.epochs

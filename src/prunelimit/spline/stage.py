@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from prunelimit.config.kinds import settings_for
 from prunelimit.config.settings import (
     EarlyBirdSettings,
     HessianSettings,
     LimitSettings,
     TheorySettings,
+    TrainSettings,
 )
 from prunelimit.data import DatasetSplits
 from prunelimit.limit.actual import limits_of
@@ -32,7 +32,7 @@ from prunelimit.training.loop import evaluate
 def limits_summary(
     model: nn.Module,
     data: DatasetSplits,
-    exp: dict,
+    l1_run: TrainSettings,
     hessian: HessianSettings,
     theory: TheorySettings,
     limit: LimitSettings,
@@ -40,9 +40,10 @@ def limits_summary(
     label: str,
 ) -> dict:
     """Theory (spectrum, ``rho_th`` and bounds) and actual limits of ``model``'s weights, with
-    the unpruned network's losses and accuracies (``label`` names the weights in the log)."""
+    the unpruned network's losses and accuracies (``label`` names the weights in the log);
+    ``eps`` and the objective criterion as the l1 run trained (``l1_run``)."""
     t0 = time.perf_counter()
-    s = settings_for(exp, "l1")
+    s = l1_run
     res = limits_of(model, data, hessian, theory, limit, s.batch_size, seed, l1=s.l1)
     th, actual = res["theory"], res["actual"]
     print(
@@ -64,7 +65,8 @@ def limits_summary(
 
 
 def early_bird_limits(
-    exp: dict,
+    name: str,
+    l1_run: TrainSettings,
     data: DatasetSplits,
     model: nn.Module,
     observed: dict,
@@ -75,20 +77,21 @@ def early_bird_limits(
     seed: int,
 ) -> tuple[dict, pd.DataFrame, dict]:
     """The early-bird record of the watched l1 run (``observed``: what its recorder saw, see
-    :meth:`~prunelimit.spline.tickets.CodeRecorder.observations`) and the limits of its final
-    weights (``model``) and of its weights at the early-bird epoch. ``hessian``: the spectra's
+    :meth:`~prunelimit.spline.tickets.CodeRecorder.observations`; ``l1_run`` its settings) of
+    experiment ``name``, and the limits of its final weights (``model``) and of its weights at
+    the early-bird epoch. ``hessian``: the spectra's
     settings (the spline overrides applied). Nothing is trained here.
 
     Returns (the early-bird record, the epoch x epoch code-distance frame, the limits).
     """
     if not observed.get("watched"):
-        raise ValueError(f"{exp['name']} seed {seed}: the l1 run was not watched for early birds")
+        raise ValueError(f"{name} seed {seed}: the l1 run was not watched for early birds")
     dist = observed["distances"].numpy()
     epochs, detected = observed["epochs"], observed["detected_epoch"]
     sweep = sorted({*spline.report_thresholds, spline.threshold}, reverse=True)
     print(f"early-bird epoch (threshold {spline.threshold}): {detected}")
     record = {
-        "experiment": exp["name"],
+        "experiment": name,
         "seed": seed,
         "grid": observed["grid"],
         "points": observed["points"],
@@ -107,8 +110,8 @@ def early_bird_limits(
         "seconds": observed["seconds"],
     }
     distances = pd.DataFrame(dist, index=epochs, columns=epochs)
-    limits = {"experiment": exp["name"], "seed": seed, "eb_epoch": detected}
-    args = (data, exp, hessian, theory, limit, seed)
+    limits = {"experiment": name, "seed": seed, "eb_epoch": detected}
+    args = (data, l1_run, hessian, theory, limit, seed)
     limits["final"] = limits_summary(model, *args, f"final (epoch {epochs[-1]})")
     limits["final"]["epoch"] = epochs[-1]
     limits["eb"] = None
@@ -130,7 +133,7 @@ def partition_ratios(rho_th: float, rho_loss: float | None) -> list[tuple[str, f
 
 
 def partition_at_limit(
-    exp: dict,
+    name: str,
     data: DatasetSplits,
     model: nn.Module,
     rho_th: float,
@@ -139,7 +142,8 @@ def partition_at_limit(
     margin: float,
     seed: int,
 ) -> tuple[dict, dict[str, np.ndarray]]:
-    """The partition and decision boundary of ``model`` (the l1 network) on the spline stage's
+    """The partition and decision boundary of ``model`` (experiment ``name``'s l1 network) on the
+    spline stage's
     input plane (``grid``, ``margin``: :func:`~prunelimit.partition.plane.watch_inputs`), unpruned
     and one-shot global magnitude pruned (no fine-tuning) to each of :func:`partition_ratios`.
 
@@ -161,26 +165,14 @@ def partition_at_limit(
             test_acc = evaluate(model, data.test)[1]
         for key in arrays:
             arrays[key].append(part[key])
-        rows.append(
-            {
-                "label": label,
-                "rho": rho,
-                "kept": keep,
-                "regions": part["regions"],
-                "regions_per_layer": part["regions_per_layer"],
-                "boundary_fraction": float(part["boundary"].mean()),
-                "decision_fraction": float(part["decision"].mean()),
-                "classes_on_grid": np.unique(part["classes"]).tolist(),
-                "test_acc": test_acc,
-            }
-        )
+        rows.append({"label": label, "rho": rho, "kept": keep, **_summary(part, test_acc)})
         print(
             f"{label} (rho {rho:.4f}, {keep} of {D} weights): {part['regions']} regions "
             f"(per layer {part['regions_per_layer']}), test acc {test_acc:.4f}",
             flush=True,
         )
     record = {
-        "experiment": exp["name"],
+        "experiment": name,
         "seed": seed,
         "grid": grid,
         "margin": margin,
@@ -194,3 +186,15 @@ def partition_at_limit(
     out["coef"] = coef
     out["rho"] = np.array([r["rho"] for r in rows])
     return record, out
+
+
+def _summary(part: dict, test_acc: float) -> dict:
+    """What the record keeps of a partition on the grid (:func:`grid_partition`)."""
+    return {
+        "regions": part["regions"],
+        "regions_per_layer": part["regions_per_layer"],
+        "boundary_fraction": float(part["boundary"].mean()),
+        "decision_fraction": float(part["decision"].mean()),
+        "classes_on_grid": np.unique(part["classes"]).tolist(),
+        "test_acc": test_acc,
+    }

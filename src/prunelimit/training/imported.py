@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from prunelimit.io import file_digest
-
-KIND_KEYS = {"l1": "weights", "dense": "dense_weights"}
+from prunelimit.config.kinds import WEIGHTS_KEYS
+from prunelimit.config.settings import ExperimentSettings
+from prunelimit.io import file_digest, load_given
 
 
 class WeightsError(ValueError):
@@ -28,10 +28,11 @@ def sha256_of(path: str | Path) -> str:
     return file_digest(path, "sha256")
 
 
-def provenance(exp: dict) -> dict[str, str]:
+def provenance(exp: ExperimentSettings) -> dict[str, str]:
     """The sha256 of an experiment's imported weights files (empty for a trained experiment),
     recorded in every output computed from them."""
-    return {f"{key}_sha256": sha256_of(exp[key]) for key in KIND_KEYS.values() if exp.get(key)}
+    files = {key: getattr(exp, key) for key in WEIGHTS_KEYS.values()}
+    return {f"{key}_sha256": sha256_of(path) for key, path in files.items() if path}
 
 
 def check_state_dict(
@@ -44,15 +45,7 @@ def check_state_dict(
     """
     path = Path(path)
     where = f"experiment {experiment!r}, weights file {path}"
-    if not path.is_file():
-        raise WeightsError(f"{where}: the file does not exist")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - any unreadable file gets the same message
-        raise WeightsError(
-            f"{where}: not a PyTorch file holding a state dict ({type(err).__name__}: "
-            f"{str(err)[:200]}); save it with torch.save(model.state_dict(), path)"
-        ) from err
+    obj = load_given(path, where, WeightsError, "save it with torch.save(model.state_dict(), path)")
     if not (
         isinstance(obj, dict)
         and obj
