@@ -2,7 +2,7 @@
 
 import re
 
-from prunelimit.config.kinds import KINDS, predicted_kinds, trained_kinds
+from prunelimit.config.kinds import KINDS, OTHER_KINDS, predicted_kinds, trained_kinds
 from prunelimit.config.settings import gpus_per_job
 from prunelimit.config.validate import check_files, load_settings
 from prunelimit.experiment.checks import check_models
@@ -85,7 +85,7 @@ def kinds_of(experiment, seed=None):
     if experiment in IMPORTED:
         return ["l1"] + (["dense"] if exp.get("dense_weights") else [])
     if seed is not None and int(seed) not in REGULARISATION_SEEDS:
-        return ["dense", "l1"]
+        return [k for k in trained_kinds(SETTINGS.experiment(experiment)) if k != "l2"]
     return trained_kinds(SETTINGS.experiment(experiment))
 
 

@@ -39,7 +39,7 @@ use rule spectrum as kind_spectrum with:
     benchmark:
         "benchmarks/spectrum/{experiment}/seed{seed}_{kind}.tsv"
     wildcard_constraints:
-        kind="dense|l2",
+        kind="|".join(OTHER_KINDS),
     params:
         exp=lambda w: training_view(w.experiment, w.kind),
         kind=lambda w: w.kind,

@@ -40,7 +40,7 @@ use rule theory as kind_theory with:
     benchmark:
         "benchmarks/theory/{experiment}/seed{seed}_{kind}.tsv"
     wildcard_constraints:
-        kind="dense|l2",
+        kind="|".join(OTHER_KINDS),
     params:
         exp=lambda w: training_view(w.experiment, w.kind),
         kind=lambda w: w.kind,

@@ -2,7 +2,7 @@
 the l2 one (if trained), each at the eps of its theory."""
 
 from _common import log_to, run_of
-from prunelimit.config.kinds import train_settings
+from prunelimit.config.kinds import OTHER_KINDS, train_settings
 from prunelimit.config.settings import ExperimentSettings, LimitSettings
 from prunelimit.data import load_dataset
 from prunelimit.experiment.runs import load_trained
@@ -15,7 +15,7 @@ log_to(snakemake.log[0])
 exp, seed = ExperimentSettings.from_dict(snakemake.params.exp), int(snakemake.wildcards.seed)
 device = setup(seed, threads=snakemake.threads, device=snakemake.params.device)
 data = load_dataset(snakemake.input.data, device)
-kinds = [k for k in ("l1", "dense", "l2") if k in snakemake.input.keys()]
+kinds = [k for k in ("l1", *OTHER_KINDS) if k in snakemake.input.keys()]
 models = {k: load_trained(exp, data, snakemake.input[k], device) for k in kinds}
 theory = read_json(snakemake.input.theory)
 eps = {k: snakemake.params.eps for k in kinds}  # the theory setting, for a network without one

@@ -10,6 +10,7 @@ from __future__ import annotations
 from prunelimit.config.settings import ExperimentSettings, TrainSettings
 
 KINDS = ("dense", "l1", "l2")  # the trainings of an experiment
+OTHER_KINDS = ("dense", "l2")  # beside l1, whose limits the role of regularisation compares
 # the block of overrides of `train` of each kind that has one
 OVERRIDE_BLOCKS = {"l1": "l1_train", "l2": "l2_train"}
 # the key of the weights file of each kind an experiment can import (trained elsewhere)
@@ -25,7 +26,7 @@ def trained_kinds(exp: ExperimentSettings) -> list[str]:
 def predicted_kinds(exp: ExperimentSettings) -> list[str]:
     """The kinds whose limit is predicted (spectrum, theory) and searched: ``l1``; with an
     ``l2_train`` block (the role of regularisation) ``dense`` and ``l2`` too."""
-    return ["l1", "dense", "l2"] if exp.l2_train else ["l1"]
+    return ["l1", *OTHER_KINDS] if exp.l2_train else ["l1"]
 
 
 def train_settings(exp: ExperimentSettings, kind: str) -> TrainSettings:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from prunelimit.partition.codes import distinct_codes, partition_bits
-from prunelimit.pruning import Masks, global_magnitude_masks, layer_magnitude_masks
+from prunelimit.pruning import Masks, apply_masks, global_magnitude_masks, layer_magnitude_masks
 from prunelimit.regions.bound import (
     ALLOCATIONS,
     allocate,
@@ -24,6 +24,7 @@ from prunelimit.regions.bound import (
     kept_counts,
     log_region_bound,
 )
+from prunelimit.training.loop import evaluate, fit
 
 if TYPE_CHECKING:
     from prunelimit.config.settings import TrainSettings
@@ -83,11 +84,8 @@ def compare_allocations(
     (``oneshot_*``) and after (``*``) fine-tuning. With ``plane`` (inputs, e.g. the grid of
     :func:`~prunelimit.partition.plane.watch_inputs`), also the number of linear regions they
     meet (:func:`~prunelimit.partition.codes.distinct_codes`), before and after."""
-    from prunelimit.training.loop import evaluate, fit
-
     n0, widths, names = mlp_dims(model)
     start = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    sizes = hidden_sizes(n0, widths)
     rows = []
     for rho in densities:
         for allocation in allocations:
@@ -95,42 +93,44 @@ def compare_allocations(
             params = dict(model.named_parameters())
             weights = {n: params[n].detach() for n in names}
             masks, realised, log_bound = allocation_masks(weights, n0, widths, rho, allocation)
-            with torch.no_grad():
-                for n, m in masks.items():
-                    params[n].mul_(m.to(params[n].dtype))
-            val = evaluate(model, data.val)[1] if len(data.val) else math.nan
-            _, test = evaluate(model, data.test)
+            apply_masks(model, masks)
             row = {
                 "rho": rho,
                 "allocation": allocation,
-                "kept": int(sum(int(m.sum()) for m in masks.values())),
-                "hidden_weights": int(sum(sizes)),
-                "log_bound": log_bound,
-                "oneshot_val_acc": val,
-                "oneshot_test_acc": test,
-                **{f"density_{i + 1}": float(p) for i, p in enumerate(realised)},
+                "kept": sum(int(m.sum()) for m in masks.values()),
             }
-            if plane is not None:
-                row["oneshot_regions"] = _regions(model, plane)
+            row["hidden_weights"] = int(sum(hidden_sizes(n0, widths)))
+            row["log_bound"] = log_bound
+            row.update(_accuracies(model, data, plane, "oneshot_", train=False))
+            row.update({f"density_{i + 1}": float(p) for i, p in enumerate(realised)})
             if finetune.epochs > 0:
                 fit(model, data, finetune, seed=seed, masks=masks, log=lambda _msg: None)
-            train_loss, train_acc = evaluate(model, data.train)
-            row.update(
-                train_loss=train_loss,
-                train_acc=train_acc,
-                val_acc=evaluate(model, data.val)[1] if len(data.val) else math.nan,
-                test_acc=evaluate(model, data.test)[1],
-            )
-            if plane is not None:
-                row["regions"] = _regions(model, plane)
+            row.update(_accuracies(model, data, plane, "", train=True))
             print(
                 f"rho {rho:.4f} {allocation:7s} densities {np.round(realised, 4).tolist()} "
-                f"log bound {log_bound:.3f} test acc {test:.4f} -> {row['test_acc']:.4f}",
+                f"log bound {log_bound:.3f} test acc {row['oneshot_test_acc']:.4f} -> "
+                f"{row['test_acc']:.4f}",
                 flush=True,
             )
             rows.append(row)
     model.load_state_dict(start)
     return rows
+
+
+def _accuracies(
+    model: nn.Module, data: DatasetSplits, plane: torch.Tensor | None, prefix: str, train: bool
+) -> dict:
+    """``model``'s accuracies (validation NaN without a validation split), with ``train`` its
+    training loss and accuracy, and with ``plane`` the linear regions those inputs meet; each
+    key after ``prefix``."""
+    out = {}
+    if train:
+        out["train_loss"], out["train_acc"] = evaluate(model, data.train)
+    out["val_acc"] = evaluate(model, data.val)[1] if len(data.val) else math.nan
+    out["test_acc"] = evaluate(model, data.test)[1]
+    if plane is not None:
+        out["regions"] = _regions(model, plane)
+    return {prefix + k: v for k, v in out.items()}
 
 
 def _regions(model: nn.Module, plane: torch.Tensor) -> int:

@@ -28,7 +28,8 @@ from prunelimit.pruning import Masks, global_magnitude_masks, keep_count, prunab
 DEFAULT_PQ: tuple[tuple[float, float], ...] = ((0.5, 1.0), (1.0, 2.0))
 
 
-def _check_pq(p: float, q: float) -> None:
+def check_pq(p: float, q: float) -> None:
+    """The PQ Index is defined for ``0 < p < q``."""
     if not 0 < p < q:
         raise ValueError(f"the PQ Index needs 0 < p < q, got p={p}, q={q}")
 
@@ -41,7 +42,7 @@ def pq_index_rows(
     Returns a float64 tensor with one value per row; ``nan`` where a row keeps no entry or only
     zeros.
     """
-    _check_pq(p, q)
+    check_pq(p, q)
     if w.dim() != 2:
         raise ValueError(f"pq_index_rows needs a 2-D tensor, got shape {tuple(w.shape)}")
     a = w.detach().abs().double()
@@ -77,7 +78,7 @@ def pq_bound(
     A lower bound on how many of the largest entries must stay to keep all but an ``eta_r``
     fraction of the ``l_p`` mass; SAP keeps at least this many.
     """
-    _check_pq(p, q)
+    check_pq(p, q)
     return d * (1.0 + eta_r) ** (-q / (q - p)) * (1.0 - index) ** (q * p / (q - p))
 
 

@@ -30,7 +30,7 @@ from typing import ClassVar
 import torch
 
 from prunelimit.pruning import Masks, flat_weights, full_masks, keep_largest, split_flat
-from prunelimit.sap.pqi import pq_bound, pq_index_rows
+from prunelimit.sap.pqi import check_pq, pq_bound, pq_index_rows
 
 SCOPES = ("global", "layer", "neuron")
 
@@ -47,8 +47,7 @@ class PruneSettings:
     lt_rate: float = 0.2
 
     def __post_init__(self) -> None:
-        if not 0 < self.p < self.q:
-            raise ValueError(f"SAP needs 0 < p < q, got p={self.p}, q={self.q}")
+        check_pq(self.p, self.q)
         if self.eta_r < 0 or self.gamma <= 0 or not 0 < self.beta <= 1:
             raise ValueError("SAP needs eta_r >= 0, gamma > 0 and 0 < beta <= 1")
         if not 0 < self.lt_rate < 1:

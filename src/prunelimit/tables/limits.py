@@ -6,10 +6,10 @@ import math
 
 import pandas as pd
 
+from prunelimit.config.kinds import OTHER_KINDS
 from prunelimit.limit.paper import PAPER_LIMITS
 from prunelimit.tables import format_pm, grid_edge, known_verdicts, mean_std
 
-OTHER_KINDS = ("dense", "l2")  # beside l1, with a theory where the experiment has an l2 run
 KIND_LABELS = {"rho_th": "theory", "rho_loss": "actual (a)", "rho_acc": "actual (c)",
                "relgap": "rel. gap (a) %"}  # fmt: skip
 
