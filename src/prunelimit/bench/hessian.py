@@ -66,7 +66,8 @@ def _flops(fn) -> int:
     return counter.get_total_flops()
 
 
-def main(argv: list[str] | None = None) -> dict:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    """The command line (see the module docstring); ``argv`` None: ``sys.argv``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="fc5")
     ap.add_argument("--widths", type=int, nargs="*", help="hidden widths (model mlp)")
@@ -80,8 +81,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--json", help="also write the results here")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
+
+def _problem(args: argparse.Namespace):
+    """The device, the model (``--weights`` loaded, else seed 0; in eval mode on the device) and
+    the first ``--samples`` training samples ``x, y``; MNIST-1D is prepared first when ``--data``
+    does not exist."""
     device = setup(0, threads=args.threads, device=args.device)
     if not Path(args.data).exists():
         print(f"preparing {args.data} (MNIST-1D, offline)")
@@ -93,6 +99,124 @@ def main(argv: list[str] | None = None) -> dict:
         model.load_state_dict(load_torch(args.weights))
     model = model.to(device).eval()
     x, y = data.train.get(slice(0, args.samples))
+    return device, model, x, y
+
+
+def _builtin_times(op, lin, v, V, device, repeats: int) -> dict[str, float]:
+    """Median seconds of a gradient and of the built-in products: ``hvp`` (one vector ``v``),
+    ``hvp_batch`` (per vector of the batch ``V``) and ``hvp_lin`` (``lin``, linearised)."""
+    return {
+        "grad": time_it(op.gradient, device, 1, repeats)[0],
+        "hvp": time_it(lambda: op.matvec(v), device, 1, repeats)[0],
+        "hvp_batch": time_it(lambda: op.matvec(V), device, 1, repeats)[0] / len(V),
+        "hvp_lin": time_it(lambda: lin.matvec(v), device, 1, repeats)[0],
+    }
+
+
+def _flop_counts(op, lin, comp, v, V, vs) -> dict[str, float]:
+    """Floating-point operations of a gradient and of each product, keyed as the times of
+    :func:`_builtin_times` and ``hvp_py`` (pyhessian's ``comp`` with ``vs``, ``v`` unflattened)."""
+    return {
+        "grad": _flops(op.gradient),
+        "hvp": _flops(lambda: op.matvec(v)),
+        "hvp_batch": _flops(lambda: op.matvec(V)) / len(V),
+        "hvp_lin": _flops(lambda: lin.matvec(v)),
+        "hvp_py": _flops(lambda: comp.dataloader_hv_product(vs)),
+    }
+
+
+def _slq_runs(comp, model, x, y, args, device) -> dict[str, tuple[float, float]]:
+    """A full SLQ (``--steps`` x ``--probes``) with each engine, pyhessian's first: per engine
+    (``pyhessian``, ``builtin``) its seconds and peak memory (MiB above the start)."""
+    torch.manual_seed(0)
+    with (
+        PeakMemory(device) as mem_p,
+        _torch_eig_for_pyhessian(),
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
+        t0 = time.perf_counter()
+        comp.density(iter=args.steps, n_v=args.probes)
+        sync(device)
+        t_slq_py = time.perf_counter() - t0
+    fresh = HessianOperator(model, x, y, batch_size=args.batch_size, cache_primal=True)
+    with PeakMemory(device) as mem_b:
+        t0 = time.perf_counter()
+        builtin_spectrum(fresh, args.steps, args.probes, top_k=1, seed=0)
+        sync(device)
+        t_slq = time.perf_counter() - t0
+    return {"pyhessian": (t_slq_py, mem_p.peak_mb), "builtin": (t_slq, mem_b.peak_mb)}
+
+
+def _results(args, D: int, samples: int, device, t: dict, f: dict, slq: dict) -> dict:
+    """The benchmark's results (as returned and written by ``--json``) from the times ``t``,
+    FLOPs ``f`` (:func:`_flop_counts`'s keys) and SLQ runs ``slq`` (:func:`_slq_runs`)."""
+    (t_slq, peak_b), (t_slq_py, peak_p) = slq["builtin"], slq["pyhessian"]
+    return {
+        "model": args.model,
+        "D": D,
+        "samples": samples,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "steps": args.steps,
+        "probes": args.probes,
+        "gradient_s": t["grad"],
+        "hvp_builtin_s": t["hvp"],
+        "hvp_builtin_batched_per_vector_s": t["hvp_batch"],
+        "hvp_pyhessian_s": t["hvp_py"],
+        "slq_builtin_s": t_slq,
+        "slq_pyhessian_s": t_slq_py,
+        "slq_builtin_peak_mb": peak_b,
+        "slq_pyhessian_peak_mb": peak_p,
+        "hvp_over_gradient": t["hvp"] / t["grad"],
+        "hvp_linearized_over_gradient": t["hvp_lin"] / t["grad"],
+        "hvp_batched_over_gradient": t["hvp_batch"] / t["grad"],
+        "pyhessian_hvp_over_gradient": t["hvp_py"] / t["grad"],
+        "slq_speedup": t_slq_py / t_slq,
+        "gradient_gflop": f["grad"] / 1e9,
+        "hvp_flops_over_gradient": f["hvp"] / f["grad"],
+        "hvp_linearized_flops_over_gradient": f["hvp_lin"] / f["grad"],
+        "hvp_batched_flops_over_gradient": f["hvp_batch"] / f["grad"],
+        "pyhessian_hvp_flops_over_gradient": f["hvp_py"] / f["grad"],
+        "slq_speedup_flop_ceiling": f["hvp_py"] / f["hvp_lin"],
+        "krylov_basis_mb": {
+            "builtin": args.probes * args.steps * D * 4 / 2**20,
+            "pyhessian": args.steps * D * 4 / 2**20,
+        },
+    }
+
+
+def _report(args, res: dict, t: dict, f: dict) -> None:
+    """Print the products' times and FLOPs in gradients, then the SLQ comparison."""
+    rows = [
+        ("gradient (the unit)", t["grad"], f["grad"]),
+        ("HVP built-in, 1 vector (jvp)", t["hvp"], f["hvp"]),
+        ("HVP built-in, linearised", t["hvp_lin"], f["hvp_lin"]),
+        (f"HVP built-in, per vector of {args.probes}", t["hvp_batch"], f["hvp_batch"]),
+        ("HVP pyhessian, 1 vector", t["hvp_py"], f["hvp_py"]),
+    ]
+    print(f"{'':34} {'time':>10} {'grads':>6} {'flops/grad':>10}")
+    for label, seconds, flops in rows:
+        grads, flop_ratio = seconds / t["grad"], flops / f["grad"]
+        print(f"{label:34} {seconds * 1e3:7.1f} ms {grads:6.2f} {flop_ratio:10.2f}")
+    print(
+        f"SLQ {args.probes} x {args.steps}: built-in {res['slq_builtin_s']:.2f} s "
+        f"(peak +{res['slq_builtin_peak_mb']:.0f} MB), pyhessian {res['slq_pyhessian_s']:.2f} s "
+        f"(peak +{res['slq_pyhessian_peak_mb']:.0f} MB): "
+        f"built-in {res['slq_speedup']:.2f}x faster"
+    )
+    basis_mb = res["krylov_basis_mb"]
+    print(
+        f"FLOP ceiling of that speed-up (pyhessian HVP / linearised HVP): "
+        f"{res['slq_speedup_flop_ceiling']:.2f}x; Krylov bases held: built-in "
+        f"{basis_mb['builtin']:.0f} MB (all probes), pyhessian {basis_mb['pyhessian']:.0f} MB "
+        f"(one probe)"
+    )
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmark on the command line ``argv``; print and return its results."""
+    args = _arguments(argv)
+    device, model, x, y = _problem(args)
     op = HessianOperator(model, x, y, batch_size=args.batch_size)
     lin = HessianOperator(model, x, y, batch_size=args.batch_size, cache_primal=True)
     print(
@@ -103,93 +227,19 @@ def main(argv: list[str] | None = None) -> dict:
     g = torch.Generator().manual_seed(0)
     v = torch.randn(op.D, generator=g).to(device)
     V = torch.randn(args.probes, op.D, generator=g).to(device)
-    r = args.repeats
-    t_grad = time_it(op.gradient, device, 1, r)[0]
-    t_hvp = time_it(lambda: op.matvec(v), device, 1, r)[0]
-    t_hvp_batch = time_it(lambda: op.matvec(V), device, 1, r)[0] / args.probes
-    t_hvp_lin = time_it(lambda: lin.matvec(v), device, 1, r)[0]
+    t = _builtin_times(op, lin, v, V, device, args.repeats)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         comp = _pyhessian(model, op)
         vs = list(op.unflatten(v).values())
-        t_hvp_py = time_it(lambda: comp.dataloader_hv_product(vs)[1][0], device, 1, r)[0]
-        f_grad = _flops(op.gradient)
-        f_hvp = _flops(lambda: op.matvec(v))
-        f_hvp_batch = _flops(lambda: op.matvec(V)) / args.probes
-        f_hvp_lin = _flops(lambda: lin.matvec(v))
-        f_hvp_py = _flops(lambda: comp.dataloader_hv_product(vs))
+        t["hvp_py"] = time_it(
+            lambda: comp.dataloader_hv_product(vs)[1][0], device, 1, args.repeats
+        )[0]
+        f = _flop_counts(op, lin, comp, v, V, vs)
+        slq = _slq_runs(comp, model, x, y, args, device)
 
-        torch.manual_seed(0)
-        with (
-            PeakMemory(device) as mem_p,
-            _torch_eig_for_pyhessian(),
-            contextlib.redirect_stdout(io.StringIO()),
-        ):
-            t0 = time.perf_counter()
-            comp.density(iter=args.steps, n_v=args.probes)
-            sync(device)
-            t_slq_py = time.perf_counter() - t0
-        fresh = HessianOperator(model, x, y, batch_size=args.batch_size, cache_primal=True)
-        with PeakMemory(device) as mem_b:
-            t0 = time.perf_counter()
-            builtin_spectrum(fresh, args.steps, args.probes, top_k=1, seed=0)
-            sync(device)
-            t_slq = time.perf_counter() - t0
-
-    res = {
-        "model": args.model,
-        "D": op.D,
-        "samples": len(y),
-        "device": str(device),
-        "threads": torch.get_num_threads(),
-        "steps": args.steps,
-        "probes": args.probes,
-        "gradient_s": t_grad,
-        "hvp_builtin_s": t_hvp,
-        "hvp_builtin_batched_per_vector_s": t_hvp_batch,
-        "hvp_pyhessian_s": t_hvp_py,
-        "slq_builtin_s": t_slq,
-        "slq_pyhessian_s": t_slq_py,
-        "slq_builtin_peak_mb": mem_b.peak_mb,
-        "slq_pyhessian_peak_mb": mem_p.peak_mb,
-        "hvp_over_gradient": t_hvp / t_grad,
-        "hvp_linearized_over_gradient": t_hvp_lin / t_grad,
-        "hvp_batched_over_gradient": t_hvp_batch / t_grad,
-        "pyhessian_hvp_over_gradient": t_hvp_py / t_grad,
-        "slq_speedup": t_slq_py / t_slq,
-        "gradient_gflop": f_grad / 1e9,
-        "hvp_flops_over_gradient": f_hvp / f_grad,
-        "hvp_linearized_flops_over_gradient": f_hvp_lin / f_grad,
-        "hvp_batched_flops_over_gradient": f_hvp_batch / f_grad,
-        "pyhessian_hvp_flops_over_gradient": f_hvp_py / f_grad,
-        "slq_speedup_flop_ceiling": f_hvp_py / f_hvp_lin,
-        "krylov_basis_mb": {
-            "builtin": args.probes * args.steps * op.D * 4 / 2**20,
-            "pyhessian": args.steps * op.D * 4 / 2**20,
-        },
-    }
-    rows = [
-        ("gradient (the unit)", t_grad, f_grad),
-        ("HVP built-in, 1 vector (jvp)", t_hvp, f_hvp),
-        ("HVP built-in, linearised", t_hvp_lin, f_hvp_lin),
-        (f"HVP built-in, per vector of {args.probes}", t_hvp_batch, f_hvp_batch),
-        ("HVP pyhessian, 1 vector", t_hvp_py, f_hvp_py),
-    ]
-    print(f"{'':34} {'time':>10} {'grads':>6} {'flops/grad':>10}")
-    for label, t, f in rows:
-        print(f"{label:34} {t * 1e3:7.1f} ms {t / t_grad:6.2f} {f / f_grad:10.2f}")
-    print(
-        f"SLQ {args.probes} x {args.steps}: built-in {t_slq:.2f} s (peak +{mem_b.peak_mb:.0f} MB), "
-        f"pyhessian {t_slq_py:.2f} s (peak +{mem_p.peak_mb:.0f} MB): "
-        f"built-in {res['slq_speedup']:.2f}x faster"
-    )
-    basis_mb = res["krylov_basis_mb"]
-    print(
-        f"FLOP ceiling of that speed-up (pyhessian HVP / linearised HVP): "
-        f"{res['slq_speedup_flop_ceiling']:.2f}x; Krylov bases held: built-in "
-        f"{basis_mb['builtin']:.0f} MB (all probes), pyhessian {basis_mb['pyhessian']:.0f} MB "
-        f"(one probe)"
-    )
+    res = _results(args, op.D, len(y), device, t, f, slq)
+    _report(args, res, t, f)
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
     return res

@@ -26,7 +26,8 @@ from prunelimit.ntk.network import pruned_mlp  # noqa: E402
 from prunelimit.runtime import resolve_device  # noqa: E402
 
 
-def main(argv: list[str] | None = None) -> dict:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    """The command line (see the module docstring); ``argv`` None: ``sys.argv``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--width", type=int, default=512)
     ap.add_argument("--depth", type=int, default=3, help="hidden layers")
@@ -39,11 +40,12 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: default)")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+
+def _problem(args: argparse.Namespace, device: torch.device):
+    """The pruned, rescaled MLP of ``args`` and its batch ``x`` (standard normal inputs), both
+    seeded by ``--seed``, on ``device``."""
     model = pruned_mlp(
         args.input_dim,
         args.width,
@@ -56,8 +58,12 @@ def main(argv: list[str] | None = None) -> dict:
     )
     g = torch.Generator().manual_seed(args.seed)
     x = torch.randn(args.batch, args.input_dim, generator=g).to(device)
-    n_params = sum(p.numel() for p in model.parameters())
+    return model, x
 
+
+def _time_implementations(model, x, args: argparse.Namespace, device: torch.device) -> dict:
+    """Per implementation (the naive loop first: the reference) :func:`time_it`'s median and
+    all times (s) and its NTK Gram matrix."""
     impls = {
         "naive loop (autograd per sample)": lambda: naive_ntk(model, x),
         "torch.func vmap(jacrev) + contraction": lambda: empirical_ntk(
@@ -65,17 +71,46 @@ def main(argv: list[str] | None = None) -> dict:
         ),
         "torch.func vjp, layer-wise contraction": lambda: mlp_ntk(model, x),
     }
-    results = {}
-    for name, fn in impls.items():
-        results[name] = time_it(fn, device, args.warmup, args.repeats)
-    ref_name = next(iter(impls))
-    t_ref, _, k_ref = results[ref_name]
+    return {name: time_it(fn, device, args.warmup, args.repeats) for name, fn in impls.items()}
+
+
+def _compare(results: dict) -> tuple[dict, bool]:
+    """Print each implementation's time, speed-up and largest difference relative to the first
+    (the reference); return the per-method summary and whether all agree (difference < 1e-4)."""
+    t_ref, _, k_ref = next(iter(results.values()))
+    methods, ok = {}, True
+    for name, (t, times, k) in results.items():
+        err = float((k - k_ref).abs().max() / k_ref.abs().max())
+        ok &= err < 1e-4
+        print(f"{name:40s} {t * 1e3:9.1f} ms  speed-up {t_ref / t:6.1f}x  max rel. diff {err:.1e}")
+        methods[name] = {
+            "median_s": t,
+            "times_s": times,
+            "speedup": t_ref / t,
+            "max_rel_diff": err,
+        }
+    return methods, ok
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmark on the command line ``argv``; print and return its summary."""
+    args = _arguments(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    model, x = _problem(args, device)
+    n_params = sum(p.numel() for p in model.parameters())
+    results = _time_implementations(model, x, args, device)
     print(
         f"device={device} threads={torch.get_num_threads()} width={args.width} "
         f"depth={args.depth} p={args.p} batch={args.batch} input_dim={args.input_dim} "
         f"params={n_params} repeats={args.repeats}"
     )
-    summary: dict = {
+    methods, ok = _compare(results)
+    if not ok:
+        raise SystemExit("the NTK implementations disagree")
+    print("all implementations agree (max relative difference < 1e-4)")
+    return {
         "device": str(device),
         "threads": torch.get_num_threads(),
         "width": args.width,
@@ -84,23 +119,8 @@ def main(argv: list[str] | None = None) -> dict:
         "batch": args.batch,
         "input_dim": args.input_dim,
         "params": n_params,
-        "methods": {},
+        "methods": methods,
     }
-    ok = True
-    for name, (t, times, k) in results.items():
-        err = float((k - k_ref).abs().max() / k_ref.abs().max())
-        ok &= err < 1e-4
-        print(f"{name:40s} {t * 1e3:9.1f} ms  speed-up {t_ref / t:6.1f}x  max rel. diff {err:.1e}")
-        summary["methods"][name] = {
-            "median_s": t,
-            "times_s": times,
-            "speedup": t_ref / t,
-            "max_rel_diff": err,
-        }
-    if not ok:
-        raise SystemExit("the NTK implementations disagree")
-    print("all implementations agree (max relative difference < 1e-4)")
-    return summary
 
 
 if __name__ == "__main__":

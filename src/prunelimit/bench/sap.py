@@ -48,29 +48,21 @@ def sgd_steps_seconds(build, data, settings, trainings: int, seed: int) -> float
     return time.perf_counter() - t0
 
 
-def main(argv: list[str] | None = None) -> None:
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    """The command line (see the module docstring); ``argv`` None: ``sys.argv``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="config/config.yaml")
     ap.add_argument("--experiment", default=None, help="default: the first of sap.experiments")
     ap.add_argument("--method", default="sap")
     ap.add_argument("--iterations", type=int, default=None, help="default: sap.iterations")
     ap.add_argument("--dataset-file", default=None, help="default: resources/datasets/<name>.pt")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
-    from prunelimit.config.kinds import settings_for
+
+def _startup_seconds(path: str):
+    """Seconds of a fresh interpreter importing what the scripts import, and of loading the
+    dataset at ``path``; and that dataset."""
     from prunelimit.data import load_dataset
-    from prunelimit.experiment.runs import new_model
-    from prunelimit.runtime import setup
-    from prunelimit.sap.iterative import dense_start, iteration_settings, run_pruning
-    from prunelimit.sap.strategies import PruneSettings
-
-    cfg = yaml.safe_load(open(args.config))
-    sap = cfg["sap"]
-    name = args.experiment or sap["experiments"][0]
-    exp = next(e for e in cfg["experiments"] if e["name"] == name)
-    iterations = args.iterations if args.iterations is not None else int(sap["iterations"])
-    path = args.dataset_file or f"resources/datasets/{exp['dataset']}.pt"
-    setup(0, threads=1, device="cpu")
 
     t0 = time.perf_counter()
     subprocess.run(
@@ -81,20 +73,22 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     data = load_dataset(path)
     t_data = time.perf_counter() - t0
+    return t_import, t_data, data
 
-    def build():
-        return new_model(exp, data, seed=0)
 
-    train = settings_for(exp, "dense")
-    epochs, scopes = int(sap["epochs"]), list(sap["scopes"])
-    settings = iteration_settings(train, epochs)
+def _work_seconds(method, scopes, build, data, train, iterations, epochs, sap: dict):
+    """Seconds of the dense start (seed 0) and of ``method``'s pruning in every scope from it
+    (the work of the ``sap_dense`` and ``sap`` jobs, logs dropped)."""
+    from prunelimit.sap.iterative import dense_start, run_pruning
+    from prunelimit.sap.strategies import PruneSettings
+
     t0 = time.perf_counter()
     start = dense_start(build, data, train, epochs, seed=0, log=lambda _msg: None)
     t_dense = time.perf_counter() - t0
     t0 = time.perf_counter()
     for scope in scopes:
         run_pruning(
-            args.method,
+            method,
             scope,
             build,
             data,
@@ -106,22 +100,58 @@ def main(argv: list[str] | None = None) -> None:
             log=lambda _msg: None,
             start=start,
         )
-    t_method = time.perf_counter() - t0
-    sgd_dense = sgd_steps_seconds(build, data, settings, 1, seed=0)
-    sgd_method = sgd_steps_seconds(build, data, settings, iterations * len(scopes), seed=0)
+    return t_dense, time.perf_counter() - t0
+
+
+def _report(headline: str, t_import: float, t_data: float, jobs: list) -> None:
+    """Print the start-up and, per job (label, work seconds, SGD-steps seconds), its estimate
+    as a ratio to its SGD steps; then the one-thread SGEMM rate."""
     startup = t_import + t_data
-    print(f"{name}: T = {iterations}, E = {epochs}, scopes {scopes}, method {args.method}")
+    print(headline)
     print(f"  startup {startup:.2f} s (imports {t_import:.2f} s, data {t_data:.2f} s)")
-    for label, work, sgd in (
-        ("sap_dense job", t_dense, sgd_dense),
-        (f"sap job ({args.method})", t_method, sgd_method),
-    ):
+    for label, work, sgd in jobs:
         job = startup + work
         print(
             f"  {label}: work {work:.2f} s, SGD steps alone {sgd:.2f} s; "
             f"job {job:.2f} s = {job / sgd:.2f} x the SGD steps"
         )
     print(f"  (one-thread SGEMM {sgemm_gflops():.0f} GFLOP/s)")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Time the jobs of the SAP stage for the command line ``argv`` and print the ratios."""
+    args = _arguments(argv)
+    from prunelimit.config.kinds import settings_for
+    from prunelimit.experiment.runs import new_model
+    from prunelimit.runtime import setup
+    from prunelimit.sap.iterative import iteration_settings
+
+    cfg = yaml.safe_load(open(args.config))
+    sap = cfg["sap"]
+    name = args.experiment or sap["experiments"][0]
+    exp = next(e for e in cfg["experiments"] if e["name"] == name)
+    iterations = args.iterations if args.iterations is not None else int(sap["iterations"])
+    path = args.dataset_file or f"resources/datasets/{exp['dataset']}.pt"
+    setup(0, threads=1, device="cpu")
+    t_import, t_data, data = _startup_seconds(path)
+
+    def build():
+        return new_model(exp, data, seed=0)
+
+    train = settings_for(exp, "dense")
+    epochs, scopes = int(sap["epochs"]), list(sap["scopes"])
+    settings = iteration_settings(train, epochs)
+    t_dense, t_method = _work_seconds(
+        args.method, scopes, build, data, train, iterations, epochs, sap
+    )
+    sgd_dense = sgd_steps_seconds(build, data, settings, 1, seed=0)
+    sgd_method = sgd_steps_seconds(build, data, settings, iterations * len(scopes), seed=0)
+    jobs = [
+        ("sap_dense job", t_dense, sgd_dense),
+        (f"sap job ({args.method})", t_method, sgd_method),
+    ]
+    headline = f"{name}: T = {iterations}, E = {epochs}, scopes {scopes}, method {args.method}"
+    _report(headline, t_import, t_data, jobs)
 
 
 if __name__ == "__main__":

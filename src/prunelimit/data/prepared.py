@@ -58,8 +58,6 @@ def write_prepared(
     :mod:`.user` ones). ``val``: a given validation split (then ``x, y`` is all training data);
     ``scale``: what inputs are divided by (default 255 for uint8, else 1); ``source``: the
     user's file or folder, recorded in ``meta``."""
-    import torch
-
     name = spec.name
     x, y, xt, yt = arrays
     if tuple(x.shape[1:]) != spec.input_shape:
@@ -68,20 +66,10 @@ def write_prepared(
         )
     if x.dtype != np.uint8:  # signals and user tensors: float32
         x, xt = x.astype(np.float32, copy=False), xt.astype(np.float32, copy=False)
-    if val is None:
-        tr, va = split_indices(len(x), val_fraction, split_seed)
-        xtr, ytr, xva, yva = x[tr], y[tr], x[va], y[va]
-    else:
-        xtr, ytr = x, y
-        xva, yva = val[0].astype(x.dtype, copy=False), val[1]
-    axes = (0,) + tuple(range(2, xtr.ndim))
+    xtr, ytr, xva, yva = _train_val(x, y, val, val_fraction, split_seed)
     if scale is None:
         scale = 255.0 if xtr.dtype == np.uint8 else 1.0
-    xf = xtr.astype(np.float64) / scale  # once for both statistics
-    mean, std = xf.mean(axis=axes), xf.std(axis=axes)
-    del xf
-    if np.any(std == 0):
-        std = np.where(std == 0, 1.0, std)  # a constant channel: centred, not scaled
+    mean, std = _channel_stats(xtr, scale)
     meta = {
         "name": name,
         "input_shape": list(spec.input_shape),
@@ -96,7 +84,37 @@ def write_prepared(
     }
     if source is not None:
         meta["source"] = source
-    blob = {
+    digest = save_torch(out, _prepared_blob(meta, xtr, ytr, xva, yva, xt, yt))
+    write_json(meta_path(out), {**meta, "sha256": {Path(out).name: digest}})
+    return meta
+
+
+def _train_val(x: np.ndarray, y: np.ndarray, val, val_fraction: float, split_seed: int):
+    """``(x_train, y_train, x_val, y_val)``: ``x, y`` split by :func:`split_indices`, or all of
+    it for training beside the given ``val`` split (its inputs cast to ``x``'s dtype)."""
+    if val is None:
+        tr, va = split_indices(len(x), val_fraction, split_seed)
+        return x[tr], y[tr], x[va], y[va]
+    return x, y, val[0].astype(x.dtype, copy=False), val[1]
+
+
+def _channel_stats(x: np.ndarray, scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel (axis 1) mean and std of ``x / scale`` in float64; a constant channel's std
+    is 1 (centred, not scaled)."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    xf = x.astype(np.float64) / scale  # once for both statistics
+    mean, std = xf.mean(axis=axes), xf.std(axis=axes)
+    del xf
+    if np.any(std == 0):
+        std = np.where(std == 0, 1.0, std)  # a constant channel: centred, not scaled
+    return mean, std
+
+
+def _prepared_blob(meta: dict, xtr, ytr, xva, yva, xt, yt) -> dict:
+    """The prepared file's dict: the splits as contiguous tensors (labels int64) and ``meta``."""
+    import torch
+
+    return {
         "train_x": torch.from_numpy(np.ascontiguousarray(xtr)),
         "train_y": torch.from_numpy(ytr.astype(np.int64)),
         "val_x": torch.from_numpy(np.ascontiguousarray(xva)),
@@ -105,6 +123,3 @@ def write_prepared(
         "test_y": torch.from_numpy(yt.astype(np.int64)),
         "meta": meta,
     }
-    digest = save_torch(out, blob)
-    write_json(meta_path(out), {**meta, "sha256": {Path(out).name: digest}})
-    return meta

@@ -97,27 +97,30 @@ def ntk_sweep(
                 for rescaled in (False, True):
                     model = PrunedMLP(weights, masks, p, rescaled, copy=False)
                     theta = float(_ntk(model, x, method, 2)[0, 1])
-                    lim = limit_scale(p, depth, rescaled) * theta_inf
-                    rows.append(
-                        {
-                            "width": width,
-                            "p": p,
-                            "draw": draw,
-                            "rescaled": rescaled,
-                            "theta": theta,
-                            "theta_inf": theta_inf,
-                            "theta_limit": lim,
-                            "abs_dev": abs(theta - theta_inf),
-                            "rel_dev": abs(theta - theta_inf) / theta_inf,
-                            "abs_dev_limit": abs(theta - lim),
-                            "rel_dev_limit": abs(theta - lim) / lim,
-                            "ratio": theta / theta_inf,
-                            "kept": kept_fraction(model),
-                        }
-                    )
+                    row = {"width": width, "p": p, "draw": draw, "rescaled": rescaled}
+                    rows.append(_deviations(row, model, theta, theta_inf, depth))
         if progress is not None:
             progress(f"ntk sweep: width {width} done ({draws} draws x {len(ps)} p)")
     return pd.DataFrame(rows)
+
+
+def _deviations(row: dict, model: PrunedMLP, theta: float, theta_inf: float, depth: int) -> dict:
+    """``row`` (width, p, draw, rescaled) of :func:`ntk_sweep` with the empirical NTK ``theta``
+    of ``model``, its deviations from the dense limit ``theta_inf`` and from this network's
+    limit, the ratio ``theta / theta_inf`` and the kept fraction."""
+    lim = limit_scale(row["p"], depth, row["rescaled"]) * theta_inf
+    return {
+        **row,
+        "theta": theta,
+        "theta_inf": theta_inf,
+        "theta_limit": lim,
+        "abs_dev": abs(theta - theta_inf),
+        "rel_dev": abs(theta - theta_inf) / theta_inf,
+        "abs_dev_limit": abs(theta - lim),
+        "rel_dev_limit": abs(theta - lim) / lim,
+        "ratio": theta / theta_inf,
+        "kept": kept_fraction(model),
+    }
 
 
 def _rel_frob(a: torch.Tensor, b: torch.Tensor) -> float:

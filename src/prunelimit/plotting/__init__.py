@@ -101,6 +101,13 @@ def mean_sd(
         for line, h in zip(drawn, levels, strict=True):
             line.set_label(labels.get(h))
         return drawn
+    return _error_bars(ax, n_lines, n_containers, levels, labels)
+
+
+def _error_bars(ax: plt.Axes, n_lines: int, n_containers: int, levels: list, labels: dict):
+    """The ``ErrorbarContainer`` per level that seaborn added to ``ax`` (those after the first
+    ``n_containers``), each labelled by ``labels`` and with its data line styled as the level's
+    mean line (one of the lines after the first ``n_lines``), which it replaces."""
     containers = ax.containers[n_containers:]
     parts = {id(a) for c in containers for a in c.get_children()}
     means = [line for line in ax.lines[n_lines:] if id(line) not in parts]

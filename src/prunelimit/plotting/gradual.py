@@ -30,28 +30,8 @@ def gradual_figure(name: str, runs: list[dict]) -> plt.Figure:
     the surviving weights."""
     setup_style()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4))
-    drawn_left, drawn_right = [], []
-    for i, run in enumerate(runs):
-        sched = run["schedule"]
-        x = [s["iteration"] for s in sched]
-        y = [100 * s["kept"] for s in sched]
-        left.plot(x, y, color="0.5", lw=1.2, ls="-" if i == 0 else "--",
-                  label="schedule (kept)" if i == 0 else None)  # fmt: skip
-        drawn_left += y
-    points = pd.DataFrame(
-        [
-            {
-                "iteration": p["iteration"],
-                "key": key,
-                "of_D": 100 * p[f"{key}_of_D"],
-                "surv": 100 * p[key],
-            }
-            for run in runs
-            for p in run["iterations"]
-            for key, *_ in SERIES
-        ],  # fmt: skip
-        columns=["iteration", "key", "of_D", "surv"],
-    )
+    drawn_left, drawn_right = _schedules(left, runs), []
+    points = _reachable(runs)
     for key, label, color, marker, fill in SERIES:
         sub = points[points["key"] == key]
         face = color if fill else "none"
@@ -69,6 +49,53 @@ def gradual_figure(name: str, runs: list[dict]) -> plt.Figure:
             left.axhline(float(y[x == 0][0]), color=color, ls=":", lw=0.9)
     if not any(run["iterations"] for run in runs):
         note(left, "no iteration chosen: nothing but the schedule")
+    _label_panels(left, right, name, drawn_left, drawn_right)
+    seeds = ", ".join(str(run["seed"]) for run in runs)
+    run0 = runs[0] if runs else {"method": "?", "scope": "?"}
+    fig.suptitle(f"gradual pruning ({run0['method']}, {run0['scope']} scope), seeds {seeds}")
+    tight_layout(fig)
+    return fig
+
+
+def _schedules(ax: plt.Axes, runs: list[dict]) -> list[float]:
+    """Each seed's schedule (kept % of ``D`` per iteration, grey; the first solid, the others
+    dashed) on ``ax``; returns the kept percentages drawn."""
+    drawn = []
+    for i, run in enumerate(runs):
+        sched = run["schedule"]
+        x = [s["iteration"] for s in sched]
+        y = [100 * s["kept"] for s in sched]
+        ax.plot(x, y, color="0.5", lw=1.2, ls="-" if i == 0 else "--",
+                label="schedule (kept)" if i == 0 else None)  # fmt: skip
+        drawn += y
+    return drawn
+
+
+def _reachable(runs: list[dict]) -> pd.DataFrame:
+    """One row per seed, chosen iteration and limit of :data:`SERIES` (``key``): the fraction
+    one more one-shot step reaches, in % of ``D`` (``of_D``) and of the surviving weights
+    (``surv``)."""
+    return pd.DataFrame(
+        [
+            {
+                "iteration": p["iteration"],
+                "key": key,
+                "of_D": 100 * p[f"{key}_of_D"],
+                "surv": 100 * p[key],
+            }
+            for run in runs
+            for p in run["iterations"]
+            for key, *_ in SERIES
+        ],  # fmt: skip
+        columns=["iteration", "key", "of_D", "surv"],
+    )
+
+
+def _label_panels(
+    left: plt.Axes, right: plt.Axes, name: str, drawn_left: list, drawn_right: list
+) -> None:
+    """Axes, titles and legends of :func:`gradual_figure`'s panels (log y on the left over the
+    percentages ``drawn_left``; the right from 0 over ``drawn_right`` and 100)."""
     log_axis(left, "y", drawn_left, "kept")
     left.set_xlabel("pruning iteration t (Lottery Ticket, rewind, retrain)")
     left.set_ylabel("kept % of the original D")
@@ -79,8 +106,3 @@ def gradual_figure(name: str, runs: list[dict]) -> plt.Figure:
     right.set_ylabel("limit, % of the surviving weights")
     right.set_title("limits over the surviving weights")
     right.legend(fontsize=8)
-    seeds = ", ".join(str(run["seed"]) for run in runs)
-    run0 = runs[0] if runs else {"method": "?", "scope": "?"}
-    fig.suptitle(f"gradual pruning ({run0['method']}, {run0['scope']} scope), seeds {seeds}")
-    tight_layout(fig)
-    return fig

@@ -13,6 +13,12 @@ import numpy as np
 from prunelimit.plotting import log_axis, note, plural, setup_style, tight_layout
 from prunelimit.plotting.limits import KIND_COLOURS
 
+_CURVE_STYLES = (  # key of theory.json's curve, line style, width, alpha, label
+    ("one_minus_delta", "-", 1.4, 1.0, "1 - delta(R(rho))/D"),
+    ("rho_lower", ":", 0.8, 0.7, "chord bound"),
+    ("rho_upper", "--", 0.8, 0.7, "Jensen bound"),
+)
+
 
 def theory_curves(
     name: str, theories: list[dict], limits: list[dict], kind_theories: list[dict] = ()
@@ -31,53 +37,67 @@ def theory_curves(
         by_kind.setdefault(t.get("kind", "dense"), []).append(t)
     kinds = [k for k in KIND_COLOURS if by_kind.get(k)] or ["l1"]
     fig, axes = plt.subplots(1, len(kinds), figsize=(5.2 * len(kinds), 5.2), squeeze=False)
-    lines = (
-        ("one_minus_delta", "-", 1.4, 1.0, "1 - delta(R(rho))/D"),
-        ("rho_lower", ":", 0.8, 0.7, "chord bound"),
-        ("rho_upper", "--", 0.8, 0.7, "Jensen bound"),
-    )
     for ax, kind in zip(axes[0], kinds, strict=True):
-        colour, runs = KIND_COLOURS[kind], []
-        for t in sorted(by_kind.get(kind, []), key=lambda t: t.get("seed", 0)):
-            curve = t.get("curve")
-            if curve and curve.get("rho"):
-                runs.append((t, 100 * np.asarray(curve["rho"], dtype=float)))
-            else:
-                note(ax, f"seed {t.get('seed')}: no theory curve in its theory.json")
-        floor = min((float(rho.min()) for _, rho in runs), default=float("nan"))
-        clipped = 0
-        for j, (t, rho) in enumerate(runs):
-            for key, ls, lw, alpha, label in lines:
-                y = 100 * np.asarray(t["curve"][key], dtype=float)
-                clipped += int((y < floor).sum())
-                ax.plot(rho, np.maximum(y, floor), color=colour, ls=ls, lw=lw, alpha=alpha,
-                        label=label if j == 0 else None)  # fmt: skip
-            ax.plot(100 * t["rho_th"], 100 * t["rho_th"], "o", color="C2", ms=5,
-                    label="rho_th (crossing)" if j == 0 else None)  # fmt: skip
-        if runs:
-            ax.plot([floor, 100.0], [floor, 100.0], color="k", lw=0.8, label="diagonal rho")
-        if clipped:
-            note(ax, f"{plural(clipped, 'value')} below {floor:.2g} % drawn on the bottom edge")
-        drawn_limits = 0
-        for crit, ls, label in (("loss", "--", "(a) loss"), ("objective", "-.", "(b) objective")):
-            values = [v for lim in limits if (v := _actual(lim, kind, crit)) is not None]
-            if values:
-                act = 100 * float(np.mean(values))
-                ax.axvline(act, color="k", lw=1.0, ls=ls, label=f"actual {label} = {act:.2f} %")
-                drawn_limits += 1
-        if not drawn_limits:
-            note(ax, f"no actual limit of the {kind} network in limit.json")
-        drawn = [floor] if runs else []
-        log_axis(ax, "x", drawn, "kept-ratio")
-        log_axis(ax, "y", drawn, "kept-ratio")
-        ax.set_xlabel("kept ratio rho (% of D)")
-        ax.set_ylabel("theory: kept ratio needed (% of D)")
-        ax.set_title(f"{kind} ({plural(len(runs), 'seed')})")
-        if ax.get_legend_handles_labels()[0]:  # below the panel: the curves fill every corner
-            ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.16))
+        _theory_panel(ax, kind, by_kind.get(kind, []), limits)
     fig.suptitle(f"{name}: the theory's prediction along the magnitude-pruning path")
     tight_layout(fig)
     return fig
+
+
+def _theory_panel(ax: plt.Axes, kind: str, theories: list[dict], limits: list[dict]) -> None:
+    """The panel of :func:`theory_curves` of one ``kind``: its ``theories``' curves, the
+    diagonal, its actual limits, log axes and the legend below."""
+    colour, runs = KIND_COLOURS[kind], []
+    for t in sorted(theories, key=lambda t: t.get("seed", 0)):
+        curve = t.get("curve")
+        if curve and curve.get("rho"):
+            runs.append((t, 100 * np.asarray(curve["rho"], dtype=float)))
+        else:
+            note(ax, f"seed {t.get('seed')}: no theory curve in its theory.json")
+    floor = min((float(rho.min()) for _, rho in runs), default=float("nan"))
+    clipped = _prediction_curves(ax, runs, floor, colour)
+    if runs:
+        ax.plot([floor, 100.0], [floor, 100.0], color="k", lw=0.8, label="diagonal rho")
+    if clipped:
+        note(ax, f"{plural(clipped, 'value')} below {floor:.2g} % drawn on the bottom edge")
+    _actual_limit_lines(ax, kind, limits)
+    drawn = [floor] if runs else []
+    log_axis(ax, "x", drawn, "kept-ratio")
+    log_axis(ax, "y", drawn, "kept-ratio")
+    ax.set_xlabel("kept ratio rho (% of D)")
+    ax.set_ylabel("theory: kept ratio needed (% of D)")
+    ax.set_title(f"{kind} ({plural(len(runs), 'seed')})")
+    if ax.get_legend_handles_labels()[0]:  # below the panel: the curves fill every corner
+        ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.16))
+
+
+def _prediction_curves(ax: plt.Axes, runs: list, floor: float, colour) -> int:
+    """Each run's (theory, kept ratios in %) curves of :data:`_CURVE_STYLES` in % (values below
+    ``floor`` on it) and its ``rho_th``; returns how many values were drawn on the floor."""
+    clipped = 0
+    for j, (t, rho) in enumerate(runs):
+        for key, ls, lw, alpha, label in _CURVE_STYLES:
+            y = 100 * np.asarray(t["curve"][key], dtype=float)
+            clipped += int((y < floor).sum())
+            ax.plot(rho, np.maximum(y, floor), color=colour, ls=ls, lw=lw, alpha=alpha,
+                    label=label if j == 0 else None)  # fmt: skip
+        ax.plot(100 * t["rho_th"], 100 * t["rho_th"], "o", color="C2", ms=5,
+                label="rho_th (crossing)" if j == 0 else None)  # fmt: skip
+    return clipped
+
+
+def _actual_limit_lines(ax: plt.Axes, kind: str, limits: list[dict]) -> None:
+    """The mean actual limits (a) loss and (b) objective of the ``kind`` network over
+    ``limits`` as vertical lines; a note where it has none."""
+    drawn_limits = 0
+    for crit, ls, label in (("loss", "--", "(a) loss"), ("objective", "-.", "(b) objective")):
+        values = [v for lim in limits if (v := _actual(lim, kind, crit)) is not None]
+        if values:
+            act = 100 * float(np.mean(values))
+            ax.axvline(act, color="k", lw=1.0, ls=ls, label=f"actual {label} = {act:.2f} %")
+            drawn_limits += 1
+    if not drawn_limits:
+        note(ax, f"no actual limit of the {kind} network in limit.json")
 
 
 def _actual(limit: dict, kind: str, criterion: str) -> float | None:

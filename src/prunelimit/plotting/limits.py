@@ -282,46 +282,70 @@ def local_model(name: str, theories: list[dict], limits: list[dict]) -> plt.Figu
         order = np.argsort(loc["rho"])
         rho = 100 * np.asarray(loc["rho"])[order]
         shown.append(rho)
-        for ax, measured, first, model, first_label in panels:
-            ax.plot(
-                rho,
-                np.asarray(loc[f"{measured}_eps"])[order],
-                color="k",
-                marker="o",
-                markersize=2.5,
-                label="measured" if i == 0 else None,
-            )
-            ax.plot(
-                rho,
-                np.asarray(loc[f"{first}_eps"])[order],
-                color="C0",
-                ls="--",
-                label=first_label if i == 0 else None,
-            )
-            marks = list(loc["marks"].values())
-            x = [100 * m["rho"] for m in marks]
-            ax.scatter(
-                x,
-                [m[model] for m in marks],
-                color="C2",
-                marker="D",
-                s=18,
-                zorder=3,
-                label="second-order model (+ quadratic u.Hu/2)" if i == 0 else None,
-            )
-            if measured == "measured":
-                ax.scatter(
-                    x,
-                    [m["quadratic"] for m in marks],
-                    color="C1",
-                    marker="s",
-                    s=14,
-                    zorder=3,
-                    label="quadratic u.Hu/2" if i == 0 else None,
-                )
+        for ax, *keys in panels:
+            _local_model_seed(ax, loc, order, rho, keys, legend=i == 0)
         breaks = loc.get("rho_first_order_breaks")  # NaN is stored as null: never broke
         if breaks is not None and math.isfinite(breaks):
             axes[0].axvline(100 * breaks, color="C3", lw=0.8, ls=":")
+    th = _local_model_limits(axes, theories, limits)
+    log_axis(axes[0], "x", np.concatenate([[th], *shown]), "kept-ratio")  # shared x
+    axes[0].set_ylabel("cross-entropy rise / eps")
+    axes[1].set_ylabel("l1 objective rise / eps")
+    fig.suptitle(f"{name}: the local model of the loss at w* along the pruning path")
+    tight_layout(fig)
+    return fig
+
+
+def _local_model_seed(
+    ax: plt.Axes, loc: dict, order: np.ndarray, rho: np.ndarray, keys: list, legend: bool
+) -> None:
+    """One seed's panel of :func:`local_model`: the measured rise and its first-order term at
+    the kept ratios ``rho`` (%, sorted by ``order``) and the second-order model at the marks
+    (on the cross-entropy panel also the quadratic term). ``keys``: the measured, first-order
+    and model keys and the first-order label; ``legend``: label the artists (the first seed)."""
+    measured, first, model, first_label = keys
+    ax.plot(
+        rho,
+        np.asarray(loc[f"{measured}_eps"])[order],
+        color="k",
+        marker="o",
+        markersize=2.5,
+        label="measured" if legend else None,
+    )
+    ax.plot(
+        rho,
+        np.asarray(loc[f"{first}_eps"])[order],
+        color="C0",
+        ls="--",
+        label=first_label if legend else None,
+    )
+    marks = list(loc["marks"].values())
+    x = [100 * m["rho"] for m in marks]
+    ax.scatter(
+        x,
+        [m[model] for m in marks],
+        color="C2",
+        marker="D",
+        s=18,
+        zorder=3,
+        label="second-order model (+ quadratic u.Hu/2)" if legend else None,
+    )
+    if measured == "measured":
+        ax.scatter(
+            x,
+            [m["quadratic"] for m in marks],
+            color="C1",
+            marker="s",
+            s=14,
+            zorder=3,
+            label="quadratic u.Hu/2" if legend else None,
+        )
+
+
+def _local_model_limits(axes, theories: list[dict], limits: list[dict]) -> float:
+    """On both panels of :func:`local_model` the mean rho_th and the mean actual limit of the
+    panel's criterion (loss, objective), the eps level, symlog y axes and the legends; return
+    that rho_th (%)."""
     th = 100 * np.mean([t["rho_th"] for t in theories])
     for ax, (crit, label) in zip(
         axes, (("loss", "(a) loss"), ("objective", "(b) objective")), strict=True
@@ -333,9 +357,4 @@ def local_model(name: str, theories: list[dict], limits: list[dict]) -> plt.Figu
         ax.set_yscale("symlog", linthresh=1.0)
         ax.set_xlabel("kept ratio rho (% of D)")
         ax.legend(fontsize=7, loc="best")
-    log_axis(axes[0], "x", np.concatenate([[th], *shown]), "kept-ratio")  # shared x
-    axes[0].set_ylabel("cross-entropy rise / eps")
-    axes[1].set_ylabel("l1 objective rise / eps")
-    fig.suptitle(f"{name}: the local model of the loss at w* along the pruning path")
-    tight_layout(fig)
-    return fig
+    return th

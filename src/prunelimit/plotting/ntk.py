@@ -184,6 +184,25 @@ def plot_width_needed(df: pd.DataFrame, tol: float, min_width: int = 128) -> plt
     vals = need.to_numpy(dtype=float)
     ok = ~np.isnan(vals)
     top = 2.0 * max([wmax] + [w for w in fit["width_fit"] if np.isfinite(w)])
+    _swept_widths(ax, ps, vals, ok, top, wmax)
+    good = _fitted_widths(ax, fit, ps, widths, min_width)
+    ax.axhline(wmax, color="grey", lw=0.6, label="largest swept width")
+    shown = [wmax, *vals[ok], *good]
+    log_axis(ax, "y", shown, "width", base=2)
+    ax.set_ylim(min(shown) / 2, top * 1.5)
+    ax.set_xlabel("pruning probability $p$")
+    ax.set_ylabel("width needed")
+    ax.set_title(rf"Width for mean $|\hat\Theta - \Theta_\infty| \leq$ {tol:g} (rescaled)")
+    ax.legend(fontsize=7, loc="lower right")
+    tight_layout(fig)
+    return fig
+
+
+def _swept_widths(
+    ax: plt.Axes, ps: np.ndarray, vals: np.ndarray, ok: np.ndarray, top: float, wmax: int
+) -> None:
+    """The smallest swept width ``vals`` per p where one meets the tolerance (``ok``), and open
+    triangles at ``top`` where none up to ``wmax`` does."""
     if ok.any():
         ax.plot(ps[ok], vals[ok], marker="o", color="tab:blue", label="smallest swept width")
     if (~ok).any():
@@ -196,6 +215,12 @@ def plot_width_needed(df: pd.DataFrame, tol: float, min_width: int = 128) -> plt
             s=60,
             label=f"not reached by n = {wmax}",
         )
+
+
+def _fitted_widths(ax: plt.Axes, fit: pd.DataFrame, ps: np.ndarray, widths: list, min_width: int):
+    """The power-law fit's widths (``fit``: per p, ``width_fit`` and ``extrapolated``) as
+    squares (open: extrapolated) on a dashed line, with a ``1/(1-p)`` guide from the smallest
+    fitted p; a note where nothing was fitted. Returns the finite fitted widths (by p)."""
     f = fit["width_fit"]
     good = f[np.isfinite(f)]
     if len(good):
@@ -226,16 +251,7 @@ def plot_width_needed(df: pd.DataFrame, tol: float, min_width: int = 128) -> plt
         fitted = [w for w in widths if w >= min_width]
         why = f"fewer than two widths >= {min_width}" if len(fitted) < 2 else "no decrease"
         note(ax, f"no power-law fit ({why})")
-    ax.axhline(wmax, color="grey", lw=0.6, label="largest swept width")
-    shown = [wmax, *vals[ok], *good]
-    log_axis(ax, "y", shown, "width", base=2)
-    ax.set_ylim(min(shown) / 2, top * 1.5)
-    ax.set_xlabel("pruning probability $p$")
-    ax.set_ylabel("width needed")
-    ax.set_title(rf"Width for mean $|\hat\Theta - \Theta_\infty| \leq$ {tol:g} (rescaled)")
-    ax.legend(fontsize=7, loc="lower right")
-    tight_layout(fig)
-    return fig
+    return good
 
 
 def plot_rescaling(df: pd.DataFrame) -> plt.Figure:

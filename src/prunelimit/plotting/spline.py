@@ -14,20 +14,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.colors import ListedColormap
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
-from prunelimit.plotting import log_axis, mean_sd, note, plural, setup_style, tight_layout
+from prunelimit.plotting import log_axis, mean_sd, note, plane, plural, setup_style, tight_layout
 from prunelimit.plotting.limits import curve_panels, curve_rows
 from prunelimit.regions.bound import ALLOCATIONS, log_region_bound
 
 ALLOC_COLORS = {"bound": "C2", "uniform": "C0", "global": "C3"}
 ALLOC_MARKERS = {"bound": "o", "uniform": "s", "global": "^"}
-# Partition figure: layer l's sign changes in LAYER_COLORS[l] (the paper: blue for the first
-# layer, green for the second), the decision boundary in red, the classes as a light backdrop.
-LAYER_COLORS = ["#0173b2", "#029e73", "#cc78bc", "#ca9161", "#949494"]
-DECISION_COLOR = "#d62728"
+# the partition figure's colours (with the drawing on the input plane in plotting.plane)
+LAYER_COLORS, DECISION_COLOR = plane.LAYER_COLORS, plane.DECISION_COLOR
 
 
 def early_bird(
@@ -44,40 +41,55 @@ def early_bird(
     gs = fig.add_gridspec(2, n, height_ratios=[1.25, 1])
     vmax = max(float(m.max()) for m in matrices) or 1.0  # all-zero distances: a 0..1 scale
     for i, (eb, dist) in enumerate(zip(ebs, matrices, strict=True)):
-        ax = fig.add_subplot(gs[0, i])
-        epochs = eb["epochs"]
-        sns.heatmap(
-            dist,
-            ax=ax,
-            cmap="magma",
-            vmin=0,
-            vmax=vmax,
-            square=True,
-            xticklabels=False,
-            yticklabels=False,
-            rasterized=True,  # one image in the PDF, not a vector cell per epoch pair
-            cbar_kws={"shrink": 0.8, "label": "normalised Hamming distance"},
-        )
-        ax.invert_yaxis()  # epoch 0 at the bottom left
-        ax.grid(False)
-        # cell k spans [k, k + 1]: epoch e sits at its index + 0.5
-        ticks = [t for t in MaxNLocator(6, integer=True).tick_values(epochs[0], epochs[-1])
-                 if epochs[0] <= t <= epochs[-1]]  # fmt: skip
-        where = np.interp(ticks, epochs, np.arange(len(epochs))) + 0.5
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_ticks(where, [f"{t:g}" for t in ticks])
-        ax.tick_params(axis="y", labelrotation=0)
-        e = eb["detected_epoch"]
-        if e is not None:
-            at = float(np.interp(e, epochs, np.arange(len(epochs)))) + 0.5
-            ax.axvline(at, color="w", ls="--", lw=1)
-            ax.axhline(at, color="w", ls="--", lw=1)
-            ax.plot([at], [at], "o", mfc="none", mec="w", ms=9)
-        found = f"at epoch {e}" if e is not None else f"not found in {plural(epochs[-1], 'epoch')}"
-        ax.set_title(f"seed {eb['seed']}: early bird {found}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("epoch")
-    ax = fig.add_subplot(gs[1, :])
+        _distance_map(fig.add_subplot(gs[0, i]), eb, dist, vmax)
+    _window_distances(fig.add_subplot(gs[1, :]), ebs, threshold, window)
+    fig.suptitle(
+        f"{name}: spline early-bird detection ({ebs[0]['grid']}x{ebs[0]['grid']} input grid)"
+    )
+    tight_layout(fig)
+    return fig
+
+
+def _distance_map(ax: plt.Axes, eb: dict, dist: np.ndarray, vmax: float) -> None:
+    """One seed's epoch-by-epoch distances ``dist`` on a 0..``vmax`` scale (epoch 0 at the
+    bottom left, ticks at epochs) with its early-bird epoch marked."""
+    epochs = eb["epochs"]
+    sns.heatmap(
+        dist,
+        ax=ax,
+        cmap="magma",
+        vmin=0,
+        vmax=vmax,
+        square=True,
+        xticklabels=False,
+        yticklabels=False,
+        rasterized=True,  # one image in the PDF, not a vector cell per epoch pair
+        cbar_kws={"shrink": 0.8, "label": "normalised Hamming distance"},
+    )
+    ax.invert_yaxis()  # epoch 0 at the bottom left
+    ax.grid(False)
+    # cell k spans [k, k + 1]: epoch e sits at its index + 0.5
+    ticks = [t for t in MaxNLocator(6, integer=True).tick_values(epochs[0], epochs[-1])
+             if epochs[0] <= t <= epochs[-1]]  # fmt: skip
+    where = np.interp(ticks, epochs, np.arange(len(epochs))) + 0.5
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_ticks(where, [f"{t:g}" for t in ticks])
+    ax.tick_params(axis="y", labelrotation=0)
+    e = eb["detected_epoch"]
+    if e is not None:
+        at = float(np.interp(e, epochs, np.arange(len(epochs)))) + 0.5
+        ax.axvline(at, color="w", ls="--", lw=1)
+        ax.axhline(at, color="w", ls="--", lw=1)
+        ax.plot([at], [at], "o", mfc="none", mec="w", ms=9)
+    found = f"at epoch {e}" if e is not None else f"not found in {plural(epochs[-1], 'epoch')}"
+    ax.set_title(f"seed {eb['seed']}: early bird {found}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("epoch")
+
+
+def _window_distances(ax: plt.Axes, ebs: list[dict], threshold: float, window: int) -> None:
+    """Every seed's largest distance to the last ``window`` epochs against the epoch (from
+    epoch 1), its early-bird epoch (dashed) and the ``threshold`` (dotted)."""
     xs, ys = [], []
     for i, eb in enumerate(ebs):
         x = np.asarray(eb["epochs"], dtype=float)
@@ -104,11 +116,6 @@ def early_bird(
     ax.set_xlabel("epoch")
     ax.set_ylabel(f"max distance to the last {window} epochs")
     ax.legend(fontsize=8)
-    fig.suptitle(
-        f"{name}: spline early-bird detection ({ebs[0]['grid']}x{ebs[0]['grid']} input grid)"
-    )
-    tight_layout(fig)
-    return fig
 
 
 def eb_limit(name: str, limits: list[dict]) -> plt.Figure:
@@ -179,31 +186,51 @@ def regions(name: str, df: pd.DataFrame) -> plt.Figure:
     data = df.assign(rho=100 * df["rho"], log10_bound=df["log_bound"] / ln10)
     for alloc in ALLOCATIONS:  # means (and std bars) over seeds per density: seaborn
         sub = data[data["allocation"] == alloc]
-        if sub.empty:
-            continue
-        color = {alloc: ALLOC_COLORS[alloc]}
-        mean_sd(axes[0], sub, "rho", "log10_bound", "allocation", color, {alloc: alloc},
-                errorbar=None, ls="none", marker=ALLOC_MARKERS[alloc],
-                ms=9 if alloc == "bound" else 6, mfc="none" if alloc == "bound" else color[alloc],
-                mec=color[alloc])  # fmt: skip
-        mean_sd(axes[1], sub, "rho", "test_acc", "allocation", color,
+        if not sub.empty:
+            densities += _allocation(axes, sub, alloc, layer_cols)
+    _region_axes(axes, df, densities)
+    epochs = int(df["finetune_epochs"].iloc[0])
+    fig.suptitle(
+        f"{name} ({'-'.join(map(str, dims))}): region-bound allocation vs uniform and global "
+        f"magnitude; {plural(df['seed'].nunique(), 'seed')}, {plural(epochs, 'fine-tuning epoch')}"
+    )
+    tight_layout(fig)
+    return fig
+
+
+def _allocation(axes, sub: pd.DataFrame, alloc: str, layer_cols: list[str]) -> list:
+    """The rows ``sub`` of allocation ``alloc`` (kept ratios in %) on the four panels of
+    :func:`regions`, means over seeds; returns the layer densities drawn (one array a line)."""
+    color = {alloc: ALLOC_COLORS[alloc]}
+    mean_sd(axes[0], sub, "rho", "log10_bound", "allocation", color, {alloc: alloc},
+            errorbar=None, ls="none", marker=ALLOC_MARKERS[alloc],
+            ms=9 if alloc == "bound" else 6, mfc="none" if alloc == "bound" else color[alloc],
+            mec=color[alloc])  # fmt: skip
+    mean_sd(axes[1], sub, "rho", "test_acc", "allocation", color,
+            {alloc: f"{alloc} (fine-tuned)"}, bars=True, marker="o", mec=color[alloc],
+            err_kws={"capsize": 3})  # fmt: skip
+    mean_sd(axes[1], sub, "rho", "oneshot_test_acc", "allocation", color,
+            {alloc: f"{alloc} (no fine-tuning)"}, bars=True, marker=".", ls=":", alpha=0.7,
+            mec=color[alloc], err_kws={"capsize": 2})  # fmt: skip
+    densities = []
+    for j, col in enumerate(layer_cols):
+        lines = mean_sd(axes[2], sub.assign(_d=100 * sub[col]), "rho", "_d", "allocation",
+                        color, {alloc: f"{alloc}, layer {j + 1}"}, errorbar=None,
+                        marker="osd^v"[j % 5], mec=color[alloc], lw=1)  # fmt: skip
+        densities += [line.get_ydata() for line in lines]
+    if "regions" in sub:
+        mean_sd(axes[3], sub, "rho", "regions", "allocation", color,
                 {alloc: f"{alloc} (fine-tuned)"}, bars=True, marker="o", mec=color[alloc],
                 err_kws={"capsize": 3})  # fmt: skip
-        mean_sd(axes[1], sub, "rho", "oneshot_test_acc", "allocation", color,
-                {alloc: f"{alloc} (no fine-tuning)"}, bars=True, marker=".", ls=":", alpha=0.7,
-                mec=color[alloc], err_kws={"capsize": 2})  # fmt: skip
-        for j, col in enumerate(layer_cols):
-            lines = mean_sd(axes[2], sub.assign(_d=100 * sub[col]), "rho", "_d", "allocation",
-                            color, {alloc: f"{alloc}, layer {j + 1}"}, errorbar=None,
-                            marker="osd^v"[j % 5], mec=color[alloc], lw=1)  # fmt: skip
-            densities += [line.get_ydata() for line in lines]
-        if "regions" in sub:
-            mean_sd(axes[3], sub, "rho", "regions", "allocation", color,
-                    {alloc: f"{alloc} (fine-tuned)"}, bars=True, marker="o", mec=color[alloc],
-                    err_kws={"capsize": 3})  # fmt: skip
-            mean_sd(axes[3], sub, "rho", "oneshot_regions", "allocation", color,
-                    {alloc: f"{alloc} (no fine-tuning)"}, bars=True, marker=".", ls=":",
-                    alpha=0.7, mec=color[alloc], err_kws={"capsize": 2})  # fmt: skip
+        mean_sd(axes[3], sub, "rho", "oneshot_regions", "allocation", color,
+                {alloc: f"{alloc} (no fine-tuning)"}, bars=True, marker=".", ls=":",
+                alpha=0.7, mec=color[alloc], err_kws={"capsize": 2})  # fmt: skip
+    return densities
+
+
+def _region_axes(axes, df: pd.DataFrame, densities: list) -> None:
+    """The labels, log axes and legends of :func:`regions`'s panels (``densities``: the layer
+    densities drawn, for the third panel's axis)."""
     if "regions" in df:
         log_axis(axes[3], "y", df["regions"], "region-count")
         axes[3].legend(fontsize=7)
@@ -220,27 +247,6 @@ def regions(name: str, df: pd.DataFrame) -> plt.Figure:
     axes[0].legend(fontsize=8)
     axes[1].legend(fontsize=7)
     axes[2].legend(fontsize=6, ncol=len(ALLOCATIONS))
-    epochs = int(df["finetune_epochs"].iloc[0])
-    fig.suptitle(
-        f"{name} ({'-'.join(map(str, dims))}): region-bound allocation vs uniform and global "
-        f"magnitude; {plural(df['seed'].nunique(), 'seed')}, {plural(epochs, 'fine-tuning epoch')}"
-    )
-    tight_layout(fig)
-    return fig
-
-
-def _overlay(ax: plt.Axes, flags: np.ndarray, color: str, extent: tuple) -> None:
-    """The grid points where ``flags`` is True, in one ``color`` (the rest transparent)."""
-    ax.imshow(
-        np.ma.masked_where(~flags, flags.astype(float)),
-        origin="lower",
-        extent=extent,
-        cmap=ListedColormap([color]),
-        vmin=0,
-        vmax=1,
-        interpolation="nearest",
-        aspect="auto",
-    )
 
 
 def partition(records: list[dict], arrays: list[dict[str, np.ndarray]]) -> plt.Figure:
@@ -255,50 +261,16 @@ def partition(records: list[dict], arrays: list[dict[str, np.ndarray]]) -> plt.F
     )
     layers = 0
     for row, rec, arr in zip(axes, records, arrays, strict=True):
-        coef = arr["coef"]
-        half = (coef[1] - coef[0]) / 2
-        extent = (coef[0] - half, coef[-1] + half, coef[0] - half, coef[-1] + half)
+        extent = plane.grid_extent(arr["coef"])
         layers = max(layers, arr["layer_boundaries"].shape[1])
         for i, ax in enumerate(row):
             if i >= len(rec["points"]):
                 ax.axis("off")
                 continue
-            p = rec["points"][i]
-            ax.imshow(
-                arr["classes"][i],
-                origin="lower",
-                extent=extent,
-                cmap="tab10",
-                vmin=-0.5,
-                vmax=9.5,
-                alpha=0.18,
-                interpolation="nearest",
-                aspect="auto",
-            )
-            for layer in reversed(range(arr["layer_boundaries"].shape[1])):  # layer 1 on top
-                flags = arr["layer_boundaries"][i, layer]
-                _overlay(ax, flags, LAYER_COLORS[layer % len(LAYER_COLORS)], extent)
-            _overlay(ax, arr["decision"][i], DECISION_COLOR, extent)
-            for c, (a, b) in enumerate([(0, 0), (1, 0), (0, 1)]):  # x0, x1, x2 of the plane
-                ax.plot(b, a, "o", mfc="white", mec="k", ms=9)
-                ax.text(b, a, str(c), ha="center", va="center", fontsize=7)
-            ax.grid(False)
-            ax.set_xticks([0, 1])
-            ax.set_yticks([0, 1])
-            ax.set_title(
-                f"{rec['experiment']}, {p['label']}: {100 * p['rho']:.2f} %\n"
-                f"{p['regions']} regions, test acc {p['test_acc']:.2f}",
-                fontsize=9,
-            )
-            if not p["decision_fraction"]:
-                note(ax, f"one class ({p['classes_on_grid'][0]}) on the whole plane")
-            if i == 0:
-                ax.set_ylabel("a (towards signal 1)")
-            ax.set_xlabel("b (towards signal 2)")
-    handles = [
-        Line2D([], [], color=LAYER_COLORS[j % len(LAYER_COLORS)], lw=3, label=f"layer {j + 1}")
-        for j in range(layers)
-    ] + [Line2D([], [], color=DECISION_COLOR, lw=3, label="decision boundary")]
+            _partition_panel(ax, rec, arr, i, extent)
+    handles = plane.layer_handles(layers) + [
+        Line2D([], [], color=DECISION_COLOR, lw=3, label="decision boundary")
+    ]
     fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
     seeds = ", ".join(sorted({f"{r['experiment']} seed {r['seed']}" for r in records}))
     fig.suptitle(
@@ -308,6 +280,39 @@ def partition(records: list[dict], arrays: list[dict[str, np.ndarray]]) -> plt.F
     )
     tight_layout(fig, rect=(0, 0.05, 1, 1))
     return fig
+
+
+def _partition_panel(ax: plt.Axes, rec: dict, arr: dict, i: int, extent: tuple) -> None:
+    """Kept ratio ``i`` of one experiment's partition (``rec``, ``arr``) on ``ax``: the argmax
+    classes, each layer's sign changes, the decision boundary and the three signals."""
+    p = rec["points"][i]
+    ax.imshow(
+        arr["classes"][i],
+        origin="lower",
+        extent=extent,
+        cmap="tab10",
+        vmin=-0.5,
+        vmax=9.5,
+        alpha=0.18,
+        interpolation="nearest",
+        aspect="auto",
+    )
+    plane.draw_layers(ax, arr["layer_boundaries"][i], extent)
+    plane.overlay(ax, arr["decision"][i], DECISION_COLOR, extent)
+    for c, (a, b) in enumerate([(0, 0), (1, 0), (0, 1)]):  # x0, x1, x2 of the plane
+        ax.plot(b, a, "o", mfc="white", mec="k", ms=9)
+        ax.text(b, a, str(c), ha="center", va="center", fontsize=7)
+    plane.signal_ticks(ax)
+    ax.set_title(
+        f"{rec['experiment']}, {p['label']}: {100 * p['rho']:.2f} %\n"
+        f"{p['regions']} regions, test acc {p['test_acc']:.2f}",
+        fontsize=9,
+    )
+    if not p["decision_fraction"]:
+        note(ax, f"one class ({p['classes_on_grid'][0]}) on the whole plane")
+    if i == 0:
+        ax.set_ylabel("a (towards signal 1)")
+    ax.set_xlabel("b (towards signal 2)")
 
 
 def snapshot_epochs(epochs: list[int], eb_epoch: int | None, count: int = 5) -> list[int]:
@@ -340,29 +345,39 @@ def trajectory(name: str, ebs: list[dict], arrays: list[dict[str, np.ndarray]]) 
         ax.axis("off")
         note(ax, "no partition trajectory recorded (a watch file from before trajectories)")
     else:
-        coef = first["coef"]
-        half = (coef[1] - coef[0]) / 2
-        extent = (coef[0] - half, coef[-1] + half, coef[0] - half, coef[-1] + half)
-        layers = first["layer_boundaries"].shape[1]
-        for i, e in enumerate(shown):
-            ax = fig.add_subplot(gs[0, i])
-            k = epochs.index(e)
-            for layer in reversed(range(layers)):  # layer 1 on top
-                flags = first["layer_boundaries"][k, layer]
-                _overlay(ax, flags, LAYER_COLORS[layer % len(LAYER_COLORS)], extent)
-            ax.set_xlim(extent[:2])
-            ax.set_ylim(extent[2:])
-            ax.grid(False)
-            ax.set_xticks([0, 1])
-            ax.set_yticks([0, 1])
-            tag = " (early bird)" if e == eb_epoch else (" (init)" if e == 0 else "")
-            ax.set_title(f"epoch {e}{tag}\n{first['regions'][k]} regions", fontsize=9)
-        handles = [
-            Line2D([], [], color=LAYER_COLORS[j % len(LAYER_COLORS)], lw=3, label=f"layer {j + 1}")
-            for j in range(layers)
-        ]
-        fig.axes[0].legend(handles=handles, fontsize=7, loc="upper right")
+        _snapshots(fig, gs, first, shown, eb_epoch)
     lower = [fig.add_subplot(gs[1, : cols // 2]), fig.add_subplot(gs[1, cols // 2 :])]
+    _trajectory_curves(lower, ebs, arrays)
+    grid = ebs[0]["grid"] if ebs else "?"
+    fig.suptitle(
+        f"{name}: the input-space partition during l1 training ({grid}x{grid} grid, "
+        f"seed {ebs[0]['seed'] if ebs else '?'} above)"
+    )
+    tight_layout(fig)
+    return fig
+
+
+def _snapshots(fig: plt.Figure, gs, first: dict, shown: list[int], eb_epoch: int | None) -> None:
+    """The layers' boundaries of ``first`` (a ``trajectory.npz``) at the epochs ``shown``, one
+    panel each along the top row of ``gs``, with the layers' legend on the first."""
+    epochs = [int(e) for e in first["epochs"]]
+    extent = plane.grid_extent(first["coef"])
+    layers = first["layer_boundaries"].shape[1]
+    for i, e in enumerate(shown):
+        ax = fig.add_subplot(gs[0, i])
+        k = epochs.index(e)
+        plane.draw_layers(ax, first["layer_boundaries"][k], extent)
+        ax.set_xlim(extent[:2])
+        ax.set_ylim(extent[2:])
+        plane.signal_ticks(ax)
+        tag = " (early bird)" if e == eb_epoch else (" (init)" if e == 0 else "")
+        ax.set_title(f"epoch {e}{tag}\n{first['regions'][k]} regions", fontsize=9)
+    fig.axes[0].legend(handles=plane.layer_handles(layers), fontsize=7, loc="upper right")
+
+
+def _trajectory_curves(lower: list[plt.Axes], ebs: list[dict], arrays: list[dict]) -> None:
+    """Per seed the regions on the grid (``lower[0]``) and the fraction of boundary points
+    moved since the previous epoch (``lower[1]``, from epoch 1), with its early-bird epoch."""
     for j, (eb, arr) in enumerate(zip(ebs, arrays, strict=False)):
         x = np.asarray(arr["epochs"], dtype=float)
         lower[0].plot(x, arr["regions"], color=f"C{j}", lw=1.2, label=f"seed {eb['seed']}")
@@ -376,10 +391,3 @@ def trajectory(name: str, ebs: list[dict], arrays: list[dict[str, np.ndarray]]) 
         ax.set_xlabel("epoch")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
-    grid = ebs[0]["grid"] if ebs else "?"
-    fig.suptitle(
-        f"{name}: the input-space partition during l1 training ({grid}x{grid} grid, "
-        f"seed {ebs[0]['seed'] if ebs else '?'} above)"
-    )
-    tight_layout(fig)
-    return fig

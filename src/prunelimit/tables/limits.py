@@ -13,6 +13,44 @@ from prunelimit.tables import format_pm, grid_edge, known_verdicts, mean_std
 KIND_LABELS = {"rho_th": "theory", "rho_loss": "actual (a)", "rho_acc": "actual (c)",
                "relgap": "rel. gap (a) %"}  # fmt: skip
 
+# the value columns of limits_table (fractions, shown in percent) and their labels where shown
+_VALUE_COLUMNS = [
+    "rho_th",
+    "rho_lower",
+    "rho_upper",
+    "bound_gap",
+    "rho_loss",
+    "rho_objective",
+    "rho_acc",
+    "val_acc_se",
+    "gap_loss",
+    "gap_objective",
+    "gap_acc",
+    "relgap_loss",
+    "relgap_objective",
+    "relgap_acc",
+    "dense_rho_loss",
+    "dense_rho_acc",
+    *[f"{k}_{c}" for k in OTHER_KINDS for c in ("rho_th", "rho_loss", "rho_acc", "relgap")],
+    "drift_kept",
+]
+_VALUE_LABELS = {
+    "rho_th": "theory rho_th",
+    "rho_lower": "lower",
+    "rho_upper": "upper",
+    "bound_gap": "bound gap",
+    "rho_loss": "actual (a) loss",
+    "rho_objective": "actual (b) objective",
+    "rho_acc": "actual (c) val acc",
+    "val_acc_se": "val acc SE (points)",
+    "gap_loss": "(a) - theory",
+    "relgap_loss": "rel. gap (a) %",
+    "relgap_objective": "rel. gap (b) %",
+    "dense_rho_loss": "dense actual (a)",
+    **{f"{k}_{c}": f"{k} {what}" for k in OTHER_KINDS for c, what in KIND_LABELS.items()},
+    "drift_kept": "drift cut kept",
+}
+
 
 def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-experiment summary of theory against actual limit (kept ratios in percent).
@@ -30,7 +68,18 @@ def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     Returns (raw, formatted): raw has ``_mean``/``_std`` columns, formatted ``mean +- std``
     strings and, for experiments matching a row of the paper, the paper's numbers labelled so.
     """
-    df = pd.DataFrame(records)
+    df = _with_gaps(pd.DataFrame(records))
+    raw_rows, fmt_rows = [], []
+    for name, grp in df.groupby("experiment", sort=False):
+        raw, fmt = _experiment_row(name, grp)
+        raw_rows.append(raw)
+        fmt_rows.append(fmt)
+    return pd.DataFrame(raw_rows), _without_empty_columns(pd.DataFrame(fmt_rows))
+
+
+def _with_gaps(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` (one row per run) with the bound gap, the gaps actual - theory (as the paper's
+    Delta) and the relative gaps ``|rho_th - rho_act| / rho_act`` of each criterion and kind."""
     df["bound_gap"] = df["rho_upper"] - df["rho_lower"]
     for c in ("loss", "objective", "acc"):
         df[f"gap_{c}"] = df[f"rho_{c}"] - df["rho_th"]  # actual - theory, as the paper's Delta
@@ -40,92 +89,69 @@ def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
             df[f"{k}_relgap"] = (df[f"{k}_rho_th"] - df[f"{k}_rho_loss"]).abs() / df[
                 f"{k}_rho_loss"
             ]
-    cols = [
-        "rho_th",
-        "rho_lower",
-        "rho_upper",
-        "bound_gap",
-        "rho_loss",
-        "rho_objective",
-        "rho_acc",
-        "val_acc_se",
-        "gap_loss",
-        "gap_objective",
-        "gap_acc",
-        "relgap_loss",
-        "relgap_objective",
-        "relgap_acc",
-        "dense_rho_loss",
-        "dense_rho_acc",
-        *[f"{k}_{c}" for k in OTHER_KINDS for c in ("rho_th", "rho_loss", "rho_acc", "relgap")],
-        "drift_kept",
-    ]
-    labels = {
-        "rho_th": "theory rho_th",
-        "rho_lower": "lower",
-        "rho_upper": "upper",
-        "bound_gap": "bound gap",
-        "rho_loss": "actual (a) loss",
-        "rho_objective": "actual (b) objective",
-        "rho_acc": "actual (c) val acc",
-        "val_acc_se": "val acc SE (points)",
-        "gap_loss": "(a) - theory",
-        "relgap_loss": "rel. gap (a) %",
-        "relgap_objective": "rel. gap (b) %",
-        "dense_rho_loss": "dense actual (a)",
-        **{f"{k}_{c}": f"{k} {what}" for k in OTHER_KINDS for c, what in KIND_LABELS.items()},
-        "drift_kept": "drift cut kept",
+    return df
+
+
+def _experiment_row(name: str, grp: pd.DataFrame) -> tuple[dict, dict]:
+    """The raw and the formatted row of experiment ``name`` from its runs ``grp``."""
+    first = grp.iloc[0]
+    raw = {
+        "experiment": name,
+        "dataset": first["dataset"],
+        "model": first["model"],
+        "D": int(first["D"]),
+        "seeds": len(grp),
     }
-    raw_rows, fmt_rows = [], []
-    for name, grp in df.groupby("experiment", sort=False):
-        first = grp.iloc[0]
-        raw = {
-            "experiment": name,
-            "dataset": first["dataset"],
-            "model": first["model"],
-            "D": int(first["D"]),
-            "seeds": len(grp),
-        }
-        fmt = {
-            "experiment": name,
-            "data / model": f"{first['dataset']} / {first['model']}",
-            "D": int(first["D"]),
-            "seeds": len(grp),
-        }
-        for verdict in ("in_regime", "converged", "resolved", "train_converged"):
-            known = known_verdicts(grp[verdict]) if verdict in grp else []
-            raw[f"{verdict}_seeds"] = sum(known)  # '2/3': true of all; '?': none known
-            fmt[verdict.replace("_", " ")] = f"{sum(known)}/{len(grp)}" if known else "?"
-        counts = {}
-        for c in cols:
-            values = list(100 * grp[c].astype(float)) if c in grp else []
-            m, s = mean_std(values)
-            raw[f"{c}_mean"], raw[f"{c}_std"] = m, s
-            counts[c] = sum(1 for v in values if math.isfinite(v))
-        for c, label in labels.items():
-            fmt[label] = format_pm(raw[f"{c}_mean"], raw[f"{c}_std"])
-            if 0 < counts[c] < len(grp):  # a seed is missing: say so, never hide it
-                fmt[label] += f" ({counts[c]}/{len(grp)} seeds)"
-        paper = PAPER_LIMITS.get((first["dataset"], first["model"]))
-        for key, label in (
-            ("theory", "paper: theory"),
-            ("actual", "paper: actual"),
-            ("gap", "paper: actual - theory"),
-        ):
-            mean_std_paper = paper[key] if paper else (None, None)
-            raw[f"paper_{key}_mean"], raw[f"paper_{key}_std"] = mean_std_paper
-            fmt[label] = format_pm(*mean_std_paper) if paper else ""
-        fmt["note"] = "; ".join(_notes(grp))
-        raw_rows.append(raw)
-        fmt_rows.append(fmt)
-    formatted = pd.DataFrame(fmt_rows)
+    fmt = {
+        "experiment": name,
+        "data / model": f"{first['dataset']} / {first['model']}",
+        "D": int(first["D"]),
+        "seeds": len(grp),
+    }
+    for verdict in ("in_regime", "converged", "resolved", "train_converged"):
+        known = known_verdicts(grp[verdict]) if verdict in grp else []
+        raw[f"{verdict}_seeds"] = sum(known)  # '2/3': true of all; '?': none known
+        fmt[verdict.replace("_", " ")] = f"{sum(known)}/{len(grp)}" if known else "?"
+    _add_values(grp, raw, fmt)
+    paper = PAPER_LIMITS.get((first["dataset"], first["model"]))
+    for key, label in (
+        ("theory", "paper: theory"),
+        ("actual", "paper: actual"),
+        ("gap", "paper: actual - theory"),
+    ):
+        mean_std_paper = paper[key] if paper else (None, None)
+        raw[f"paper_{key}_mean"], raw[f"paper_{key}_std"] = mean_std_paper
+        fmt[label] = format_pm(*mean_std_paper) if paper else ""
+    fmt["note"] = "; ".join(_notes(grp))
+    return raw, fmt
+
+
+def _add_values(grp: pd.DataFrame, raw: dict, fmt: dict) -> None:
+    """Add to ``raw`` the mean and std (percent) over the runs ``grp`` of each of
+    :data:`_VALUE_COLUMNS`, and to ``fmt`` those of :data:`_VALUE_LABELS` as ``mean +- std``
+    with the count of seeds where some are missing."""
+    counts = {}
+    for c in _VALUE_COLUMNS:
+        values = list(100 * grp[c].astype(float)) if c in grp else []
+        m, s = mean_std(values)
+        raw[f"{c}_mean"], raw[f"{c}_std"] = m, s
+        counts[c] = sum(1 for v in values if math.isfinite(v))
+    for c, label in _VALUE_LABELS.items():
+        fmt[label] = format_pm(raw[f"{c}_mean"], raw[f"{c}_std"])
+        if 0 < counts[c] < len(grp):  # a seed is missing: say so, never hide it
+            fmt[label] += f" ({counts[c]}/{len(grp)} seeds)"
+
+
+def _without_empty_columns(formatted: pd.DataFrame) -> pd.DataFrame:
+    """The formatted table without the dense and l2 columns no experiment has (dense (a):
+    always kept) and without an empty ``note`` column."""
     for label in [f"{k} {what}" for k in OTHER_KINDS for what in KIND_LABELS.values()]:
         # the dense and l2 columns only where some experiment has them (dense (a): always)
         if label != "dense actual (a)" and not formatted[label].astype(bool).any():
             formatted = formatted.drop(columns=label)
     if not formatted["note"].astype(bool).any():
         formatted = formatted.drop(columns="note")
-    return pd.DataFrame(raw_rows), formatted
+    return formatted
 
 
 def _notes(grp: pd.DataFrame) -> list[str]:
