@@ -63,12 +63,7 @@ def pruning_curve(
 
     Nothing is saved but the measured curve; the weights are restored after every point.
     """
-    if len(data.val) == 0:
-        raise ValueError(
-            "the accuracy criterion needs a validation split: set data.val_fraction "
-            "> 0 (the test set is never used to choose the limit)"
-        )
-    check_eps(eps)
+    _check_inputs(data, eps)
     original = {n: w.detach().clone() for n, w in prunable_weights(model).items()}
     D_total = sum(w.numel() for w in original.values())
     D = D_total if mask is None else sum(int(m.sum()) for m in mask.values())
@@ -78,11 +73,9 @@ def pruning_curve(
 
     def measure(i: int) -> dict:
         if i not in rows:
-            rows[i] = pruned_point(model, data, original, path, keep_count(i * resolution, D), D)
-            rows[i]["objective"] = rows[i]["train_loss"] + l1 * (
-                base["l1_norm"] - rows[i]["removed_l1"]
-            )
-            _report(rows[i])
+            row = pruned_point(model, data, original, path, keep_count(i * resolution, D), D)
+            row["objective"] = row["train_loss"] + l1 * (base["l1_norm"] - row["removed_l1"])
+            rows[i] = _report(row)
         return rows[i]
 
     feasible = {
@@ -91,21 +84,25 @@ def pruning_curve(
         "acc": lambda i: measure(i)["val_acc"] >= base["val_acc"],
     }
     found = {c: find_limit(feasible[c], resolution, coarse_points, rho_min) for c in CRITERIA}
-    n_val = len(data.val)
+    n_val, acc = len(data.val), base["val_acc"]
     return {
         **{f"rho_{c}": found[c].rho for c in CRITERIA},
-        "D": D,
-        "D_total": D_total,
-        "eps": eps,
-        "l1": l1,
-        "unpruned": base,
-        "val_samples": n_val,
-        "val_acc_se": math.sqrt(base["val_acc"] * (1 - base["val_acc"]) / n_val),
+        **{"D": D, "D_total": D_total, "eps": eps, "l1": l1, "unpruned": base},
+        **{"val_samples": n_val, "val_acc_se": math.sqrt(acc * (1 - acc) / n_val)},
         **{f"isolated_feasible_{c}": found[c].isolated_feasible for c in CRITERIA},
         "evaluations": len(rows),
         "resolution": resolution,
         "curve": [rows[i] for i in sorted(rows)],
     }
+
+
+def _check_inputs(data: DatasetSplits, eps: float) -> None:
+    if len(data.val) == 0:
+        raise ValueError(
+            "the accuracy criterion needs a validation split: set data.val_fraction "
+            "> 0 (the test set is never used to choose the limit)"
+        )
+    check_eps(eps)
 
 
 def unpruned(model: nn.Module, data: DatasetSplits, l1: float) -> dict:
@@ -147,12 +144,13 @@ def pruned_point(
     return row
 
 
-def _report(row: dict) -> None:
+def _report(row: dict) -> dict:
     print(
         f"  rho {row['rho']:8.4%}  train loss {row['train_loss']:.4f}  objective "
         f"{row['objective']:.4f}  val acc {row['val_acc']:.4f}  test acc {row['test_acc']:.4f}",
         flush=True,
     )
+    return row
 
 
 def limits_of(

@@ -104,22 +104,11 @@ def spectrum_of(
     )
     if mask is not None:
         print(f"restricted to the {int(mask.sum())} surviving of {mask.numel()} weights")
+    settings = {"engine": h.engine, "probes": h.probes, "top_k": h.top_k, "seed": h.seed}
+    settings.update(power_iterations=h.power_iterations, cache_primal=h.cache_primal)
+    settings.update(block=h.lanczos_block, basis_memory_gb=h.basis_memory_gb)
     result = estimate_spectrum(
-        model,
-        x,
-        y,
-        engine=h.engine,
-        steps=steps,
-        probes=h.probes,
-        batch_size=chunk,
-        top_k=h.top_k,
-        seed=h.seed,
-        power_iterations=h.power_iterations,
-        cache_primal=h.cache_primal,
-        converged=converged,
-        block=h.lanczos_block,
-        basis_memory_gb=h.basis_memory_gb,
-        mask=mask,
+        model, x, y, steps=steps, batch_size=chunk, converged=converged, mask=mask, **settings
     )
     return {
         **result,
