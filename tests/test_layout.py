@@ -142,3 +142,20 @@ def test_no_import_circles_among_modules_or_packages():
     for a, targets in graph.items():
         packages.setdefault(unit(a), set()).update(unit(b) for b in targets if unit(b) != unit(a))
     assert not circles(packages), f"packages importing each other round: {circles(packages)}"
+
+
+def test_the_architecture_document_names_every_rule_and_module():
+    """docs/architecture.md says where each rule's work is done and what each module holds."""
+    text = (REPO / "docs" / "architecture.md").read_text()
+    rules = re.findall(
+        r"^(?:use )?rule (\w+)(?::| as (\w+))", "\n".join(p.read_text() for p in RULES), re.M
+    )
+    names = {b or a for a, b in rules}
+    assert len(names) > 30
+    assert not sorted(n for n in names if f"`{n}`" not in text), "rules missing from the DAG table"
+    files = [p.name for p in RULES if p.stem != "common"]
+    assert not [f for f in files if f"`{f}`" not in text], "rule files missing"
+    modules = {m.removeprefix("prunelimit.") for m in import_graph()} - {"prunelimit"}
+    leaves = {m.rsplit(".", 1)[-1] for m in modules}
+    named = set(re.findall(r"`(?:[\w.]+\.)?(\w+)/?`", text))
+    assert not sorted(leaves - named), "modules missing from the floors table"
