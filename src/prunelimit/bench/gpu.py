@@ -31,7 +31,8 @@ import yaml
 from torch.nn import functional as F
 
 from prunelimit.bench import time_it
-from prunelimit.bench.memory import DATASET_SIZES, SCHEMA
+from prunelimit.bench.memory import DATASET_SIZES
+from prunelimit.config.kinds import train_settings
 from prunelimit.config.validate import load_settings
 from prunelimit.curvature.memory import auto_chunk, peak_memory
 from prunelimit.curvature.operator import HessianOperator
@@ -66,11 +67,12 @@ def measure(exp, h, device: torch.device, batch: int, samples: int, repeats: int
     model = model.to(device)
     x = torch.randn(max(batch, samples), *spec.input_shape, device=device)
     y = torch.randint(0, spec.num_classes, (len(x),), device=device)
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=exp.train["momentum"])
+    s = train_settings(exp, "l1")
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=s.momentum)
     model.train()
 
     def step():
-        return sgd_step(model, opt, x[:batch], y[:batch], exp.train["l1"])[1]
+        return sgd_step(model, opt, x[:batch], y[:batch], s.l1)[1]
 
     _, step_peak = peak_memory(step, device)
     t_step = time_it(step, device, 1, repeats)[0]
@@ -130,7 +132,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         sys.exit("bench.gpu: no CUDA device here; run it on a GPU machine (or --device cpu)")
     device = setup(0, device=args.device)
-    settings = load_settings(yaml.safe_load(open(args.config)), SCHEMA)
+    settings = load_settings(yaml.safe_load(open(args.config)))
     res: dict = {
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
@@ -146,7 +148,7 @@ def main(argv: list[str] | None = None) -> dict:
         if args.memory_gb is not None:
             h = type(h).from_dict({**h.as_dict(), "memory_gb": args.memory_gb})
         samples = args.samples or h.samples or DATASET_SIZES[exp.dataset][0]
-        batch = args.batch or exp.train["batch_size"]
+        batch = args.batch or train_settings(exp, "l1").batch_size
         res["experiments"][exp.name] = measure(exp, h, device, batch, samples, args.repeats)
         print(json.dumps(res["experiments"][exp.name]), flush=True)
     samples = args.samples or settings.hessian.samples or 5000

@@ -38,6 +38,7 @@ import yaml  # noqa: E402
 from torch import nn
 
 from prunelimit.bench import sgemm_gflops  # noqa: E402
+from prunelimit.config.kinds import train_settings  # noqa: E402
 from prunelimit.config.validate import load_settings  # noqa: E402
 from prunelimit.curvature.memory import (
     GB,
@@ -58,7 +59,6 @@ from prunelimit.training.loop import (
     sgd_step,
 )
 
-SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 # (train, test) samples of each paper dataset; prepared files hold uint8 inputs, int64 labels
 DATASET_SIZES = {"cifar10": (50_000, 10_000), "cifar100": (50_000, 10_000)}
 DATASET_SIZES["tinyimagenet"] = (100_000, 10_000)
@@ -81,13 +81,13 @@ def dataset_bytes(dataset: str) -> int:
 def measure_experiment(exp, h, device: torch.device, fixed_chunk: int) -> dict:
     """Fixed and per-sample bytes of a training step and of a product, and projected peaks."""
     spec = get_spec(exp.dataset)
-    shape, classes, train = spec.input_shape, spec.num_classes, exp.train
+    shape, classes, train = spec.input_shape, spec.num_classes, train_settings(exp, "l1")
     model = build_model(exp.model, shape, classes, seed=0, **exp.model_args).to(device)
     D = sum(dict(model.named_parameters())[n].numel() for n in prunable_names(model))
     weights = tensor_bytes([*model.parameters(), *model.buffers()])
     t0 = time.perf_counter()
     step = per_sample_cost(
-        train_step_measure(model, shape, classes, train["l1"], train["momentum"]), max_size=2048
+        train_step_measure(model, shape, classes, train.l1, train.momentum), max_size=2048
     )
     t_train = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -105,7 +105,7 @@ def measure_experiment(exp, h, device: torch.device, fixed_chunk: int) -> dict:
     basis = lanczos_basis_bytes(h.probes, steps, D)
     data = dataset_bytes(exp.dataset)
     auto = plan_chunk(hvp, h.memory_gb, held, basis, h.basis_memory_gb, samples)
-    batch = train["batch_size"]
+    batch = train.batch_size
     train_peak = weights + data + step.at(batch)
     eval_peak = weights + data + ev.at(EVAL_BATCH)  # the training job's evaluation passes
     auto_peak = data + auto.reserved_bytes + hvp.at(auto.batch_size)
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    settings = load_settings(yaml.safe_load(open(args.config)), SCHEMA)
+    settings = load_settings(yaml.safe_load(open(args.config)))
     t0 = time.perf_counter()
     rows = []
     for exp in settings.experiments:

@@ -29,8 +29,6 @@ from prunelimit.data import load_dataset
 from prunelimit.experiment.runs import load_trained
 from prunelimit.limit.prediction import training_tensors
 
-SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
-
 
 def float64_extremes(
     op: HessianOperator, tol: float = 1e-10, smallest: bool = True
@@ -57,12 +55,12 @@ def check_run(
     config: dict, experiment: str, seed: int, workdir: Path = Path("."), smallest: bool = True
 ) -> dict:
     """The float64 extremes of run (experiment, seed) against its ``spectrum.json``."""
-    settings = load_settings(config, SCHEMA)
-    exp = next(e for e in config["experiments"] if e["name"] == experiment)
+    settings = load_settings(config)
+    exp = settings.experiment(experiment)
     h = settings.hessian_for(experiment)
     run = workdir / f"results/{experiment}/seed{seed}"
     recorded = json.loads((run / "spectrum.json").read_text())
-    data = load_dataset(workdir / f"resources/datasets/{exp['dataset']}.pt")
+    data = load_dataset(workdir / f"resources/datasets/{exp.dataset}.pt")
     model = load_trained(exp, data, run / "l1.pt").double()
     x, y = training_tensors(data, h.samples, h.seed)
     batch = h.batch_size if isinstance(h.batch_size, int) else recorded.get("batch_size", 1000)

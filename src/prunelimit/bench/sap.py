@@ -121,7 +121,8 @@ def _report(headline: str, t_import: float, t_data: float, jobs: list) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Time the jobs of the SAP stage for the command line ``argv`` and print the ratios."""
     args = _arguments(argv)
-    from prunelimit.config.kinds import settings_for
+    from prunelimit.config.kinds import train_settings
+    from prunelimit.config.settings import ExperimentSettings
     from prunelimit.experiment.runs import new_model
     from prunelimit.runtime import setup
     from prunelimit.sap.iterative import iteration_settings
@@ -129,16 +130,16 @@ def main(argv: list[str] | None = None) -> None:
     cfg = yaml.safe_load(open(args.config))
     sap = cfg["sap"]
     name = args.experiment or sap["experiments"][0]
-    exp = next(e for e in cfg["experiments"] if e["name"] == name)
+    exp = ExperimentSettings.from_dict(next(e for e in cfg["experiments"] if e["name"] == name))
     iterations = args.iterations if args.iterations is not None else int(sap["iterations"])
-    path = args.dataset_file or f"resources/datasets/{exp['dataset']}.pt"
+    path = args.dataset_file or f"resources/datasets/{exp.dataset}.pt"
     setup(0, threads=1, device="cpu")
     t_import, t_data, data = _startup_seconds(path)
 
     def build():
         return new_model(exp, data, seed=0)
 
-    train = settings_for(exp, "dense")
+    train = train_settings(exp, "dense")
     epochs, scopes = int(sap["epochs"]), list(sap["scopes"])
     settings = iteration_settings(train, epochs)
     t_dense, t_method = _work_seconds(
