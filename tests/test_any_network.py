@@ -13,7 +13,7 @@ import yaml
 import prunelimit
 from conftest import REPO, run_snakemake
 from prunelimit.config.schema import ConfigError, load_schema
-from prunelimit.config.settings import ExperimentSettings
+from prunelimit.config.settings import DatasetSettings, ExperimentSettings
 from prunelimit.config.validate import check_config, load_settings
 from prunelimit.curvature.operator import HessianOperator
 from prunelimit.data import DatasetError, load_dataset, prepare_dataset
@@ -25,6 +25,11 @@ from prunelimit.pruning import count_prunable
 SCHEMA = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
 MODEL_FILE = Path(__file__).with_name("any_network_model.py")
 
+
+
+def own(source: dict) -> dict:
+    """A config's ``datasets`` entry with its defaults filled in, as the download rule passes it."""
+    return DatasetSettings.from_dict(source).as_dict()
 
 def _images(n: int, classes: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Class-dependent 3x8x8 uint8 images: each class a mean colour, plus noise."""
@@ -239,7 +244,7 @@ def test_bad_tensors_are_refused_naming_the_dataset_and_the_file(tmp_path, chang
     source = {"file": str(path), "num_classes": 4}
     out = tmp_path / "prepared" / "mine.pt"
     with pytest.raises(DatasetError, match=message) as err:
-        prepare_dataset("mine", tmp_path / "raw", out, source=source)
+        prepare_dataset("mine", tmp_path / "raw", out, source=own(source))
     assert "dataset 'mine'" in str(err.value) and str(path) in str(err.value)
     assert not out.exists()
 
@@ -259,7 +264,7 @@ def test_an_image_folder_is_prepared_with_the_split_rule(tmp_path):
     _png_tree(tmp_path / "imgs")
     out = tmp_path / "prepared" / "imgs.pt"
     meta = prepare_dataset(
-        "imgs", tmp_path / "raw", out, 0.25, 0, source={"image_folder": str(tmp_path / "imgs")}
+        "imgs", tmp_path / "raw", out, 0.25, 0, source=own({"image_folder": str(tmp_path / "imgs")})
     )
     assert meta["input_shape"] == [3, 8, 8] and meta["num_classes"] == 2
     assert meta["sizes"] == {"train": 6, "val": 2, "test": 2}  # 20 % test, then 25 % of the rest
@@ -272,7 +277,7 @@ def test_an_image_folder_without_images_is_refused(tmp_path):
     with pytest.raises(DatasetError, match="dataset 'empty': image folder .*empty"):
         prepare_dataset(
             "empty", tmp_path / "raw", tmp_path / "e.pt",
-            source={"image_folder": str(tmp_path / "empty")},
+            source=own({"image_folder": str(tmp_path / "empty")}),
         )  # fmt: skip
 
 

@@ -4,11 +4,7 @@
 rule download:
     input:
         # your own data's file: a changed file prepares it again (and reruns what follows)
-        lambda w: (
-            [SETTINGS.datasets[w.dataset]["file"]]
-            if "file" in SETTINGS.datasets.get(w.dataset, {})
-            else []
-        ),
+        lambda w: [own.file] if (own := SETTINGS.datasets.get(w.dataset)) and own.file else [],
     output:
         "resources/datasets/{dataset}.pt",
     log:
@@ -22,6 +18,7 @@ rule download:
         raw=lambda w: f"resources/raw/{w.dataset}",
         val_fraction=SETTINGS.data.val_fraction,
         split_seed=SETTINGS.data.split_seed,
-        source=lambda w: SETTINGS.datasets.get(w.dataset),  # your own data, or None
+        # your own data as the config gives it (the script fills in the defaults), or None
+        source=lambda w: (config.get("datasets") or {}).get(w.dataset),
     script:
         "../scripts/download.py"

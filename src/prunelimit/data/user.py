@@ -136,37 +136,35 @@ def _read_tree(name: str, tree: Path, image_size: tuple[int, int] | None) -> tup
 
 
 def prepare_user_dataset(
-    name: str, source: dict, out: str | Path, val_fraction: float = 0.1, split_seed: int = 0
+    name: str, source: dict, out: str | Path, val_fraction: float, split_seed: int
 ) -> dict:
     """Read, check and write dataset ``name`` from its config ``source`` (see the module
-    docstring) as the prepared file ``out``; return its ``meta``."""
-    if "file" in source:
+    docstring; every key of a config's ``datasets`` entry, its defaults filled in:
+    :class:`prunelimit.config.settings.DatasetSettings`) as the prepared file ``out``; return
+    its ``meta``."""
+    if source["file"]:
         where = str(source["file"])
         parts, meta = read_tensor_file(name, source["file"])
-    elif "image_folder" in source:
+    elif source["image_folder"]:
         where = str(source["image_folder"])
-        size = source.get("image_size")
+        size = source["image_size"]
         parts = read_image_folder(
             name,
             source["image_folder"],
             None if size is None else tuple(size),
-            float(source.get("test_fraction", 0.2)),
+            float(source["test_fraction"]),
             split_seed,
         )
         meta = {}
     else:
         raise DatasetError(f"dataset {name!r}: give `file` or `image_folder`, got {source}")
-    classes = _check(name, where, parts, source.get("num_classes") or meta.get("num_classes"))
+    classes = _check(name, where, parts, source["num_classes"] or meta.get("num_classes"))
     x, y = parts["train"]
-    spec = DatasetSpec(
-        name,
-        tuple(int(d) for d in x.shape[1:]),
-        classes,
-        augmentable=bool(source.get("augmentable", False)) and x.ndim == 4,
-    )
-    scale = meta.get("scale") or source.get("scale")
+    shape = tuple(int(d) for d in x.shape[1:])
+    augmentable = bool(source["augmentable"]) and x.ndim == 4
+    scale = meta.get("scale")
     return write_prepared(
-        spec,
+        DatasetSpec(name, shape, classes, augmentable=augmentable),
         (x, y, *parts["test"]),
         out,
         val_fraction,
