@@ -304,6 +304,23 @@ def hessian_samples(n: int, samples: int | None, seed: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:samples].sort().values
 
 
+def _check_engine(engine: str, mask: torch.Tensor | None) -> None:
+    """Raise ValueError for an unknown ``engine``, or a ``mask`` with an engine but the builtin."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if mask is not None and engine != "builtin":
+        raise ValueError("a spectrum over the surviving weights (mask) needs the builtin engine")
+
+
+def _check_finite_spectrum(out: dict) -> None:
+    """Raise FloatingPointError unless the Ritz nodes and weights of ``out`` are all finite."""
+    if not (np.isfinite(out["nodes"]).all() and np.isfinite(out["weights"]).all()):
+        raise FloatingPointError(
+            "the Hessian spectrum is not finite (NaN or inf Ritz values): the weights or the "
+            "loss at w* are not finite, or the Hessian-vector products overflowed"
+        )
+
+
 def estimate_spectrum(
     model: nn.Module,
     x: torch.Tensor,
@@ -335,18 +352,9 @@ def estimate_spectrum(
     the quadrature's traces (``trace``, ``abs_trace``), negative mass, extreme nodes, the number
     of Hessian-vector products and the wall time.
     """
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-    if mask is not None and engine != "builtin":
-        raise ValueError("a spectrum over the surviving weights (mask) needs the builtin engine")
-    op = HessianOperator(
-        model,
-        x,
-        y,
-        batch_size=batch_size,
-        cache_primal=cache_primal and engine == "builtin",
-        mask=mask,
-    )
+    _check_engine(engine, mask)
+    cache = cache_primal and engine == "builtin"
+    op = HessianOperator(model, x, y, batch_size=batch_size, cache_primal=cache, mask=mask)
     t0 = time.perf_counter()
     if engine == "builtin":
         out = builtin_spectrum(op, steps, probes, top_k, seed, converged, block, basis_memory_gb)
@@ -357,11 +365,7 @@ def estimate_spectrum(
     if op.device.type == "cuda":
         torch.cuda.synchronize()
     wall = time.perf_counter() - t0
-    if not (np.isfinite(out["nodes"]).all() and np.isfinite(out["weights"]).all()):
-        raise FloatingPointError(
-            "the Hessian spectrum is not finite (NaN or inf Ritz values): the weights or the "
-            "loss at w* are not finite, or the Hessian-vector products overflowed"
-        )
+    _check_finite_spectrum(out)
     return {
         "engine": engine,
         "D": op.D,

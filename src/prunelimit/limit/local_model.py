@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 import torch
 from torch import nn
@@ -61,6 +61,68 @@ def quadratic_terms(hvp: Callable[[torch.Tensor], torch.Tensor], U: torch.Tensor
     return 0.5 * row_dots(U, hvp(U))
 
 
+def _nearest_points(curve: list[dict], marks: dict[str, float]) -> dict[str, int]:
+    """Label -> index of the ``curve`` point whose kept ratio is nearest the mark's (the first
+    such point on a tie)."""
+    return {
+        label: min(range(len(curve)), key=lambda j, r=rho: abs(curve[j]["rho"] - r))
+        for label, rho in marks.items()
+    }
+
+
+def _terms_along(
+    op: HessianOperator,
+    g: torch.Tensor,
+    w: torch.Tensor,
+    curve: list[dict],
+    marked: Collection[int],
+) -> tuple[list[float], dict[int, float]]:
+    """The first-order term ``g^T u`` at every point of ``curve`` and the quadratic term
+    ``u^T H u / 2`` at the ``marked`` indices (``w``: flat prunable weights of ``op``, ``g``: the
+    gradient there). One direction at a time, each built once from one magnitude sort; one
+    Hessian-vector product at a time: the memory of one tangent pass."""
+    ranks = magnitude_ranks(w)  # one sort for every point of the (nested) path
+    first, quadratic = [], {}
+    for j, row in enumerate(curve):
+        u = pruning_directions(w, [keep_count(row["rho"], op.D)], ranks)
+        first.append(float(row_dots(u[0], g)))
+        if j in marked:
+            quadratic[j] = float(quadratic_terms(op.matvec, u)[0])
+    return first, quadratic
+
+
+def _first_order_break(
+    rho: list[float], measured: list[float], first: list[float], eps: float
+) -> float:
+    """The largest kept ratio where the first-order model's error ``|measured - first|``
+    exceeds ``eps`` (NaN: nowhere)."""
+    errors = sorted(zip(rho, measured, first, strict=True), key=lambda r: -r[0])
+    broken = [r for r, m, f in errors if abs(m - f) > eps]
+    return broken[0] if broken else math.nan
+
+
+def _marked_terms(
+    result: dict, nearest: dict[str, int], quadratic: dict[int, float], penalty: list[float]
+) -> dict[str, dict[str, float]]:
+    """Label -> every term at its nearest curve point, in units of ``eps`` (``result``: the
+    per-point lists of :func:`local_model_along_curve`; ``penalty``: the change of the l1
+    penalty at each point)."""
+    eps, first = result["eps"], result["first_order"]
+    out = {}
+    for label, j in nearest.items():
+        quad = quadratic[j]
+        out[label] = {
+            "rho": result["rho"][j],
+            "measured": result["measured"][j] / eps,
+            "first_order": first[j] / eps,
+            "quadratic": quad / eps,
+            "model": (first[j] + quad) / eps,
+            "objective_measured": result["objective_measured"][j] / eps,
+            "objective_model": (first[j] + quad + penalty[j]) / eps,
+        }
+    return out
+
+
 def local_model_along_curve(
     model: nn.Module,
     x: torch.Tensor,
@@ -92,17 +154,8 @@ def local_model_along_curve(
     op = HessianOperator(model, x, y, batch_size=batch_size)
     g = op.gradient()
     w = op.flatten(op.w0)
-    ranks = magnitude_ranks(w)  # one sort for every point of the (nested) path
-    nearest = {
-        label: min(range(len(curve)), key=lambda j, r=rho: abs(curve[j]["rho"] - r))
-        for label, rho in marks.items()
-    }
-    first, quadratic = [], {}
-    for j, row in enumerate(curve):  # one direction at a time, each built once
-        u = pruning_directions(w, [keep_count(row["rho"], op.D)], ranks)
-        first.append(float(row_dots(u[0], g)))
-        if j in nearest.values():  # one product at a time: memory of one tangent pass
-            quadratic[j] = float(quadratic_terms(op.matvec, u)[0])
+    nearest = _nearest_points(curve, marks)
+    first, quadratic = _terms_along(op, g, w, curve, nearest.values())
     measured = [row["train_loss"] - unpruned["train_loss"] for row in curve]
     objective = [row["objective"] - unpruned["objective"] for row in curve]
     penalty = [-l1 * row["removed_l1"] for row in curve]
@@ -118,21 +171,8 @@ def local_model_along_curve(
     }
     for key in ("measured", "first_order", "objective_measured", "objective_first_order"):
         result[f"{key}_eps"] = [v / eps for v in result[key]]
-    errors = sorted(zip(result["rho"], measured, first, strict=True), key=lambda r: -r[0])
-    broken = [rho for rho, m, f in errors if abs(m - f) > eps]
-    result["rho_first_order_breaks"] = broken[0] if broken else math.nan
-    result["marks"] = {}
-    for label, j in nearest.items():
-        quad = quadratic[j]
-        result["marks"][label] = {
-            "rho": curve[j]["rho"],
-            "measured": measured[j] / eps,
-            "first_order": first[j] / eps,
-            "quadratic": quad / eps,
-            "model": (first[j] + quad) / eps,
-            "objective_measured": objective[j] / eps,
-            "objective_model": (first[j] + quad + penalty[j]) / eps,
-        }
+    result["rho_first_order_breaks"] = _first_order_break(result["rho"], measured, first, eps)
+    result["marks"] = _marked_terms(result, nearest, quadratic, penalty)
     values = first + list(quadratic.values())
     if not all(math.isfinite(v) for v in values):
         raise FloatingPointError("non-finite local-model terms along the pruning curve")

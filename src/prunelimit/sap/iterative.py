@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -41,7 +41,7 @@ from prunelimit.pruning import (
     prunable_weights,
 )
 from prunelimit.sap.pqi import pq_index
-from prunelimit.sap.strategies import PruneSettings, PruningState, get_strategy
+from prunelimit.sap.strategies import PruneSettings, PruningState, Strategy, get_strategy
 from prunelimit.training.loop import evaluate, fingerprint, fit
 
 
@@ -139,6 +139,186 @@ def dense_start(
     }
 
 
+def _run_fingerprint(
+    method: str,
+    scope: str,
+    hyper: PruneSettings,
+    seed: int,
+    settings: TrainSettings,
+    model: nn.Module,
+    data: DatasetSplits,
+    identity: dict | None,
+) -> str:
+    """Fingerprint of everything that determines a :func:`run_pruning` run (``settings``: one
+    iteration's; the prunable tensors' names and count of ``model``); a checkpoint is resumed
+    only under the same one."""
+    return fingerprint(
+        method=method,
+        scope=scope,
+        hyper=asdict(hyper),
+        seed=seed,
+        settings=asdict(settings),
+        names=list(prunable_weights(model)),
+        total=count_prunable(model),
+        data=data.meta,
+        identity=identity or {},
+    )
+
+
+@dataclass
+class _Progress:
+    """A :func:`run_pruning` run between iterations, as its checkpoint holds it: the rewind point
+    ``w_init`` (full state dict, CPU), the records of the iterations trained so far, the mask
+    ``m_t`` of the next (on the model's device) and the dense weights ``w_0`` (CPU; None until
+    iteration 0 is trained)."""
+
+    init_state: dict[str, torch.Tensor]
+    records: list[dict]
+    masks: Masks
+    dense: dict[str, torch.Tensor] | None = None
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What stays fixed over the iterations of one :func:`run_pruning` run (``settings``: one
+    iteration's; ``total``: ``D``; ``iter_ckpt``: the within-iteration checkpoint; ``label``:
+    ``[method/scope]`` for the log)."""
+
+    strategy: Strategy
+    model: nn.Module
+    data: DatasetSplits
+    settings: TrainSettings
+    hyper: PruneSettings
+    seed: int
+    iterations: int
+    total: int
+    run_id: str
+    start: dict | None
+    observer: IterationObserver | None
+    iter_ckpt: Path | None
+    label: str
+    log: Callable[[str], None]
+
+
+def _resume(
+    ckpt: Path | None,
+    run_id: str,
+    fresh: _Progress,
+    device: torch.device,
+    iterations: int,
+    observer: IterationObserver | None,
+    log: Callable[[str], None],
+) -> _Progress:
+    """The progress saved in ``ckpt`` if it was written for ``run_id`` (masks moved to
+    ``device``, records cut to ``iterations + 1``, the observer's state restored), else
+    ``fresh``."""
+    state = load_checkpoint(ckpt, log=log)
+    if state is None:
+        return fresh
+    if state.get("run_id") != run_id:
+        log(f"ignoring checkpoint {ckpt}: it belongs to another run configuration")
+        return fresh
+    masks = {k: v.to(device) for k, v in state["masks"].items()}
+    records = state["records"][: iterations + 1]
+    progress = _Progress(state["init_state"], records, masks, state["dense"])
+    if observer is not None:
+        observer.load_state_dict(state.get("observer", {}))
+    log(f"resumed from {ckpt} after iteration {len(records) - 1}")
+    return progress
+
+
+def _save_progress(ckpt: Path, run: _Run, progress: _Progress) -> None:
+    """Write ``progress`` (masks on the CPU) and the observer's state atomically to ``ckpt``,
+    then remove the within-iteration checkpoint: the iteration is done."""
+    save_torch(
+        ckpt,
+        {
+            "run_id": run.run_id,
+            "init_state": progress.init_state,
+            "records": progress.records,
+            "masks": _cpu(progress.masks),
+            "dense": progress.dense,
+            "observer": run.observer.state_dict() if run.observer is not None else {},
+        },
+    )
+    if run.iter_ckpt is not None:
+        run.iter_ckpt.unlink(missing_ok=True)
+
+
+def _trained_history(run: _Run, t: int, progress: _Progress) -> dict:
+    """Put ``w_t`` in ``run.model`` and return its training history: iteration 0 of
+    ``run.start`` (:func:`dense_start`) if given, else ``w_init`` under ``m_t`` trained by
+    :func:`_train_iteration`."""
+    if t == 0 and run.start is not None:
+        run.model.load_state_dict(run.start["state"])
+        return {"train_loss": [run.start["train_loss"]]}
+    return _train_iteration(run.model, progress.init_state, progress.masks, t, run.data,
+                            run.settings, run.seed, run.iter_ckpt, run.run_id, run.log)  # fmt: skip
+
+
+def _record(
+    run: _Run,
+    t: int,
+    kept: int,
+    history: dict,
+    weights: dict[str, torch.Tensor],
+    masks: Masks,
+    new_masks: Masks,
+    info: dict,
+) -> dict:
+    """The record of iteration ``t`` (fields: see :func:`run_pruning`) of the trained network
+    ``w_t`` (``weights``, in ``run.model``) with ``kept`` weights under ``masks`` (``m_t``);
+    ``new_masks`` (``m_{t+1}``) and ``info`` from the strategy."""
+    data, hyper = run.data, run.hyper
+    val = evaluate(run.model, data.val) if len(data.val) else (math.nan, math.nan)
+    test = evaluate(run.model, data.test)
+    with masked(run.model, new_masks):  # the just-pruned network, before retraining
+        just_pruned = evaluate(run.model, data.test)
+    pqi_groups = info["pqi"][~info["pqi"].isnan()]
+    return {
+        "iteration": t,
+        "kept": kept,
+        "percent": 100.0 * kept / run.total,
+        "train_loss": history["train_loss"][-1] if history["train_loss"] else math.nan,
+        "val_loss": val[0],
+        "val_acc": val[1],
+        "test_loss": test[0],
+        "test_acc": test[1],
+        "pruned_test_acc": just_pruned[1],
+        "pqi_trained": pq_index_all(weights, masks, hyper.p, hyper.q),
+        "pqi_pruned": pq_index_all(weights, new_masks, hyper.p, hyper.q),
+        "pqi_scope": float(pqi_groups.mean()) if pqi_groups.numel() else math.nan,
+        "bound": float(info["r"].sum()),
+        "pruned": int(info["c"].sum()),
+        "next_percent": 100.0 * kept_ratio(new_masks),
+        "layers": {n: float(m.float().mean()) for n, m in masks.items()},
+    }
+
+
+def _iterate(run: _Run, t: int, progress: _Progress) -> None:
+    """Iteration ``t``: get ``w_t`` (:func:`_trained_history`), let the strategy make
+    ``m_{t+1}``, append the record, call the observer with ``m_t``, then advance
+    ``progress.masks`` to ``m_{t+1}``."""
+    kept = sum(int(m.sum()) for m in progress.masks.values())
+    run.log(f"{run.label} iteration {t}/{run.iterations}: {100 * kept / run.total:.3f} % kept")
+    history = _trained_history(run, t, progress)
+    weights = {n: p.detach() for n, p in prunable_weights(run.model).items()}
+    if t == 0:
+        progress.dense = _cpu(weights)
+    state = PruningState(t, progress.dense)
+    new_masks, info = run.strategy.next_masks(weights, progress.masks, state)
+    r = _record(run, t, kept, history, weights, progress.masks, new_masks, info)
+    progress.records.append(r)
+    run.log(
+        f"{run.label} iteration {t}: test_acc {r['test_acc']:.4f} pqi "
+        f"{r['pqi_trained']:.4f} -> {r['pqi_pruned']:.4f} bound {r['bound']:.1f} "
+        f"pruned {r['pruned']} -> {r['next_percent']:.3f} % kept"
+    )
+    if run.observer is not None:
+        run.observer(t, run.model, progress.masks)
+    progress.masks = new_masks
+
+
 def run_pruning(
     method: str,
     scope: str,
@@ -177,103 +357,25 @@ def run_pruning(
     model = build()
     device = next(model.parameters()).device
     init_state = _cpu(model.state_dict())
-    prunable = prunable_weights(model)
-    names, total, masks = list(prunable), count_prunable(model), full_masks(prunable)
+    fresh = _Progress(init_state, [], full_masks(prunable_weights(model)))
     settings = iteration_settings(train, epochs)
-    run_id = fingerprint(
-        method=method,
-        scope=scope,
-        hyper=asdict(hyper),
-        seed=seed,
-        settings=asdict(settings),
-        names=names,
-        total=total,
-        data=data.meta,
-        identity=identity or {},
-    )
+    run_id = _run_fingerprint(method, scope, hyper, seed, settings, model, data, identity)
     if start is not None:
         same_init = all(torch.equal(v, start["init_state"][k]) for k, v in init_state.items())
         if not same_init or start["settings"] != asdict(settings) or start["seed"] != seed:
             raise ValueError("the dense start belongs to another initialisation or settings")
-    records: list[dict] = []
-    dense: dict[str, torch.Tensor] | None = None
     ckpt = Path(checkpoint) if checkpoint else None
-    state = load_checkpoint(ckpt, log=log)
-    if state is not None:
-        if state.get("run_id") == run_id:
-            init_state, records, dense = state["init_state"], state["records"], state["dense"]
-            masks = {k: v.to(device) for k, v in state["masks"].items()}
-            records = records[: iterations + 1]
-            if observer is not None:
-                observer.load_state_dict(state.get("observer", {}))
-            log(f"resumed from {ckpt} after iteration {len(records) - 1}")
-        else:
-            log(f"ignoring checkpoint {ckpt}: it belongs to another run configuration")
+    progress = _resume(ckpt, run_id, fresh, device, iterations, observer, log)
     iter_ckpt = Path(f"{ckpt}.iter") if ckpt is not None else None
-
-    for t in range(len(records), iterations + 1):
-        kept = sum(int(m.sum()) for m in masks.values())
-        log(f"[{method}/{scope}] iteration {t}/{iterations}: {100 * kept / total:.3f} % kept")
-        if t == 0 and start is not None:
-            model.load_state_dict(start["state"])
-            history = {"train_loss": [start["train_loss"]]}
-        else:
-            history = _train_iteration(
-                model, init_state, masks, t, data, settings, seed, iter_ckpt, run_id, log
-            )
-        weights = {n: p.detach() for n, p in prunable_weights(model).items()}
-        if t == 0:
-            dense = _cpu(weights)
-        new_masks, info = strategy.next_masks(weights, masks, PruningState(t, dense))
-        val = evaluate(model, data.val) if len(data.val) else (math.nan, math.nan)
-        test = evaluate(model, data.test)
-        with masked(model, new_masks):  # the just-pruned network, before retraining
-            just_pruned = evaluate(model, data.test)
-        pqi_groups = info["pqi"][~info["pqi"].isnan()]
-        records.append(
-            {
-                "iteration": t,
-                "kept": kept,
-                "percent": 100.0 * kept / total,
-                "train_loss": history["train_loss"][-1] if history["train_loss"] else math.nan,
-                "val_loss": val[0],
-                "val_acc": val[1],
-                "test_loss": test[0],
-                "test_acc": test[1],
-                "pruned_test_acc": just_pruned[1],
-                "pqi_trained": pq_index_all(weights, masks, hyper.p, hyper.q),
-                "pqi_pruned": pq_index_all(weights, new_masks, hyper.p, hyper.q),
-                "pqi_scope": float(pqi_groups.mean()) if pqi_groups.numel() else math.nan,
-                "bound": float(info["r"].sum()),
-                "pruned": int(info["c"].sum()),
-                "next_percent": 100.0 * kept_ratio(new_masks),
-                "layers": {n: float(m.float().mean()) for n, m in masks.items()},
-            }
-        )
-        r = records[-1]
-        log(
-            f"[{method}/{scope}] iteration {t}: test_acc {r['test_acc']:.4f} pqi "
-            f"{r['pqi_trained']:.4f} -> {r['pqi_pruned']:.4f} bound {r['bound']:.1f} "
-            f"pruned {r['pruned']} -> {r['next_percent']:.3f} % kept"
-        )
-        if observer is not None:
-            observer(t, model, masks)
-        masks = new_masks
+    run = _Run(strategy=strategy, model=model, data=data, settings=settings, hyper=hyper,
+               seed=seed, iterations=iterations, total=count_prunable(model), run_id=run_id,
+               start=start, observer=observer, iter_ckpt=iter_ckpt, label=f"[{method}/{scope}]",
+               log=log)  # fmt: skip
+    for t in range(len(progress.records), iterations + 1):
+        _iterate(run, t, progress)
         if ckpt is not None:
-            save_torch(
-                ckpt,
-                {
-                    "run_id": run_id,
-                    "init_state": init_state,
-                    "records": records,
-                    "masks": _cpu(masks),
-                    "dense": dense,
-                    "observer": observer.state_dict() if observer is not None else {},
-                },
-            )
-            if iter_ckpt is not None:
-                iter_ckpt.unlink(missing_ok=True)
-    return records
+            _save_progress(ckpt, run, progress)
+    return progress.records
 
 
 def pq_index_all(weights: dict[str, torch.Tensor], masks: Masks, p: float, q: float) -> float:

@@ -172,6 +172,148 @@ def fingerprint(**parts) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+_HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "train_objective", "val_loss",
+                    "val_acc", "test_loss", "test_acc", "samples_per_s")  # fmt: skip
+
+
+def _run_fingerprint(model: nn.Module, s: TrainSettings, seed: int, run_id: str) -> str:
+    """``run_id`` (default: a fingerprint of the settings and seed) with the model's parameter
+    shapes added: a checkpoint of another network is never loaded."""
+    run_id = run_id or fingerprint(settings=asdict(s), seed=seed)
+    shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
+    return fingerprint(run=run_id, shapes=shapes)
+
+
+def _resume(
+    ckpt: Path | None,
+    run_id: str,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    gen: torch.Generator,
+    observer: Callable[[int, nn.Module], None] | None,
+    log: Callable[[str], None],
+) -> tuple[dict, int] | None:
+    """Restore the model, optimizer, data-order generator, torch RNG and observer states from
+    ``ckpt`` if it was written for ``run_id``; return (history, epochs done), else None."""
+    state = load_checkpoint(ckpt, next(model.parameters()).device, log)
+    if state is None:
+        return None
+    if state.get("run_id") != run_id:
+        log(f"ignoring checkpoint {ckpt}: it belongs to another run configuration")
+        return None
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    gen.set_state(state["generator"].cpu())
+    torch.set_rng_state(state["torch_rng"].cpu())
+    if "observer" in state:
+        observer.load_state_dict(state["observer"])
+    log(f"resumed from {ckpt} after epoch {state['epoch']}")
+    return state["history"], state["epoch"]
+
+
+def _save_checkpoint(
+    ckpt: Path,
+    run_id: str,
+    epochs_done: int,
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    gen: torch.Generator,
+    history: dict[str, list],
+    observer: Callable[[int, nn.Module], None] | None,
+) -> None:
+    """Write atomically to ``ckpt`` what :func:`_resume` restores (the observer's state only if
+    it has ``state_dict``)."""
+    state = {
+        "run_id": run_id,
+        "epoch": epochs_done,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "generator": gen.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "history": history,
+    }
+    if hasattr(observer, "state_dict"):
+        state["observer"] = observer.state_dict()
+    save_torch(ckpt, state)
+
+
+def _train_epoch(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    split: Split,
+    s: TrainSettings,
+    gen: torch.Generator,
+    masks: Masks | None,
+    params: dict[str, nn.Parameter],
+) -> tuple[float, float, int, int]:
+    """One epoch of :func:`sgd_step` over ``split`` in the order drawn from ``gen``; returns the
+    sums of the loss and of the objective (each batch's times its size), the number correct and
+    the number of samples.
+
+    The sums stay on the device (float64, the same operations as Python floats on ``.item()``
+    values) and are read once, at the end: no host synchronisation inside the epoch.
+    """
+    model.train()
+    sums = torch.zeros(3, dtype=torch.float64, device=next(model.parameters()).device)
+    n = 0
+    for x, y in split.batches(s.batch_size, gen, augment=s.augment):
+        logits, loss, objective = sgd_step(model, opt, x, y, s.l1, masks, params)
+        sums[0] += loss.detach().double() * len(y)
+        sums[1] += objective.detach().double() * len(y)
+        sums[2] += (logits.argmax(1) == y).sum()
+        n += len(y)
+    loss_sum, obj_sum, correct = sums.tolist()  # the epoch's one read (synchronises)
+    return loss_sum, obj_sum, int(correct), n
+
+
+def _check_finite(
+    s: TrainSettings, epoch: int, lr: float, sums: tuple[float, float, int, int]
+) -> None:
+    """Raise :class:`TrainingDiverged` if the objective sum of epoch ``epoch`` (0-based) is NaN
+    or infinite (``sums``: of :func:`_train_epoch`)."""
+    loss_sum, obj_sum, _, n = sums
+    if not math.isfinite(obj_sum):
+        raise TrainingDiverged(
+            f"training diverged in epoch {epoch + 1}: the loss is {loss_sum / n} "
+            f"(lr={lr}, l1={s.l1}); lower the learning rate or l1 strength"
+        )
+
+
+def _held_out(model: nn.Module, data: DatasetSplits, evaluate_epochs: bool) -> tuple[float, ...]:
+    """(val_loss, val_acc, test_loss, test_acc) after an epoch; NaN where not evaluated (without
+    ``evaluate_epochs``, or for an empty validation split)."""
+    val_loss, val_acc = test_loss, test_acc = math.nan, math.nan
+    if evaluate_epochs:
+        if len(data.val):
+            val_loss, val_acc = evaluate(model, data.val)
+        test_loss, test_acc = evaluate(model, data.test)
+    return val_loss, val_acc, test_loss, test_acc
+
+
+def _record_epoch(
+    history: dict[str, list],
+    s: TrainSettings,
+    epoch: int,
+    lr: float,
+    sums: tuple[float, float, int, int],
+    held_out: tuple[float, ...],
+    elapsed: float,
+    log: Callable[[str], None],
+) -> None:
+    """Append epoch ``epoch`` (0-based) to ``history`` (the columns of
+    :data:`_HISTORY_COLUMNS`) from the :func:`_train_epoch` ``sums``, the :func:`_held_out`
+    metrics and the epoch's seconds, and log it."""
+    loss_sum, obj_sum, correct, n = sums
+    row = (epoch + 1, lr, loss_sum / n, correct / n, obj_sum / n, *held_out, n / elapsed)
+    for k, v in zip(history, row, strict=True):
+        history[k].append(v)
+    log(
+        f"epoch {epoch + 1:4d}/{s.epochs} lr {lr:.4g} loss {loss_sum / n:.4f} "
+        f"acc {correct / n:.4f} val_acc {held_out[1]:.4f} test_acc {held_out[3]:.4f} "
+        f"{n / elapsed:.0f} samples/s"
+    )
+
+
 def fit(
     model: nn.Module,
     data: DatasetSplits,
@@ -203,114 +345,30 @@ def fit(
     device = next(model.parameters()).device
     opt = sgd(model, s)
     gen = make_generator(seed)
-    history: dict[str, list] = {
-        k: []
-        for k in (
-            "epoch",
-            "lr",
-            "train_loss",
-            "train_acc",
-            "train_objective",
-            "val_loss",
-            "val_acc",
-            "test_loss",
-            "test_acc",
-            "samples_per_s",
-        )
-    }
-    start = 0
-    run_id = run_id or fingerprint(settings=asdict(s), seed=seed)
-    # the network's shapes are part of the run: a checkpoint of another network is never loaded
-    shapes = {k: list(v.shape) for k, v in model.state_dict().items()}
-    run_id = fingerprint(run=run_id, shapes=shapes)
+    run_id = _run_fingerprint(model, s, seed, run_id)
     ckpt = Path(checkpoint) if checkpoint else None
-    state = load_checkpoint(ckpt, device, log)
-    if state is not None:
-        if state.get("run_id") == run_id:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            gen.set_state(state["generator"].cpu())
-            torch.set_rng_state(state["torch_rng"].cpu())
-            history, start = state["history"], state["epoch"]
-            if "observer" in state:
-                on_epoch_end.load_state_dict(state["observer"])
-            log(f"resumed from {ckpt} after epoch {start}")
-        else:
-            log(f"ignoring checkpoint {ckpt}: it belongs to another run configuration")
+    resumed = _resume(ckpt, run_id, model, opt, gen, on_epoch_end, log)
+    history, start = resumed or ({k: [] for k in _HISTORY_COLUMNS}, 0)
     if masks is not None:
         masks = {k: m.to(device) for k, m in masks.items()}
         apply_masks(model, masks)
     params = dict(model.named_parameters())
     every = CHECKPOINT_EVERY_S if checkpoint_every_s is None else checkpoint_every_s
     last_saved = time.perf_counter()
-
     for epoch in range(start, s.epochs):
         lr = lr_at_epoch(s, epoch)
         for group in opt.param_groups:
             group["lr"] = lr
-        model.train()
         t0 = time.perf_counter()
-        # the epoch's sums stay on the device (float64, the same operations as Python floats
-        # on .item() values): no host synchronisation inside the epoch
-        sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss, objective, correct
-        n = 0
-        for x, y in data.train.batches(s.batch_size, gen, augment=s.augment):
-            logits, loss, objective = sgd_step(model, opt, x, y, s.l1, masks, params)
-            sums[0] += loss.detach().double() * len(y)
-            sums[1] += objective.detach().double() * len(y)
-            sums[2] += (logits.argmax(1) == y).sum()
-            n += len(y)
-        loss_sum, obj_sum, correct = sums.tolist()  # the epoch's one read (synchronises)
-        correct = int(correct)
+        sums = _train_epoch(model, opt, data.train, s, gen, masks, params)
         elapsed = time.perf_counter() - t0
-        train_loss = loss_sum / n
-        if not math.isfinite(obj_sum):
-            raise TrainingDiverged(
-                f"training diverged in epoch {epoch + 1}: the loss is {train_loss} "
-                f"(lr={lr}, l1={s.l1}); lower the learning rate or l1 strength"
-            )
-        val_loss, val_acc = test_loss, test_acc = math.nan, math.nan
-        if evaluate_epochs:
-            if len(data.val):
-                val_loss, val_acc = evaluate(model, data.val)
-            test_loss, test_acc = evaluate(model, data.test)
-        for k, v in zip(
-            history,
-            (
-                epoch + 1,
-                lr,
-                train_loss,
-                correct / n,
-                obj_sum / n,
-                val_loss,
-                val_acc,
-                test_loss,
-                test_acc,
-                n / elapsed,
-            ),
-            strict=True,
-        ):
-            history[k].append(v)
-        log(
-            f"epoch {epoch + 1:4d}/{s.epochs} lr {lr:.4g} loss {train_loss:.4f} "
-            f"acc {correct / n:.4f} val_acc {val_acc:.4f} test_acc {test_acc:.4f} "
-            f"{n / elapsed:.0f} samples/s"
-        )
+        _check_finite(s, epoch, lr, sums)
+        held_out = _held_out(model, data, evaluate_epochs)
+        _record_epoch(history, s, epoch, lr, sums, held_out, elapsed, log)
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, model)
         if ckpt is not None and epoch + 1 < s.epochs and time.perf_counter() - last_saved >= every:
-            state = {
-                "run_id": run_id,
-                "epoch": epoch + 1,
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "generator": gen.get_state(),
-                "torch_rng": torch.get_rng_state(),
-                "history": history,
-            }
-            if hasattr(on_epoch_end, "state_dict"):
-                state["observer"] = on_epoch_end.state_dict()
-            save_torch(ckpt, state)
+            _save_checkpoint(ckpt, run_id, epoch + 1, model, opt, gen, history, on_epoch_end)
             last_saved = time.perf_counter()
     return history
 
