@@ -107,6 +107,7 @@ def test_a_users_network_and_data_give_one_limit_by_workflow_and_api(tmp_path):
     assert meta["source"] == "shapes.pt" and meta["num_classes"] == 4
 
 
+@pytest.mark.slow
 def test_torchvision_resnet18_goes_through_predict():
     model = build_model("torchvision:resnet18", (3, 16, 16), 10, seed=0)
     g = torch.Generator().manual_seed(0)
@@ -195,6 +196,7 @@ def test_a_spline_experiment_whose_relus_the_codes_cannot_see_is_refused():
     assert check_models(load_settings(config, SCHEMA)) == frozenset()
 
 
+@pytest.mark.slow
 def test_an_imported_plain_relu_mlp_gets_the_region_stage(tmp_path):
     config = _exp_config("any_network_model:PlainMLP")
     assert check_models(load_settings(config, SCHEMA)) == {"tiny"}
@@ -207,6 +209,7 @@ def test_an_imported_plain_relu_mlp_gets_the_region_stage(tmp_path):
     assert re.search(r"^linear_regions\s+\d+", proc.stdout, re.M), proc.stdout[-3000:]
 
 
+@pytest.mark.slow
 def test_the_workflow_refuses_a_bad_model_before_any_job(tmp_path):
     shutil.copy(MODEL_FILE, tmp_path / MODEL_FILE.name)
     (tmp_path / "config.yaml").write_text(

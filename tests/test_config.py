@@ -6,7 +6,7 @@ import yaml
 
 from conftest import REPO, run_snakemake
 from prunelimit.config.schema import ConfigError, load_schema
-from prunelimit.config.validate import check_config
+from prunelimit.config.validate import check_config, check_files, load_settings
 from prunelimit.data import DATASETS
 from prunelimit.models.registry import MODELS
 
@@ -51,6 +51,25 @@ def test_errors_name_the_key_and_allowed_values():
     assert "Additional properties" in msg and "'lr'" in msg
 
 
+def test_rules_the_schema_cannot_express_name_their_key(tmp_path, monkeypatch):
+    """Each is one rule of prunelimit.config.validate; tests below see snakemake stop on them
+    before any job."""
+    msg = _bad(lambda c: c["sap"]["ablations"].update(pq=[[1.0, 2.0], [2.0, 1.0]]))
+    assert "sap.ablations.pq[1]: p (2.0) must be smaller than q (1.0)" in msg
+    msg = _bad(lambda c: c["gradual"].update(iterations=[0, 10, 12]))
+    assert "gradual.iterations[2]: 12 is beyond sap.iterations (10)" in msg
+    msg = _bad(lambda c: c["gradual"].update(scope="row"))
+    assert "gradual.scope: 'row' is not one of sap.scopes (global, layer, neuron)" in msg
+    cfg = copy.deepcopy(DEFAULT)
+    cfg["gradual"] = {}  # the defaults: the dense start and the last iteration
+    assert load_settings(cfg, SCHEMA).gradual.chosen(10) == [0, 10]
+    cfg["datasets"] = {"mine": {"file": "data/mine.pt"}}
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"datasets.mine.file: data/mine.pt does not exist"):
+        check_files(load_settings(cfg, SCHEMA))
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("mutate", "key"),
     [
@@ -76,6 +95,7 @@ def test_snakemake_stops_before_any_job_naming_the_key(tmp_path, mutate, key):
     assert not Path(tmp_path / "results").exists()
 
 
+@pytest.mark.slow
 def test_paper_grid_plans_without_data(tmp_path):
     proc = run_snakemake(
         "-n", "--configfile", str(REPO / "config" / "paper.yaml"), "--directory", str(tmp_path)
@@ -87,6 +107,7 @@ def test_paper_grid_plans_without_data(tmp_path):
     assert "download" in out
 
 
+@pytest.mark.slow
 def test_paper_grid_with_slurm_profile_gives_every_gpu_job_a_gpu(tmp_path):
     proc = run_snakemake(
         "-n",
@@ -119,7 +140,6 @@ def test_paper_grid_with_slurm_profile_gives_every_gpu_job_a_gpu(tmp_path):
 
 
 def test_own_weights_cross_checks(tmp_path, monkeypatch):
-    from prunelimit.config.validate import check_files, load_settings
 
     msg = _bad(lambda c: c["experiments"][0].pop("train"))
     assert "experiments[0] (mlp): give `train`" in msg and "or `weights`" in msg

@@ -115,6 +115,7 @@ def _splits(x, y) -> DatasetSplits:
     return DatasetSplits(split, split, split, meta=meta)
 
 
+@pytest.mark.slow
 def test_the_spectrum_with_auto_equals_the_one_with_the_chunk_it_chose():
     model, x, y = _problem()
     data = _splits(x, y)
@@ -147,6 +148,7 @@ def test_the_spectrum_with_auto_equals_the_one_with_the_chunk_it_chose():
     assert auto["n_hvp"] == given["n_hvp"]
 
 
+@pytest.mark.slow
 def test_the_gpu_benchmark_runs_as_a_cpu_smoke_test(tmp_path):
     from prunelimit.bench import gpu
 
@@ -167,6 +169,7 @@ def test_the_gpu_benchmark_runs_as_a_cpu_smoke_test(tmp_path):
     assert json.loads((tmp_path / "g.json").read_text())["device"] == "cpu"
 
 
+@pytest.mark.slow
 def test_the_memory_benchmark_measures_an_evaluation_pass(tmp_path):
     from prunelimit.bench import memory
 

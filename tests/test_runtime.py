@@ -31,6 +31,7 @@ def test_setup_makes_nondeterministic_kernels_raise(deterministic):
         torch.zeros(3).put_(torch.tensor([0]), torch.tensor([1.0]))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_model_trains_and_takes_a_hessian_product_in_deterministic_mode(

@@ -4,6 +4,7 @@ configured setting taken from the main SAP run, and the ablation figures."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 import yaml
 
 from conftest import REPO, run_snakemake
@@ -23,6 +24,7 @@ def _plan(tmp_path, ablations: dict) -> str:
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_ablation_runs_are_named_by_their_setting(tmp_path):
     out = _plan(tmp_path, {"pq": [[1.0, 2.0], [0.5, 1.0]], "eta_gamma": [[0.1, 3.0]]})
     made = {

@@ -90,6 +90,7 @@ def test_krylov_bases_stay_orthonormal_on_an_ill_conditioned_matrix():
     assert abs(top[1] - np.sort(lam)[-2]) / lam.max() < 1e-3  # no spurious copy of the top value
 
 
+@pytest.mark.slow
 def test_lanczos_vectors_stay_unit_length_at_millions_of_weights():
     """At D = 3M the float32 run keeps every Lanczos vector of unit length to 1e-6 and its
     coefficients within 1e-5 (relative) of a float64 run on the same operator. ``Tensor.norm``
@@ -190,6 +191,7 @@ def test_hvp_matches_the_exact_hessian(small_problem):
     assert op.D == 10 * 12 + 12 * 8 + 8 * 3 and op.n_hvp == 4
 
 
+@pytest.mark.slow
 def test_engines_agree_on_a_small_mlp(small_problem):
     """Top eigenvalue within 1 %, trace within 5 % (equal settings, many probes)."""
     model, x, y = small_problem

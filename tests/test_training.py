@@ -99,6 +99,7 @@ train_experiment(exp, "l1", 0, load_dataset({data!r}), dev, sys.argv[1], sys.arg
 """
 
 
+@pytest.mark.slow
 def test_interrupted_training_resumes_to_identical_weights(mnist1d_path, tmp_path):
     exp = {**EXP, "train": {**EXP["train"], "epochs": 40}}
     script = tmp_path / "run.py"
