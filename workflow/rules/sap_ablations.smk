@@ -23,7 +23,9 @@ ABLATION_EXPERIMENTS = [
     if SAP_ABL.experiments is None or e in SAP_ABL.experiments
 ]
 SAP_BASE_IS_MAIN = "sap" in SAP.methods and "global" in SAP.scopes
-ABLATION_PATTERN = "results/{experiment}/seed{seed}/sap/ablation/sap_p{p}_q{q}_eta{eta_r}_gamma{gamma}_global"
+ABLATION_PATTERN = (
+    f"{RUN}/sap/ablation/sap_p{{p}}_q{{q}}_eta{{eta_r}}_gamma{{gamma}}_global"
+)
 
 
 def ablation_runs(experiment, family):
@@ -36,7 +38,7 @@ def ablation_runs(experiment, family):
         for setting in settings:
             values = dict(zip(("p", "q", "eta_r", "gamma"), setting))
             if setting == SAP_BASE and SAP_BASE_IS_MAIN:
-                path = f"results/{experiment}/seed{seed}/sap/sap_global.csv"
+                path = f"{run_dir(experiment, seed)}/sap/sap_global.csv"
             else:
                 path = ABLATION_PATTERN.format(
                     experiment=experiment, seed=seed, **values
