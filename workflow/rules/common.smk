@@ -41,6 +41,17 @@ wildcard_constraints:
     kind="|".join(KINDS),
 
 
+# A run's folder: one experiment, one seed. A rule spells each of its outputs once from it
+# (`f"{RUN}/theory.json"`); a rule downstream with the same wildcards names that output
+# (`rules.theory.output[0]`); one that reads a given kind's network spells it (`f"{RUN}/l1.pt"`).
+RUN = "results/{experiment}/seed{seed}"
+
+
+def run_dir(experiment, seed):
+    """The folder of one run (RUN with its experiment and seed filled in)."""
+    return RUN.format(experiment=experiment, seed=seed)
+
+
 def training_view(experiment, kind="l1"):
     """The experiment without its `hessian` overrides and without the override blocks of the
     other kinds (`l1_train` of the l1 run, `l2_train` of the l2 run): the params of a kind's
@@ -102,7 +113,7 @@ def other_kinds(experiment, seed):
 def theory_path(experiment, seed, kind="l1"):
     """The theory of a kind's network: `theory.json` for l1, `{kind}_theory.json` else."""
     name = "theory.json" if kind == "l1" else f"{kind}_theory.json"
-    return f"results/{experiment}/seed{seed}/{name}"
+    return f"{run_dir(experiment, seed)}/{name}"
 
 
 def kind_theories(experiments=None):
@@ -127,14 +138,15 @@ def per_run(pattern, experiments=None, **extra):
 def limit_inputs(w):
     """The l1 network and its theory; the dense (and l2) network when the experiment has one,
     with its theory when it has one (`other_kinds`: its curve uses the theory's eps)."""
+    run = run_dir(w.experiment, w.seed)
     inputs = {
         "data": dataset_path(w.experiment),
-        "l1": f"results/{w.experiment}/seed{w.seed}/l1.pt",
+        "l1": f"{run}/l1.pt",
         "theory": theory_path(w.experiment, w.seed),
     }
     for kind in kinds_of(w.experiment, w.seed):
         if kind != "l1":
-            inputs[kind] = f"results/{w.experiment}/seed{w.seed}/{kind}.pt"
+            inputs[kind] = f"{run}/{kind}.pt"
     for kind in other_kinds(w.experiment, w.seed):
         inputs[f"{kind}_theory"] = theory_path(w.experiment, w.seed, kind)
     return inputs

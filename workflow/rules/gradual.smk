@@ -15,10 +15,10 @@ GRADUAL_RUN = (
 rule gradual:
     input:
         data=lambda w: dataset_path(w.experiment),
-        states=f"results/{{experiment}}/seed{{seed}}/sap/{GRADUAL_RUN}_states.pt",
-        records=f"results/{{experiment}}/seed{{seed}}/sap/{GRADUAL_RUN}.json",
+        states=f"{RUN}/sap/{GRADUAL_RUN}_states.pt",
+        records=f"{RUN}/sap/{GRADUAL_RUN}.json",
     output:
-        "results/{experiment}/seed{seed}/gradual/limits.json",
+        f"{RUN}/gradual/limits.json",
     log:
         "logs/gradual/{experiment}/seed{seed}.log",
     benchmark:
@@ -42,7 +42,7 @@ rule gradual:
 
 rule gradual_figure:
     input:
-        expand("results/{{experiment}}/seed{seed}/gradual/limits.json", seed=SEEDS),
+        expand(rules.gradual.output[0], seed=SEEDS, allow_missing=True),
     output:
         pdf="results/figures/gradual_{experiment}.pdf",
         png=report(
@@ -65,11 +65,7 @@ rule gradual_figure:
 
 rule gradual_table:
     input:
-        expand(
-            "results/{experiment}/seed{seed}/gradual/limits.json",
-            experiment=GRADUAL_EXPERIMENTS,
-            seed=SEEDS,
-        ),
+        expand(rules.gradual.output[0], experiment=GRADUAL_EXPERIMENTS, seed=SEEDS),
     output:
         csv=report(
             "results/tables/gradual.csv",

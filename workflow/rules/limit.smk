@@ -5,7 +5,7 @@ rule actual_limit:
     input:
         unpack(limit_inputs),
     output:
-        "results/{experiment}/seed{seed}/limit.json",
+        f"{RUN}/limit.json",
     log:
         "logs/actual_limit/{experiment}/seed{seed}.log",
     benchmark:
@@ -27,4 +27,4 @@ rule actual_limit:
         "../scripts/actual_limit.py"
 
 
-LIMIT_TARGETS = per_run("results/{experiment}/seed{seed}/limit.json")
+LIMIT_TARGETS = per_run(rules.actual_limit.output[0])

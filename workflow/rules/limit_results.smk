@@ -6,9 +6,9 @@ LIMITS_CAT = "Pruning limit: theory against practice"
 
 rule limits_table:
     input:
-        theory=per_run("results/{experiment}/seed{seed}/theory.json"),
-        limit=per_run("results/{experiment}/seed{seed}/limit.json"),
-        metrics=per_run("results/{experiment}/seed{seed}/l1_metrics.json"),
+        theory=per_run(rules.theory.output[0]),
+        limit=per_run(rules.actual_limit.output[0]),
+        metrics=per_run(rules.train.output.metrics, kind="l1"),
         kind_theory=kind_theories(),
     output:
         csv=report(
@@ -40,19 +40,11 @@ rule limits_table:
 
 rule limit_figures:
     input:
-        theory=lambda w: per_run(
-            "results/{experiment}/seed{seed}/theory.json", [w.experiment]
-        ),
-        limit=lambda w: per_run(
-            "results/{experiment}/seed{seed}/limit.json", [w.experiment]
-        ),
-        spectrum=lambda w: per_run(
-            "results/{experiment}/seed{seed}/spectrum.json", [w.experiment]
-        ),
+        theory=lambda w: per_run(rules.theory.output[0], [w.experiment]),
+        limit=lambda w: per_run(rules.actual_limit.output[0], [w.experiment]),
+        spectrum=lambda w: per_run(rules.spectrum.output[0], [w.experiment]),
         kind_theory=lambda w: kind_theories([w.experiment]),
-        rows=lambda w: per_run(
-            "results/{experiment}/seed{seed}/hessian_rows.json", [w.experiment]
-        ),
+        rows=lambda w: per_run(rules.hessian_rows.output[0], [w.experiment]),
     output:
         transition_pdf="results/figures/limit_{experiment}_transition.pdf",
         transition_png=report(
@@ -109,8 +101,8 @@ rule limit_figures:
 
 rule predicted_vs_actual:
     input:
-        theory=per_run("results/{experiment}/seed{seed}/theory.json"),
-        limit=per_run("results/{experiment}/seed{seed}/limit.json"),
+        theory=per_run(rules.theory.output[0]),
+        limit=per_run(rules.actual_limit.output[0]),
     output:
         pdf="results/figures/predicted_vs_actual.pdf",
         png=report(
@@ -133,8 +125,8 @@ rule predicted_vs_actual:
 
 rule key_factors:
     input:
-        theory=per_run("results/{experiment}/seed{seed}/theory.json"),
-        limit=per_run("results/{experiment}/seed{seed}/limit.json"),
+        theory=per_run(rules.theory.output[0]),
+        limit=per_run(rules.actual_limit.output[0]),
         kind_theory=kind_theories(),
     output:
         pdf="results/figures/key_factors.pdf",
@@ -163,8 +155,8 @@ rule key_factors:
 
 rule weight_distributions:
     input:
-        theory=per_run("results/{experiment}/seed{seed}/theory.json"),
-        limit=per_run("results/{experiment}/seed{seed}/limit.json"),
+        theory=per_run(rules.theory.output[0]),
+        limit=per_run(rules.actual_limit.output[0]),
         kind_theory=kind_theories(),
     output:
         pdf="results/figures/weight_distributions.pdf",

@@ -5,32 +5,9 @@ from prunelimit.limit.gradual_plan import kept_iterations
 
 SAP = SETTINGS.sap
 SAP_EXPERIMENTS = list(SAP.experiments)
-# PQI of the dense, l1 and pruned networks: every experiment with a dense network
-PQI_RUNS = per_run(
-    "results/{experiment}/seed{seed}/pqi.json",
-    [e for e in EXPERIMENTS if "dense" in kinds_of(e)],
-)
 SAP_CAT = "SAP and PQ Index"
 # PQI of the trained networks: the two (p, q) pairs of the paper, plus the configured one.
 SAP_PQ_PAIRS = sorted({(0.5, 1.0), (1.0, 2.0), (float(SAP.p), float(SAP.q))})
-
-
-SAP_RUNS = {
-    experiment: expand(
-        "results/{experiment}/seed{seed}/sap/{method}_{scope}.csv",
-        experiment=experiment,
-        seed=SEEDS,
-        method=SAP.methods,
-        scope=SAP.scopes,
-    )
-    # LOMP (the l1 network one-shot pruned, no retraining) beside them, global scope
-    + expand(
-        "results/{experiment}/seed{seed}/sap/lomp_global.csv",
-        experiment=experiment,
-        seed=SEEDS,
-    )
-    for experiment in SAP_EXPERIMENTS
-}
 
 
 include: "sap_ablations.smk"
@@ -48,7 +25,7 @@ rule sap_dense:
     input:
         data=lambda w: dataset_path(w.experiment),
     output:
-        "results/{experiment}/seed{seed}/sap/dense_start.pt",
+        f"{RUN}/sap/dense_start.pt",
     log:
         "logs/sap/{experiment}/seed{seed}/dense_start.log",
     benchmark:
@@ -63,7 +40,7 @@ rule sap_dense:
         exp=lambda w: training_view(w.experiment, "dense"),
         epochs=SAP.epochs,
         device=DEVICE,
-        checkpoint=lambda w: f"results/{w.experiment}/seed{w.seed}/sap/dense_start.ckpt",
+        checkpoint=lambda w: f"{run_dir(w.experiment, w.seed)}/sap/dense_start.ckpt",
     script:
         "../scripts/sap_dense.py"
 
@@ -71,19 +48,20 @@ rule sap_dense:
 rule sap:
     input:
         data=lambda w: dataset_path(w.experiment),
-        start="results/{experiment}/seed{seed}/sap/dense_start.pt",
+        start=rules.sap_dense.output[0],
     output:
         tables=expand(
-            "results/{{experiment}}/seed{{seed}}/sap/{{method}}_{scope}.csv",
-            scope=SAP.scopes,
+            f"{RUN}/sap/{{method}}_{{scope}}.csv", scope=SAP.scopes, allow_missing=True
         ),
         records=expand(
-            "results/{{experiment}}/seed{{seed}}/sap/{{method}}_{scope}.json",
+            f"{RUN}/sap/{{method}}_{{scope}}.json",
             scope=SAP.scopes,
+            allow_missing=True,
         ),
         states=expand(
-            "results/{{experiment}}/seed{{seed}}/sap/{{method}}_{scope}_states.pt",
+            f"{RUN}/sap/{{method}}_{{scope}}_states.pt",
             scope=SAP.scopes,
+            allow_missing=True,
         ),
     log:
         "logs/sap/{experiment}/seed{seed}/{method}.log",
@@ -102,7 +80,7 @@ rule sap:
         keep=lambda w: kept_iterations(SETTINGS, w.experiment, w.method),  # gradual stage
         device=DEVICE,
         checkpoints=lambda w: [
-            f"results/{w.experiment}/seed{w.seed}/sap/{w.method}_{scope}.ckpt"
+            f"{run_dir(w.experiment, w.seed)}/sap/{w.method}_{scope}.ckpt"
             for scope in SAP.scopes
         ],
     script:
@@ -112,11 +90,11 @@ rule sap:
 rule pqi:
     input:
         data=lambda w: dataset_path(w.experiment),
-        dense="results/{experiment}/seed{seed}/dense.pt",
-        l1="results/{experiment}/seed{seed}/l1.pt",
-        limit="results/{experiment}/seed{seed}/limit.json",
+        dense=f"{RUN}/dense.pt",
+        l1=f"{RUN}/l1.pt",
+        limit=rules.actual_limit.output[0],
     output:
-        "results/{experiment}/seed{seed}/pqi.json",
+        f"{RUN}/pqi.json",
     log:
         "logs/sap/{experiment}/seed{seed}/pqi.log",
     benchmark:
@@ -134,7 +112,7 @@ rule pqi:
 rule sap_ablation:
     input:
         data=lambda w: dataset_path(w.experiment),
-        start="results/{experiment}/seed{seed}/sap/dense_start.pt",
+        start=rules.sap_dense.output[0],
     output:
         table=f"{ABLATION_PATTERN}.csv",
         records=f"{ABLATION_PATTERN}.json",
@@ -160,11 +138,11 @@ rule sap_ablation:
 rule sap_lomp:
     input:
         data=lambda w: dataset_path(w.experiment),
-        l1="results/{experiment}/seed{seed}/l1.pt",
-        limit="results/{experiment}/seed{seed}/limit.json",
+        l1=f"{RUN}/l1.pt",
+        limit=rules.actual_limit.output[0],
     output:
-        table="results/{experiment}/seed{seed}/sap/lomp_global.csv",
-        records="results/{experiment}/seed{seed}/sap/lomp_global.json",
+        table=f"{RUN}/sap/lomp_global.csv",
+        records=f"{RUN}/sap/lomp_global.json",
     log:
         "logs/sap/{experiment}/seed{seed}/lomp.log",
     benchmark:
@@ -181,10 +159,29 @@ rule sap_lomp:
         "../scripts/sap_lomp.py"
 
 
+# PQI of the dense, l1 and pruned networks: every experiment with a dense network
+PQI_RUNS = per_run(
+    rules.pqi.output[0], [e for e in EXPERIMENTS if "dense" in kinds_of(e)]
+)
+# The record tables of an experiment's runs: each method and scope (rule `sap`), and LOMP (the
+# l1 network one-shot pruned, no retraining) beside them, global scope
+SAP_RUNS = {
+    experiment: expand(
+        f"{RUN}/sap/{{method}}_{{scope}}.csv",
+        experiment=experiment,
+        seed=SEEDS,
+        method=SAP.methods,
+        scope=SAP.scopes,
+    )
+    + expand(rules.sap_lomp.output.table, experiment=experiment, seed=SEEDS)
+    for experiment in SAP_EXPERIMENTS
+}
+
+
 rule sap_figures:
     input:
         runs=lambda w: SAP_RUNS[w.experiment],
-        limits=expand("results/{{experiment}}/seed{seed}/limit.json", seed=SEEDS),
+        limits=expand(rules.actual_limit.output[0], seed=SEEDS, allow_missing=True),
     output:
         accuracy_pdf="results/figures/sap_{experiment}_accuracy.pdf",
         accuracy_png=report(

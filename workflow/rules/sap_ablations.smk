@@ -13,13 +13,19 @@ SAP_BASE = (_num(SAP.p), _num(SAP.q), _num(SAP.eta_r), _num(SAP.gamma))
 SAP_ABL = SAP.ablations
 SAP_ABLATIONS = {
     "pq": [(_num(p), _num(q), SAP_BASE[2], SAP_BASE[3]) for p, q in SAP_ABL.pq],
-    "eta_gamma": [(SAP_BASE[0], SAP_BASE[1], _num(e), _num(g)) for e, g in SAP_ABL.eta_gamma],
+    "eta_gamma": [
+        (SAP_BASE[0], SAP_BASE[1], _num(e), _num(g)) for e, g in SAP_ABL.eta_gamma
+    ],
 }
 ABLATION_EXPERIMENTS = [
-    e for e in SAP_EXPERIMENTS if SAP_ABL.experiments is None or e in SAP_ABL.experiments
+    e
+    for e in SAP_EXPERIMENTS
+    if SAP_ABL.experiments is None or e in SAP_ABL.experiments
 ]
 SAP_BASE_IS_MAIN = "sap" in SAP.methods and "global" in SAP.scopes
-ABLATION_PATTERN = "results/{experiment}/seed{seed}/sap/ablation/sap_p{p}_q{q}_eta{eta_r}_gamma{gamma}_global"
+ABLATION_PATTERN = (
+    f"{RUN}/sap/ablation/sap_p{{p}}_q{{q}}_eta{{eta_r}}_gamma{{gamma}}_global"
+)
 
 
 def ablation_runs(experiment, family):
@@ -32,7 +38,7 @@ def ablation_runs(experiment, family):
         for setting in settings:
             values = dict(zip(("p", "q", "eta_r", "gamma"), setting))
             if setting == SAP_BASE and SAP_BASE_IS_MAIN:
-                path = f"results/{experiment}/seed{seed}/sap/sap_global.csv"
+                path = f"{run_dir(experiment, seed)}/sap/sap_global.csv"
             else:
                 path = ABLATION_PATTERN.format(
                     experiment=experiment, seed=seed, **values

@@ -5,9 +5,9 @@
 rule spectrum:
     input:
         data=lambda w: dataset_path(w.experiment),
-        model="results/{experiment}/seed{seed}/l1.pt",
+        model=f"{RUN}/l1.pt",
     output:
-        "results/{experiment}/seed{seed}/spectrum.json",
+        f"{RUN}/spectrum.json",
     log:
         "logs/spectrum/{experiment}/seed{seed}.log",
     benchmark:
@@ -31,9 +31,9 @@ rule spectrum:
 use rule spectrum as kind_spectrum with:
     input:
         data=lambda w: dataset_path(w.experiment),
-        model="results/{experiment}/seed{seed}/{kind}.pt",
+        model=rules.train.output.model,
     output:
-        "results/{experiment}/seed{seed}/{kind}_spectrum.json",
+        f"{RUN}/{{kind}}_spectrum.json",
     log:
         "logs/spectrum/{experiment}/seed{seed}_{kind}.log",
     benchmark:
@@ -53,9 +53,9 @@ use rule spectrum as kind_spectrum with:
 rule hessian_rows:
     input:
         data=lambda w: dataset_path(w.experiment),
-        model="results/{experiment}/seed{seed}/l1.pt",
+        model=f"{RUN}/l1.pt",
     output:
-        "results/{experiment}/seed{seed}/hessian_rows.json",
+        f"{RUN}/hessian_rows.json",
     log:
         "logs/hessian_rows/{experiment}/seed{seed}.log",
     benchmark:

@@ -16,19 +16,19 @@ REGION_EXPERIMENTS = [
 ]
 SPLINE_CAT = "Spline early-bird and linear regions"
 # The partition figure draws one network per experiment: the first seed's.
-PARTITION_RUNS = [(e, seeds_of(e)[0]) for e in SPLINE_EXPERIMENTS]
+PARTITION_SEEDS = [seeds_of(e)[0] for e in SPLINE_EXPERIMENTS]
 
 
 rule spline_eb:
     input:
         data=lambda w: dataset_path(w.experiment),
-        model="results/{experiment}/seed{seed}/l1.pt",
-        watch="results/{experiment}/seed{seed}/l1_watch.pt",
+        model=f"{RUN}/l1.pt",
+        watch=f"{RUN}/l1_watch.pt",
     output:
-        eb="results/{experiment}/seed{seed}/spline/eb.json",
-        distances="results/{experiment}/seed{seed}/spline/eb_distances.csv",
-        limit="results/{experiment}/seed{seed}/spline/eb_limit.json",
-        trajectory="results/{experiment}/seed{seed}/spline/trajectory.npz",
+        eb=f"{RUN}/spline/eb.json",
+        distances=f"{RUN}/spline/eb_distances.csv",
+        limit=f"{RUN}/spline/eb_limit.json",
+        trajectory=f"{RUN}/spline/trajectory.npz",
     log:
         "logs/spline/{experiment}/seed{seed}/eb.log",
     benchmark:
@@ -54,12 +54,12 @@ rule spline_eb:
 rule spline_partition:
     input:
         data=lambda w: dataset_path(w.experiment),
-        model="results/{experiment}/seed{seed}/l1.pt",
-        theory="results/{experiment}/seed{seed}/theory.json",
-        limit="results/{experiment}/seed{seed}/limit.json",
+        model=f"{RUN}/l1.pt",
+        theory=rules.theory.output[0],
+        limit=rules.actual_limit.output[0],
     output:
-        record="results/{experiment}/seed{seed}/spline/partition.json",
-        arrays="results/{experiment}/seed{seed}/spline/partition.npz",
+        record=f"{RUN}/spline/partition.json",
+        arrays=f"{RUN}/spline/partition.npz",
     log:
         "logs/spline/{experiment}/seed{seed}/partition.log",
     benchmark:
@@ -80,10 +80,18 @@ rule spline_partition:
 
 rule spline_partition_figure:
     input:
-        records=[
-            f"results/{e}/seed{s}/spline/partition.json" for e, s in PARTITION_RUNS
-        ],
-        arrays=[f"results/{e}/seed{s}/spline/partition.npz" for e, s in PARTITION_RUNS],
+        records=expand(
+            rules.spline_partition.output.record,
+            zip,
+            experiment=SPLINE_EXPERIMENTS,
+            seed=PARTITION_SEEDS,
+        ),
+        arrays=expand(
+            rules.spline_partition.output.arrays,
+            zip,
+            experiment=SPLINE_EXPERIMENTS,
+            seed=PARTITION_SEEDS,
+        ),
     output:
         pdf="results/figures/spline_partition.pdf",
         png=report(
@@ -106,9 +114,9 @@ rule spline_partition_figure:
 rule linear_regions:
     input:
         data=lambda w: dataset_path(w.experiment),
-        model="results/{experiment}/seed{seed}/dense.pt",
+        model=f"{RUN}/dense.pt",
     output:
-        "results/{experiment}/seed{seed}/spline/regions.csv",
+        f"{RUN}/spline/regions.csv",
     log:
         "logs/spline/{experiment}/seed{seed}/regions.log",
     benchmark:
@@ -130,15 +138,13 @@ rule linear_regions:
 
 rule spline_figures:
     input:
-        eb=expand("results/{{experiment}}/seed{seed}/spline/eb.json", seed=SEEDS),
+        eb=expand(rules.spline_eb.output.eb, seed=SEEDS, allow_missing=True),
         distances=expand(
-            "results/{{experiment}}/seed{seed}/spline/eb_distances.csv", seed=SEEDS
+            rules.spline_eb.output.distances, seed=SEEDS, allow_missing=True
         ),
-        limit=expand(
-            "results/{{experiment}}/seed{seed}/spline/eb_limit.json", seed=SEEDS
-        ),
+        limit=expand(rules.spline_eb.output.limit, seed=SEEDS, allow_missing=True),
         trajectory=expand(
-            "results/{{experiment}}/seed{seed}/spline/trajectory.npz", seed=SEEDS
+            rules.spline_eb.output.trajectory, seed=SEEDS, allow_missing=True
         ),
     output:
         eb_pdf="results/figures/spline_{experiment}_eb.pdf",
@@ -179,9 +185,7 @@ rule spline_figures:
 
 rule regions_figure:
     input:
-        regions=expand(
-            "results/{{experiment}}/seed{seed}/spline/regions.csv", seed=SEEDS
-        ),
+        regions=expand(rules.linear_regions.output[0], seed=SEEDS, allow_missing=True),
     output:
         pdf="results/figures/regions_{experiment}.pdf",
         png=report(
@@ -205,19 +209,11 @@ rule regions_figure:
 rule spline_table:
     input:
         limit=expand(
-            "results/{experiment}/seed{seed}/spline/eb_limit.json",
-            experiment=SPLINE_EXPERIMENTS,
-            seed=SEEDS,
+            rules.spline_eb.output.limit, experiment=SPLINE_EXPERIMENTS, seed=SEEDS
         ),
-        eb=expand(
-            "results/{experiment}/seed{seed}/spline/eb.json",
-            experiment=SPLINE_EXPERIMENTS,
-            seed=SEEDS,
-        ),
+        eb=expand(rules.spline_eb.output.eb, experiment=SPLINE_EXPERIMENTS, seed=SEEDS),
         regions=expand(
-            "results/{experiment}/seed{seed}/spline/regions.csv",
-            experiment=REGION_EXPERIMENTS,
-            seed=SEEDS,
+            rules.linear_regions.output[0], experiment=REGION_EXPERIMENTS, seed=SEEDS
         ),
     output:
         csv=report(

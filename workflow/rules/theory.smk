@@ -5,10 +5,10 @@
 rule theory:
     input:
         data=lambda w: dataset_path(w.experiment),
-        model="results/{experiment}/seed{seed}/l1.pt",
-        spectrum="results/{experiment}/seed{seed}/spectrum.json",
+        model=f"{RUN}/l1.pt",
+        spectrum=rules.spectrum.output[0],
     output:
-        "results/{experiment}/seed{seed}/theory.json",
+        f"{RUN}/theory.json",
     log:
         "logs/theory/{experiment}/seed{seed}.log",
     benchmark:
@@ -31,10 +31,10 @@ rule theory:
 use rule theory as kind_theory with:
     input:
         data=lambda w: dataset_path(w.experiment),
-        model="results/{experiment}/seed{seed}/{kind}.pt",
-        spectrum="results/{experiment}/seed{seed}/{kind}_spectrum.json",
+        model=rules.train.output.model,
+        spectrum=rules.kind_spectrum.output[0],
     output:
-        "results/{experiment}/seed{seed}/{kind}_theory.json",
+        f"{RUN}/{{kind}}_theory.json",
     log:
         "logs/theory/{experiment}/seed{seed}_{kind}.log",
     benchmark:
@@ -48,9 +48,7 @@ use rule theory as kind_theory with:
         device=DEVICE,
 
 
-THEORY_TARGETS = (
-    per_run("results/{experiment}/seed{seed}/theory.json") + kind_theories()
-)
+THEORY_TARGETS = per_run(rules.theory.output[0]) + kind_theories()
 
 
 # `snakemake predict`: only the prediction (spectrum and theory), no actual-limit search.

@@ -6,9 +6,9 @@ rule train:
     input:
         data=lambda w: dataset_path(w.experiment),
     output:
-        model="results/{experiment}/seed{seed}/{kind}.pt",
-        metrics="results/{experiment}/seed{seed}/{kind}_metrics.json",
-        watch="results/{experiment}/seed{seed}/{kind}_watch.pt",
+        model=f"{RUN}/{{kind}}.pt",
+        metrics=f"{RUN}/{{kind}}_metrics.json",
+        watch=f"{RUN}/{{kind}}_watch.pt",
     log:
         "logs/train/{experiment}/seed{seed}/{kind}.log",
     benchmark:
@@ -24,7 +24,7 @@ rule train:
     params:
         exp=lambda w: training_view(w.experiment, w.kind),
         device=DEVICE,
-        checkpoint=lambda w: f"results/{w.experiment}/seed{w.seed}/{w.kind}.ckpt",
+        checkpoint=lambda w: f"{run_dir(w.experiment, w.seed)}/{w.kind}.ckpt",
         watch=lambda w: watch_settings(w.experiment, w.kind),
     script:
         "../scripts/train.py"
@@ -37,8 +37,9 @@ rule import_weights:
             "weights" if w.kind == "l1" else "dense_weights"
         ],
     output:
-        model="results/{experiment}/seed{seed}/{kind}.pt",
-        metrics="results/{experiment}/seed{seed}/{kind}_metrics.json",
+        # the files `train` writes for a trained experiment, so that what follows is the same
+        model=rules.train.output.model,
+        metrics=rules.train.output.metrics,
     log:
         "logs/import_weights/{experiment}/seed{seed}/{kind}.log",
     benchmark:
@@ -55,8 +56,10 @@ rule import_weights:
 
 
 TRAIN_TARGETS = [
-    f"results/{e}/seed{s}/{kind}_metrics.json"
+    path
     for e in EXPERIMENTS
     for s in seeds_of(e)
-    for kind in kinds_of(e, s)
+    for path in expand(
+        rules.train.output.metrics, experiment=e, seed=s, kind=kinds_of(e, s)
+    )
 ]
