@@ -4,7 +4,11 @@
 rule download:
     input:
         # your own data's file: a changed file prepares it again (and reruns what follows)
-        lambda w: [own.file] if (own := SETTINGS.datasets.get(w.dataset)) and own.file else [],
+        lambda w: (
+            [own.file]
+            if (own := SETTINGS.datasets.get(w.dataset)) and own.file
+            else []
+        ),
     output:
         "resources/datasets/{dataset}.pt",
     log:
