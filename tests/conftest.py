@@ -95,3 +95,26 @@ def tiny_run(tmp_path_factory) -> Path:
     proc = tiny_config_run(work)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return work
+
+
+# The suite runs on two workers (pyproject: `-n 2 --dist loadgroup`). The tests that read one
+# shared run stay on one worker, so that it runs once: the rehearsal of the paper grid on one,
+# the tiny workflow and the SLURM cluster's runs on the other, which shares its cores with the
+# rest. The rehearsal, the longest, is handed out first.
+GROUPS = {"rehearsal": "rehearsal", "tiny_run": "tiny"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        group = next((g for f, g in GROUPS.items() if f in item.fixturenames), None)
+        if group is None and item.get_closest_marker("slurm"):
+            group = "tiny"
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+    order = {"rehearsal": 0, "tiny": 1}
+    items.sort(key=lambda i: order.get(_group(i), 2))
+
+
+def _group(item) -> str | None:
+    mark = item.get_closest_marker("xdist_group")
+    return mark.args[0] if mark and mark.args else None

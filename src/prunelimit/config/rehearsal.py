@@ -92,6 +92,10 @@ SECTIONS: dict[str, dict[str, Override]] = {
     "spline": {
         "grid": (16, "16 x 16 inputs for the partition codes"),
         "finetune_epochs": (lambda e: min(e, 1), "one masked fine-tuning epoch"),
+        "densities": (
+            lambda d: [d[0], d[len(d) // 2]],
+            "the paper's first density and its middle one, where the bound's allocation differs",
+        ),
     },
 }
 

@@ -101,8 +101,11 @@ def compare_allocations(
             }
             row["hidden_weights"] = int(sum(hidden_sizes(n0, widths)))
             row["log_bound"] = log_bound
-            row.update(_accuracies(model, data, plane, "oneshot_", train=False))
+            oneshot = _accuracies(model, data, plane, "oneshot_", train=False)
+            regions = {k: oneshot.pop(k) for k in list(oneshot) if k.endswith("regions")}
+            row.update(oneshot)
             row.update({f"density_{i + 1}": float(p) for i, p in enumerate(realised)})
+            row.update(regions)  # the columns in their order: accuracies, densities, regions
             if finetune.epochs > 0:
                 fit(model, data, finetune, seed=seed, masks=masks, log=lambda _msg: None)
             row.update(_accuracies(model, data, plane, "", train=True))
