@@ -90,31 +90,30 @@ def tiny_config_run(work: Path, *extra: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory) -> Path:
-    """The whole workflow on the tiny config, run locally once per test session."""
-    work = tmp_path_factory.mktemp("wf")
-    proc = tiny_config_run(work)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    """The whole workflow on the tiny config, run locally once per test session: the first
+    worker that needs it runs it, under a lock that the other worker waits on."""
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the workers' base folders sit side by side
+    work, done = shared / "tiny_run", shared / "tiny_run.done"
+    with FileLock(str(shared / "tiny_run.lock")):
+        if not done.exists():
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir()
+            proc = tiny_config_run(work)
+            assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+            done.touch()
     return work
 
 
-# The suite runs on two workers (pyproject: `-n 2 --dist loadgroup`). The tests that read one
-# shared run stay on one worker, so that it runs once: the rehearsal of the paper grid on one,
-# the tiny workflow and the SLURM cluster's runs on the other, which shares its cores with the
-# rest. The rehearsal, the longest, is handed out first.
-GROUPS = {"rehearsal": "rehearsal", "tiny_run": "tiny"}
+# The suite runs on two workers (pyproject: `-n 2 --dist loadfile`: a file's tests on one
+# worker). The rehearsal of the paper grid, the longest file, is handed out first; the files
+# that read the tiny run next. Only the order changes: every test runs.
+FIRST = ("test_rehearsal.py", "test_slurm.py", "test_workflow.py")
 
 
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        group = next((g for f, g in GROUPS.items() if f in item.fixturenames), None)
-        if group is None and item.get_closest_marker("slurm"):
-            group = "tiny"
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
-    order = {"rehearsal": 0, "tiny": 1}
-    items.sort(key=lambda i: order.get(_group(i), 2))
-
-
-def _group(item) -> str | None:
-    mark = item.get_closest_marker("xdist_group")
-    return mark.args[0] if mark and mark.args else None
+    rank = {name: i for i, name in enumerate(FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(FIRST)))
