@@ -14,7 +14,7 @@ import prunelimit
 from conftest import REPO, run_snakemake
 from prunelimit.config.schema import ConfigError, load_schema
 from prunelimit.config.settings import DatasetSettings, ExperimentSettings
-from prunelimit.config.validate import check_config, load_settings
+from prunelimit.config.validate import load_settings
 from prunelimit.curvature.operator import HessianOperator
 from prunelimit.data import DatasetError, load_dataset, prepare_dataset
 from prunelimit.experiment.checks import check_models
@@ -178,7 +178,7 @@ def _exp_config(model: str, dataset: str = "mnist1d", **extra) -> dict:
 )
 def test_a_bad_model_is_refused_naming_the_experiment_and_the_model(model, message):
     config = _exp_config(model)
-    check_config(config, SCHEMA)  # the schema takes any import path
+    load_settings(config, SCHEMA)  # the schema takes any import path
     with pytest.raises(ConfigError, match=message) as err:
         check_models(load_settings(config, SCHEMA))
     assert "experiment 'tiny'" in str(err.value) and model in str(err.value)
@@ -225,7 +225,7 @@ def test_the_workflow_refuses_a_bad_model_before_any_job(tmp_path):
 
 def test_an_unknown_dataset_names_the_known_ones():
     with pytest.raises(ConfigError, match="'mine' is neither a known dataset nor one of the"):
-        check_config(_exp_config("mlp", dataset="mine"), SCHEMA)
+        load_settings(_exp_config("mlp", dataset="mine"), SCHEMA)
 
 
 # --- bad data, when it is prepared (the first job) ------------------------------------------

@@ -6,7 +6,7 @@ import yaml
 
 from conftest import REPO, run_snakemake
 from prunelimit.config.schema import ConfigError, load_schema
-from prunelimit.config.validate import check_config, check_files, load_settings
+from prunelimit.config.validate import check_files, load_settings
 from prunelimit.data import DATASETS
 from prunelimit.models.registry import MODELS
 
@@ -15,8 +15,8 @@ DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
 
 
 def test_default_and_paper_configs_are_valid():
-    check_config(DEFAULT, SCHEMA)
-    check_config(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()), SCHEMA)
+    load_settings(DEFAULT, SCHEMA)
+    load_settings(yaml.safe_load((REPO / "config" / "paper.yaml").read_text()), SCHEMA)
 
 
 def test_schema_enums_match_the_registries():
@@ -30,7 +30,7 @@ def _bad(mutate) -> str:
     cfg = copy.deepcopy(DEFAULT)
     mutate(cfg)
     with pytest.raises(ConfigError) as err:
-        check_config(cfg, SCHEMA)
+        load_settings(cfg, SCHEMA)
     return str(err.value)
 
 
@@ -151,7 +151,7 @@ def test_own_weights_cross_checks(tmp_path, monkeypatch):
     cfg["experiments"][1].update(weights="w.pt")  # fc5: in neither sap nor spline
     cfg["experiments"][1].pop("train")
     cfg["experiments"][1].pop("l1_train")
-    check_config(cfg, SCHEMA)
+    load_settings(cfg, SCHEMA)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError, match=r"experiments\[1\].weights \(fc5\): w.pt does not exist"):
         check_files(load_settings(cfg, SCHEMA))

@@ -4,15 +4,31 @@ against a finite-difference second derivative on a small trained network."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from prunelimit.curvature.linalg import row_dots
 from prunelimit.curvature.operator import HessianOperator
-from prunelimit.limit.local_model import local_model_along_curve, local_terms, pruning_directions
+from prunelimit.limit.local_model import (
+    local_model_along_curve,
+    pruning_directions,
+    quadratic_terms,
+)
 from prunelimit.pruning import keep_largest
+
+
+def local_terms(
+    g: torch.Tensor, hvp: Callable[[torch.Tensor], torch.Tensor], U: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """First-order ``U g``, quadratic ``diag(U H U^T) / 2`` and their sum, per row of ``U``
+    (``hvp(V)``: ``H V^T`` for a batch of rows)."""
+    first = row_dots(U, g)
+    quadratic = quadratic_terms(hvp, U)
+    return {"first_order": first, "quadratic": quadratic, "model": first + quadratic}
 
 
 def test_directions_remove_the_smallest_weights():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -23,9 +24,27 @@ from prunelimit.regions.bound import (
     kept_counts,
     log_region_bound,
     rank_log_pmf,
-    serra_bound_bruteforce,
 )
 from prunelimit.regions.sparsity import allocation_masks, compare_allocations, mlp_dims
+
+
+# A reference for the bound: Serra et al.'s by direct enumeration.
+def serra_bound_bruteforce(n0: int, widths: Sequence[int]) -> int:
+    """Serra et al.'s dense bound by direct enumeration of ``J`` (exact integers; tiny nets)."""
+    total = 0
+
+    def walk(layer: int, cap_dims: list[int], prod: int) -> None:
+        nonlocal total
+        if layer == len(widths):
+            total += prod
+            return
+        n = widths[layer]
+        zeta = min([n0, *cap_dims, n])
+        for j in range(zeta + 1):
+            walk(layer + 1, [*cap_dims, n - j], prod * math.comb(n, j))
+
+    walk(0, [], 1)
+    return total
 
 
 def direct_bound(n0: int, widths: list[int], densities: list[float]) -> float:

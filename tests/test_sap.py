@@ -13,10 +13,57 @@ import prunelimit.sap.iterative as sap_mod
 from conftest import toy_splits
 from prunelimit.config.settings import TrainSettings
 from prunelimit.data import DatasetSplits
-from prunelimit.pruning import prune_smallest, prune_smallest_rows
+from prunelimit.pruning import Masks, full_masks, keep_largest, prune_smallest
 from prunelimit.sap.iterative import iteration_settings, run_pruning
-from prunelimit.sap.strategies import PruneSettings, lt_step, os_masks, sap_step
+from prunelimit.sap.strategies import SAP, LotteryTicket, OneShot, PruneSettings, PruningState
 from prunelimit.training.loop import evaluate
+
+
+# One step of each strategy, as functions of the masks (the tests' shorthand).
+def sap_step(
+    weights: dict[str, torch.Tensor],
+    masks: Masks,
+    scope: str,
+    p: float = 0.5,
+    q: float = 1.0,
+    eta_r: float = 0.0,
+    gamma: float = 1.0,
+    beta: float = 0.9,
+) -> tuple[Masks, dict]:
+    """One SAP step (:class:`SAP`); ``info`` as :func:`scoped_step`."""
+    hyper = PruneSettings(p=p, q=q, eta_r=eta_r, gamma=gamma, beta=beta)
+    return SAP(scope, hyper).next_masks(weights, masks, PruningState(0))
+
+
+def lt_step(
+    weights: dict[str, torch.Tensor],
+    masks: Masks,
+    scope: str,
+    rate: float = 0.2,
+    p: float = 0.5,
+    q: float = 1.0,
+) -> tuple[Masks, dict]:
+    """One Lottery Ticket step (:class:`LotteryTicket`; ``pqi``, ``r`` with ``p``, ``q``)."""
+    hyper = PruneSettings(p=p, q=q, lt_rate=rate)
+    return LotteryTicket(scope, hyper).next_masks(weights, masks, PruningState(0))
+
+
+def os_masks(
+    dense: dict[str, torch.Tensor],
+    scope: str,
+    keep_fraction: float,
+    weights: dict[str, torch.Tensor] | None = None,
+    masks: Masks | None = None,
+    p: float = 0.5,
+    q: float = 1.0,
+) -> tuple[Masks, dict]:
+    """One Shot masks at ``keep_fraction`` (:meth:`OneShot.masks_at`); without ``weights``/
+    ``masks`` the measurements describe the dense weights."""
+    weights = dense if weights is None else weights
+    if masks is None:
+        masks = full_masks(weights)
+    return OneShot(scope, PruneSettings(p=p, q=q)).masks_at(dense, keep_fraction, weights, masks)
+
 
 SCOPES = ("global", "layer", "neuron")
 
@@ -118,12 +165,15 @@ def test_os_keeps_power_of_the_rate(scope, t):
             assert np.abs(v[~m]).max() <= np.abs(v[m]).min()
 
 
-def test_rowwise_helper_matches_library_helper():
+def test_rowwise_pruning_matches_the_single_row_helper():
+    """The neuron scope prunes every row at once (``keep_largest`` over rows); each row is what
+    ``prune_smallest`` gives it alone (a count beyond the row's kept entries prunes them all)."""
     g = torch.Generator().manual_seed(3)
     values = torch.randn(7, 11, generator=g)
     mask = torch.rand(7, 11, generator=g) < 0.7
     counts = torch.tensor([0, 1, 2, 3, 20, 5, 4])
-    got = prune_smallest_rows(values, mask, counts)
+    kept = mask.sum(1)
+    got = keep_largest(values, mask, kept - torch.minimum(counts, kept))
     for i in range(7):
         assert torch.equal(got[i], prune_smallest(values[i], mask[i], int(counts[i])))
 

@@ -177,16 +177,6 @@ def prune_smallest(values: torch.Tensor, mask: torch.Tensor, count: int) -> torc
     return flat.view_as(mask)
 
 
-def prune_smallest_rows(
-    values: torch.Tensor, mask: torch.Tensor, counts: torch.Tensor
-) -> torch.Tensor:
-    """Row-wise :func:`prune_smallest`: drop ``counts[i]`` smallest kept ``|values|`` of row
-    ``i`` (counts clipped to the row's kept number)."""
-    kept = mask.sum(1)
-    drop = torch.minimum(counts.to(values.device).long(), kept)
-    return keep_largest(values, mask, kept - drop)
-
-
 def keep_count(rho: float, total: int) -> int:
     """Number of weights kept at kept ratio ``rho`` (rounded to the nearest integer)."""
     return int(round(rho * total))

@@ -257,7 +257,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--check", action="store_true", help="fail if --readme is not up to date")
     args = ap.parse_args(argv)
     current = args.readme.read_text()
-    wanted = render(current, with_defaults(load_schema(args.schema)))
+    schema = load_schema(args.schema)
+    if missing := undocumented(schema):
+        print(f"{args.schema}: properties without a description: {', '.join(missing)}")
+        return 1
+    wanted = render(current, with_defaults(schema))
     if args.check:
         if current != wanted:
             print(f"{args.readme} is out of date: run python -m prunelimit.config.docs")

@@ -53,8 +53,6 @@ def _message(err: jsonschema.ValidationError) -> str:
         return f"config key {key}: {err.instance!r} is not allowed; allowed values: " + " ".join(
             forms
         )
-    if err.validator == "additionalProperties":
-        return f"config key {key}: {err.message}"
     return f"config key {key}: {err.message}"
 
 

@@ -209,11 +209,6 @@ def load_settings(config: dict, schema: str | Path | dict | None = None) -> Sett
     return settings
 
 
-def check_config(config: dict, schema: dict) -> None:
-    """Raise unless ``config`` is valid (:func:`load_settings`, its settings not kept)."""
-    load_settings(config, schema)
-
-
 def _missing(path: str) -> bool:
     """A path the config names that is neither a file nor a folder, nor an output of this
     workflow (under ``results/``, made by a job before it is read)."""

@@ -46,16 +46,6 @@ def pruning_directions(
     return torch.stack([torch.where(ranks >= c, torch.zeros_like(w), -w) for c in cut])
 
 
-def local_terms(
-    g: torch.Tensor, hvp: Callable[[torch.Tensor], torch.Tensor], U: torch.Tensor
-) -> dict[str, torch.Tensor]:
-    """First-order ``U g``, quadratic ``diag(U H U^T) / 2`` and their sum, per row of ``U``
-    (``hvp(V)``: ``H V^T`` for a batch of rows)."""
-    first = row_dots(U, g)
-    quadratic = quadratic_terms(hvp, U)
-    return {"first_order": first, "quadratic": quadratic, "model": first + quadratic}
-
-
 def quadratic_terms(hvp: Callable[[torch.Tensor], torch.Tensor], U: torch.Tensor) -> torch.Tensor:
     """``diag(U H U^T) / 2``: the quadratic term of each row of ``U`` (one product per row)."""
     return 0.5 * row_dots(U, hvp(U))

@@ -119,24 +119,6 @@ def log_region_bound(
     return float(nxt[int(n0)])
 
 
-def serra_bound_bruteforce(n0: int, widths: Sequence[int]) -> int:
-    """Serra et al.'s dense bound by direct enumeration of ``J`` (exact integers; tiny nets)."""
-    total = 0
-
-    def walk(layer: int, cap_dims: list[int], prod: int) -> None:
-        nonlocal total
-        if layer == len(widths):
-            total += prod
-            return
-        n = widths[layer]
-        zeta = min([n0, *cap_dims, n])
-        for j in range(zeta + 1):
-            walk(layer + 1, [*cap_dims, n - j], prod * math.comb(n, j))
-
-    walk(0, [], 1)
-    return total
-
-
 def hidden_sizes(n0: int, widths: Sequence[int]) -> list[int]:
     """``|W_l|`` of the hidden layers."""
     ins = [n0, *widths[:-1]]
