@@ -54,8 +54,8 @@ def pq_index_rows(
     d = keep.sum(1).double()
     top = a.amax(1, keepdim=True)
     a = a / torch.where(top > 0, top, torch.ones_like(top))
-    norm_p = (a.pow(p) * keep).sum(1).pow(1.0 / p)
-    norm_q = (a.pow(q) * keep).sum(1).pow(1.0 / q)
+    norm_p = a.pow(p).sum(1).pow(1.0 / p)  # the dropped entries are 0, and so is 0^p (p > 0)
+    norm_q = a.pow(q).sum(1).pow(1.0 / q)
     index = 1.0 - d.pow(1.0 / q - 1.0 / p) * norm_p / norm_q
     undefined = (d == 0) | (top.squeeze(1) == 0)
     return torch.where(undefined, torch.full_like(index, math.nan), index)
