@@ -5,7 +5,8 @@ The config is .test/rehearsal.yaml, derived from config/paper.yaml by
 sizes shrunk, each for the reason given there and in the file's header). The datasets are
 synthetic CIFAR10-, CIFAR100- and TinyImageNet-shaped prepared files
 (:mod:`prunelimit.data.synthetic`, through the real preparation code), since CI is offline.
-The DAG takes about 9 minutes on 2 cores; the largest job stays under 4 GB resident.
+Its 117 jobs take about 1,000 s on 2 free cores (1,840 core-seconds); the largest job stays under
+4.2 GB resident.
 """
 
 import json
@@ -117,7 +118,7 @@ def rehearsal(tmp_path_factory) -> tuple[Path, str]:
         # checkpoints as by default (after an epoch at most every 60 s), not after every epoch
         # as conftest asks for its resume tests: a ResNet50 checkpoint is ~200 MB
         env.setenv("PRUNELIMIT_CHECKPOINT_EVERY_S", "60")
-        # about 25 min on 2 cores with gradual pruning and the ablations (99 jobs): room to spare
+        # about 17 min on 2 free cores (117 jobs), 21 beside the rest of the suite: room to spare
         proc = run_snakemake("--cores", "2", *args, timeout=2700)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return work, proc.stdout + proc.stderr
