@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from prunelimit.config.schema import SCHEMA
+from prunelimit.config.validate import load_settings
 
 PAPER = Path("config/paper.yaml")
 OUT = Path(".test/rehearsal.yaml")
@@ -203,9 +204,7 @@ def render(paper: dict, source: Path = PAPER) -> str:
 
 def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> int:
     """Write (or, with ``--check``, compare) the rehearsal config; 1 when it is out of date."""
-    from prunelimit.config.validate import load_settings
-
-    ap = argparse.ArgumentParser(prog="python -m prunelimit.config.rehearsal", description=__doc__)
+    ap = argparse.ArgumentParser(prog=COMMAND, description=__doc__)
     ap.add_argument("--paper", type=Path, default=PAPER, help="the paper config")
     ap.add_argument("--out", type=Path, default=OUT, help="the rehearsal config written")
     ap.add_argument("--check", action="store_true", help="fail if --out is not up to date")

@@ -26,6 +26,8 @@ from prunelimit.pruning import (
     count_prunable,
     prunable_weights,
 )
+from prunelimit.sap.iterative import run_pruning
+from prunelimit.sap.strategies import PruneSettings
 from prunelimit.spline.trajectory import watch_recorder, watched
 from prunelimit.training.convergence import training_summary
 from prunelimit.training.imported import check_state_dict, sha256_of
@@ -254,9 +256,6 @@ def prune_experiment(
     run_pruning`) for an experiment: its model, its dense training settings per iteration,
     the SAP hyperparameters ``hyper`` (``iterations``, ``epochs`` and the strategy's), resumable
     from ``checkpoint``, from the shared dense ``start``."""
-    from prunelimit.sap.iterative import run_pruning
-    from prunelimit.sap.strategies import PruneSettings
-
     return run_pruning(
         method,
         scope,
