@@ -17,6 +17,10 @@ from torch import nn
 PRUNABLE_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 Masks = dict[str, torch.Tensor]
+# A pruning path: path(keep) -> the masks keeping `keep` weights, nested in `keep`; and what
+# makes one from the weights and the surviving entries (None: all), e.g. magnitude_path
+MaskPath = Callable[[int], Masks]
+PathOf = Callable[[dict[str, torch.Tensor], "Masks | None"], MaskPath]
 
 
 def prunable_names(model: nn.Module) -> list[str]:
@@ -136,9 +140,7 @@ def global_magnitude_masks(weights: dict[str, torch.Tensor], keep: int) -> Masks
     return split_flat(keep_largest(flat.view(1, -1), full, torch.tensor([keep]))[0], weights)
 
 
-def magnitude_path(
-    weights: dict[str, torch.Tensor], mask: Masks | None = None
-) -> Callable[[int], Masks]:
+def magnitude_path(weights: dict[str, torch.Tensor], mask: Masks | None = None) -> MaskPath:
     """Global magnitude pruning of ``weights`` at any kept count from one sort: ``path(keep)``
     equals :func:`global_magnitude_masks` ``(weights, keep)`` (the masks of a path are nested),
     for a caller that asks for many kept counts of the same weights. ``mask``: only among the

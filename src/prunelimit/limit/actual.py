@@ -23,6 +23,7 @@ from prunelimit.limit.theory import (
 )
 from prunelimit.pruning import (
     Masks,
+    PathOf,
     flat_mask,
     keep_count,
     magnitude_path,
@@ -43,8 +44,12 @@ def pruning_curve(
     rho_min: float,
     l1: float = 0.0,
     mask: Masks | None = None,
+    path_of: PathOf = magnitude_path,
 ) -> dict:
-    """One-shot global magnitude pruning of ``model`` (no fine-tuning) along kept ratios.
+    """One-shot pruning of ``model`` (no fine-tuning) along kept ratios: global magnitude
+    pruning, or the nested masks of any ``path_of(weights, mask) -> path`` (``path(keep)``: the
+    masks keeping ``keep`` weights, nested in ``keep``; a registered method's
+    :attr:`~prunelimit.methods.registry.Method.path`).
 
     ``mask`` (prunable weight name -> bool, True = surviving): prune only among the surviving
     weights, the others zero at every point of the curve (as they are in a pruned network);
@@ -68,7 +73,7 @@ def pruning_curve(
     D_total = sum(w.numel() for w in original.values())
     D = D_total if mask is None else sum(int(m.sum()) for m in mask.values())
     base = unpruned(model, data, l1)
-    path = magnitude_path(original, mask)  # one sort for every point of the curve
+    path = path_of(original, mask)  # e.g. one sort for every point of the curve
     rows: dict[int, dict] = {}
 
     def measure(i: int) -> dict:
@@ -128,9 +133,9 @@ def pruned_point(
     keep: int,
     D: int,
 ) -> dict:
-    """One point of the curve: ``model`` with the ``keep`` largest of its ``original`` weights
-    (``path``: :func:`prunelimit.pruning.magnitude_path`), evaluated on every split; the l1 norm
-    of the removed weights (``removed_l1``). ``model`` is restored on return."""
+    """One point of the curve: ``model`` with ``path(keep)`` of its ``original`` weights (e.g.
+    the ``keep`` largest: :func:`prunelimit.pruning.magnitude_path`), evaluated on every split;
+    the l1 norm of the removed weights (``removed_l1``). ``model`` is restored on return."""
     masks = path(keep)
     removed_l1 = sum(float(original[n].abs()[~m].sum()) for n, m in masks.items())
     with masked(model, masks):
