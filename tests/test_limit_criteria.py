@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from prunelimit.config.settings import TrainSettings
-from prunelimit.limit.actual import pruning_curve
+from prunelimit.limit.actual import curve_verdict, pruning_curve
 from prunelimit.models.registry import build_model
 from prunelimit.pruning import prunable_weights
 from prunelimit.training.loop import evaluate, fit
@@ -66,6 +66,27 @@ def test_without_l1_the_objective_is_the_loss(trained, mnist1d):
     out = pruning_curve(trained, mnist1d, 0.01, 0.001, 12, 0.0005, l1=0.0)
     assert out["rho_objective"] == out["rho_loss"]
     assert all(r["objective"] == r["train_loss"] for r in out["curve"])
+    assert out["verdict"]["broken"] is False and out["verdict"]["reason"] == ""
+
+
+def _rows(rhos, losses):
+    return [{"rho": r, "train_loss": v} for r, v in zip(rhos, losses, strict=True)]
+
+
+def test_a_curve_whose_unpruned_point_is_far_above_its_pruned_ones_is_broken(capsys):
+    """A ResNet18 with BatchNorm statistics barely updated: 110 unpruned, ~2.3 pruned."""
+    rhos = [0.001, 0.01, 0.1, 0.5, 1.0]
+    resnet = curve_verdict({"train_loss": 110.0}, _rows(rhos, [2.3, 2.31, 2.29, 2.3, 110.0]), 10)
+    assert resnet["broken"] and "above ln(10)" in resnet["reason"]
+    assert (resnet["pruned_below"], resnet["pruned_points"]) == (4, 4)  # rho = 1 is not pruned
+    # below ln(classes), yet pruning halves the loss at most points: broken too
+    half = curve_verdict({"train_loss": 1.0}, _rows(rhos, [3.0, 0.3, 0.3, 0.4, 1.0]), 10)
+    assert half["broken"] and "3 of 4 pruned points" in half["reason"]
+    # sane curves: the loss rises as weights go, or stays within noise of the unpruned one
+    rising = curve_verdict({"train_loss": 0.05}, _rows(rhos, [2.5, 1.2, 0.3, 0.06, 0.05]), 10)
+    flat = curve_verdict({"train_loss": 0.05}, _rows(rhos, [2.5, 0.0499, 0.0498, 0.0497, 0.05]), 10)
+    assert not rising["broken"] and not flat["broken"] and rising["reason"] == ""
+    assert curve_verdict({"train_loss": float("nan")}, _rows(rhos, [1.0] * 5), 10)["broken"]
 
 
 def test_automatic_eps_is_the_std_of_the_shuffled_minibatch_losses(trained, mnist1d):

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from prunelimit.tables.limits import limits_table
+from prunelimit.tables.limits import exclusion, limit_records, limits_table
 
 
 def _rec(exp, seed, dataset="mnist1d", model="mlp", **kw):
@@ -88,3 +88,51 @@ def test_the_kinds_columns_appear_where_an_experiment_has_them():
     _, plain = limits_table([_rec("b", 0)])  # no experiment compares the kinds
     assert "l2 theory" not in plain and "dense theory" not in plain
     assert "dense actual (a)" in plain
+
+
+def test_a_collapsed_seed_is_left_out_of_the_means_and_counted(capsys):
+    records = [
+        _rec("a", 0, rho_th=0.5, rho_loss=0.001, excluded="collapsed"),
+        _rec("a", 1, rho_th=0.10, rho_loss=0.125, excluded=""),
+        _rec("b", 0, excluded="broken curve"),  # every seed excluded: NaN, not a failure
+    ]
+    raw, fmt = limits_table(records)
+    a, b = raw.set_index("experiment").loc["a"], raw.set_index("experiment").loc["b"]
+    assert a["rho_th_mean"] == pytest.approx(10.0) and a["rho_th_std"] == 0.0  # seed 1's
+    assert a["relgap_loss_mean"] == pytest.approx(20.0) and a["rho_loss_std"] == 0.0
+    assert (a["seeds"], a["seeds_used"], b["seeds_used"]) == (2, 1, 0)
+    assert math.isnan(b["rho_th_mean"]) and math.isnan(b["rho_loss_std"])
+    f = fmt.set_index("experiment")
+    assert f.loc["a", "excluded"] == "1/2 (seed 0 collapsed)"
+    assert f.loc["b", "excluded"] == "1/1 (seed 0 broken curve)"
+    assert f.loc["a", "theory rho_th"] == "10.00 +- 0.00" and f.loc["b", "theory rho_th"] == ""
+    assert "every seed excluded" in f.loc["b", "note"]
+    log = capsys.readouterr().out
+    assert "WARNING: a seed 0 is left out" in log and "WARNING: b seed 0" in log
+    assert "seed 1" not in log
+    raw, fmt = limits_table([_rec("a", 0), _rec("a", 1)])  # nothing excluded: no column
+    assert "excluded" not in fmt and raw.loc[0, "seeds_used"] == 2
+
+
+def test_the_records_say_why_a_seed_is_excluded():
+    collapsed = {"collapse": {"collapsed": True}, "verdict": "COLLAPSED (training accuracy)"}
+    broken = {"l1": {"verdict": {"broken": True, "reason": "loss 110 above ln(10)"}}}
+    assert exclusion({}, {"l1": {}}) == {"excluded": "", "excluded_why": ""}  # older files
+    assert exclusion(
+        {"collapse": {"collapsed": False}}, {"l1": {"verdict": {"broken": False}}}
+    ) == {
+        "excluded": "",
+        "excluded_why": "",
+    }
+    both = exclusion(collapsed, broken)
+    assert both["excluded"] == "collapsed and broken curve"
+    assert "COLLAPSED" in both["excluded_why"] and "110" in both["excluded_why"]
+    theory = {"experiment": "e", "seed": 0, "inputs": {"D": 10},
+              "rho_th": 0.1, "rho_lower": 0.0, "rho_upper": 1.0}  # fmt: skip
+    limit = {"dense": None, "rho_loss": 0.2, "rho_objective": 0.2, "rho_acc": 0.2,
+             "l1": {"val_acc_se": 0.01, "curve": [{"rho": 1.0}]}}  # fmt: skip
+    exps = {"e": {"dataset": "mnist1d", "model": "mlp"}}
+    (rec,) = limit_records([theory], [limit], [collapsed], exps)
+    assert rec["excluded"] == "collapsed"
+    (rec,) = limit_records([theory], [limit], [], exps)  # no metrics: not collapsed
+    assert rec["excluded"] == ""

@@ -274,3 +274,35 @@ def test_the_l2_kind_trains_with_its_weight_decay_and_no_l1(mnist1d):
                 p -= s.lr * buf
     for (n, a), b in zip(model.state_dict().items(), ref.state_dict().values(), strict=True):
         assert torch.allclose(a, b, atol=1e-6), n
+
+
+def test_a_run_that_collapses_to_chance_after_learning_is_collapsed_not_converged(mnist1d):
+    """FC12 on MNIST-1D, seed 0: 88 % halfway, loss 4.4 three epochs later, then ln 10 and
+    chance accuracy to the end. Collapsed, never converged; a run that never learned is not."""
+    from prunelimit.experiment.runs import new_model
+    from prunelimit.training.convergence import collapse, training_summary
+
+    ln10 = math.log(10)
+    hist = {
+        "train_loss": [2.0, 1.1, 0.6, 0.4, 1.5, 4.4, ln10, ln10, ln10, ln10],
+        "train_acc": [0.3, 0.6, 0.8, 0.88, 0.5, 0.12, 0.1, 0.1, 0.1, 0.1],
+        "samples_per_s": [1.0] * 10,
+    }
+    hist["train_objective"] = hist["train_loss"]
+    model = new_model(E(EXP), mnist1d, seed=0)
+    s = TrainSettings(epochs=10, plateau_window=2)
+    out = training_summary(hist, s, mnist1d, model)  # the loss has plateaued at ln 10
+    assert out["collapse"]["collapsed"] and not out["converged"]
+    assert (out["collapse"]["best_acc"], out["collapse"]["best_epoch"]) == (0.88, 4)
+    assert out["verdict"].startswith("COLLAPSED (training accuracy 0.88 at epoch 4, 0.1 at")
+    assert "lower the learning rate or the l1 strength" in out["verdict"]
+    learned = {**hist, "train_loss": [2.0, 1.1, 0.6, 0.4] + [0.1] * 6}
+    learned["train_acc"] = [0.3, 0.6, 0.8, 0.88] + [0.98] * 6
+    out = training_summary({**learned, "train_objective": learned["train_loss"]}, s, mnist1d, model)
+    assert not out["collapse"]["collapsed"] and out["verdict"] == "converged"
+    assert not collapse([ln10] * 10, [0.1] * 10, 10)["collapsed"]  # never learned
+    assert not collapse([0.4, 1.0], [0.88, 0.6], 10)["collapsed"]  # worse, not at chance
+    assert collapse([0.4, 2.5], [0.88, 0.35], 10)["collapsed"]  # worse than a uniform guess
+    assert not collapse([0.3, 0.69], [0.8, 0.56], 2)["collapsed"]  # binary: chance 0.5
+    assert collapse([0.3, 0.7], [0.9, 0.54], 2)["collapsed"]  # <= 0.55, loss >= ln 2
+    assert not collapse([], [], 10)["collapsed"]

@@ -1,7 +1,8 @@
 """The actual limit of a network: one-shot global magnitude pruning of ``w*``.
 
 Kept ratio ``rho`` = kept / ``D``; three criteria (see :func:`pruning_curve`), judged on the
-training loss and the validation split, never on the test set.
+training loss and the validation split, never on the test set. A curve whose unpruned point
+makes the limits meaningless is named so (:func:`curve_verdict`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,15 @@ from prunelimit.pruning import (
 from prunelimit.training.loop import evaluate, l1_norm
 
 CRITERIA = ("loss", "objective", "acc")
+
+# A pruning curve is broken when its unpruned network's training loss is above ln(classes), worse
+# than a uniform guess (no trained network is there; every criterion then holds almost anywhere),
+# or more than BROKEN_FACTOR times the training loss of most of its pruned points (rho < 1).
+# Removing weights from a trained network raises its training loss, or leaves it within noise
+# of the unpruned one where the weights removed are near zero; no sane curve has half its pruned
+# points at half the unpruned loss. Both flag an evaluation that does not match training (e.g.
+# BatchNorm statistics barely updated: 110 unpruned, 2.3 at 0.1 % kept).
+BROKEN_FACTOR = 2.0
 
 
 def pruning_curve(
@@ -66,6 +76,7 @@ def pruning_curve(
     * ``acc``: validation accuracy not below the unpruned network's (the test set is never used
       to choose), reported with the binomial standard error of the unpruned validation accuracy.
 
+    ``verdict``: :func:`curve_verdict` of the curve (a WARNING is printed when broken).
     Nothing is saved but the measured curve; the weights are restored after every point.
     """
     _check_inputs(data, eps)
@@ -90,6 +101,7 @@ def pruning_curve(
     }
     found = {c: find_limit(feasible[c], resolution, coarse_points, rho_min) for c in CRITERIA}
     n_val, acc = len(data.val), base["val_acc"]
+    curve = [rows[i] for i in sorted(rows)]
     return {
         **{f"rho_{c}": found[c].rho for c in CRITERIA},
         **{"D": D, "D_total": D_total, "eps": eps, "l1": l1, "unpruned": base},
@@ -97,7 +109,52 @@ def pruning_curve(
         **{f"isolated_feasible_{c}": found[c].isolated_feasible for c in CRITERIA},
         "evaluations": len(rows),
         "resolution": resolution,
-        "curve": [rows[i] for i in sorted(rows)],
+        "curve": curve,
+        "verdict": _warned(curve_verdict(base, curve, data.num_classes)),
+    }
+
+
+def _warned(verdict: dict) -> dict:
+    """``verdict`` (:func:`curve_verdict`), after a WARNING line when the curve is broken."""
+    if verdict["broken"]:
+        print(f"WARNING: broken pruning curve: {verdict['reason']}", flush=True)
+    return verdict
+
+
+def curve_verdict(unpruned: dict, curve: list[dict], num_classes: int) -> dict:
+    """Is the pruning ``curve`` (rows with ``rho`` and ``train_loss``) of the ``unpruned``
+    network (its ``train_loss``) meaningless (see :data:`BROKEN_FACTOR`)? Returns ``broken``,
+    ``reason`` ('' when not), the counts behind it and the ``rule``."""
+    loss, chance_loss = unpruned["train_loss"], math.log(num_classes)
+    pruned = [r["train_loss"] for r in curve if r["rho"] < 1]
+    below = sum(1 for v in pruned if v * BROKEN_FACTOR < loss)
+    reasons = []
+    if not loss <= chance_loss:  # NaN: broken too
+        reasons.append(
+            f"the unpruned network's training loss {loss:.4g} is above ln({num_classes}) = "
+            f"{chance_loss:.4g}, a uniform guess's"
+        )
+    if below > len(pruned) / 2:
+        reasons.append(
+            f"{below} of {len(pruned)} pruned points have less than 1/{BROKEN_FACTOR:g} of the "
+            f"unpruned training loss {loss:.4g} (lowest {min(pruned):.4g})"
+        )
+    if reasons:
+        reasons.append(
+            "the limits measured from it mean nothing (an evaluation that does not match "
+            "training, e.g. BatchNorm statistics not updated, or an untrained network)"
+        )
+    return {
+        "broken": bool(reasons),
+        "reason": "; ".join(reasons),
+        "unpruned_loss": loss,
+        "chance_loss": chance_loss,
+        "pruned_points": len(pruned),
+        "pruned_below": below,
+        "rule": (
+            f"unpruned training loss > ln(classes), or > {BROKEN_FACTOR:g} x the training loss "
+            "of more than half the pruned points"
+        ),
     }
 
 

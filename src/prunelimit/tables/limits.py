@@ -61,14 +61,24 @@ def limits_table(records: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     ``{k}_rho_loss``, ``{k}_rho_acc`` of ``k`` in dense and l2), the verdicts converged (of
     rho_th in the Lanczos steps), resolved (the spectral fields the limit uses, over the Lanczos
     steps), in_regime and train_converged (the l1 run's training loss plateau; bool or None) and
-    drift_kept; optionally grid_min (the smallest kept ratio searched). A value missing for some
-    seeds is shown with its ``n/N seeds``; a ``note`` column (only when needed) says where there
-    is one seed or a limit at the grid's edge (:func:`~prunelimit.tables.grid_edge`). Relative
-    gaps ``|rho_th - rho_act| / rho_act`` are per seed, then averaged.
+    drift_kept; optionally grid_min (the smallest kept ratio searched) and excluded (why the
+    seed is left out: '' or missing when it is not; :func:`limit_records`). Excluded seeds are in
+    no mean or std (a WARNING names each; all excluded: NaN values), counted in raw
+    ``seeds_used`` and in an ``excluded`` column (only when some seed is). A value missing for
+    some seeds is shown with its ``n/N seeds``; a ``note`` column (only when needed) says where
+    there is one seed or a limit at the grid's edge (:func:`~prunelimit.tables.grid_edge`).
+    Relative gaps ``|rho_th - rho_act| / rho_act`` are per seed, then averaged.
     Returns (raw, formatted): raw has ``_mean``/``_std`` columns, formatted ``mean +- std``
     strings and, for experiments matching a row of the paper, the paper's numbers labelled so.
     """
     df = _with_gaps(pd.DataFrame(records))
+    for _, row in df[_excluded(df)].iterrows():
+        why = row.get("excluded_why")
+        print(
+            f"WARNING: {row['experiment']} seed {row['seed']} is left out of the limits table's "
+            f"means: {row['excluded']} ({why if isinstance(why, str) and why else 'see verdicts'})",
+            flush=True,
+        )
     raw_rows, fmt_rows = [], []
     for name, grp in df.groupby("experiment", sort=False):
         raw, fmt = _experiment_row(name, grp)
@@ -92,27 +102,41 @@ def _with_gaps(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _excluded(df: pd.DataFrame) -> pd.Series:
+    """Which runs of ``df`` are left out of the means (a non-empty ``excluded`` reason)."""
+    if "excluded" not in df:
+        return pd.Series(False, index=df.index)
+    return df["excluded"].map(lambda v: isinstance(v, str) and v != "")
+
+
 def _experiment_row(name: str, grp: pd.DataFrame) -> tuple[dict, dict]:
-    """The raw and the formatted row of experiment ``name`` from its runs ``grp``."""
-    first = grp.iloc[0]
+    """The raw and the formatted row of experiment ``name`` from its runs ``grp`` (means over
+    the runs not excluded)."""
+    first, out = grp.iloc[0], _excluded(grp)
+    used = grp[~out]
+    excluded = "; ".join(f"seed {r['seed']} {r['excluded']}" for _, r in grp[out].iterrows())
+    excluded = f"{int(out.sum())}/{len(grp)} ({excluded})" if out.any() else ""
     raw = {
         "experiment": name,
         "dataset": first["dataset"],
         "model": first["model"],
         "D": int(first["D"]),
         "seeds": len(grp),
+        "seeds_used": len(used),
+        "excluded": excluded,
     }
     fmt = {
         "experiment": name,
         "data / model": f"{first['dataset']} / {first['model']}",
         "D": int(first["D"]),
         "seeds": len(grp),
+        "excluded": excluded,
     }
     for verdict in ("in_regime", "converged", "resolved", "train_converged"):
         known = known_verdicts(grp[verdict]) if verdict in grp else []
         raw[f"{verdict}_seeds"] = sum(known)  # '2/3': true of all; '?': none known
         fmt[verdict.replace("_", " ")] = f"{sum(known)}/{len(grp)}" if known else "?"
-    _add_values(grp, raw, fmt)
+    _add_values(used, raw, fmt)
     paper = PAPER_LIMITS.get((first["dataset"], first["model"]))
     for key, label in (
         ("theory", "paper: theory"),
@@ -122,7 +146,7 @@ def _experiment_row(name: str, grp: pd.DataFrame) -> tuple[dict, dict]:
         mean_std_paper = paper[key] if paper else (None, None)
         raw[f"paper_{key}_mean"], raw[f"paper_{key}_std"] = mean_std_paper
         fmt[label] = format_pm(*mean_std_paper) if paper else ""
-    fmt["note"] = "; ".join(_notes(grp))
+    fmt["note"] = "; ".join(_notes(used) if len(used) else ["every seed excluded: no values"])
     return raw, fmt
 
 
@@ -144,13 +168,14 @@ def _add_values(grp: pd.DataFrame, raw: dict, fmt: dict) -> None:
 
 def _without_empty_columns(formatted: pd.DataFrame) -> pd.DataFrame:
     """The formatted table without the dense and l2 columns no experiment has (dense (a):
-    always kept) and without an empty ``note`` column."""
+    always kept) and without an empty ``note`` or ``excluded`` column."""
     for label in [f"{k} {what}" for k in OTHER_KINDS for what in KIND_LABELS.values()]:
         # the dense and l2 columns only where some experiment has them (dense (a): always)
         if label != "dense actual (a)" and not formatted[label].astype(bool).any():
             formatted = formatted.drop(columns=label)
-    if not formatted["note"].astype(bool).any():
-        formatted = formatted.drop(columns="note")
+    for column in ("note", "excluded"):
+        if not formatted[column].astype(bool).any():
+            formatted = formatted.drop(columns=column)
     return formatted
 
 
@@ -176,7 +201,8 @@ def limit_records(
 ) -> list[dict]:
     """One record per run for :func:`limits_table` from its ``theory.json``, ``limit.json``
     and ``l1_metrics.json`` (``metrics`` may be empty: verdicts unknown); ``kind_theories``:
-    the ``{kind}_theory.json`` of the dense and l2 networks of the runs that have them."""
+    the ``{kind}_theory.json`` of the dense and l2 networks of the runs that have them.
+    ``excluded`` (with ``excluded_why``): :func:`exclusion`."""
     metrics = metrics or [{}] * len(theories)
     other = {(t["experiment"], t["seed"], t["kind"]): t for t in kind_theories}
     out = []
@@ -211,9 +237,27 @@ def limit_records(
                 "drift_kept": regime.get("drift_kept"),
                 "grid_min": min((p["rho"] for p in lim["l1"]["curve"]), default=math.nan),
                 **kinds,
+                **exclusion(met, lim),
             }
         )
     return out
+
+
+def exclusion(metrics: dict, limit: dict) -> dict:
+    """Why a run is left out of the limits table's means: ``excluded`` is ``collapsed`` (the
+    l1 run's ``collapse`` verdict in ``metrics``; none in metrics written before it: not
+    collapsed), ``broken curve`` (``limit``'s ``l1.verdict``), both, or '' (kept);
+    ``excluded_why`` the verdicts' words."""
+    collapsed = (metrics.get("collapse") or {}).get("collapsed", False)
+    curve = (limit.get("l1") or {}).get("verdict") or {}
+    short, why = [], []
+    if collapsed:
+        short.append("collapsed")
+        why.append(metrics.get("verdict", "collapsed"))
+    if curve.get("broken", False):
+        short.append("broken curve")
+        why.append(f"broken pruning curve: {curve.get('reason', '')}")
+    return {"excluded": " and ".join(short), "excluded_why": "; ".join(why)}
 
 
 def spectra_table(theories: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
