@@ -11,7 +11,7 @@ from prunelimit.limit.weights import (
     seed_distances,
     tv_distance,
 )
-from prunelimit.plotting.weights import cut_rows, histogram_rows, weight_distributions
+from prunelimit.plotting.weights import cut_rows, histogram_rows, kept_rows, weight_distributions
 
 
 def test_the_histogram_counts_every_weight_once_in_its_decade_bin():
@@ -91,3 +91,28 @@ def test_the_figure_draws_seed_means_and_the_cuts():
 def test_a_run_without_histograms_or_seeds_still_draws():
     fig = weight_distributions([{"experiment": "e", "seed": 0, "rho_th": 0.1}], [])
     assert fig.axes and seed_distances([]).empty
+
+
+def test_the_kept_ratio_row_is_magnitude_pruning_with_the_limits_on_it():
+    """Fig. 2(c) as we read it: the kept ratio that pruning at ``|w|`` leaves (exact at the
+    bins' edges), with ``rho_th`` and the actual limit at their cuts."""
+    rng = np.random.default_rng(3)
+    w = [np.abs(rng.standard_normal(40_000)) for _ in (0, 1)]
+    theories = [
+        {"experiment": "e", "seed": s, "rho_th": 0.1, "weight_histogram": magnitude_histogram(x)}
+        for s, x in enumerate(w)
+    ]
+    limits = [{"experiment": "e", "seed": s, "rho_loss": 0.2} for s in (0, 1)]
+    kept = kept_rows(theories)
+    some = kept.set_index(["seed", "log10_mag"])["kept"].sample(20, random_state=0)
+    for (seed, edge), k in some.items():
+        assert k == pytest.approx((w[seed] >= 10.0**edge).mean(), abs=1e-12)
+    fig = weight_distributions(theories, limits)
+    ax, cuts = fig.axes[1], cut_rows(theories, limits)
+    points = [line.get_xydata()[0].tolist() for line in ax.lines if line.get_marker() in ("o", "s")]
+    expected = [
+        [np.log10(cuts["cut_theory"].mean()), 10.0],
+        [np.log10(cuts["cut_actual"].mean()), 20.0],
+    ]
+    assert np.allclose(points, expected)
+    assert ax.get_yscale() == "log"

@@ -183,7 +183,61 @@ rule weight_distributions:
         "../scripts/weight_distributions.py"
 
 
+# The networks of the runs with an l2 network (an `l2_train` block, at the `regularisation`
+# seeds), as (experiment, seed, kind): dense, l2 and l1, the order of the theories and spectra
+# that the script pairs.
+REGULARISATION_NETWORKS = [
+    (e, s, k)
+    for e in EXPERIMENTS
+    for s in seeds_of(e)
+    if "l2" in other_kinds(e, s)
+    for k in [*other_kinds(e, s), "l1"]
+]
+
+
+# Zhang et al., Fig. 4 bottom: the theory's threshold without and with l2 regularisation, at
+# fixed kept ratios, against the projection distance R (from the theories and spectra).
+rule regularisation_figure:
+    input:
+        theory=[theory_path(e, s, k) for e, s, k in REGULARISATION_NETWORKS],
+        spectrum=[
+            path
+            for e, s, k in REGULARISATION_NETWORKS
+            for path in expand(
+                (
+                    rules.spectrum.output[0]
+                    if k == "l1"
+                    else rules.kind_spectrum.output[0]
+                ),
+                experiment=e,
+                seed=s,
+                kind=k,
+            )
+        ],
+    output:
+        pdf="results/figures/regularisation_threshold.pdf",
+        png=report(
+            "results/figures/regularisation_threshold.png",
+            caption="../report/regularisation_threshold.rst",
+            category=LIMITS_CAT,
+        ),
+    log:
+        "logs/results/regularisation_figure.log",
+    benchmark:
+        "benchmarks/results/regularisation_figure.tsv"
+    localrule: True
+    conda:
+        "../../envs/results.yaml"
+    script:
+        "../scripts/regularisation_figure.py"
+
+
 RESULTS_TARGETS = [
+    *(
+        ["results/figures/regularisation_threshold.png"]
+        if REGULARISATION_NETWORKS
+        else []
+    ),
     "results/figures/key_factors.png",
     "results/figures/weight_distributions.png",
     "results/tables/weight_distances.csv",
