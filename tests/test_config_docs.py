@@ -9,8 +9,8 @@ import pytest
 
 from conftest import REPO
 from prunelimit.config import docs as config_docs
+from prunelimit.config.defaults import with_defaults
 from prunelimit.config.docs import load_schema, render, rows, type_text, undocumented
-from prunelimit.config.settings import with_defaults
 
 SCHEMA = with_defaults(load_schema(REPO / config_docs.SCHEMA))  # as the generator reads it
 README = REPO / config_docs.README
@@ -35,7 +35,7 @@ def test_config_readme_is_what_the_generator_writes():
 def test_every_key_has_its_row_once():
     text = README.read_text()
     tables = text.split(config_docs.BEGIN)[1].split(config_docs.END)[0]
-    for section in ("data", "hessian", "theory", "limit", "sap", "ntk", "spline"):
+    for section in ("data", "hessian", "theory", "limit", "sap", "compare", "ntk", "spline"):
         assert f"## `{section}`" in tables
         for key in SCHEMA["properties"][section]["properties"]:
             assert tables.count(f"| `{key}` |") >= 1, f"{section}.{key}"

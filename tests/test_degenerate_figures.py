@@ -404,11 +404,12 @@ def test_eb_table_without_an_early_bird():
 
 
 def test_sap_tables_with_one_seed_and_one_iteration():
-    from prunelimit.tables.sap import matched_levels, matched_levels_formatted, pqi_table
+    from prunelimit.tables.methods import formatted, matched_levels
+    from prunelimit.tables.sap import pqi_table
 
     df = _sap_runs().assign(experiment="e")
     raw = matched_levels(df, [80.0, 50.0])
-    fmt = matched_levels_formatted(raw)
+    fmt = formatted(raw)
     assert (fmt["50 %"] == "not reached").all()
     entry = {
         "experiment": "e",

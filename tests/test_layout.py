@@ -50,7 +50,8 @@ FLOORS = (
     ("config", "partition"),  # settings and their validation; ReLU partition codes
     ("training",),  # the one training loop, its verdicts, weights trained elsewhere
     ("limit", "sap", "ntk", "regions"),  # the papers
-    ("spline",),  # spline early birds, with the limit paper's limits at the early bird
+    ("spline", "methods"),  # spline early birds (with the limits at the early bird); the
+    # pruning methods' registry, the at-init methods and their driver
     ("tables", "plotting"),  # results, no torch
     ("experiment", "api"),  # the workflow's glue, the Python API
     ("bench", "__init__"),  # benchmarks; the package's lazy face

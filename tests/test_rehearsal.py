@@ -172,7 +172,8 @@ def test_prediction_and_limits_hold_finite_numbers(rehearsal):
 @pytest.mark.slow
 def test_tables_and_figures_exist(rehearsal):
     work, _ = rehearsal
-    tables = ["limits", "key_factors", "weight_distances", "sap", "pqi", "ntk", "spline", "regions"]
+    tables = ["limits", "key_factors", "weight_distances", "methods", "pqi", "ntk", "spline"]
+    tables.append("regions")
     for name in tables:
         for ext in ("csv", "md", "tex"):
             assert (work / f"results/tables/{name}.{ext}").stat().st_size > 0, name
@@ -204,6 +205,7 @@ def test_tables_and_figures_exist(rehearsal):
             for f in ("eb", "eb_limit", "trajectory")
         ),
         *(f"regions_{e}" for e in PAPER["spline"]["experiments"]),
+        *(f"methods_{e}" for e in PAPER["sap"]["experiments"]),
     ]
     for name in figures:
         for ext in ("pdf", "png"):

@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from prunelimit.tables import mean_std
-from prunelimit.tables.sap import matched_levels, matched_levels_formatted, pqi_table
+from prunelimit.tables.methods import formatted, matched_levels
+from prunelimit.tables.sap import pqi_table
 from prunelimit.tables.spline import eb_table, regions_table
 
 
@@ -42,7 +43,7 @@ def test_matched_levels_picks_the_nearest_iteration_in_log_scale():
     assert raw.loc[50, "test_acc_mean"] == pytest.approx(50.0)  # 100 * (0.6 + 0.4) / 2
     assert raw.loc[50, "test_acc_std"] == pytest.approx(100 * math.sqrt(0.02))
     assert bool(raw.loc[50, "reached"]) and not bool(raw.loc[10, "reached"])  # 41 > 1.5 * 10
-    fmt = matched_levels_formatted(raw.reset_index())
+    fmt = formatted(raw.reset_index())
     assert fmt.loc[0, "10 %"] == "not reached"
     assert fmt.loc[0, "50 %"] == "50.0 +- 14.1 (51.2 %)"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,10 +12,11 @@ from torch import nn
 
 import prunelimit.sap.iterative as sap_mod
 from conftest import toy_splits
+from prunelimit.config.kinds import rescaled
 from prunelimit.config.settings import TrainSettings
 from prunelimit.data import DatasetSplits
 from prunelimit.pruning import Masks, full_masks, keep_largest, prune_smallest
-from prunelimit.sap.iterative import iteration_settings, run_pruning
+from prunelimit.sap.iterative import run_pruning
 from prunelimit.sap.strategies import SAP, LotteryTicket, OneShot, PruneSettings, PruningState
 from prunelimit.training.loop import evaluate
 
@@ -187,7 +189,7 @@ def test_iteration_settings():
         milestones=(60, 120, 160),
         warmup_epochs=5,
     )
-    s = iteration_settings(train, 20)
+    s = rescaled(train, 20)
     assert (s.epochs, s.l1, s.milestones, s.warmup_epochs, s.lr) == (20, 0.0, (6, 12, 16), 0, 0.1)
 
 
@@ -352,7 +354,7 @@ def test_shared_dense_start_gives_the_records_of_a_full_run(method):
     from prunelimit.sap.iterative import dense_start
 
     data = tiny_data()
-    start = dense_start(build, data, TRAIN, 3, seed=0, log=lambda s: None)
+    start = dense_start(build, data, replace(TRAIN, l1=0.0), seed=0, log=lambda s: None)
     full = run(method, "neuron")
     shared = run_pruning(
         method,
@@ -368,6 +370,6 @@ def test_shared_dense_start_gives_the_records_of_a_full_run(method):
         start=start,
     )
     assert shared == full
-    other = dense_start(build, data, TRAIN, 2, seed=0, log=lambda s: None)  # other E
+    other = dense_start(build, data, rescaled(TRAIN, 2), seed=0, log=lambda s: None)  # other E
     with pytest.raises(ValueError, match="dense start"):
         run_pruning(method, "neuron", build, data, TRAIN, 2, 3, PruneSettings(), 0, start=other)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from prunelimit.config.defaults import field_defaults, schema_objects, with_defaults
 from prunelimit.config.schema import ConfigError
 from prunelimit.config.settings import (
     SECTIONS,
@@ -20,9 +21,6 @@ from prunelimit.config.settings import (
     RegionSettings,
     Settings,
     TrainSettings,
-    field_defaults,
-    schema_objects,
-    with_defaults,
 )
 from prunelimit.config.validate import load_settings
 

@@ -60,7 +60,7 @@ def test_report_holds_every_figure_and_table(tiny_run):
     html = (tiny_run / "report.html").read_text()
     figures = sorted(p.name for p in (tiny_run / "results" / "figures").glob("*.png"))
     assert len(figures) >= 10
-    for name in figures + ["limits.csv", "sap.csv", "ntk.csv"]:
+    for name in figures + ["limits.csv", "methods.csv", "ntk.csv"]:
         assert name in html, f"{name} missing from the report"
     # the front page holds the headline: theory, actual limits and relative gaps per experiment
     table = html[html.index("Headline") :].split("</table>")[0]

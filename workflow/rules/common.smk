@@ -5,7 +5,7 @@ import re
 from prunelimit.config.kinds import KINDS, OTHER_KINDS, predicted_kinds, trained_kinds
 from prunelimit.config.settings import gpus_per_job
 from prunelimit.config.validate import check_files, load_settings
-from prunelimit.experiment.checks import check_models
+from prunelimit.experiment.checks import check_methods, check_models
 
 # One pass: the schema (types, ranges), the typed settings with their defaults
 # (src/prunelimit/config/settings.py), then every rule the schema cannot express
@@ -23,6 +23,7 @@ SEEDS = [int(s) for s in SETTINGS.seeds]
 IMPORTED = [e for e, exp in EXPERIMENTS.items() if exp.get("weights")]
 TRAINED = [e for e in EXPERIMENTS if e not in IMPORTED]
 check_files(SETTINGS)
+check_methods(SETTINGS)
 # Import-path models: built and run on one batch, on the CPU; those that are plain ReLU MLPs.
 IMPORTED_MLPS = check_models(SETTINGS)
 DEVICE = SETTINGS.device
@@ -30,6 +31,12 @@ THREADS = SETTINGS.threads_per_job
 GPUS = gpus_per_job(DEVICE)  # the `gpu` resource of GPU rules (see config/README.md)
 # The theory settings that the spectra and the stages' own limits read: `magnitude_factors`
 # concerns the theory rule's record only, and changing it reruns nothing else.
+COMPARE = SETTINGS.compare  # the methods compared, their levels and budget
+# The actual-limit search's settings: the grid for every stage's searches (which prune by
+# global magnitude), and `limit.method` for the actual_limit rule's only where it is not the
+# default, so that results made before the key existed stay finished
+LIMIT_GRID = {k: v for k, v in SETTINGS.limit.as_dict().items() if k != "method"}
+LIMIT_SEARCH = SETTINGS.limit.as_dict() if SETTINGS.limit.method != "lomp" else LIMIT_GRID
 THEORY_INPUTS = {
     k: v for k, v in SETTINGS.theory.as_dict().items() if k != "magnitude_factors"
 }
@@ -60,6 +67,12 @@ def training_view(experiment, kind="l1"):
     """
     drop = {"hessian"} | ({"l1_train", "l2_train"} - {f"{kind}_train"})
     return {k: v for k, v in EXPERIMENTS[experiment].items() if k not in drop}
+
+
+def start_view(experiment):
+    """The params of the rules whose networks train with the pruning methods' budget
+    (`compare.budget`: `matched` trains as the l1 run, so its block is kept)."""
+    return training_view(experiment, "l1" if COMPARE.budget == "matched" else "dense")
 
 
 def limit_view(experiment):

@@ -34,7 +34,7 @@ rule gradual:
         .with_overrides(GRADUAL.hessian)
         .spectrum_dict(),
         theory=THEORY_INPUTS,
-        limit=SETTINGS.limit.as_dict(),
+        limit=LIMIT_GRID,
         device=DEVICE,
     script:
         "../scripts/gradual.py"

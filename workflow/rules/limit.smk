@@ -18,7 +18,7 @@ rule actual_limit:
         gpu=GPUS,
     params:
         exp=lambda w: limit_view(w.experiment),
-        limit=SETTINGS.limit.as_dict(),
+        limit=LIMIT_SEARCH,
         eps=SETTINGS.theory.eps,
         hessian_batch=lambda w: SETTINGS.hessian_for(w.experiment).batch_size,
         hessian_memory_gb=lambda w: SETTINGS.hessian_for(w.experiment).memory_gb,

@@ -37,7 +37,8 @@ rule sap_dense:
     resources:
         gpu=GPUS,
     params:
-        exp=lambda w: training_view(w.experiment, "dense"),
+        exp=lambda w: start_view(w.experiment),
+        budget=COMPARE.budget,
         epochs=SAP.epochs,
         device=DEVICE,
         checkpoint=lambda w: f"{run_dir(w.experiment, w.seed)}/sap/dense_start.ckpt",
@@ -74,7 +75,8 @@ rule sap:
     resources:
         gpu=GPUS,
     params:
-        exp=lambda w: training_view(w.experiment, "dense"),
+        exp=lambda w: start_view(w.experiment),
+        budget=COMPARE.budget,
         hyper=lambda w: sap_hyper(w.method),
         scopes=SAP.scopes,
         keep=lambda w: kept_iterations(SETTINGS, w.experiment, w.method),  # gradual stage
@@ -127,7 +129,8 @@ rule sap_ablation:
     resources:
         gpu=GPUS,
     params:
-        exp=lambda w: training_view(w.experiment, "dense"),
+        exp=lambda w: start_view(w.experiment),
+        budget=COMPARE.budget,
         hyper=ablation_hyper,
         device=DEVICE,
         checkpoint=lambda w: f"{ABLATION_PATTERN.format(**w)}.ckpt",
@@ -139,6 +142,7 @@ rule sap_lomp:
     input:
         data=lambda w: dataset_path(w.experiment),
         l1=f"{RUN}/l1.pt",
+        metrics=f"{RUN}/l1_metrics.json",
         limit=rules.actual_limit.output[0],
     output:
         table=f"{RUN}/sap/lomp_global.csv",
@@ -152,7 +156,7 @@ rule sap_lomp:
     threads: 1
     params:
         exp=lambda w: training_view(w.experiment),
-        levels=SAP.levels,
+        levels=COMPARE.levels,
         lt_rate=SAP.lt_rate,
         iterations=SAP.iterations,
     script:
@@ -173,7 +177,11 @@ SAP_RUNS = {
         method=SAP.methods,
         scope=SAP.scopes,
     )
-    + expand(rules.sap_lomp.output.table, experiment=experiment, seed=SEEDS)
+    + expand(
+        rules.sap_lomp.output.table,
+        experiment=experiment,
+        seed=SEEDS if "lomp" in COMPARE.methods else [],
+    )
     for experiment in SAP_EXPERIMENTS
 }
 
@@ -252,31 +260,6 @@ rule sap_ablation_figures:
         "../scripts/sap_ablation_figures.py"
 
 
-rule sap_table:
-    input:
-        runs=[path for runs in SAP_RUNS.values() for path in runs],
-    output:
-        csv=report(
-            "results/tables/sap.csv",
-            caption="../report/sap_table.rst",
-            category=SAP_CAT,
-        ),
-        md="results/tables/sap.md",
-        tex="results/tables/sap.tex",
-    log:
-        "logs/sap/table.log",
-    benchmark:
-        "benchmarks/sap/table.tsv"
-    localrule: True
-    conda:
-        "../../envs/results.yaml"
-    threads: 1
-    params:
-        levels=SAP.levels,
-    script:
-        "../scripts/sap_table.py"
-
-
 rule pqi_table:
     input:
         PQI_RUNS,
@@ -314,7 +297,7 @@ SAP_TARGETS = (
         ext=["pdf", "png"],
     )
     + expand(
-        "results/tables/{name}.{ext}", name=["sap", "pqi"], ext=["csv", "md", "tex"]
+        "results/tables/{name}.{ext}", name=["pqi"], ext=["csv", "md", "tex"]
     )
     + PQI_RUNS
 )

@@ -45,7 +45,7 @@ rule spline_eb:
         .with_overrides(SPLINE.early_bird.hessian)
         .spectrum_dict(),
         theory=THEORY_INPUTS,
-        limit=SETTINGS.limit.as_dict(),
+        limit=LIMIT_GRID,
         device=DEVICE,
     script:
         "../scripts/spline_eb.py"

@@ -8,6 +8,7 @@ from prunelimit.data import load_dataset
 from prunelimit.experiment.runs import load_trained
 from prunelimit.io import read_json, write_json
 from prunelimit.limit.actual import actual_limit_of
+from prunelimit.methods.registry import get_method
 from prunelimit.runtime import setup
 from prunelimit.training.imported import provenance
 
@@ -23,17 +24,19 @@ eps["l1"] = theory["inputs"]["eps"]  # each network's own theory's eps, where it
 for k in kinds:
     if f"{k}_theory" in snakemake.input.keys():
         eps[k] = read_json(snakemake.input[f"{k}_theory"])["inputs"]["eps"]
+limit = LimitSettings.from_dict(snakemake.params.limit)
 with run_of(exp.name, seed):
     result = actual_limit_of(
         models,
         {k: train_settings(exp, k) for k in kinds},
         data,
         eps,
-        LimitSettings.from_dict(snakemake.params.limit),
+        limit,
         seed,
         rho_th=theory["rho_th"],
         hessian_batch=snakemake.params.hessian_batch,  # an int or auto
         memory_gb=float(snakemake.params.hessian_memory_gb),
+        path_of=get_method(limit.method).path(seed),  # global magnitude unless limit.method
     )
 print({k: result["l1"][k] for k in ("rho_loss", "rho_objective", "rho_acc", "evaluations")})
 write_json(snakemake.output[0], {"experiment": exp.name, **result, **provenance(exp)})

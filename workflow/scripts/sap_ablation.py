@@ -4,6 +4,7 @@ name (Diao et al.'s ablations), from the shared dense start; resumable."""
 from pathlib import Path
 
 from _common import log_to
+from prunelimit.config.kinds import start_settings
 from prunelimit.config.settings import ExperimentSettings
 from prunelimit.data import load_dataset
 from prunelimit.experiment.runs import prune_experiment
@@ -26,6 +27,7 @@ records = prune_experiment(
     device,
     prm.checkpoint,
     load_torch(snakemake.input.start),
+    start_settings(exp, prm.budget, int(hyper["epochs"])),
 )
 setting = {k: float(hyper[k]) for k in ("p", "q", "eta_r", "gamma")}
 columns = {"experiment": exp.name, "method": "sap", "scope": "global", "seed": seed}

@@ -5,7 +5,7 @@ from _common import log_to
 from prunelimit.io import read_json
 from prunelimit.plotting import save_figure
 from prunelimit.plotting.sap import limit_marks, plot_accuracy, plot_layers, plot_pqi
-from prunelimit.tables.sap import read_runs
+from prunelimit.tables.methods import read_runs
 
 log_to(snakemake.log[0])
 out, name = snakemake.output, snakemake.wildcards.experiment

@@ -79,11 +79,13 @@ def _startup_seconds(path: str):
 def _work_seconds(method, scopes, build, data, train, iterations, epochs, sap: dict):
     """Seconds of the dense start (seed 0) and of ``method``'s pruning in every scope from it
     (the work of the ``sap_dense`` and ``sap`` jobs, logs dropped)."""
+    from prunelimit.config.kinds import rescaled
     from prunelimit.sap.iterative import dense_start, run_pruning
     from prunelimit.sap.strategies import PruneSettings
 
+    train = rescaled(train, epochs)  # Diao et al.: iteration 0 trains as every iteration
     t0 = time.perf_counter()
-    start = dense_start(build, data, train, epochs, seed=0, log=lambda _msg: None)
+    start = dense_start(build, data, train, seed=0, log=lambda _msg: None)
     t_dense = time.perf_counter() - t0
     t0 = time.perf_counter()
     for scope in scopes:
@@ -121,11 +123,10 @@ def _report(headline: str, t_import: float, t_data: float, jobs: list) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Time the jobs of the SAP stage for the command line ``argv`` and print the ratios."""
     args = _arguments(argv)
-    from prunelimit.config.kinds import train_settings
+    from prunelimit.config.kinds import rescaled, train_settings
     from prunelimit.config.settings import ExperimentSettings
     from prunelimit.experiment.runs import new_model
     from prunelimit.runtime import setup
-    from prunelimit.sap.iterative import iteration_settings
 
     cfg = yaml.safe_load(open(args.config))
     sap = cfg["sap"]
@@ -141,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
 
     train = train_settings(exp, "dense")
     epochs, scopes = int(sap["epochs"]), list(sap["scopes"])
-    settings = iteration_settings(train, epochs)
+    settings = rescaled(train, epochs)
     t_dense, t_method = _work_seconds(
         args.method, scopes, build, data, train, iterations, epochs, sap
     )

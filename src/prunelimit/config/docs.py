@@ -2,7 +2,7 @@
 
 The schema (``workflow/schemas/config.schema.yaml``) is the one source of every key's meaning
 (its ``description``), type and range, the typed settings (:mod:`prunelimit.config.settings`)
-of every default (:func:`~prunelimit.config.settings.with_defaults`); the Snakemake workflow
+of every default (:func:`~prunelimit.config.defaults.with_defaults`); the Snakemake workflow
 catalog renders its parameter table from the schema. This module writes one Markdown table per
 config section between the two markers of ``config/README.md`` (the prose around them is written by
 hand):
@@ -28,8 +28,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from prunelimit.config.defaults import with_defaults
 from prunelimit.config.schema import SCHEMA, load_schema
-from prunelimit.config.settings import with_defaults
 
 README = Path("config/README.md")
 BEGIN = (

@@ -7,12 +7,16 @@ block (weight decay, no l1). The kinds are named here and nowhere else.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from prunelimit.config.settings import ExperimentSettings, TrainSettings
 
 KINDS = ("dense", "l1", "l2")  # the trainings of an experiment
 OTHER_KINDS = ("dense", "l2")  # beside l1, whose limits the role of regularisation compares
 # the block of overrides of `train` of each kind that has one
 OVERRIDE_BLOCKS = {"l1": "l1_train", "l2": "l2_train"}
+# the training budgets of the pruning methods' dense start (``compare.budget``)
+BUDGETS = ("matched", "iteration")
 # the key of the weights file of each kind an experiment can import (trained elsewhere)
 WEIGHTS_KEYS = {"l1": "weights", "dense": "dense_weights"}
 
@@ -49,3 +53,29 @@ def train_settings(exp: ExperimentSettings, kind: str) -> TrainSettings:
             )
         train.update(exp.l2_train)
     return TrainSettings.from_dict(train)
+
+
+def rescaled(train: TrainSettings, epochs: int) -> TrainSettings:
+    """``train`` for ``epochs`` epochs with ``l1 = 0``: milestones and warm-up rescaled by
+    ``epochs / train.epochs`` (a pruning iteration's retraining)."""
+    scale = epochs / train.epochs
+    return replace(
+        train,
+        epochs=int(epochs),
+        l1=0.0,
+        milestones=tuple(max(1, round(m * scale)) for m in train.milestones),
+        warmup_epochs=min(int(round(train.warmup_epochs * scale)), max(0, epochs - 1)),
+    )
+
+
+def start_settings(exp: ExperimentSettings, budget: str, epochs: int) -> TrainSettings:
+    """How the pruning methods' dense start trains, and the methods trained from the
+    initialisation: with ``budget`` ``matched`` as the l1 run (its epochs, schedule and weight
+    decay) with ``l1 = 0``, the budget of LOMP's network; with ``iteration`` the dense run's
+    settings for ``epochs`` (``sap.epochs``: Diao et al.'s iteration 0 trains as every
+    iteration). A pruning iteration retrains :func:`rescaled` of this to ``sap.epochs``."""
+    if budget not in BUDGETS:
+        raise ValueError(f"compare.budget must be one of {BUDGETS}, got {budget!r}")
+    if budget == "matched":
+        return replace(train_settings(exp, "l1"), l1=0.0)
+    return rescaled(train_settings(exp, "dense"), epochs)

@@ -83,6 +83,9 @@ SECTIONS: dict[str, dict[str, Override]] = {
     "gradual": {
         "iterations": (lambda it: [0, 1], "the dense start and the one iteration trained"),
     },
+    "compare": {
+        "levels": (lambda v: v[-1:], "the sparsest level: one training per method at init"),
+    },
     "ntk": {
         "widths": (lambda w: w[:2], "the paper's two smallest widths (a deviation trend)"),
         "p": (lambda p: [p[0], p[-1]], "the paper's first and last pruning probability"),

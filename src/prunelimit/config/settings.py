@@ -12,9 +12,7 @@ the loss tolerance.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-from collections.abc import Iterator
 from dataclasses import MISSING, dataclass, field
 from typing import Any, Self
 
@@ -117,6 +115,7 @@ class LimitSettings(Section):
     coarse_points: int = setting(24)
     resolution: float = setting(0.001)
     rho_min: float = setting(0.0005)
+    method: str = setting("lomp")  # the registered method whose nested masks the search prunes
 
 
 @dataclass(frozen=True)
@@ -142,7 +141,6 @@ class SapSettings(Section):
     iterations: int = setting()
     epochs: int = setting()
     lt_rate: float = setting()
-    levels: list = setting()
     ablations: AblationSettings = setting(None)  # none given: no ablations
 
     def __post_init__(self) -> None:
@@ -228,6 +226,41 @@ class RegularisationSettings(Section):
     hessian: dict = setting({})
 
 
+@dataclass(frozen=True)
+class SmartRatioSettings(Section):
+    """Smart-Ratio's own settings (``compare.smart_ratio``)."""
+
+    last_keep: float = setting(0.3)  # the kept fraction of the final linear layer
+
+
+@dataclass(frozen=True)
+class RareGemsConfig(Section):
+    """Rare Gems' own settings (``compare.rare_gems``); the epochs come from the budget."""
+
+    score_fraction: float = setting(0.5)  # of the budget's epochs spent training the scores
+    score_lr: float = setting(0.1)  # SGD on the scores, cosine
+    l2: float = setting(1.0e-4)  # penalty on the scores
+    rounds: int = setting(10)  # pruning rounds over the score training
+    finetune_lr: float = setting(0.01)  # SGD on the surviving weights, cosine
+
+
+@dataclass(frozen=True)
+class CompareSettings(Section):
+    """The ``compare`` section: the methods beside ``sap.methods`` compared on the SAP
+    experiments, the levels and the training budget."""
+
+    methods: list = setting(["lomp"])
+    levels: list = setting([50, 20, 10])
+    budget: str = setting("matched")
+    smart_ratio: SmartRatioSettings = setting(None)
+    rare_gems: RareGemsConfig = setting(None)
+
+    def __post_init__(self) -> None:
+        for key, cls in (("smart_ratio", SmartRatioSettings), ("rare_gems", RareGemsConfig)):
+            if not isinstance(getattr(self, key), cls):
+                object.__setattr__(self, key, cls.from_dict(getattr(self, key)))
+
+
 SCHEDULES = ("none", "cosine", "multistep")
 
 
@@ -293,6 +326,7 @@ class Settings(Section):
     spline: SplineSettings = setting()
     gradual: GradualSettings | None = setting(None)  # absent: the defaults
     regularisation: RegularisationSettings | None = setting(None)  # absent: the defaults
+    compare: CompareSettings | None = setting(None)  # absent: the defaults
     device: str = setting("auto")
     threads_per_job: int = setting(1)
     datasets: dict = setting({})  # name -> DatasetSettings
@@ -305,6 +339,7 @@ class Settings(Section):
         values["datasets"] = {n: DatasetSettings.from_dict(s) for n, s in own.items()}
         values.setdefault("gradual", GradualSettings())
         values.setdefault("regularisation", RegularisationSettings())
+        values.setdefault("compare", CompareSettings())
         return cls(**values)
 
     def experiment(self, name: str) -> ExperimentSettings:
@@ -331,48 +366,8 @@ SECTIONS: dict[str, type[Section]] = {
     "spline": SplineSettings,
     "gradual": GradualSettings,
     "regularisation": RegularisationSettings,
+    "compare": CompareSettings,
 }
-
-
-def schema_objects(schema: dict) -> Iterator[tuple[str, dict, tuple[type[Section], ...]]]:
-    """``(where, object schema, the dataclasses that hold its keys)`` of every config object
-    whose keys have typed settings (the override blocks, ``l1_train`` and the ``hessian``
-    overrides, have none: their keys are those of ``train`` and ``hessian``)."""
-    props = schema["properties"]
-    yield "top level", schema, (Settings,)
-    for key, cls in SECTIONS.items():
-        classes = (cls,) if key != "spline" else (SplineSettings, EarlyBirdSettings, RegionSettings)
-        yield key, props[key], classes
-    yield "sap.ablations", props["sap"]["properties"]["ablations"], (AblationSettings,)
-    yield "experiments[]", props["experiments"]["items"], (ExperimentSettings,)
-    yield "datasets.<name>", props["datasets"]["additionalProperties"], (DatasetSettings,)
-    yield "train", schema["$defs"]["train"], (TrainSettings,)
-
-
-def field_defaults(*classes: type[Section]) -> dict[str, Any]:
-    """``{name: default}`` of the fields of ``classes`` that have one."""
-    out = {}
-    for cls in classes:
-        for f in dataclasses.fields(cls):
-            if f.default is not MISSING:
-                out[f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
-            elif f.default_factory is not MISSING:
-                out[f.name] = f.default_factory()
-    return out
-
-
-def with_defaults(schema: dict) -> dict:
-    """A copy of ``schema`` whose optional keys carry the default of their setting (``default``),
-    as the documentation shows them (an object's keys show their own); the schema file itself
-    holds none."""
-    schema = copy.deepcopy(schema)
-    for _, obj, classes in schema_objects(schema):
-        defaults = field_defaults(*classes)
-        for name, prop in obj["properties"].items():
-            nested = prop.get("type") == "object"  # its keys show their own defaults
-            if name in defaults and name not in obj.get("required", []) and not nested:
-                prop["default"] = defaults[name]
-    return schema
 
 
 def gpus_per_job(device: str) -> int:

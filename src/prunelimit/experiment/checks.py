@@ -80,3 +80,25 @@ def _check_network(
     except ValueError:
         return None, False
     return None, True
+
+
+def check_methods(s: Settings) -> None:
+    """Every method a config names is registered (:mod:`prunelimit.methods.registry`) for its
+    place: ``sap.methods`` iterative, ``compare.methods`` not, ``limit.method`` with nested
+    masks; one error naming each key, the value and what it may be."""
+    from prunelimit.methods.registry import METHODS, names
+
+    iterative = names("iterative")
+    others = [n for n in METHODS if n not in iterative]
+    places = [("sap.methods", list(s.sap.methods), iterative)]
+    places.append(("compare.methods", list(s.compare.methods), others))
+    places.append(("limit.method", [s.limit.method], names(nested=True)))
+    raise_problems(
+        [
+            f"config key {key}{f'[{j}]' if key != 'limit.method' else ''}: {value!r} is not one "
+            f"of the registered methods it may name ({', '.join(allowed)})"
+            for key, chosen, allowed in places
+            for j, value in enumerate(chosen)
+            if value not in allowed
+        ]
+    )

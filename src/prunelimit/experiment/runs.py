@@ -250,18 +250,20 @@ def prune_experiment(
     device: torch.device | str,
     checkpoint: str | Path | None,
     start: dict | None,
+    train: TrainSettings,
     observer=None,
 ) -> list[dict]:
     """The iterative pruning run of ``method`` in ``scope`` (:func:`prunelimit.sap.iterative.
-    run_pruning`) for an experiment: its model, its dense training settings per iteration,
-    the SAP hyperparameters ``hyper`` (``iterations``, ``epochs`` and the strategy's), resumable
-    from ``checkpoint``, from the shared dense ``start``."""
+    run_pruning`) for an experiment: its model, the dense start's settings ``train``
+    (:func:`~prunelimit.config.kinds.start_settings`, rescaled to ``E`` per iteration), the SAP
+    hyperparameters ``hyper`` (``iterations``, ``epochs`` and the strategy's), resumable from
+    ``checkpoint``, from the shared dense ``start``."""
     return run_pruning(
         method,
         scope,
         lambda: new_model(exp, data, seed=seed).to(device),
         data,
-        train_settings(exp, "dense"),
+        train,
         iterations=int(hyper["iterations"]),
         epochs=int(hyper["epochs"]),
         hyper=PruneSettings.from_dict(hyper),

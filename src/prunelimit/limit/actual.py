@@ -100,17 +100,24 @@ def pruning_curve(
         "acc": lambda i: measure(i)["val_acc"] >= base["val_acc"],
     }
     found = {c: find_limit(feasible[c], resolution, coarse_points, rho_min) for c in CRITERIA}
-    n_val, acc = len(data.val), base["val_acc"]
     curve = [rows[i] for i in sorted(rows)]
+    result = _curve_result(found, base, curve, len(data.val))
+    result.update(D=D, D_total=D_total, eps=eps, l1=l1, resolution=resolution)
+    result["verdict"] = _warned(curve_verdict(base, curve, data.num_classes))
+    return result
+
+
+def _curve_result(found: dict, base: dict, curve: list[dict], n_val: int) -> dict:
+    """The limits ``found`` under each criterion, the ``base`` (unpruned) point with its
+    validation accuracy's standard error over ``n_val`` samples, and the measured ``curve``."""
+    acc = base["val_acc"]
     return {
         **{f"rho_{c}": found[c].rho for c in CRITERIA},
-        **{"D": D, "D_total": D_total, "eps": eps, "l1": l1, "unpruned": base},
+        "unpruned": base,
         **{"val_samples": n_val, "val_acc_se": math.sqrt(acc * (1 - acc) / n_val)},
         **{f"isolated_feasible_{c}": found[c].isolated_feasible for c in CRITERIA},
-        "evaluations": len(rows),
-        "resolution": resolution,
+        "evaluations": len(curve),
         "curve": curve,
-        "verdict": _warned(curve_verdict(base, curve, data.num_classes)),
     }
 
 
@@ -260,6 +267,7 @@ def actual_limit_of(
     rho_th: float | None = None,
     hessian_batch: int | str = 1024,
     memory_gb: float = 16.0,
+    path_of: PathOf = magnitude_path,
 ) -> dict:
     """The actual limits of an experiment's networks (``models``: kind -> network, ``l1``
     first), each trained with ``trainings[kind]`` (its l1 strength, and the batch size of
@@ -268,20 +276,23 @@ def actual_limit_of(
     ``local_model`` sets the l1 curve beside its first- and second-order model at ``w*`` (the
     quadratic term at the three limits and at ``rho_th``, the theory's limit, if given; Hessian
     products over chunks of ``hessian_batch`` samples, or ``auto`` within ``memory_gb``:
-    :func:`prunelimit.curvature.memory.choose_chunk`)."""
+    :func:`prunelimit.curvature.memory.choose_chunk`). ``path_of``: the nested masks every
+    curve prunes with (:func:`pruning_curve`; global magnitude by default; with another the
+    local model, which follows magnitude pruning, is None)."""
     result: dict = {"seed": seed, "dense": None}  # l2: if trained
     for kind, model in models.items():
         s = trainings[kind]
         eps_value, _ = loss_tolerance(model, data, eps[kind], s.batch_size, seed)
         print(f"{kind}: eps = {eps_value:.4g}", flush=True)
-        result[kind] = pruning_curve(
-            model, data, eps_value, limit.resolution, limit.coarse_points, limit.rho_min, l1=s.l1
-        )
+        result[kind] = pruning_curve(model, data, eps_value, limit.resolution,
+                                     limit.coarse_points, limit.rho_min, l1=s.l1,
+                                     path_of=path_of)  # fmt: skip
     for c in CRITERIA:
         result[f"rho_{c}"] = result["l1"][f"rho_{c}"]
+    magnitude = path_of is magnitude_path  # the local model follows global magnitude pruning
     result["local_model"] = local_model_of(
         models["l1"], data, result["l1"], rho_th, seed, hessian_batch, memory_gb
-    )
+    ) if magnitude else None  # fmt: skip
     return result
 
 

@@ -11,7 +11,7 @@ are the surviving ``|w_t|``, and both the theory's ``rho_th`` and the actual one
 fractions of ``D_t``. Multiplied by ``D_t / D`` they are the kept fraction of the original
 ``D`` that one more one-shot step from ``w_t`` reaches (``*_of_D``).
 
-The iterations train with ``l1 = 0`` (:func:`prunelimit.sap.iterative.iteration_settings`), so the
+The iterations train with ``l1 = 0`` (:func:`prunelimit.config.kinds.rescaled`), so the
 objective criterion (b) is the loss criterion (a) on these networks; both are reported.
 """
 
@@ -78,7 +78,7 @@ def iteration_limits(
     masks = {n: m.to(device).bool() for n, m in masks.items()}
     mask = flat_mask(model, masks)
     D, D_t = mask.numel(), int(mask.sum())
-    # the iterations train without l1 (iteration_settings): (b) equals (a)
+    # the iterations train without l1 (config.kinds.rescaled): (b) equals (a)
     res = limits_of(model, data, hessian, theory, limit, batch_size, seed, l1=0.0, masks=masks)
     th, actual = res["theory"], res["actual"]
     eps = th["inputs"]["eps"]

@@ -8,15 +8,18 @@ Only the prunable weights of :mod:`prunelimit.pruning` (Linear/Conv ``weight``) 
 and pruned.
 
 Iteration 0 is the dense network (same initialisation and data order for every method of a
-seed). ``T`` iterations prune ``T`` times; the last record also carries the step it *would*
-take (``next_percent``, ``pqi_pruned``). Per-iteration training uses the experiment's train
-settings with ``epochs = E`` and ``l1 = 0``; milestones and warm-up are rescaled by
-``E / epochs``. Runs are resumable at iteration granularity (and within an iteration at epoch
-granularity) and a resumed run gives exactly the records of an uninterrupted one.
+seed), trained with the dense start's settings (:func:`prunelimit.config.kinds.start_settings`:
+as the l1 run under the matched budget). ``T`` iterations prune ``T`` times; the last record
+also carries the step it *would* take (``next_percent``, ``pqi_pruned``). Each later iteration
+retrains with the dense start's settings rescaled to ``epochs = E`` (``l1 = 0``; milestones
+and warm-up rescaled by ``E / epochs``). Runs are resumable at iteration granularity (and
+within an iteration at epoch granularity) and a resumed run gives exactly the records of an
+uninterrupted one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -27,6 +30,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from prunelimit.config.kinds import rescaled
 from prunelimit.config.settings import TrainSettings
 from prunelimit.data import DatasetSplits
 from prunelimit.io import load_checkpoint, save_torch
@@ -53,22 +57,7 @@ class IterationObserver(Protocol):
     def load_state_dict(self, state: dict) -> None: ...
 
 
-def iteration_settings(train: TrainSettings, epochs: int) -> TrainSettings:
-    """The experiment's train settings for one pruning iteration: ``epochs = E``, ``l1 = 0``,
-    milestones and warm-up rescaled by ``E / train.epochs``."""
-    scale = epochs / train.epochs
-    return replace(
-        train,
-        epochs=int(epochs),
-        l1=0.0,
-        milestones=tuple(max(1, round(m * scale)) for m in train.milestones),
-        warmup_epochs=min(int(round(train.warmup_epochs * scale)), max(0, epochs - 1)),
-    )
-
-
 def _masks_hash(masks: Masks) -> str:
-    import hashlib
-
     h = hashlib.sha256()
     for name, m in masks.items():
         h.update(name.encode())
@@ -114,26 +103,29 @@ def _train_iteration(
 def dense_start(
     build: Callable[[], nn.Module],
     data: DatasetSplits,
-    train: TrainSettings,
-    epochs: int,
+    settings: TrainSettings,
     seed: int,
     checkpoint: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """Iteration 0 of every method and scope of a seed, trained once: the dense network trained
-    ``E`` epochs from ``w_init`` (``build()``). Pass it to :func:`run_pruning` as ``start``."""
+    """Iteration 0 of every method and scope of a seed, trained once with ``settings``
+    (:func:`prunelimit.config.kinds.start_settings`) from ``w_init`` (``build()``), with its
+    test accuracy: :func:`run_pruning`'s ``start`` (with ``train = settings``)."""
     model = build()
     init_state = _cpu(model.state_dict())
     masks = full_masks(prunable_weights(model))
-    settings = iteration_settings(train, epochs)
     run_id = fingerprint(dense_start=True, seed=seed, settings=asdict(settings), data=data.meta)
     ckpt = Path(checkpoint) if checkpoint else None
-    log(f"[dense start] iteration 0: {epochs} epochs from the initialisation")
+    log(f"[dense start] iteration 0: {settings.epochs} epochs from the initialisation")
     history = _train_iteration(model, init_state, masks, 0, data, settings, seed, ckpt, run_id, log)
+    test_loss, test_acc = evaluate(model, data.test)
+    log(f"[dense start] test accuracy {test_acc:.4f}")
     return {
         "init_state": init_state,
         "state": _cpu(model.state_dict()),
         "train_loss": history["train_loss"][-1],
+        "test_loss": test_loss,
+        "test_acc": test_acc,
         "settings": asdict(settings),
         "seed": seed,
     }
@@ -145,19 +137,21 @@ def _run_fingerprint(
     hyper: PruneSettings,
     seed: int,
     settings: TrainSettings,
+    first: TrainSettings,
     model: nn.Module,
     data: DatasetSplits,
     identity: dict | None,
 ) -> str:
     """Fingerprint of everything that determines a :func:`run_pruning` run (``settings``: one
-    iteration's; the prunable tensors' names and count of ``model``); a checkpoint is resumed
-    only under the same one."""
+    iteration's, ``first``: iteration 0's; the prunable tensors' names and count of ``model``);
+    a checkpoint is resumed only under the same one."""
     return fingerprint(
         method=method,
         scope=scope,
         hyper=asdict(hyper),
         seed=seed,
         settings=asdict(settings),
+        first=asdict(first),
         names=list(prunable_weights(model)),
         total=count_prunable(model),
         data=data.meta,
@@ -188,6 +182,7 @@ class _Run:
     model: nn.Module
     data: DatasetSplits
     settings: TrainSettings
+    first: TrainSettings
     hyper: PruneSettings
     seed: int
     iterations: int
@@ -252,8 +247,9 @@ def _trained_history(run: _Run, t: int, progress: _Progress) -> dict:
     if t == 0 and run.start is not None:
         run.model.load_state_dict(run.start["state"])
         return {"train_loss": [run.start["train_loss"]]}
+    settings = run.first if t == 0 else run.settings
     return _train_iteration(run.model, progress.init_state, progress.masks, t, run.data,
-                            run.settings, run.seed, run.iter_ckpt, run.run_id, run.log)  # fmt: skip
+                            settings, run.seed, run.iter_ckpt, run.run_id, run.log)  # fmt: skip
 
 
 def _record(
@@ -339,7 +335,9 @@ def run_pruning(
     trained network ``t = 0..T`` (see the module docstring).
 
     ``build()`` returns the freshly initialised model on the training device (seeded by the
-    caller); its full state dict is ``w_init``. Each record: ``iteration``, ``kept``,
+    caller); its full state dict is ``w_init``. ``train``: the dense start's settings
+    (iteration 0 trains with them and ``l1 = 0``; iteration ``t >= 1`` with them rescaled to
+    ``epochs``: :func:`prunelimit.config.kinds.rescaled`). Each record: ``iteration``, ``kept``,
     ``percent`` (of prunable weights kept by ``m_t``), ``train_loss``, ``val_loss``,
     ``val_acc``, ``test_loss``, ``test_acc``, ``pruned_test_acc`` (of the just-pruned network
     ``w_t * m_{t+1}``, before retraining), ``pqi_trained`` / ``pqi_pruned`` (global PQI of
@@ -358,16 +356,17 @@ def run_pruning(
     device = next(model.parameters()).device
     init_state = _cpu(model.state_dict())
     fresh = _Progress(init_state, [], full_masks(prunable_weights(model)))
-    settings = iteration_settings(train, epochs)
-    run_id = _run_fingerprint(method, scope, hyper, seed, settings, model, data, identity)
+    settings, first = rescaled(train, epochs), replace(train, l1=0.0)
+    run_id = _run_fingerprint(method, scope, hyper, seed, settings, first, model, data, identity)
     if start is not None:
         same_init = all(torch.equal(v, start["init_state"][k]) for k, v in init_state.items())
-        if not same_init or start["settings"] != asdict(settings) or start["seed"] != seed:
+        if not same_init or start["settings"] != asdict(first) or start["seed"] != seed:
             raise ValueError("the dense start belongs to another initialisation or settings")
     ckpt = Path(checkpoint) if checkpoint else None
     progress = _resume(ckpt, run_id, fresh, device, iterations, observer, log)
     iter_ckpt = Path(f"{ckpt}.iter") if ckpt is not None else None
-    run = _Run(strategy=strategy, model=model, data=data, settings=settings, hyper=hyper,
+    run = _Run(strategy=strategy, model=model, data=data, settings=settings, first=first,
+               hyper=hyper,
                seed=seed, iterations=iterations, total=count_prunable(model), run_id=run_id,
                start=start, observer=observer, iter_ckpt=iter_ckpt, label=f"[{method}/{scope}]",
                log=log)  # fmt: skip

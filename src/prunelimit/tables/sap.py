@@ -1,69 +1,11 @@
-"""Tables of the SAP stage: accuracy at matched remaining-weight levels, PQ Index."""
+"""Tables of the SAP stage: the PQ Index of the trained networks (the methods at matched
+levels: :mod:`prunelimit.tables.methods`)."""
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
-
 import pandas as pd
 
-from prunelimit.io import read_csv
 from prunelimit.tables import format_pm, mean_std
-
-
-def read_runs(paths: list[str | Path]) -> pd.DataFrame:
-    """Concatenate per-run record tables (the ``sap`` rule's CSVs)."""
-    return pd.concat([read_csv(p) for p in paths], ignore_index=True)
-
-
-def matched_levels(df: pd.DataFrame, levels: list[float], max_ratio: float = 1.5) -> pd.DataFrame:
-    """Test accuracy at matched remaining-weight levels, mean +- std over seeds.
-
-    For each experiment, method, scope, seed and level (percent remaining), the iteration whose
-    ``percent`` is nearest the level in log scale is taken. ``reached`` is False when, for some
-    seed, that iteration is more than a factor ``max_ratio`` away from the level (the method did
-    not get there within ``T`` iterations). Accuracies in percent.
-    """
-    rows = []
-    keys = ["experiment", "method", "scope"]
-    for key, sub in df.groupby(keys, sort=False):
-        for level in levels:
-            picks = []
-            for _, run in sub.groupby("seed"):
-                dist = (run["percent"] / level).map(math.log).abs()
-                picks.append(run.loc[dist.idxmin()])
-            pick = pd.DataFrame(picks)
-            ratio = (pick["percent"] / level).map(lambda r: max(r, 1 / r))
-            rows.append(
-                {
-                    **dict(zip(keys, key, strict=True)),
-                    "level": level,
-                    "percent_mean": pick["percent"].mean(),
-                    "percent_std": pick["percent"].std(ddof=1) if len(pick) > 1 else 0.0,
-                    "test_acc_mean": 100 * pick["test_acc"].mean(),
-                    "test_acc_std": 100 * pick["test_acc"].std(ddof=1) if len(pick) > 1 else 0.0,
-                    "iteration_mean": pick["iteration"].mean(),
-                    "seeds": len(pick),
-                    "reached": bool((ratio <= max_ratio).all()),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def matched_levels_formatted(raw: pd.DataFrame) -> pd.DataFrame:
-    """Wide table: one row per experiment/method/scope, one column per level with
-    ``acc +- std (percent %)``; empty where the level was not reached."""
-    out = []
-    for key, sub in raw.groupby(["experiment", "method", "scope"], sort=False):
-        row = {"experiment": key[0], "method": key[1], "scope": key[2]}
-        for r in sub.itertuples():
-            row[f"{r.level:g} %"] = (
-                f"{format_pm(r.test_acc_mean, r.test_acc_std, 1)} ({r.percent_mean:.1f} %)"
-                if r.reached
-                else "not reached"
-            )
-        out.append(row)
-    return pd.DataFrame(out)
 
 
 def pqi_table(entries: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
