@@ -29,14 +29,16 @@ IMPORTED_MLPS = check_models(SETTINGS)
 DEVICE = SETTINGS.device
 THREADS = SETTINGS.threads_per_job
 GPUS = gpus_per_job(DEVICE)  # the `gpu` resource of GPU rules (see config/README.md)
-# The theory settings that the spectra and the stages' own limits read: `magnitude_factors`
-# concerns the theory rule's record only, and changing it reruns nothing else.
 COMPARE = SETTINGS.compare  # the methods compared, their levels and budget
 # The actual-limit search's settings: the grid for every stage's searches (which prune by
 # global magnitude), and `limit.method` for the actual_limit rule's only where it is not the
 # default, so that results made before the key existed stay finished
 LIMIT_GRID = {k: v for k, v in SETTINGS.limit.as_dict().items() if k != "method"}
-LIMIT_SEARCH = SETTINGS.limit.as_dict() if SETTINGS.limit.method != "lomp" else LIMIT_GRID
+LIMIT_SEARCH = (
+    SETTINGS.limit.as_dict() if SETTINGS.limit.method != "lomp" else LIMIT_GRID
+)
+# The theory settings that the spectra and the stages' own limits read: `magnitude_factors`
+# concerns the theory rule's record only, and changing it reruns nothing else.
 THEORY_INPUTS = {
     k: v for k, v in SETTINGS.theory.as_dict().items() if k != "magnitude_factors"
 }

@@ -296,8 +296,6 @@ SAP_TARGETS = (
         name=["ablation_pq", "ablation_eta_gamma"],
         ext=["pdf", "png"],
     )
-    + expand(
-        "results/tables/{name}.{ext}", name=["pqi"], ext=["csv", "md", "tex"]
-    )
+    + expand("results/tables/{name}.{ext}", name=["pqi"], ext=["csv", "md", "tex"])
     + PQI_RUNS
 )
