@@ -192,3 +192,16 @@ def test_the_methods_figure_draws_each_method_and_the_dense_start():
     dense = [line for line in ax.lines if line.get_linestyle() == "--"][0]
     assert dense.get_ydata()[0] == pytest.approx(80.0)
     plt.close(fig)
+
+
+def test_the_api_searches_the_limit_of_a_nested_method_and_refuses_one_without():
+    from prunelimit.api import actual_limit
+
+    data, model = toy_splits(96, (8,)), build()
+    x, y = data.train.x, data.train.y
+    grid = {"coarse_points": 5, "resolution": 0.02, "rho_min": 0.02}
+    magnitude = actual_limit(model, (x, y), eps=0.05, limit=grid)
+    random = actual_limit(model, (x, y), eps=0.05, limit={**grid, "method": "random"})
+    assert magnitude["curve"] != random["curve"]  # other masks, other losses
+    with pytest.raises(ValueError, match="no nested masks"):
+        actual_limit(model, (x, y), eps=0.05, limit={**grid, "method": "rare_gems"})

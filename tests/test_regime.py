@@ -143,3 +143,11 @@ def test_loss_gradient_is_the_full_batch_gradient(mnist1d):
     direct = torch.autograd.grad(F.cross_entropy(model(x), y), list(model.parameters()))
     for (name, _), d in zip(model.named_parameters(), direct, strict=True):
         torch.testing.assert_close(g[name], d, rtol=1e-4, atol=1e-6)
+
+
+def test_a_collapsed_run_is_never_in_the_regime():
+    from prunelimit.limit.regime import verdict
+
+    assert verdict(0.001, True)["in_regime"] is True
+    out = verdict(0.001, True, collapsed=True)
+    assert out["in_regime"] is False and "collapsed" in out["reasons"][0]

@@ -27,6 +27,7 @@ from prunelimit.config.settings import HessianSettings, LimitSettings, TheorySet
 from prunelimit.data import DatasetSplits, Split, load_dataset
 from prunelimit.limit.actual import pruning_curve
 from prunelimit.limit.prediction import hessian_rows_of, loss_tolerance, spectrum_of, theory_of
+from prunelimit.methods.registry import get_method, names
 from prunelimit.models.import_path import check_network
 
 Data = DatasetSplits | str | Path | tuple | Iterable | Mapping
@@ -163,19 +164,24 @@ def actual_limit(
     batch_size: int = TrainSettings.batch_size,
     seed: int = 0,
 ) -> dict:
-    """The actual limit of ``model`` by one-shot global magnitude pruning (no fine-tuning).
+    """The actual limit of ``model`` by one-shot pruning (no fine-tuning): global magnitude, or
+    the nested masks of the registered method ``limit.method`` (e.g. ``smart_ratio``, ``random``:
+    :mod:`prunelimit.methods.registry`; ``seed`` draws their random masks).
 
     Returns ``rho_loss``, ``rho_objective`` and ``rho_acc`` (the three criteria of
     :func:`prunelimit.limit.actual.pruning_curve`; ``l1``: the strength the network was
-    trained with, for the objective), ``eps`` and the measured ``curve``. ``eps``: a number or
-    ``auto`` (as :func:`predict_limit` measures it, so the two compare)."""
+    trained with, for the objective), ``eps``, the measured ``curve`` and its ``verdict``.
+    ``eps``: a number or ``auto`` (as :func:`predict_limit` measures it, so the two compare)."""
     lim = _section(LimitSettings, limit)
+    method = get_method(lim.method)
+    if method.path is None:
+        raise ValueError(f"limit.method {lim.method!r} has no nested masks; use one of "
+                         f"{names(nested=True)}")  # fmt: skip
     splits, about = _prepared(model, data)
     model.eval()
     eps_value, eps_mode = loss_tolerance(model, splits, eps, batch_size, seed)
-    curve = pruning_curve(
-        model, splits, eps_value, lim.resolution, lim.coarse_points, lim.rho_min, l1=l1
-    )
+    curve = pruning_curve(model, splits, eps_value, lim.resolution, lim.coarse_points,
+                          lim.rho_min, l1=l1, path_of=method.path(seed))  # fmt: skip
     return {
         **{f"rho_{c}": curve[f"rho_{c}"] for c in ("loss", "objective", "acc")},
         "eps": eps_value,

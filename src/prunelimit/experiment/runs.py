@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -94,14 +95,18 @@ def metrics_header(exp: ExperimentSettings, kind: str, seed: int, model: nn.Modu
 
 
 def write_run(
-    model: nn.Module, metrics: dict, model_out: str | Path, metrics_out: str | Path, **extra
+    model: nn.Module,
+    metrics: dict,
+    model_out: str | Path,
+    metrics_out: str | Path,
+    files: Mapping[str | Path, object] | None = None,
 ) -> None:
-    """Write a run's outputs: its state dict at ``model_out``, each of ``extra`` (path ->
+    """Write a run's outputs: its state dict at ``model_out``, each of ``files`` (path ->
     object) as a torch file, and last ``metrics`` at ``metrics_out`` with the sha256 of each
     (the record :func:`load_run_file` checks)."""
     weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     metrics["sha256"] = {Path(model_out).name: save_torch(model_out, weights)}
-    for path, obj in extra.values():
+    for path, obj in (files or {}).items():
         metrics["sha256"][Path(path).name] = save_torch(path, obj)
     write_json(metrics_out, metrics)  # last: it records the digests of the files above
 
@@ -152,11 +157,12 @@ def train_experiment(
         metrics["regime"] = regime_of(model, s, data, summary)
         message = warning(metrics["regime"])
         print(message or "in the l1 regime: " + metrics["regime"]["rule"], flush=True)
-    extra = {}
+    files = {}
     if watch_out is not None:
-        observed = {"watched": False} if recorder is None else watched(recorder, watch, history)
-        extra["watch"] = (watch_out, observed)
-    write_run(model, metrics, model_out, metrics_out, **extra)
+        files[watch_out] = (
+            {"watched": False} if recorder is None else watched(recorder, watch, history)
+        )
+    write_run(model, metrics, model_out, metrics_out, files)
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
         shutil.rmtree(f"{checkpoint}.codes", ignore_errors=True)
@@ -192,6 +198,7 @@ def regime_of(model: nn.Module, s: TrainSettings, data: DatasetSplits, summary: 
         weights=list(weights.values()),
         objective_plateau=summary["objective_plateau"]["converged"],
         grads=[grads[n] for n in weights],
+        collapsed=bool((summary.get("collapse") or {}).get("collapsed")),
     )
 
 

@@ -112,11 +112,13 @@ def stationarity(
     }
 
 
-def verdict(drift_kept: float, objective_plateau: bool | None) -> dict:
+def verdict(drift_kept: float, objective_plateau: bool | None, collapsed: bool = False) -> dict:
     """``in_regime`` and the reasons it fails (empty when in the regime).
 
     ``objective_plateau`` None means unknown (settings only): then only the drift rule decides
-    ``drift_ok``, and ``in_regime`` is None.
+    ``drift_ok``, and ``in_regime`` is None. A run that ``collapsed`` (learned, then fell back
+    to chance: :func:`prunelimit.training.convergence.collapse`) is never in the regime: its
+    weights drifted to zero because it stopped learning, not under the loss's control.
     """
     reasons = []
     drift_ok = drift_kept <= MAX_DRIFT_KEPT
@@ -129,7 +131,10 @@ def verdict(drift_kept: float, objective_plateau: bool | None) -> dict:
         )
     if objective_plateau is False:
         reasons.append("the l1 objective (cross-entropy + l1 term) has not plateaued: train longer")
+    if collapsed:
+        reasons.append("the run collapsed to chance accuracy after learning (verdict COLLAPSED)")
     in_regime = None if objective_plateau is None else (drift_ok and objective_plateau)
+    in_regime = False if collapsed else in_regime
     return {
         "rule": f"drift_kept <= {MAX_DRIFT_KEPT} and the l1 objective plateaued",
         "drift_ok": drift_ok,
@@ -148,12 +153,14 @@ def regime_diagnostic(
     weights: Sequence[torch.Tensor] | None = None,
     objective_plateau: bool | None = None,
     grads: Sequence[torch.Tensor] | None = None,
+    collapsed: bool = False,
 ) -> dict:
     """Everything the regime verdict rests on, for one l1 run.
 
     ``shapes``: the prunable weight tensors' shapes; ``epoch_lrs``/``steps_per_epoch``: the
     schedule as run; ``weights``: the prunable weights at ``w*`` (for ``near_zero``), if known;
-    ``grads``: the full-batch gradient of the training loss there (for :func:`stationarity`).
+    ``grads``: the full-batch gradient of the training loss there (for :func:`stationarity`);
+    ``collapsed``: the run's collapse verdict (:func:`verdict`).
     """
     drift = drift_budget(epoch_lrs, steps_per_epoch, l1, momentum)
     out = {
@@ -167,7 +174,7 @@ def regime_diagnostic(
         out["near_zero_tol"] = NEAR_ZERO
         if grads is not None and l1 > 0:
             out["stationarity"] = stationarity(grads, weights, l1)
-    out.update(verdict(out["drift_kept"], objective_plateau))
+    out.update(verdict(out["drift_kept"], objective_plateau, collapsed))
     return out
 
 

@@ -160,6 +160,7 @@ def _rare_gems_masks(model: nn.Module, keep: int, ctx: InitContext) -> Masks:
         momentum=ctx.budget.momentum,
         l2=s.l2,
         prune_every=max(1, epochs // s.rounds),
+        augment=ctx.budget.augment,
     )
     return rare_gems_masks(model, ctx.data, keep, scores, ctx.seed)[0]
 
