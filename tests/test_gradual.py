@@ -179,3 +179,35 @@ def test_the_table_reports_every_iteration(watched):
     assert (raw["seeds"] == 2).all() and np.allclose(raw["rho_th_std"], 0)
     assert np.allclose(raw["rho_th_of_D_mean"], [p["rho_th_of_D"] for p in result["iterations"]])
     assert "theory % of D" in formatted and "actual (a) % of surviving" in formatted
+
+
+def test_a_killed_gradual_job_resumes_after_its_last_iteration_with_the_same_numbers(
+    watched, tmp_path, monkeypatch
+):
+    import prunelimit.limit.gradual as gradual_mod
+
+    data, saved, records, reference = watched
+    ckpt = tmp_path / "limits.ckpt"
+    real, calls = gradual_mod.iteration_limits, []
+
+    def dies_at_the_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gradual_mod, "iteration_limits", dies_at_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        gradual_limits(build(), saved, records, data, HESSIAN, THEORY, LIMIT, 32, 0, ckpt)
+    monkeypatch.setattr(gradual_mod, "iteration_limits", real)
+    counted = []
+    monkeypatch.setattr(
+        gradual_mod, "iteration_limits", lambda *a, **k: counted.append(1) or real(*a, **k)
+    )
+    resumed = gradual_limits(build(), saved, records, data, HESSIAN, THEORY, LIMIT, 32, 0, ckpt)
+    assert len(counted) == len(reference["iterations"]) - 1  # the first was not redone
+
+    def numbers(result):
+        return [{k: v for k, v in p.items() if k != "seconds"} for p in result["iterations"]]
+
+    assert numbers(resumed) == numbers(reference)

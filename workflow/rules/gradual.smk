@@ -36,6 +36,7 @@ rule gradual:
         theory=THEORY_INPUTS,
         limit=LIMIT_GRID,
         device=DEVICE,
+        checkpoint=lambda w: f"{run_dir(w.experiment, w.seed)}/gradual/limits.ckpt",
     script:
         "../scripts/gradual.py"
 

@@ -1,6 +1,8 @@
 """Rule gradual: the limits of the retrained network at the chosen iterations of the watched
 Lottery Ticket run, over its surviving weights (nothing is retrained)."""
 
+from pathlib import Path
+
 from _common import log_to, run_of
 from prunelimit.config.kinds import train_settings
 from prunelimit.config.settings import (
@@ -32,6 +34,8 @@ with run_of(exp.name, seed):
         LimitSettings.from_dict(prm.limit),
         train_settings(exp, "dense").batch_size,  # the iterations' training batch (eps: auto)
         seed,
+        checkpoint=prm.checkpoint,  # resumed after the last finished iteration
     )
 meta = {k: run[k] for k in ("experiment", "method", "scope", "seed")}
 write_json(snakemake.output[0], {**meta, "hyper": run["hyper"], **result})
+Path(prm.checkpoint).unlink(missing_ok=True)

@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
 
 import torch
 from torch import nn
 
 from prunelimit.config.settings import HessianSettings, LimitSettings, TheorySettings
 from prunelimit.data import DatasetSplits
+from prunelimit.io import load_checkpoint, save_torch
 from prunelimit.limit.actual import limits_of
 from prunelimit.pruning import Masks, flat_mask
+from prunelimit.training.loop import fingerprint
 
 
 def _cpu(d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -112,17 +116,24 @@ def gradual_limits(
     limit: LimitSettings,
     batch_size: int,
     seed: int,
+    checkpoint: str | Path | None = None,
 ) -> dict:
     """The limits at every kept iteration of a watched run (``saved``: an
     :class:`IterationKeeper`'s ``saved()``; ``records``: the run's records, for the schedule;
     ``model``: the experiment's model, into which each ``w_t`` is loaded). Nothing is trained.
+    ``checkpoint``: the finished iterations' points, written after each; a rerun with the same
+    inputs resumes after the last and gives the points of an uninterrupted run.
     """
     schedule = [{"iteration": r["iteration"], "kept": r["percent"] / 100} for r in records]
     missing = sorted(set(saved["iterations"]) - set(saved["states"]))
     if missing:
         raise ValueError(f"the watched run kept no weights of iterations {missing}: rerun it")
-    points = []
-    for t in sorted(saved["states"]):
+    settings = {"hessian": asdict(hessian), "theory": asdict(theory), "limit": asdict(limit)}
+    run_id = fingerprint(**settings, batch=batch_size, seed=seed, data=data.meta, records=records)
+    ckpt = Path(checkpoint) if checkpoint is not None else None
+    state = load_checkpoint(ckpt) if ckpt is not None else None
+    points = list(state["points"]) if state and state.get("run_id") == run_id else []
+    for t in sorted(saved["states"])[len(points) :]:
         s = saved["states"][t]
         model.load_state_dict(s["state"])
         res = iteration_limits(model, s["masks"], data, hessian, theory, limit, batch_size, seed)
@@ -140,4 +151,6 @@ def gradual_limits(
             flush=True,
         )
         points.append({"iteration": t, **res})
+        if ckpt is not None:
+            save_torch(ckpt, {"run_id": run_id, "points": points})
     return {"schedule": schedule, "iterations": points}
