@@ -45,3 +45,40 @@ def test_every_model_trains_and_takes_a_hessian_product_in_deterministic_mode(
     op = HessianOperator(model, x, y, batch_size=2)
     hv = op.matvec(torch.ones(2, op.D, device=device))
     assert hv.shape == (2, op.D) and torch.isfinite(hv).all()
+
+
+def test_tf32_is_on_for_the_training_steps_only_and_restored(monkeypatch):
+    import prunelimit.training.loop as loop
+    from conftest import toy_splits
+    from prunelimit.config.settings import TrainSettings
+    from prunelimit.runtime import training_precision
+
+    seen = {}
+    real_epoch, real_held = loop._train_epoch, loop._held_out
+
+    def flags():
+        return torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+
+    def epoch(*args, **kwargs):
+        seen["step"] = flags()
+        return real_epoch(*args, **kwargs)
+
+    def held(*args, **kwargs):
+        seen["eval"] = flags()
+        return real_held(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "_train_epoch", epoch)
+    monkeypatch.setattr(loop, "_held_out", held)
+    setup(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(8, 3))
+    s = TrainSettings(epochs=1, batch_size=32, precision="tf32_conv")
+    loop.fit(model, toy_splits(64, (8,)), s, 0, log=lambda _: None)
+    assert seen == {"step": (True, False), "eval": (False, False)}
+    assert flags() == (False, False)  # restored after training
+    with pytest.raises(RuntimeError), training_precision("tf32"):
+        assert flags() == (True, True)
+        raise RuntimeError("a failed step")
+    assert flags() == (False, False)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        with training_precision("bf16"):
+            pass

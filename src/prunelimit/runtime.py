@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -39,6 +41,29 @@ def setup(seed: int, threads: int | None = None, device: str = "auto") -> torch.
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     return resolve_device(device)
+
+
+PRECISIONS = ("fp32", "tf32_conv", "tf32")
+
+
+@contextmanager
+def training_precision(precision: str) -> Iterator[None]:
+    """The arithmetic of SGD steps inside the block, restored on exit (also after an error).
+
+    ``fp32``: strict FP32 (the flags :func:`setup` sets); ``tf32_conv``: TF32 convolutions on
+    Ampere or newer GPUs (cuDNN's default, under which the reference code trained), matmuls
+    strict; ``tf32``: convolutions and matmuls. Only training steps run in it: evaluation,
+    the Hessian, the theory and the pruning curves stay strict FP32. A no-op on the CPU.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    saved = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = precision != "fp32"
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def generator(seed: int) -> torch.Generator:

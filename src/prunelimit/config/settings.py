@@ -280,6 +280,7 @@ class TrainSettings(Section):
     gamma: float = setting(0.5)
     warmup_epochs: int = setting(0)
     augment: bool = setting(False)
+    precision: str = setting("fp32")  # of the SGD steps: runtime.training_precision
     plateau_window: int = setting(10)
     plateau_rtol: float = setting(0.02)
     plateau_atol: float = setting(1e-3)

@@ -32,6 +32,7 @@ from prunelimit.data import DatasetSplits, Split
 from prunelimit.io import load_checkpoint, save_torch
 from prunelimit.pruning import Masks, apply_masks
 from prunelimit.runtime import generator as make_generator
+from prunelimit.runtime import training_precision
 
 
 def _checkpoint_interval(value: str) -> float:
@@ -360,7 +361,8 @@ def fit(
         for group in opt.param_groups:
             group["lr"] = lr
         t0 = time.perf_counter()
-        sums = _train_epoch(model, opt, data.train, s, gen, masks, params)
+        with training_precision(s.precision):  # evaluation below stays strict FP32
+            sums = _train_epoch(model, opt, data.train, s, gen, masks, params)
         elapsed = time.perf_counter() - t0
         _check_finite(s, epoch, lr, sums)
         held_out = _held_out(model, data, evaluate_epochs)
