@@ -205,3 +205,26 @@ def test_the_api_searches_the_limit_of_a_nested_method_and_refuses_one_without()
     assert magnitude["curve"] != random["curve"]  # other masks, other losses
     with pytest.raises(ValueError, match="no nested masks"):
         actual_limit(model, (x, y), eps=0.05, limit={**grid, "method": "rare_gems"})
+
+
+def test_a_killed_at_init_job_resumes_after_its_last_level_with_the_same_numbers(
+    tmp_path, monkeypatch
+):
+    data = toy_splits(96, (8,))
+    ctx = InitContext(data, seed=0, budget=BUDGET, settings={})
+    reference = prune_at_init(METHODS["random"], build, ctx, [60, 30], log=lambda s: None)
+    ckpt, real_fit, calls = tmp_path / "random.ckpt", at_init_mod.fit, []
+
+    def dies_at_the_second_level(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt("killed")
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(at_init_mod, "fit", dies_at_the_second_level)
+    with pytest.raises(KeyboardInterrupt):
+        prune_at_init(METHODS["random"], build, ctx, [60, 30], ckpt, log=lambda s: None)
+    calls.clear()
+    monkeypatch.setattr(at_init_mod, "fit", lambda *a, **k: calls.append(1) or real_fit(*a, **k))
+    resumed = prune_at_init(METHODS["random"], build, ctx, [60, 30], ckpt, log=lambda s: None)
+    assert len(calls) == 1 and resumed == reference  # only the second level trained again
