@@ -58,9 +58,11 @@ def test_a_training_step_costs_gradients_momentum_and_activations():
     measure = train_step_measure(model, (1, 40), 10)
     cost = per_sample_cost(measure, (64, 128, 256), max_size=8192)
     params = sum(p.numel() * 4 for p in model.parameters())
-    # gradients and momentum (2 x params) and a workspace; the intercept of a fit to peaks that
+    # the peak comes in the backward pass, when some of the gradients exist beside the saved
+    # activations (the l1 term is a fused update after it, with no graph over the parameters),
+    # and at most gradients, momentum and a workspace; the intercept of a fit to peaks that
     # scatter by ~5 MB at these sizes is known to about +-10 MB
-    assert params <= cost.fixed <= 4 * params
+    assert 0.25 * params <= cost.fixed <= 4 * params
     # at least the two hidden layers' activations that autograd saves, float32
     assert cost.per_sample >= 2 * 2048 * 4
 

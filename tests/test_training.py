@@ -306,3 +306,49 @@ def test_a_run_that_collapses_to_chance_after_learning_is_collapsed_not_converge
     assert not collapse([0.3, 0.69], [0.8, 0.56], 2)["collapsed"]  # binary: chance 0.5
     assert collapse([0.3, 0.7], [0.9, 0.54], 2)["collapsed"]  # <= 0.55, loss >= ln 2
     assert not collapse([], [], 10)["collapsed"]
+
+
+def _autograd_l1_step(model, opt, x, y, l1=0.0, masks=None, params=None):
+    """The step before the fused l1 update: the l1 term through autograd, bool masks."""
+    from torch.nn import functional as F
+
+    from prunelimit.pruning import apply_masks
+    from prunelimit.training.loop import l1_norm
+
+    logits = model(x)
+    loss = F.cross_entropy(logits, y)
+    objective = loss + l1 * l1_norm(model) if l1 > 0 else loss
+    opt.zero_grad(set_to_none=True)
+    objective.backward()
+    if masks is not None:
+        params = params if params is not None else dict(model.named_parameters())
+        for name, m in masks.items():
+            params[name].grad.mul_(m.bool())
+    opt.step()
+    if masks is not None:
+        apply_masks(model, {k: m.bool() for k, m in masks.items()})
+    return logits, loss, objective
+
+
+def test_the_fused_l1_step_trains_bit_identically_to_autograd(monkeypatch):
+    import prunelimit.training.loop as loop
+    from conftest import toy_splits
+    from prunelimit.models.networks import MLP
+    from prunelimit.pruning import prunable_weights
+
+    data = toy_splits(128, (8,))
+    s = TrainSettings(epochs=3, batch_size=32, lr=0.1, l1=3e-3, weight_decay=1e-4)
+
+    def run(step):
+        monkeypatch.setattr(loop, "sgd_step", step)
+        torch.manual_seed(0)
+        model = MLP([8], 3, [16, 16])
+        masks = {n: torch.rand_like(w) > 0.3 for n, w in prunable_weights(model).items()}
+        history = loop.fit(model, data, s, 0, masks=masks, log=lambda _: None)
+        return history, model.state_dict()
+
+    fused_history, fused = run(loop.sgd_step)
+    old_history, old = run(_autograd_l1_step)
+    assert fused_history["train_objective"] == old_history["train_objective"]
+    assert fused_history["train_loss"] == old_history["train_loss"]
+    assert all(torch.equal(fused[k], old[k]) for k in old)

@@ -91,17 +91,30 @@ def sgd_step(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One step on cross-entropy + ``l1 * sum |theta|``; returns (logits, loss, objective).
 
-    With ``masks`` (bool, True = kept, on the model's device) pruned weights stay at zero:
-    their gradients are zeroed before the step and the weights re-zeroed after it. ``params``
+    The l1 term's gradient ``l1 * sign(theta)`` is added to every parameter's in one fused
+    update after the backward pass of the cross-entropy (the same float operations as autograd
+    of the l1 term: ``sign`` is exact, the sum commutes), not as a graph over every parameter.
+    With ``masks`` (True or 1.0 = kept, on the model's device; float masks, made once by the
+    caller, save a cast per step) pruned weights stay at zero: their gradients are zeroed
+    before the step and the weights re-zeroed after it. ``params``
     (``dict(model.named_parameters())``, built once by a caller's loop) saves rebuilding it.
     """
+    params = params if params is not None else dict(model.named_parameters())
     logits = model(x)
     loss = F.cross_entropy(logits, y)
-    objective = loss + l1 * l1_norm(model) if l1 > 0 else loss
     opt.zero_grad(set_to_none=True)
-    objective.backward()
+    loss.backward()
+    objective = loss
+    if l1 > 0:
+        with torch.no_grad():
+            objective = loss.detach() + l1 * l1_norm(model)
+            weights = [p for p in params.values() if p.requires_grad]
+            for p in weights:  # a parameter the loss does not reach still gets the l1 term's
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+            grads = [p.grad for p in weights]
+            torch._foreach_add_(grads, torch._foreach_sign(weights), alpha=l1)
     if masks is not None:
-        params = params if params is not None else dict(model.named_parameters())
         for name, m in masks.items():
             params[name].grad.mul_(m)
     opt.step()
@@ -350,10 +363,10 @@ def fit(
     ckpt = Path(checkpoint) if checkpoint else None
     resumed = _resume(ckpt, run_id, model, opt, gen, on_epoch_end, log)
     history, start = resumed or ({k: [] for k in _HISTORY_COLUMNS}, 0)
-    if masks is not None:
-        masks = {k: m.to(device) for k, m in masks.items()}
-        apply_masks(model, masks)
     params = dict(model.named_parameters())
+    if masks is not None:  # as float once: the steps multiply by them without a cast
+        masks = {k: m.to(device=device, dtype=params[k].dtype) for k, m in masks.items()}
+        apply_masks(model, masks)
     every = CHECKPOINT_EVERY_S if checkpoint_every_s is None else checkpoint_every_s
     last_saved = time.perf_counter()
     for epoch in range(start, s.epochs):
