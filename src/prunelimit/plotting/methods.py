@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from prunelimit.plotting import log_axis, note, palette, setup_style, tight_layout
-from prunelimit.plotting.sap import _percent_axis
+from prunelimit.plotting.sap import percent_axis
 from prunelimit.tables.methods import budget_text, dense_rows, excluded
 
 
@@ -46,7 +46,7 @@ def plot_methods(
                     marker="o", ms=3.5, capsize=2, lw=1.4,
                     label=_label(titles.get(method, method), sub))  # fmt: skip
     if log_axis(ax, "x", df["percent"], "remaining-percent"):
-        _percent_axis(ax.xaxis)
+        percent_axis(ax.xaxis)
     ax.invert_xaxis()
     ax.set_xlabel("remaining weights (%)")
     ax.set_ylabel("test accuracy (%)")

@@ -42,7 +42,7 @@ def _ordered(values, order) -> list:
 PERCENT_TICKS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 50, 70, 100)
 
 
-def _percent_axis(axis) -> None:
+def percent_axis(axis) -> None:
     """Log-scaled percent axis with plain labels (100, 50, 20, ...)."""
     axis.set_major_locator(FixedLocator(PERCENT_TICKS))
     axis.set_minor_locator(NullLocator())
@@ -114,7 +114,7 @@ def plot_accuracy(
             if std > 0:
                 ax.axvspan(mean - std, mean + std, color="0.5", alpha=0.15, lw=0)
         if log_axis(ax, "x", df.loc[df["scope"] == scope, "percent"], "remaining-percent"):
-            _percent_axis(ax.xaxis)
+            percent_axis(ax.xaxis)
         ax.invert_xaxis()
         ax.set_title(SCOPE_LABELS.get(scope, scope))
         ax.set_xlabel("remaining weights (%)")
@@ -197,7 +197,7 @@ def plot_layers(df: pd.DataFrame, method: str = "sap", title: str = "") -> plt.F
                          {"all": "all layers"}, errorbar=None, ls="--", lw=1.2)  # fmt: skip
         shown = np.concatenate([np.asarray(line.get_ydata(), dtype=float) for line in lines])
         if log_axis(ax, "y", shown, "remaining-percent"):
-            _percent_axis(ax.yaxis)
+            percent_axis(ax.yaxis)
         ax.set_title(f"{METHOD_LABELS.get(method, method)}, {SCOPE_LABELS.get(scope, scope)}")
         ax.set_xlabel("pruning iteration")
     axes[0][0].set_ylabel("remaining weights (%)")
@@ -264,7 +264,7 @@ def plot_ablation(
         ax.set_xlabel("pruning iteration")
         ax.set_ylabel(label)
     if log_axis(axes[0][2], "y", df["percent"], "remaining-percent"):
-        _percent_axis(axes[0][2].yaxis)
+        percent_axis(axes[0][2].yaxis)
     _one_seed(df, axes[0][0], "band")
     fixed = [k for k in ("p", "q", "eta_r", "gamma") if k not in keys]
     shown = ", ".join(f"{k} = {df[k].iloc[0]:g}" for k in fixed)
