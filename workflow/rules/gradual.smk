@@ -29,7 +29,8 @@ rule gradual:
     resources:
         gpu=GPUS,
     params:
-        exp=lambda w: training_view(w.experiment, "dense"),
+        exp=lambda w: start_view(w.experiment),
+        budget=COMPARE.budget,  # the watched run's batch, for eps: auto
         hessian=lambda w: SETTINGS.hessian_for(w.experiment)
         .with_overrides(GRADUAL.hessian)
         .spectrum_dict(),

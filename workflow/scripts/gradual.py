@@ -4,7 +4,7 @@ Lottery Ticket run, over its surviving weights (nothing is retrained)."""
 from pathlib import Path
 
 from _common import log_to, run_of
-from prunelimit.config.kinds import train_settings
+from prunelimit.config.kinds import start_settings
 from prunelimit.config.settings import (
     ExperimentSettings,
     HessianSettings,
@@ -32,7 +32,7 @@ with run_of(exp.name, seed):
         HessianSettings.from_dict(prm.hessian),
         TheorySettings.from_dict(prm.theory),
         LimitSettings.from_dict(prm.limit),
-        train_settings(exp, "dense").batch_size,  # the iterations' training batch (eps: auto)
+        start_settings(exp, prm.budget, int(run["hyper"]["epochs"])).batch_size,  # eps: auto
         seed,
         checkpoint=prm.checkpoint,  # resumed after the last finished iteration
     )
