@@ -67,3 +67,34 @@ def test_magnitude_path_equals_global_magnitude_masks_at_every_kept_count():
     for keep in range(28):
         want = global_magnitude_masks(weights, keep)
         assert all(torch.equal(path(keep)[n], want[n]) for n in weights)
+
+
+def test_ranks_by_integer_key_equal_a_float64_stable_sort():
+    """The radix-sortable key keeps the float64 order and the tie rule (earlier first), with
+    the +-inf markers of pruned entries, in one row and in many."""
+    from prunelimit.pruning import _ranks
+
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(200_000, generator=g)
+    w[::7], w[::11], w[::13] = 0.5, -0.5, 0.0  # ties
+    mags = w.abs().double()
+    mags[::17], mags[::19] = float("inf"), float("-inf")
+    rows = torch.randn(6, 5000, generator=g).double()  # signed: the key of a negative value
+    rows[:, ::3] = 0.25
+    huge = torch.tensor([[1e300, 3.0, 1e-300, 3.0]], dtype=torch.float64)  # not float32 values
+    rows[0, :4] = torch.tensor([0.0, -0.0, 0.0, -0.0], dtype=torch.float64)  # equal: by position
+    for m in (mags[None], rows, huge):
+        order = torch.argsort(m, dim=1, stable=True)
+        expected = torch.empty_like(order).scatter_(
+            1, order, torch.arange(m.shape[1]).expand_as(order)
+        )
+        assert torch.equal(_ranks(m), expected)
+
+
+def test_sorted_magnitudes_equal_a_float64_sort():
+    g = torch.Generator().manual_seed(1)
+    w = torch.randn(100_000, generator=g)
+    w[::9], w[::10] = 0.0, -0.125  # ties and zeros
+    expected = torch.sort(w.abs().double(), descending=True).values
+    assert torch.equal(sorted_magnitudes(w), expected)
+    assert torch.equal(sorted_magnitudes(w.double()), expected)

@@ -77,10 +77,27 @@ def keep_largest(values: torch.Tensor, mask: torch.Tensor, keep: torch.Tensor) -
 def _ranks(mags: torch.Tensor) -> torch.Tensor:
     """Per row of the 2-D float64 ``mags``, each entry's position in the stable ascending order
     (0 = smallest; among equal values the earlier position first): the package's tie rule."""
-    order = torch.argsort(mags, dim=1, stable=True)
+    key = _sort_key(mags)
+    if key.shape[0] == 1:  # one row sorted as a vector: the radix sort of a stable 1-D sort
+        order = torch.argsort(key[0], stable=True)[None]
+    else:
+        order = torch.argsort(key, dim=1, stable=True)
     ranks = torch.empty_like(order)
     cols = torch.arange(mags.shape[1], device=mags.device).expand_as(order)
     return ranks.scatter_(1, order, cols)
+
+
+def _sort_key(mags: torch.Tensor) -> torch.Tensor:
+    """Integers in the order of the float64 ``mags`` where that order is exact in float32 (the
+    magnitudes of float32 weights, with +-inf markers; no NaN): the float32 bit pattern, its
+    31 low bits flipped when negative. A stable sort of one such row is a radix sort, 3-4x
+    faster than a float64 sort of 24 M entries on a CPU thread; the order, ties included, is the
+    float64 one (``-0.0`` taken as ``0.0``, as the float comparison does)."""
+    single = mags.float() + 0.0  # -0.0 + 0.0 = 0.0
+    if not torch.equal(single.double(), mags):
+        return mags  # not float32 values: sorted as they are
+    bits = single.view(torch.int32)
+    return torch.where(bits < 0, bits ^ 0x7FFFFFFF, bits)
 
 
 def magnitude_ranks(values: torch.Tensor) -> torch.Tensor:
@@ -215,7 +232,12 @@ def kept_ratio(masks: Masks) -> float:
 
 def sorted_magnitudes(w: torch.Tensor) -> torch.Tensor:
     """``|w|`` sorted in decreasing order (float64), the input of :func:`removed_norm`."""
-    return torch.sort(w.detach().abs().reshape(-1).double(), descending=True).values
+    mags = w.detach().abs().reshape(-1)
+    if mags.dtype != torch.float32:
+        return torch.sort(mags.double(), descending=True).values
+    # non-negative float32 sort as their bit patterns: a radix sort, twice as fast, same values
+    bits = torch.sort(mags.view(torch.int32), stable=True).values
+    return bits.view(torch.float32).double().flip(0)
 
 
 def removed_sq_tail(sorted_mags: torch.Tensor) -> torch.Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -35,12 +36,22 @@ def setup(seed: int, threads: int | None = None, device: str = "auto") -> torch.
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - seeds third-party code using the global RNG
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True)
+    deterministic_algorithms()
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     return resolve_device(device)
+
+
+def deterministic_algorithms() -> None:
+    """``torch.use_deterministic_algorithms(True)`` without its import of TorchInductor's config
+    (2 s of every job's start, for a compiler the pipeline never runs): PyTorch's own flag is
+    set, and Inductor's too where it is already loaded (a user's model compiled before)."""
+    torch._C._set_deterministic_algorithms(True, warn_only=False)
+    inductor = sys.modules.get("torch._inductor.config")
+    if inductor is not None:
+        inductor.deterministic = True
 
 
 PRECISIONS = ("fp32", "tf32_conv", "tf32")
