@@ -2,6 +2,9 @@
 job (not warn), and every model trains, and its Hessian is taken, under that mode: on the CPU,
 and on CUDA too where a GPU is present (the check a GPU machine should run)."""
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -29,6 +32,25 @@ def test_setup_makes_nondeterministic_kernels_raise(deterministic):
     # put_ without accumulate has no deterministic implementation on any device
     with pytest.raises(RuntimeError, match="does not have a deterministic implementation"):
         torch.zeros(3).put_(torch.tensor([0]), torch.tensor([1.0]))
+
+
+def test_setup_is_quick_to_start_and_deterministic_in_a_fresh_process():
+    """A job's start does not import TorchInductor (2 s) for the flag, and the flag is set;
+    Inductor's own, where it was loaded before, follows."""
+    code = (
+        "import sys, torch\n"
+        "from prunelimit.runtime import setup\n"
+        "setup(0)\n"
+        "assert torch.are_deterministic_algorithms_enabled()\n"
+        "assert not torch.is_deterministic_algorithms_warn_only_enabled()\n"
+        "assert 'torch._inductor.config' not in sys.modules\n"
+        "import torch._inductor.config as c\n"
+        "c.deterministic = False\n"
+        "setup(0)\n"
+        "assert c.deterministic\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
 
 
 @pytest.mark.slow
