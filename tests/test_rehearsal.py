@@ -18,7 +18,16 @@ import yaml
 
 from conftest import REPO, finite, job_counts, run_snakemake
 from prunelimit.bench.dag import job_times
-from prunelimit.config.rehearsal import ABLATIONS, HESSIAN, SECTIONS, TOP, TRAIN, main, render
+from prunelimit.config.rehearsal import (
+    ABLATIONS,
+    HESSIAN,
+    NESTED,
+    SECTIONS,
+    TOP,
+    TRAIN,
+    main,
+    render,
+)
 from prunelimit.config.validate import load_settings
 from prunelimit.data import write_synthetic
 
@@ -75,7 +84,7 @@ def test_rehearsal_keeps_the_paper_grid_and_shrinks_only_sizes():
     paper, ours = dict(_leaves(PAPER)), dict(_leaves(cfg))
     assert set(paper) == set(ours), "the rehearsal adds or drops keys"
     sizes = {**TOP, **TRAIN, **HESSIAN, **ABLATIONS}
-    for table in SECTIONS.values():
+    for table in [*SECTIONS.values(), *NESTED.values()]:
         sizes.update(table)
     changed = [p for p in paper if paper[p] != ours[p]]
     assert changed and all(p[-1] in sizes for p in changed), changed

@@ -40,7 +40,7 @@ def test_every_schema_key_has_a_typed_setting_and_back():
     for key, cls in SECTIONS.items():
         want = names(cls)
         if key == "spline":
-            want = {"experiments"} | names(EarlyBirdSettings) | names(RegionSettings)
+            want = {"experiments", "pruning"} | names(EarlyBirdSettings) | names(RegionSettings)
         assert set(props[key]["properties"]) == want, key
     assert set(props["experiments"]["items"]["properties"]) == names(ExperimentSettings)
     assert set(SCHEMA["$defs"]["train"]["properties"]) == names(TrainSettings)

@@ -16,6 +16,7 @@ from prunelimit.config.settings import (
     DatasetSettings,
     EarlyBirdSettings,
     ExperimentSettings,
+    NodePruningSettings,
     RareGemsConfig,
     RegionSettings,
     Section,
@@ -36,6 +37,7 @@ def schema_objects(schema: dict) -> Iterator[tuple[str, dict, tuple[type[Section
         classes = (cls,) if key != "spline" else (SplineSettings, EarlyBirdSettings, RegionSettings)
         yield key, props[key], classes
     yield "sap.ablations", props["sap"]["properties"]["ablations"], (AblationSettings,)
+    yield "spline.pruning", props["spline"]["properties"]["pruning"], (NodePruningSettings,)
     compare = props["compare"]["properties"]
     yield "compare.smart_ratio", compare["smart_ratio"], (SmartRatioSettings,)
     yield "compare.rare_gems", compare["rare_gems"], (RareGemsConfig,)

@@ -109,11 +109,17 @@ ABLATIONS: dict[str, Override] = {
     "pq": (lambda v: v[:1], "the first (p, q) setting: one extra SAP run"),
     "eta_gamma": (lambda v: v[:1], "the first (eta_r, gamma) setting: one extra SAP run"),
 }
+# spline.pruning (node pruning at the early bird): its own entries
+NODE_PRUNING: dict[str, Override] = {
+    "kept": (lambda k: sorted(k)[:1], "the sparsest kept node fraction: one run per method"),
+    "retrain_epochs": (1, "one retraining epoch per pruned network"),
+}
 # Blocks inside sections, with their overrides.
 NESTED: dict[tuple[str, str], dict[str, Override]] = {
     ("spline", "hessian"): HESSIAN,
     ("gradual", "hessian"): HESSIAN,
     ("sap", "ablations"): ABLATIONS,
+    ("spline", "pruning"): NODE_PRUNING,
 }
 
 
@@ -181,6 +187,7 @@ def _reasons() -> list[str]:
         ("hessian, experiments[].hessian, spline.hessian, gradual.hessian", HESSIAN),
         *((name, o) for name, o in SECTIONS.items() if name != "hessian"),
         ("sap.ablations", ABLATIONS),
+        ("spline.pruning", NODE_PRUNING),
     ]
     lines = []
     for where, table in tables:

@@ -185,12 +185,27 @@ class RegionSettings(Section):
 
 
 @dataclass(frozen=True)
+class NodePruningSettings(Section):
+    """The ``spline.pruning`` block: node pruning at the spline early bird (You et al.)."""
+
+    methods: list = setting(["spline", "magnitude", "random", "slimming"])
+    scopes: list = setting(["layer", "global"])
+    kept: list = setting([0.7, 0.5, 0.3])  # kept node fractions (the paper: 30-70 % pruned)
+    retrain_epochs: int | None = setting(None)  # None: the watched run's epochs after the bird
+
+
+@dataclass(frozen=True)
 class SplineSettings(Section):
-    """The ``spline`` section (flat in the config): experiments, early bird, regions."""
+    """The ``spline`` section (flat): experiments, early bird, regions; block ``pruning``."""
 
     experiments: list = setting()
     early_bird: EarlyBirdSettings = setting()
     regions: RegionSettings = setting()
+    pruning: NodePruningSettings = setting(None)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.pruning, NodePruningSettings):
+            object.__setattr__(self, "pruning", NodePruningSettings.from_dict(self.pruning))
 
     @classmethod
     def from_dict(cls, d: dict | None) -> SplineSettings:
