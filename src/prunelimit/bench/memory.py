@@ -38,6 +38,7 @@ import yaml  # noqa: E402
 from torch import nn
 
 from prunelimit.bench import sgemm_gflops  # noqa: E402
+from prunelimit.bench.host import spilled_basis_bytes  # noqa: E402
 from prunelimit.config.kinds import train_settings  # noqa: E402
 from prunelimit.config.validate import load_settings  # noqa: E402
 from prunelimit.curvature.memory import (
@@ -134,7 +135,7 @@ def measure_experiment(exp, h, device: torch.device, fixed_chunk: int) -> dict:
         "hessian_samples": samples,
         "auto_chunk": auto.as_dict(),
         "spectrum_auto_peak_bytes": auto_peak,
-        "basis_host_bytes": basis - auto.basis_device_bytes,
+        "basis_host_bytes": spilled_basis_bytes(h.probes, steps, D, h.basis_memory_gb),
         "fixed_chunk": fixed_chunk,
         "spectrum_fixed_peak_bytes": fixed_peak,
     }
@@ -145,7 +146,7 @@ def table(rows: list[dict]) -> str:
     head = (
         "| experiment | D | train fixed / per sample (MB) | HVP fixed / per sample (MB) | "
         "train peak at batch (GB) | evaluation peak at batch (GB) | GPU for training | "
-        "basis (GB) | auto chunk | spectrum peak, auto (GB) | basis in host memory (GB) | "
+        "basis (GB) | auto chunk | spectrum peak, auto (GB) | basis in pinned host memory (GB) | "
         "spectrum peak, chunk 500 (GB) |"
     )
     lines = [head, "|" + "---|" * 12]
