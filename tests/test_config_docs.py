@@ -54,7 +54,7 @@ def test_rows_render_types_ranges_and_defaults():
     assert row["`lanczos_steps`"][1:3] == ("int >= 2 or `auto`", '`"auto"`')
     data = {r[0]: r for r in rows(SCHEMA["properties"]["data"], SCHEMA)}
     assert data["`val_fraction`"][2] == "required"
-    assert row["`memory_gb`"][1:3] == ("number > 0", "`16.0`")
+    assert row["`memory_gb`"][1:3] == ("number > 0 or `auto`", "`16.0`")
     assert row["`basis_memory_gb`"][1:3] == ("number >= 0 or null", "`null`")
     assert row["`lanczos_block`"][2] == "`40`"
     theory = {r[0]: r for r in rows(SCHEMA["properties"]["theory"], SCHEMA)}

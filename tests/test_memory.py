@@ -151,23 +151,30 @@ def test_the_spectrum_with_auto_equals_the_one_with_the_chunk_it_chose():
 
 
 @pytest.mark.slow
-def test_the_gpu_benchmark_runs_as_a_cpu_smoke_test(tmp_path):
+def test_the_gpu_benchmark_runs_as_a_cpu_smoke_test(tmp_path, capsys):
+    """bench.gpu at tiny sizes on the CPU: the device check, fc5's primitives, the paper DAG's
+    dry run (in the background) and the projection table of every rule."""
     from prunelimit.bench import gpu
 
     before = torch.are_deterministic_algorithms_enabled()
     threads = torch.get_num_threads()
     try:
         args = ["--device", "cpu", "--only", "fc5", "--batch", "2", "--samples", "8"]
-        res = gpu.main(
-            [*args, "--memory-gb", "6", "--repeats", "1", "--json", str(tmp_path / "g.json")]
-        )
+        args += ["--steps", "2", "--eval-samples", "16", "--memory-gb", "6", "--repeats", "1"]
+        res = gpu.main([*args, "--json", str(tmp_path / "g.json")])
     finally:
         torch.use_deterministic_algorithms(before)
         torch.set_num_threads(threads)
-    assert set(res["deterministic"].values()) == {"ok"}
+    assert res["deterministic"] == {"fc5": "ok"}
     fc5 = res["experiments"]["cifar10_fc5"]
     assert 1 <= fc5["auto_chunk"]["batch_size"] <= 8 and fc5["train_step_s"] > 0
+    assert all(v > 0 for v in fc5["primitives"].values())
+    rows = {r["rule"]: r for r in res["projection"]}
+    assert rows["train"]["jobs"] == 54 and rows["train"]["measured"] == 9  # fc5: 3 kinds x 3
+    assert rows["sap_ablation"]["gpu_hours"] is None  # VGG16's only: not measured here
+    assert rows["limits_table"]["status"] == "no GPU"
     assert res["gpu_hours"]["total"] > 0
+    assert "| train | 54 |" in capsys.readouterr().out
     assert json.loads((tmp_path / "g.json").read_text())["device"] == "cpu"
 
 

@@ -35,7 +35,7 @@ with run_of(exp.name, seed):
         seed,
         rho_th=theory["rho_th"],
         hessian_batch=snakemake.params.hessian_batch,  # an int or auto
-        memory_gb=float(snakemake.params.hessian_memory_gb),
+        memory_gb=snakemake.params.hessian_memory_gb,  # GB or auto
         path_of=get_method(limit.method).path(seed),  # global magnitude unless limit.method
     )
 print({k: result["l1"][k] for k in ("rho_loss", "rho_objective", "rho_acc", "evaluations")})

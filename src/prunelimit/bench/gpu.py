@@ -1,28 +1,36 @@
 """What a GPU machine should run once: the deterministic-mode check and the paper grid's cost.
 
 Run as ``python -m prunelimit.bench.gpu [--config config/paper.yaml] [--json gpu.json]`` on a
-GPU machine (under 10 minutes on one GPU). It writes one JSON with
+GPU machine (minutes on one GPU). It writes one JSON with
 
 - torch, CUDA and cuDNN versions and the device name;
 - the deterministic-mode check (:func:`prunelimit.runtime.setup`, as ``tests/test_runtime.py``):
   every registered model trains a step and takes a Hessian product, or the error naming the
   kernel that has no deterministic implementation;
-- per experiment of the config: the training step's median time and peak memory (bytes,
-  :func:`prunelimit.curvature.memory.peak_memory`) at its batch size, and the Hessian product's (all
-  ``probes`` vectors at once) at the chunk ``batch_size: auto`` picks under ``memory_gb``;
-- the projected GPU hours of the grid: trainings (epochs x steps per epoch x step time, dense
-  and l1, every seed), spectra (Lanczos steps x chunks x product time), SAP/LT/OS (the dense
-  start and methods x scopes x iterations trainings of ``sap.epochs`` epochs per seed).
+- per experiment of the config, the primitives of :mod:`prunelimit.bench.units` timed on the
+  device (median of ``--repeats``): a training step (the library's ``fit``: l1, masks held,
+  augmentation, the config's precision) at the experiment's batch; an evaluation pass per
+  sample; a pruning-curve point (timed on ``--eval-samples`` per split, extended per sample to
+  the paper's split sizes); a Hessian-vector product of all probes at the chunk ``batch_size:
+  auto`` picks under ``memory_gb`` (with its peak memory); an SAP pruning step per scope; and
+  one NTK draw per width;
+- the projection: per rule, the jobs Snakemake plans for the config (a dry run in an empty
+  folder, :class:`prunelimit.bench.dag.DryRun`, started first and read last) times each job's
+  seconds (:data:`prunelimit.bench.units.UNITS`: its counts of the primitives, from the
+  settings the job gets); GPU hours per rule and in total. Rules without a GPU are listed with
+  the reason (:data:`~prunelimit.bench.units.NEGLIGIBLE`), any other as "not modelled".
 
-Without CUDA it exits with a message, unless ``--device cpu`` (a smoke test at tiny sizes:
-``--batch 2 --samples 8 --memory-gb 6``).
+Without CUDA it exits with a message, unless ``--device cpu``: a smoke test at tiny sizes
+(``--only fc5 --batch 2 --samples 8 --steps 2 --eval-samples 16 --memory-gb 6 --repeats 1``),
+whose seconds are CPU seconds at those sizes, not GPU figures. ``--only`` names the experiments or
+models to measure (and ``ntk``; the deterministic check then covers only their models).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -30,23 +38,36 @@ import torch
 import yaml
 from torch.nn import functional as F
 
-from prunelimit.bench import time_it
-from prunelimit.bench.memory import DATASET_SIZES
-from prunelimit.config.kinds import train_settings
+from prunelimit.bench.dag import DryRun, Job, job_counts
+from prunelimit.bench.measure import measure_experiment, measure_ntk
+from prunelimit.bench.units import NEGLIGIBLE, UNITS, seconds
+from prunelimit.config.settings import Settings
 from prunelimit.config.validate import load_settings
-from prunelimit.curvature.memory import auto_chunk, peak_memory
 from prunelimit.curvature.operator import HessianOperator
-from prunelimit.data import get_spec
 from prunelimit.models.registry import MODELS, build_model
 from prunelimit.runtime import setup
-from prunelimit.training.loop import sgd_step
 
 
-def deterministic_check(device: torch.device) -> dict[str, str]:
-    """Per model: ``ok`` if a training step and a Hessian product run in deterministic mode,
-    else the error (PyTorch names the kernel)."""
+class SavedPlan:
+    """Planned jobs read from a plan JSON (``python -m prunelimit.bench.dag --plan CONFIG
+    --json plan.json``), for a machine without Snakemake."""
+
+    def __init__(self, path: str | Path):
+        rows = json.loads(Path(path).read_text())
+        self._jobs = [Job(r["rule"], r["wildcards"]) for r in rows]
+
+    def jobs(self) -> list[Job]:
+        return self._jobs
+
+    def close(self) -> None:
+        pass
+
+
+def deterministic_check(device: torch.device, models: list[str] | None = None) -> dict[str, str]:
+    """Per model (all registered, or ``models``): ``ok`` if a training step and a Hessian
+    product run in deterministic mode, else the error (PyTorch names the kernel)."""
     out = {}
-    for name in sorted(MODELS):
+    for name in sorted(MODELS if models is None else models):
         shape = (3, 8, 8) if name in ("alexnet", "vgg16", "resnet18", "resnet50") else (1, 40)
         try:
             model = build_model(name, shape, 10, seed=0).to(device)
@@ -60,102 +81,137 @@ def deterministic_check(device: torch.device) -> dict[str, str]:
     return out
 
 
-def measure(exp, h, device: torch.device, batch: int, samples: int, repeats: int) -> dict:
-    """Step and product time (s) and peak memory (bytes) of one experiment's model."""
-    spec = get_spec(exp.dataset)
-    model = build_model(exp.model, spec.input_shape, spec.num_classes, seed=0, **exp.model_args)
-    model = model.to(device)
-    x = torch.randn(max(batch, samples), *spec.input_shape, device=device)
-    y = torch.randint(0, spec.num_classes, (len(x),), device=device)
-    s = train_settings(exp, "l1")
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=s.momentum)
-    model.train()
-
-    def step():
-        return sgd_step(model, opt, x[:batch], y[:batch], s.l1)[1]
-
-    _, step_peak = peak_memory(step, device)
-    t_step = time_it(step, device, 1, repeats)[0]
-    steps = h.lanczos_steps if isinstance(h.lanczos_steps, int) else h.max_lanczos_steps
-    xs, ys = x[:samples], y[:samples]
-    choice = auto_chunk(model, xs, ys, h.memory_gb, h.probes, steps, h.basis_memory_gb)
-    op = HessianOperator(model, xs[: choice.batch_size], ys[: choice.batch_size], choice.batch_size)
-    V = torch.randn(h.probes, op.D, device=device)
-    _, hvp_peak = peak_memory(lambda: op.matvec(V), device)
-    t_hvp = time_it(lambda: op.matvec(V), device, 1, repeats)[0]
-    return {
-        "experiment": exp.name,
-        "train_batch": batch,
-        "train_step_s": t_step,
-        "train_step_peak_bytes": step_peak,
-        "auto_chunk": choice.as_dict(),
-        "hvp_chunk_s": t_hvp,
-        "hvp_chunk_peak_bytes": hvp_peak,
-        "lanczos_steps": steps,
-    }
+def project(settings: Settings, jobs: list[Job], measured: dict[str, dict]) -> list[dict]:
+    """Per rule of ``jobs``: jobs, the unit model (or why there is none), the jobs whose
+    primitives were measured, their mean seconds and GPU hours; the modelled rules in the
+    order of :data:`UNITS`, then the rules not modelled, then those without a GPU.
+    ``measured``: experiment (or ``ntk``) -> ``{"sizes": Sizes | None, "primitives": {name:
+    seconds}}``."""
+    counts = job_counts(jobs)
+    order = [r for r in UNITS if r in counts]
+    order += [r for r in counts if r not in UNITS and r not in NEGLIGIBLE]
+    order += [r for r in counts if r in NEGLIGIBLE]
+    rows = []
+    for rule in order:
+        row = {"rule": rule, "jobs": counts[rule], "measured": 0, "s_per_job": None}
+        if rule in NEGLIGIBLE:
+            rows.append({**row, "status": "no GPU", "model": NEGLIGIBLE[rule], "gpu_hours": 0.0})
+        elif rule not in UNITS:
+            rows.append({**row, "status": "not modelled", "model": "", "gpu_hours": None})
+        else:
+            rows.append({**row, **_rule_cost(settings, rule, jobs, measured)})
+    return rows
 
 
-def gpu_hours(settings, rows: dict[str, dict], samples: int) -> dict[str, float]:
-    """Projected GPU hours of the grid's trainings, spectra and SAP/LT/OS from measured times
-    (at paper batch sizes; a smoke run's tiny batches scale the step count accordingly)."""
-    seeds, val = len(settings.seeds), settings.data.val_fraction
-    hours = {"train": 0.0, "spectrum": 0.0, "sap": 0.0}
-    sap = settings.sap
-    for exp in settings.experiments:
-        r = rows.get(exp.name)
-        if r is None:
-            continue
-        per_epoch = math.ceil(DATASET_SIZES[exp.dataset][0] * (1 - val) / r["train_batch"])
-        epoch_s = per_epoch * r["train_step_s"]
-        hours["train"] += 2 * seeds * exp.train["epochs"] * epoch_s / 3600
-        chunks = math.ceil(samples / r["auto_chunk"]["batch_size"])
-        hours["spectrum"] += seeds * r["lanczos_steps"] * chunks * r["hvp_chunk_s"] / 3600
-        if exp.name in sap.experiments:
-            trainings = 1 + len(sap.methods) * len(sap.scopes) * sap.iterations
-            hours["sap"] += seeds * trainings * sap.epochs * epoch_s / 3600
-    hours["total"] = sum(hours.values())
-    return hours
+def _rule_cost(settings: Settings, rule: str, jobs: list[Job], measured: dict[str, dict]) -> dict:
+    """Unit model, measured jobs, mean seconds and GPU hours of one modelled rule's jobs."""
+    unit, words = UNITS[rule]
+    times = []
+    for job in (j for j in jobs if j.rule == rule):
+        m = measured.get(job.wildcards.get("experiment", "ntk"))
+        if m is not None:
+            t = seconds(unit(settings, job.wildcards, m["sizes"]), m["primitives"])
+            times += [] if t is None else [t]
+    mean = sum(times) / len(times) if times else None
+    hours = sum(times) / 3600 if times else None
+    return {"status": "modelled", "model": words, "measured": len(times), "s_per_job": mean,
+            "gpu_hours": hours}  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> dict:
+def table(rows: list[dict]) -> str:
+    """The Markdown table of :func:`project`: a row per modelled rule, the rules without a
+    GPU grouped by reason; the total of the measured jobs."""
+    lines = ["| rule | jobs | unit model | s per job (mean) | GPU hours |", "|---|---|---|---|---|"]
+    for r in rows:
+        if r["status"] == "not modelled":
+            lines.append(f"| {r['rule']} | {r['jobs']} | **not modelled** | - | - |")
+        elif r["status"] == "modelled":
+            part = "" if r["measured"] == r["jobs"] else f" ({r['measured']} jobs measured)"
+            s = "-" if r["s_per_job"] is None else f"{r['s_per_job']:.4g}"
+            hours = "not measured" if r["gpu_hours"] is None else f"{r['gpu_hours']:.4g}{part}"
+            lines.append(f"| {r['rule']} | {r['jobs']} | {r['model']} | {s} | {hours} |")
+    for reason in dict.fromkeys(r["model"] for r in rows if r["status"] == "no GPU"):
+        group = [r for r in rows if r["status"] == "no GPU" and r["model"] == reason]
+        names = ", ".join(r["rule"] for r in group)
+        lines.append(f"| {names} | {sum(r['jobs'] for r in group)} | no GPU: {reason} | - | 0 |")
+    total = sum(r["gpu_hours"] or 0.0 for r in rows)
+    lines.append(f"| **total** | {sum(r['jobs'] for r in rows)} | | | {total:.4g} |")
+    return "\n".join(lines)
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="config/paper.yaml")
     ap.add_argument("--device", default="cuda")
-    ap.add_argument("--only", nargs="*", default=None, help="experiments or models to measure")
+    ap.add_argument("--only", nargs="*", default=None, help="experiments, models, or ntk")
     ap.add_argument("--batch", type=int, default=None, help="training batch (default: config)")
     ap.add_argument("--samples", type=int, default=None, help="Hessian samples (default: config)")
-    ap.add_argument("--memory-gb", type=float, default=None, help="override hessian.memory_gb")
+    ap.add_argument("--steps", type=int, default=20, help="training steps per timed epoch")
+    ap.add_argument("--eval-samples", type=int, default=2048, help="per split, timed passes")
+    ap.add_argument("--memory-gb", default=None, help="override hessian.memory_gb (GB or auto)")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--plan", help="a plan JSON (bench.dag --plan) instead of the dry run")
     ap.add_argument("--json", default="gpu.json")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
 
+
+def _chosen(settings: Settings, only: list[str] | None) -> list:
+    return [e for e in settings.experiments if not only or e.name in only or e.model in only]
+
+
+def _plan(args: argparse.Namespace) -> DryRun | SavedPlan:
+    """The planned jobs, read later: a started :class:`DryRun`, or ``--plan``'s."""
+    return SavedPlan(args.plan) if args.plan else DryRun(args.config)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = _arguments(argv)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         sys.exit("bench.gpu: no CUDA device here; run it on a GPU machine (or --device cpu)")
+    plan = _plan(args)  # the dry run takes seconds: it runs while the device measures
+    settings = load_settings(yaml.safe_load(Path(args.config).read_text()))
+    try:
+        res, measured = _measure(args, settings)
+        rows = project(settings, plan.jobs(), measured)
+    finally:
+        plan.close()
+    res["projection"] = rows
+    res["gpu_hours"] = {"total": sum(r["gpu_hours"] or 0.0 for r in rows)}
+    print(table(rows))
+    kind = "CPU hours at the smoke test's sizes, not GPU" if res["device"] == "cpu" else "GPU"
+    print(f"{res['device']}: {res['gpu_hours']['total']:.4g} {kind} hours of the measured jobs")
+    Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
+    return res
+
+
+def _measure(args: argparse.Namespace, settings: Settings) -> tuple[dict, dict[str, dict]]:
+    """The device's versions and deterministic check, and the primitives of the chosen
+    experiments (and the NTK sweep's): the result so far, and what :func:`project` reads."""
     device = setup(0, device=args.device)
-    settings = load_settings(yaml.safe_load(open(args.config)))
+    chosen = _chosen(settings, args.only)
+    models = None if not args.only else sorted({e.model for e in chosen})
     res: dict = {
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "deterministic": deterministic_check(device),
+        "deterministic": deterministic_check(device, models),
         "experiments": {},
     }
-    for exp in settings.experiments:
-        if args.only and exp.name not in args.only and exp.model not in args.only:
-            continue
+    measured = {}
+    for exp in chosen:
         h = settings.hessian_for(exp.name)
         if args.memory_gb is not None:
-            h = type(h).from_dict({**h.as_dict(), "memory_gb": args.memory_gb})
-        samples = args.samples or h.samples or DATASET_SIZES[exp.dataset][0]
-        batch = args.batch or train_settings(exp, "l1").batch_size
-        res["experiments"][exp.name] = measure(exp, h, device, batch, samples, args.repeats)
-        print(json.dumps(res["experiments"][exp.name]), flush=True)
-    samples = args.samples or settings.hessian.samples or 5000
-    res["gpu_hours"] = gpu_hours(settings, res["experiments"], samples)
-    print(json.dumps({k: res[k] for k in ("device", "deterministic", "gpu_hours")}, indent=1))
-    Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
-    return res
+            gb = args.memory_gb if args.memory_gb == "auto" else float(args.memory_gb)
+            h = dataclasses.replace(h, memory_gb=gb)
+        row, sizes = measure_experiment(exp, h, settings, device, args)
+        res["experiments"][exp.name] = row
+        measured[exp.name] = {"sizes": sizes, "primitives": row["primitives"]}
+        print(json.dumps({k: v for k, v in row.items() if k != "auto_chunk"}), flush=True)
+    if not args.only or "ntk" in args.only:
+        res["ntk"] = measure_ntk(settings.ntk, device)
+        measured["ntk"] = {"sizes": None, "primitives": res["ntk"]}
+    return res, measured
 
 
 if __name__ == "__main__":

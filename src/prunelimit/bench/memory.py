@@ -13,8 +13,10 @@ models) of
 
 and projects the peak of each job at the config's settings: training at its batch size
 (weights, the uint8 dataset on the device, the step), the spectrum at the chunk that
-``batch_size: auto`` picks under ``hessian.memory_gb`` and ``basis_memory_gb`` and at a fixed
-chunk (``--fixed-chunk``, 500: the old paper setting, with the whole basis on the device), and
+``batch_size: auto`` picks under ``hessian.memory_gb`` (or ``--memory-gb``; ``auto`` is a share
+of the measuring device's memory: :func:`~prunelimit.curvature.memory.resolve_memory_gb`, so
+give the GPU's budget in GB to project a GPU from the CPU) and ``basis_memory_gb`` and at a
+fixed chunk (``--fixed-chunk``, 500: the old paper setting, with the whole basis on the device), and
 the Lanczos basis ``probes x steps x D x 4`` bytes. Prints a Markdown table (GB = 1e9 bytes,
 MB = 1e6) and the machine's one-thread SGEMM rate. CPU peaks are resident memory (oneDNN/MKL
 kernels); a GPU's allocator differs by its workspaces, not in the activations that dominate.
@@ -27,6 +29,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts its thread pool
 
 import argparse  # noqa: E402
+import dataclasses  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
 import time  # noqa: E402
@@ -49,6 +52,7 @@ from prunelimit.curvature.memory import (
     peak_memory,
     per_sample_cost,
     plan_chunk,
+    resolve_memory_gb,
     tensor_bytes,
 )
 from prunelimit.data import get_spec  # noqa: E402
@@ -105,7 +109,8 @@ def measure_experiment(exp, h, device: torch.device, fixed_chunk: int) -> dict:
     held = weights + samples * (4 * math.prod(shape) + 8)  # + the Hessian samples (float32)
     basis = lanczos_basis_bytes(h.probes, steps, D)
     data = dataset_bytes(exp.dataset)
-    auto = plan_chunk(hvp, h.memory_gb, held, basis, h.basis_memory_gb, samples)
+    budget = resolve_memory_gb(h.memory_gb, device)  # auto: a share of this device's
+    auto = plan_chunk(hvp, budget, held, basis, h.basis_memory_gb, samples)
     batch = train.batch_size
     train_peak = weights + data + step.at(batch)
     eval_peak = weights + data + ev.at(EVAL_BATCH)  # the training job's evaluation passes
@@ -170,6 +175,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--only", nargs="*", default=None, help="experiments or models to measure")
     ap.add_argument("--fixed-chunk", type=int, default=500, help="the fixed chunk compared")
+    ap.add_argument("--memory-gb", type=float, help="GB for hessian.memory_gb (default: config)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--json", help="also write the results here")
     args = ap.parse_args(argv)
@@ -183,9 +189,10 @@ def main(argv: list[str] | None = None) -> dict:
     for exp in settings.experiments:
         if args.only and exp.name not in args.only and exp.model not in args.only:
             continue
-        rows.append(
-            measure_experiment(exp, settings.hessian_for(exp.name), device, args.fixed_chunk)
-        )
+        h = settings.hessian_for(exp.name)
+        if args.memory_gb is not None:
+            h = dataclasses.replace(h, memory_gb=args.memory_gb)
+        rows.append(measure_experiment(exp, h, device, args.fixed_chunk))
         print(
             f"{exp.name}: measured in {sum(rows[-1]['measure_seconds'].values()):.0f} s", flush=True
         )
@@ -196,7 +203,7 @@ def main(argv: list[str] | None = None) -> dict:
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "sgemm_gflops_one_thread": sgemm_gflops(),
-        "memory_gb": h.memory_gb,
+        "memory_gb": h.memory_gb if args.memory_gb is None else args.memory_gb,
         "basis_memory_gb": h.basis_memory_gb,
         "seconds": time.perf_counter() - t0,
         "experiments": rows,
@@ -204,7 +211,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(table(rows))
     print(
         f"{res['device']}, {res['threads']} threads, one-thread SGEMM "
-        f"{res['sgemm_gflops_one_thread']:.0f} GFLOP/s; hessian.memory_gb {h.memory_gb}, "
+        f"{res['sgemm_gflops_one_thread']:.0f} GFLOP/s; hessian.memory_gb {res['memory_gb']}, "
         f"basis_memory_gb {h.basis_memory_gb}; {res['seconds']:.0f} s"
     )
     if args.json:

@@ -74,7 +74,7 @@ class HessianSettings(Section):
     max_lanczos_steps: int = setting(480)
     power_iterations: int = setting(100)
     cache_primal: bool = setting(True)
-    memory_gb: float = setting(16.0)
+    memory_gb: float | str = setting(16.0)  # GB, or auto (curvature.memory.resolve_memory_gb)
     basis_memory_gb: float | None = setting(None)
     rows: int = setting(100)
 

@@ -15,12 +15,17 @@ Hessian-vector-product measures below are what the workflow's jobs run (``sgd_st
 momentum and l1; :class:`~prunelimit.curvature.operator.HessianOperator` products of ``probes``
 vectors at once, as a Lanczos step takes them). The chunk size does not change the Hessian (products
 are summed over chunks), only the memory and the speed.
+
+``hessian.memory_gb: auto`` is :data:`AUTO_SHARE` of the job's device memory
+(:func:`resolve_memory_gb`, the one place it is resolved): on CUDA the device's total memory, on
+the CPU the host memory the job may take (:func:`host_memory_bytes`).
 """
 
 from __future__ import annotations
 
 import ctypes
 import gc
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,6 +38,10 @@ from torch import nn
 from prunelimit.curvature.operator import HessianOperator
 
 GB = 1e9  # bytes
+# `hessian.memory_gb: auto`: this share of the device's memory. The rest holds what the budget
+# leaves out: the dataset on the device (<= 1.4 GB for the paper's), the CUDA context and the
+# allocator's slack (on a 40 GB A100: 0.75 x 42.4 = 31.8 GB, as the fixed 30 GB it replaces)
+AUTO_SHARE = 0.75
 # bytes: on the CPU, peaks of the same call at the same size differ by up to ~10 MB (allocator
 # and thread arenas); growth over the measured sizes below this is not resolved
 RESOLVABLE = 64 * 2**20
@@ -220,6 +229,40 @@ def device_basis_bytes(basis_bytes: float, basis_memory_gb: float | None) -> flo
     return basis_bytes if basis_memory_gb is None else min(basis_bytes, basis_memory_gb * GB)
 
 
+def host_memory_bytes() -> int:
+    """Bytes of host memory a CPU job may take: the smaller of the host's available memory
+    (``MemAvailable``) and the job's cgroup limit (``memory.max``, v2, or
+    ``memory.limit_in_bytes``, v1; SLURM's ``--mem``, the profile's ``mem_mb``), where set."""
+    info = Path("/proc/meminfo").read_text()
+    free = int(re.search(r"^MemAvailable:\s+(\d+) kB", info, re.M).group(1)) * 1024
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            limit = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if limit.isdigit():
+            free = min(free, int(limit))
+    return free
+
+
+def device_memory_bytes(device: str | torch.device) -> int:
+    """Memory of ``device`` (bytes): a CUDA device's total, else :func:`host_memory_bytes`."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).total_memory)
+    return host_memory_bytes()
+
+
+def resolve_memory_gb(memory_gb: float | str, device: str | torch.device) -> float:
+    """``hessian.memory_gb`` in GB: a number as given; ``auto``: :data:`AUTO_SHARE` of
+    :func:`device_memory_bytes` of ``device``."""
+    if memory_gb == "auto":
+        return AUTO_SHARE * device_memory_bytes(device) / GB
+    if isinstance(memory_gb, str):
+        raise ValueError(f"hessian.memory_gb must be a number > 0 or auto, got {memory_gb!r}")
+    return float(memory_gb)
+
+
 def tensor_bytes(tensors) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
@@ -296,7 +339,7 @@ def auto_chunk(
     model: nn.Module,
     x: torch.Tensor,
     y: torch.Tensor,
-    memory_gb: float,
+    memory_gb: float | str,
     probes: int,
     steps: int,
     basis_memory_gb: float | None = None,
@@ -304,10 +347,12 @@ def auto_chunk(
     sizes: Sequence[int] = (1, 2),
 ) -> ChunkChoice:
     """Measure the product's cost on ``model``'s device at ``sizes`` (grown while too small to
-    resolve) and choose the largest chunk whose product fits ``memory_gb`` GB minus the
-    weights, the samples ``(x, y)`` and the device share of ``probes x steps`` basis vectors.
-    Two sizes fit the line, and the smallest cost least: on the CPU, measuring a ResNet50 at
-    2, 4 and 8 samples took as long as the spectrum's own products."""
+    resolve) and choose the largest chunk whose product fits ``memory_gb`` GB (``auto``:
+    :func:`resolve_memory_gb` on the samples' device) minus the weights, the samples ``(x, y)``
+    and the device share of ``probes x steps`` basis vectors. Two sizes fit the line, and the
+    smallest cost least: on the CPU, measuring a ResNet50 at 2, 4 and 8 samples took as long
+    as the spectrum's own products."""
+    memory_gb = resolve_memory_gb(memory_gb, x.device)
     D = HessianOperator(model, x[:1], y[:1]).D
     basis = lanczos_basis_bytes(probes, steps, D)
     held = tensor_bytes([*model.parameters(), *model.buffers(), x, y])
@@ -324,7 +369,7 @@ def choose_chunk(
     x: torch.Tensor,
     y: torch.Tensor,
     batch_size: int | str,
-    memory_gb: float,
+    memory_gb: float | str,
     vectors: int,
     steps: int = 0,
     basis_memory_gb: float | None = None,
@@ -336,6 +381,9 @@ def choose_chunk(
     reason is printed, and returned as the :class:`ChunkChoice`)."""
     if batch_size != "auto":
         return int(batch_size), None
+    if memory_gb == "auto":
+        total = device_memory_bytes(x.device)
+        print(f"hessian.memory_gb auto: {AUTO_SHARE:g} x {total / GB:.1f} GB of {x.device}")
     choice = auto_chunk(model, x, y, memory_gb, vectors, steps, basis_memory_gb, cache_primal)
     print(choice.reason(), flush=True)
     return choice.batch_size, choice

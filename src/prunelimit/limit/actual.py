@@ -266,7 +266,7 @@ def actual_limit_of(
     seed: int,
     rho_th: float | None = None,
     hessian_batch: int | str = 1024,
-    memory_gb: float = 16.0,
+    memory_gb: float | str = 16.0,
     path_of: PathOf = magnitude_path,
 ) -> dict:
     """The actual limits of an experiment's networks (``models``: kind -> network, ``l1``
@@ -303,7 +303,7 @@ def local_model_of(
     rho_th: float | None,
     seed: int,
     hessian_batch: int | str,
-    memory_gb: float,
+    memory_gb: float | str,
 ) -> dict:
     """The pruning ``curve`` of ``model`` beside its local model at ``w*``
     (:func:`prunelimit.limit.local_model.local_model_along_curve`), over the whole training

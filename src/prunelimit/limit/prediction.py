@@ -126,7 +126,7 @@ def hessian_rows_of(
     sample_seed: int,
     batch_size: int | str,
     block: int,
-    memory_gb: float,
+    memory_gb: float | str,
     cache_primal: bool,
 ) -> dict:
     """The Hessian rows of the ``count`` weights at the magnitude thresholds
