@@ -127,6 +127,8 @@ def rehearsal(tmp_path_factory) -> tuple[Path, str]:
         # checkpoints as by default (after an epoch at most every 60 s), not after every epoch
         # as conftest asks for its resume tests: a ResNet50 checkpoint is ~200 MB
         env.setenv("PRUNELIMIT_CHECKPOINT_EVERY_S", "60")
+        # every job raises wherever a deterministic CUDA run would (prunelimit.guard.alerts)
+        env.setenv("PRUNELIMIT_CUDA_GUARD", "1")
         # about 17 min on 2 free cores (117 jobs), 21 beside the rest of the suite: room to spare
         proc = run_snakemake("--cores", "2", *args, timeout=2700)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
@@ -219,6 +221,19 @@ def test_tables_and_figures_exist(rehearsal):
     for name in figures:
         for ext in ("pdf", "png"):
             assert (work / f"results/figures/{name}.{ext}").stat().st_size > 0, name
+
+
+@pytest.mark.slow
+def test_the_computing_jobs_ran_under_the_cuda_guard(rehearsal):
+    """Every job that sets up a device (training, spectra, limits, SAP, ...) ran with the guard
+    on, so none of them calls an op that alerts on a deterministic GPU."""
+    work, _ = rehearsal
+    for rule in ("train", "spectrum", "theory", "actual_limit", "hessian_rows", "sap", "gradual"):
+        top = work / "logs" / rule  # its figure and table jobs log here, the rest below
+        logs = [log for log in top.rglob("*.log") if log.parent != top]
+        assert logs, rule
+        for log in logs:
+            assert "PRUNELIMIT_CUDA_GUARD=1" in log.read_text(), log
 
 
 @pytest.mark.slow

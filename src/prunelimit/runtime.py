@@ -11,6 +11,8 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
+from prunelimit.guard.alerts import activate_from_env
+
 
 def resolve_device(device: str = "auto") -> torch.device:
     """``auto``: CUDA when available, else the CPU; ``cpu``, ``cuda``, ``cuda:1`` as given."""
@@ -29,6 +31,8 @@ def setup(seed: int, threads: int | None = None, device: str = "auto") -> torch.
     deterministic cuBLAS workspace, set here before the first CUDA call). Deterministic mode
     *raises*: a kernel with no deterministic implementation stops the job with PyTorch's
     ``RuntimeError`` naming it, rather than warning and giving other numbers after a resume.
+    With ``PRUNELIMIT_CUDA_GUARD=1`` the job also raises, on any device, wherever CUDA would
+    (:mod:`prunelimit.guard.alerts`): a CPU run rehearses a GPU one.
     """
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     if threads:
@@ -41,6 +45,7 @@ def setup(seed: int, threads: int | None = None, device: str = "auto") -> torch.
     torch.backends.cudnn.deterministic = True
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
+    activate_from_env()
     return resolve_device(device)
 
 
