@@ -224,33 +224,39 @@ def test_compare_allocations_small(mnist1d):
 
 
 def test_region_counts_are_those_of_each_pruned_network_on_the_plane(mnist1d):
-    """The count is that of the masked network's sign patterns on the plane (counted here with
-    ``np.unique`` over the bits); with no fine-tuning, before equals after; a network with no
-    hidden weights left meets one region."""
+    """``regions`` is the exact count of the masked network's regions on the plane
+    (:func:`exact_partition`), ``grid_regions`` the distinct sign patterns of its grid points
+    (counted here with ``np.unique`` over the bits), fewer; with no fine-tuning, before equals
+    after; a network with no hidden weights left has one region."""
     from prunelimit.partition.codes import partition_bits
-    from prunelimit.partition.plane import watch_inputs
+    from prunelimit.partition.exact import exact_partition
+    from prunelimit.partition.plane import Plane, watch_anchors
     from prunelimit.pruning import apply_masks
 
     torch.manual_seed(0)
     model = MLP(mnist1d.input_shape, mnist1d.num_classes, (16, 8))
-    plane = watch_inputs(mnist1d, grid=20, margin=0.25)
+    plane = Plane(watch_anchors(mnist1d), grid=20, margin=0.25)
     s = TrainSettings(epochs=0, batch_size=256, lr=0.05)
     rows = compare_allocations(model, mnist1d, [0.3], s, seed=0, plane=plane)
     n0, widths, names = mlp_dims(model)
     for r in rows:
         assert r["regions"] == r["oneshot_regions"]
+        assert r["grid_regions"] == r["oneshot_grid_regions"]
         pruned = MLP(mnist1d.input_shape, mnist1d.num_classes, (16, 8))
         pruned.load_state_dict(model.state_dict())
         params = dict(pruned.named_parameters())
         masks, _, _ = allocation_masks({n: params[n].detach() for n in names}, n0, widths, 0.3,
                                        r["allocation"])  # fmt: skip
         apply_masks(pruned, masks)
-        bits = np.concatenate([b.numpy() for b in partition_bits(pruned, plane)], axis=1)
-        assert r["regions"] == len(np.unique(bits, axis=0)) > 1
+        bits = np.concatenate([b.numpy() for b in partition_bits(pruned, plane.inputs())], axis=1)
+        assert r["grid_regions"] == len(np.unique(bits, axis=0)) > 1
+        assert r["regions"] == exact_partition(pruned, plane.anchors, 0.25).regions
+        assert r["regions"] > r["grid_regions"]  # a 20 x 20 grid misses regions
     with torch.no_grad():
         for n in names:
             dict(model.named_parameters())[n].zero_()
-    assert compare_allocations(model, mnist1d, [0.3], s, seed=0, plane=plane)[0]["regions"] == 1
+    row = compare_allocations(model, mnist1d, [0.3], s, seed=0, plane=plane)[0]
+    assert row["regions"] == row["grid_regions"] == 1
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))

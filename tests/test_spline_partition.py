@@ -1,5 +1,6 @@
 """The partition and decision boundary on the input plane: a hand-built 2-D ReLU network whose
-lines are known, and the partition of a trained MLP at kept ratios around the limit."""
+lines are known (on the grid), and the partition of an MLP pruned to kept ratios around the
+limit and by nodes (exact and on the grid), with its figure."""
 
 from __future__ import annotations
 
@@ -9,9 +10,17 @@ import torch
 from torch import nn
 
 from prunelimit.models.networks import MLP
-from prunelimit.partition.plane import boundary_map, grid_inputs, grid_partition, watch_inputs
+from prunelimit.partition.exact import exact_partition
+from prunelimit.partition.plane import (
+    boundary_map,
+    grid_inputs,
+    grid_partition,
+    watch_anchors,
+    watch_inputs,
+)
+from prunelimit.plotting.partition import panel_segments
 from prunelimit.pruning import count_prunable, prunable_weights
-from prunelimit.spline.stage import partition_at_limit, partition_ratios
+from prunelimit.spline.partition import NODES_PRUNED, partition_at_limit, partition_ratios
 
 # Hidden ReLU i is w_i . x + b_i: the lines x = 0.3, y = 0.6 and x + y = 1.005 of the unit square.
 LINES_W = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
@@ -113,32 +122,97 @@ def test_partition_ratios_labels_and_caps():
     ]
 
 
-def test_partition_at_limit_prunes_globally_and_restores(mnist1d):
+@pytest.fixture(scope="module")
+def at_limit(mnist1d):
     torch.manual_seed(0)
     model = MLP(tuple(mnist1d.train.x.shape[1:]), 10, (32, 16))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     record, arrays = partition_at_limit("t", mnist1d, model, 0.3, 0.1, grid=12, margin=0.25, seed=0)
+    return model, before, record, arrays
+
+
+def test_partition_at_limit_prunes_globally_and_restores(mnist1d, at_limit):
+    model, before, record, arrays = at_limit
     D = count_prunable(model)
-    assert [p["kept"] for p in record["points"]] == [
+    weights = [p for p in record["points"] if p["pruning"] == "weights"]
+    assert [p["kept"] for p in weights] == [
         D,
         round(0.6 * D),
         round(0.3 * D),
         round(0.1 * D),
         round(0.05 * D),
     ]
-    assert arrays["layer_boundaries"].shape == (5, 2, 12, 12)
-    assert arrays["classes"].shape == arrays["decision"].shape == (5, 12, 12)
+    panels = 5 + len(NODES_PRUNED)
+    assert arrays["layer_boundaries"].shape == (panels, 2, 12, 12)
+    assert arrays["classes"].shape == arrays["decision"].shape == (panels, 12, 12)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # restored
     # the entry at rho_th is the network with its 30 % largest |w| kept, pruned here directly
     flat = torch.cat([w.detach().abs().reshape(-1) for w in prunable_weights(model).values()])
     threshold = flat.sort(descending=True).values[round(0.3 * D) - 1]
+    pruned = MLP(tuple(mnist1d.train.x.shape[1:]), 10, (32, 16))
+    pruned.load_state_dict(model.state_dict())
     with torch.no_grad():
-        for w in prunable_weights(model).values():
+        for w in prunable_weights(pruned).values():
             w.mul_(w.abs() >= threshold)
-    direct = grid_partition(model, watch_inputs(mnist1d, 12, 0.25), 12)
+    direct = grid_partition(pruned, watch_inputs(mnist1d, 12, 0.25), 12)
     assert np.array_equal(direct["layer_boundaries"], arrays["layer_boundaries"][2])
-    assert direct["regions"] == record["points"][2]["regions"]
-    assert record["points"][0]["regions"] >= record["points"][-1]["regions"]
+    assert direct["regions"] == record["points"][2]["grid_regions"]
+    exact = exact_partition(pruned, watch_anchors(mnist1d), 0.25)
+    assert exact.regions == record["points"][2]["regions"] > direct["regions"]
+    assert exact.regions_per_layer == record["points"][2]["regions_per_layer"]
+    layers, decision = panel_segments(arrays, 2)
+    assert [len(s) for s in layers] == [len(s) for s in exact.segments]
+    np.testing.assert_allclose(decision, exact.decision, atol=1e-6)  # float32 in the npz
+
+
+def test_node_panels_remove_the_nodes_of_smallest_incoming_norm(mnist1d, at_limit):
+    model, _, record, arrays = at_limit
+    nodes = [(i, p) for i, p in enumerate(record["points"]) if p["pruning"] == "nodes"]
+    assert [p["label"] for _, p in nodes] == [
+        f"{100 * f:.0f} % of nodes pruned" for f in NODES_PRUNED
+    ]
+    i, p = nodes[1]  # 40 % of the nodes of each layer gone: 19 of 32, 10 of 16 kept
+    assert p["nodes_kept"] == (19 + 10) / 48
+    pruned = MLP(tuple(mnist1d.train.x.shape[1:]), 10, (32, 16))
+    pruned.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        for layer, keep in ((pruned.net[1], 19), (pruned.net[3], 10)):
+            gone = layer.weight.norm(dim=1).argsort()[: len(layer.bias) - keep]
+            layer.weight[gone] = 0.0
+            layer.bias[gone] = 0.0
+    exact = exact_partition(pruned, watch_anchors(mnist1d), 0.25)
+    assert exact.regions == p["regions"]
+    # no boundary of a removed node: 19 units of layer 1 at most draw lines
+    layers, _ = panel_segments(arrays, i)
+    assert len(layers[0]) <= 19 and len(layers[0]) == len(exact.segments[0])
+    regions = [q["regions"] for _, q in nodes]
+    assert regions == sorted(regions, reverse=True)  # fewer nodes, fewer regions here
+
+
+def test_partition_figure_draws_the_exact_segments_and_falls_back_to_the_grid(at_limit):
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import LineCollection
+    from matplotlib.text import Text
+
+    from prunelimit.plotting.partition import partition
+
+    _, _, record, arrays = at_limit
+    fig = partition([record], [arrays])
+    drawn = sum(len(c.get_segments()) for c in fig.findobj(LineCollection))
+    total = sum(len(arrays[k]) for k in arrays if k.endswith("_segments"))
+    assert drawn == total > 0
+    titles = [t.get_text() for t in fig.findobj(Text)]
+    first = record["points"][0]
+    assert any(f"{first['regions']:,} regions ({first['grid_regions']:,})" in s for s in titles)
+    plt.close(fig)
+    old = {k: v for k, v in arrays.items() if k != "exact" and "_segments" not in k}
+    fig = partition([record], [old])  # an npz from before the exact partition
+    assert not fig.findobj(LineCollection)
+    notes = [n for t in fig.findobj(Text) for n in getattr(t, "prunelimit_notes", [])]
+    assert any(
+        "grid points, not lines" in n for n in notes + [t.get_text() for t in fig.findobj(Text)]
+    )
+    plt.close(fig)
 
 
 @pytest.mark.parametrize("grid", [2, 5])

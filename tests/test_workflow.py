@@ -155,15 +155,18 @@ def test_partition_trajectory_of_the_watched_l1_run(tiny_run):
     unpruned = json.loads((spline / "partition.json").read_text())["points"][0]
     assert unpruned["rho"] == 1.0
     assert np.array_equal(path["layer_boundaries"][-1], part["layer_boundaries"][0])
-    assert path["regions"][-1] == unpruned["regions"]
+    assert path["regions"][-1] == unpruned["grid_regions"]  # the trajectory counts on the grid
     assert path["moved"][0] == 0 and (path["moved"][1:] >= 0).all()
 
 
 def test_region_stage_counts_the_regions_on_the_input_plane(tiny_run):
     df = pd.read_csv(tiny_run / "results/tiny/seed0/spline/regions.csv")
     grid = json.loads((tiny_run / "results/tiny/seed0/spline/eb.json").read_text())["grid"]
-    for col in ("regions", "oneshot_regions"):
+    for col in ("grid_regions", "oneshot_grid_regions"):
         assert df[col].between(1, grid * grid).all() and (df[col] == df[col].round()).all()
+    # exact counts: every region the grid meets, and those between its points
+    assert (df["regions"] >= df["grid_regions"]).all()
+    assert (df["oneshot_regions"] >= df["oneshot_grid_regions"]).all()
     assert "bound: regions" in (tiny_run / "results/tables/regions.md").read_text()
 
 

@@ -1,4 +1,5 @@
-"""Rule linear_regions: region-bound layer densities against uniform and global allocations."""
+"""Rule linear_regions: region-bound layer densities against uniform and global allocations,
+with each pruned network's linear regions on the input plane (exact, and on the grid)."""
 
 from _common import log_to
 from prunelimit.config.kinds import train_settings

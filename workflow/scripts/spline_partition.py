@@ -1,5 +1,6 @@
 """Rule spline_partition: the input-plane partition and decision boundary of the l1 network,
-unpruned and one-shot pruned to kept ratios around its limit (nothing is retrained)."""
+exact and on the grid, unpruned, one-shot pruned to kept ratios around its limit and by nodes
+(nothing is retrained)."""
 
 from _common import log_to, run_of
 from prunelimit.config.settings import ExperimentSettings
@@ -7,7 +8,7 @@ from prunelimit.data import load_dataset
 from prunelimit.experiment.runs import load_trained
 from prunelimit.io import read_json, write_json, write_npz
 from prunelimit.runtime import setup
-from prunelimit.spline.stage import partition_at_limit
+from prunelimit.spline.partition import partition_at_limit
 
 log_to(snakemake.log[0])
 prm = snakemake.params

@@ -1,9 +1,10 @@
-"""Rule spline_partition_figure: the partition at the limit, one row per spline experiment."""
+"""Rule spline_partition_figure: the partition as weights and nodes are pruned, rows per spline
+experiment."""
 
 from _common import log_to
 from prunelimit.io import read_json, read_npz
 from prunelimit.plotting import save_figure
-from prunelimit.plotting.spline import partition
+from prunelimit.plotting.partition import partition
 
 log_to(snakemake.log[0])
 records = [read_json(p) for p in snakemake.input.records]

@@ -173,5 +173,3 @@ def predicted_classes(model: nn.Module, x: torch.Tensor, batch_size: int = 2500)
     finally:
         model.train(was_training)
     return torch.cat(out).numpy()
-
-

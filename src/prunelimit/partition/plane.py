@@ -11,12 +11,14 @@
   the next ``b`` (so a flagged point is within one grid step of the boundary it marks); per
   layer, the same with that layer's bits only. The **decision boundary** is the same rule
   applied to the argmax class. A region is a distinct code on the grid: the region of one code
-  is convex (the network is affine on it), so its slice by the plane is one connected piece.
+  is convex (the network is affine on it), so its slice by the plane is one connected piece;
+  the grid meets only the regions wider than its step (:mod:`.exact` enumerates them all).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -49,6 +51,20 @@ def grid_inputs(
     return x, coef.cpu().numpy()
 
 
+@dataclass(frozen=True)
+class Plane:
+    """A plane of the input space: ``anchors`` (3, *input_shape), sampled on ``grid x grid``
+    points over the coefficient box ``[-margin, 1 + margin]^2`` (:func:`grid_inputs`)."""
+
+    anchors: torch.Tensor
+    grid: int
+    margin: float
+
+    def inputs(self) -> torch.Tensor:
+        """The grid's inputs (grid*grid, *input_shape)."""
+        return grid_inputs(self.anchors, self.grid, self.margin)[0]
+
+
 def anchor_indices(labels: torch.Tensor, classes: Sequence[int] = (0, 1, 2)) -> list[int]:
     """Index of the first sample of each of ``classes`` (a fixed, seed-free choice)."""
     out = []
@@ -60,12 +76,17 @@ def anchor_indices(labels: torch.Tensor, classes: Sequence[int] = (0, 1, 2)) -> 
     return out
 
 
-def watch_inputs(data: DatasetSplits, grid: int = 100, margin: float = 0.25) -> torch.Tensor:
-    """The ``grid x grid`` inputs whose partition codes are watched: the plane through the first
-    test samples of classes 0, 1 and 2 (see the module conventions)."""
+def watch_anchors(data: DatasetSplits) -> torch.Tensor:
+    """The three inputs (3, *input_shape) spanning the watched plane: the first test samples of
+    classes 0, 1 and 2."""
     idx = anchor_indices(data.test.y.cpu())
-    anchors, _ = data.test.get(torch.tensor(idx, device=data.test.y.device))
-    return grid_inputs(anchors, grid, margin)[0]
+    return data.test.get(torch.tensor(idx, device=data.test.y.device))[0]
+
+
+def watch_inputs(data: DatasetSplits, grid: int = 100, margin: float = 0.25) -> torch.Tensor:
+    """The ``grid x grid`` inputs whose partition codes are watched: the plane through
+    :func:`watch_anchors` (see the module conventions)."""
+    return grid_inputs(watch_anchors(data), grid, margin)[0]
 
 
 def boundary_map(labels: np.ndarray) -> np.ndarray:

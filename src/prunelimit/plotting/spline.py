@@ -1,9 +1,8 @@
-"""Figures of the spline early-bird stage, the partition at the limit and the linear-region
-allocation.
+"""Figures of the spline early-bird stage and the linear-region allocation (the partition
+figure is :mod:`prunelimit.plotting.partition`, importable from here too).
 
 Inputs are the workflow's results already loaded: ``eb.json`` dicts, distance matrices (numpy),
-``eb_limit.json`` dicts, ``partition.json`` dicts with their ``partition.npz`` arrays, and the
-concatenated ``regions.csv`` tables. Kept ratios in percent.
+``eb_limit.json`` dicts and the concatenated ``regions.csv`` tables. Kept ratios in percent.
 """
 
 from __future__ import annotations
@@ -14,17 +13,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
-from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from prunelimit.plotting import log_axis, mean_sd, note, plane, plural, setup_style, tight_layout
 from prunelimit.plotting.limits import curve_panels, curve_rows
+from prunelimit.plotting.partition import partition as partition  # the figure's old home
 from prunelimit.regions.bound import ALLOCATIONS, log_region_bound
 
 ALLOC_COLORS = {"bound": "C2", "uniform": "C0", "global": "C3"}
 ALLOC_MARKERS = {"bound": "o", "uniform": "s", "global": "^"}
-# the partition figure's colours (with the drawing on the input plane in plotting.plane)
-LAYER_COLORS, DECISION_COLOR = plane.LAYER_COLORS, plane.DECISION_COLOR
 
 
 def early_bird(
@@ -166,7 +163,8 @@ def regions(name: str, df: pd.DataFrame) -> plt.Figure:
     the three allocations (line: uniform on a fine grid). Second: test accuracy after the
     masked fine-tuning (solid) and before it (dotted), mean +- std over seeds. Third: the
     realised density of each hidden layer per allocation (mean over seeds). Right: the linear
-    regions met on the early-bird stage's input plane, after (solid) and before (dotted) the
+    regions on the early-bird stage's input plane (counted exactly: ``regions.csv``'s
+    ``regions`` columns; its ``grid_regions`` are not drawn), after (solid) and before (dotted) the
     fine-tuning. Means and error bars: seaborn's ``lineplot`` over the seeds' rows."""
     setup_style()
     dims = [int(v) for v in str(df["dims"].iloc[0]).split("-")]
@@ -236,7 +234,7 @@ def _region_axes(axes, df: pd.DataFrame, densities: list) -> None:
         axes[3].legend(fontsize=7)
     else:
         note(axes[3], "no region counts in regions.csv (written before they were counted)")
-    axes[3].set_ylabel("linear regions on the input plane")
+    axes[3].set_ylabel("linear regions on the input plane (exact)")
     axes[0].set_ylabel("log10 region bound")
     axes[1].set_ylabel("test accuracy")
     axes[2].set_ylabel("layer density (%)")
@@ -247,72 +245,6 @@ def _region_axes(axes, df: pd.DataFrame, densities: list) -> None:
     axes[0].legend(fontsize=8)
     axes[1].legend(fontsize=7)
     axes[2].legend(fontsize=6, ncol=len(ALLOCATIONS))
-
-
-def partition(records: list[dict], arrays: list[dict[str, np.ndarray]]) -> plt.Figure:
-    """One row per experiment (``records``: ``partition.json`` dicts; ``arrays``: their
-    ``partition.npz``), one panel per kept ratio: on the plane through three test signals, the
-    sign changes of each ReLU layer (the partition), the decision boundary (red) and the argmax
-    class (light colours), with the three signals marked by their classes."""
-    setup_style()
-    cols = max(len(r["points"]) for r in records)
-    fig, axes = plt.subplots(
-        len(records), cols, figsize=(3.1 * cols, 3.2 * len(records) + 0.6), squeeze=False
-    )
-    layers = 0
-    for row, rec, arr in zip(axes, records, arrays, strict=True):
-        extent = plane.grid_extent(arr["coef"])
-        layers = max(layers, arr["layer_boundaries"].shape[1])
-        for i, ax in enumerate(row):
-            if i >= len(rec["points"]):
-                ax.axis("off")
-                continue
-            _partition_panel(ax, rec, arr, i, extent)
-    handles = plane.layer_handles(layers) + [
-        Line2D([], [], color=DECISION_COLOR, lw=3, label="decision boundary")
-    ]
-    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8)
-    seeds = ", ".join(sorted({f"{r['experiment']} seed {r['seed']}" for r in records}))
-    fig.suptitle(
-        "Input-space partition and decision boundary of the l1 network, one-shot global "
-        f"magnitude pruned ({seeds}; {records[0]['grid']}x{records[0]['grid']} grid)",
-        fontsize=10,
-    )
-    tight_layout(fig, rect=(0, 0.05, 1, 1))
-    return fig
-
-
-def _partition_panel(ax: plt.Axes, rec: dict, arr: dict, i: int, extent: tuple) -> None:
-    """Kept ratio ``i`` of one experiment's partition (``rec``, ``arr``) on ``ax``: the argmax
-    classes, each layer's sign changes, the decision boundary and the three signals."""
-    p = rec["points"][i]
-    ax.imshow(
-        arr["classes"][i],
-        origin="lower",
-        extent=extent,
-        cmap="tab10",
-        vmin=-0.5,
-        vmax=9.5,
-        alpha=0.18,
-        interpolation="nearest",
-        aspect="auto",
-    )
-    plane.draw_layers(ax, arr["layer_boundaries"][i], extent)
-    plane.overlay(ax, arr["decision"][i], DECISION_COLOR, extent)
-    for c, (a, b) in enumerate([(0, 0), (1, 0), (0, 1)]):  # x0, x1, x2 of the plane
-        ax.plot(b, a, "o", mfc="white", mec="k", ms=9)
-        ax.text(b, a, str(c), ha="center", va="center", fontsize=7)
-    plane.signal_ticks(ax)
-    ax.set_title(
-        f"{rec['experiment']}, {p['label']}: {100 * p['rho']:.2f} %\n"
-        f"{p['regions']} regions, test acc {p['test_acc']:.2f}",
-        fontsize=9,
-    )
-    if not p["decision_fraction"]:
-        note(ax, f"one class ({p['classes_on_grid'][0]}) on the whole plane")
-    if i == 0:
-        ax.set_ylabel("a (towards signal 1)")
-    ax.set_xlabel("b (towards signal 2)")
 
 
 def snapshot_epochs(epochs: list[int], eb_epoch: int | None, count: int = 5) -> list[int]:

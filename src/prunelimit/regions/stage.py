@@ -1,6 +1,7 @@
 """The linear-region stage of an experiment (Cai et al., CPAIOR 2023): its trained dense MLP
 pruned to each density with the region-bound, uniform and global layer allocations, fine-tuned
-and compared (accuracy and the regions met on the spline stage's input plane).
+and compared (accuracy and the linear regions on the spline stage's input plane, counted exactly
+and on its grid).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from torch import nn
 
 from prunelimit.config.settings import RegionSettings, TrainSettings
 from prunelimit.data import DatasetSplits
-from prunelimit.partition.plane import watch_inputs
+from prunelimit.partition.plane import Plane, watch_anchors
 from prunelimit.regions.sparsity import compare_allocations, mlp_dims
 
 
@@ -29,8 +30,9 @@ def regions_experiment(
     """Experiment ``name``'s trained dense MLP pruned to each of ``spline.densities`` with the
     region-bound, uniform and global allocations, fine-tuned ``spline.finetune_epochs`` with the
     masks held (constant lr of its dense run, trained with ``dense``). One row per (density,
-    allocation); with ``grid``, the linear regions met on the early-bird stage's input plane
-    (:func:`watch_inputs`) too."""
+    allocation); with ``grid``, the linear regions on the early-bird stage's input plane
+    (through :func:`watch_anchors`) too: exactly (``regions``) and on its ``grid`` points
+    (``grid_regions``)."""
     finetune = replace(
         dense,
         epochs=int(spline.finetune_epochs),
@@ -38,7 +40,7 @@ def regions_experiment(
         warmup_epochs=0,
         milestones=(),
     )
-    plane = watch_inputs(data, grid, margin) if grid else None
+    plane = Plane(watch_anchors(data), grid, margin) if grid else None
     rows = compare_allocations(model, data, spline.densities, finetune, seed, plane=plane)
     df = pd.DataFrame(rows)
     df.insert(0, "seed", seed)
