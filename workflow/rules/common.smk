@@ -199,3 +199,10 @@ def watch_settings(experiment, kind):
 # remaining jobs), so that the short analyses, tables and figures fill the cores at the end.
 # The order changes no result.
 PRIORITY = {"l1": 3, "prediction": 2, "dense": 1, "l2": 1, "sap": 1}
+
+
+def node_titles(methods):
+    """Node-pruning method -> its label in the table and figure (spline_pruning.smk)."""
+    from prunelimit.methods.nodes import get_node_method
+
+    return {m: get_node_method(m).title for m in methods}

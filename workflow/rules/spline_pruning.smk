@@ -8,12 +8,6 @@ SPLINE_PRUNING = SETTINGS.spline.pruning
 PRUNING_EXPERIMENTS = [e for e in SPLINE_EXPERIMENTS if e not in IMPORTED]
 
 
-def node_titles():
-    """Method -> label of the node-pruning table and figure."""
-    from prunelimit.methods.nodes import get_node_method
-
-    return {m: get_node_method(m).title for m in SPLINE_PRUNING.methods}
-
 
 rule spline_pruning:
     input:
@@ -61,7 +55,7 @@ rule spline_pruning_table:
         "../../envs/results.yaml"
     threads: 1
     params:
-        titles=node_titles(),
+        titles=node_titles(SPLINE_PRUNING.methods),
     script:
         "../scripts/spline_pruning_table.py"
 
@@ -86,7 +80,7 @@ rule spline_pruning_figure:
         "../../envs/results.yaml"
     threads: 1
     params:
-        titles=node_titles(),
+        titles=node_titles(SPLINE_PRUNING.methods),
     script:
         "../scripts/spline_pruning_figure.py"
 
