@@ -8,7 +8,6 @@ SPLINE_PRUNING = SETTINGS.spline.pruning
 PRUNING_EXPERIMENTS = [e for e in SPLINE_EXPERIMENTS if e not in IMPORTED]
 
 
-
 rule spline_pruning:
     input:
         data=lambda w: dataset_path(w.experiment),
