@@ -257,6 +257,10 @@ def test_regions_figure_with_one_seed_one_density_and_an_empty_layer():
     counted = _regions().assign(regions=1, oneshot_regions=1)  # one region: nothing left
     out = texts(regions("m", counted))
     assert "no region counts" not in out and "linear regions on the input plane" in out
+    capped = _regions().assign(regions=float("nan"), oneshot_regions=float("nan"))
+    assert "more regions than the cap" in texts(regions("m", capped))  # every count above it
+    some = _regions().assign(regions=[5.0, float("nan"), 7.0], oneshot_regions=float("nan"))
+    assert "cap" not in texts(regions("m", some))  # the counted allocations drawn
 
 
 # --- SAP figures ----------------------------------------------------------------------------

@@ -312,3 +312,16 @@ def test_split_and_chord_on_a_line_through_vertices():
     ends = pg.chord(verts, count, diagonal, 1e-9)[0]
     assert {tuple(p) for p in ends} == {(0.0, 0.0), (1.0, 1.0)}
     assert not pg.crossing(pg.values(verts, pg.normalise(np.array([[-1.0, 1.0, 0.0]]))), 1e-9)[0]
+
+
+def test_the_environment_lowers_the_region_cap(monkeypatch):
+    from prunelimit.partition.exact import try_exact
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 3))
+    anchors = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    full, _ = try_exact(model, anchors, 0.25, None)
+    assert full is not None and full.regions > 4
+    monkeypatch.setenv("PRUNELIMIT_MAX_EXACT_REGIONS", "4")
+    capped, reason = try_exact(model, anchors, 0.25, None)
+    assert capped is None and "more than 4 regions" in reason

@@ -233,11 +233,9 @@ def callers_of(path: Path, text: Section, starts: set[int]) -> dict[int, list[st
 
 
 def sha256(path: Path) -> str:
-    h = hashlib.sha256()
+    """The file's sha256, hex."""
     with open(path, "rb") as f:
-        while block := f.read(1 << 24):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def scan_library(path: Path, log=print) -> tuple[dict, list[Site]]:

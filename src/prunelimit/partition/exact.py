@@ -28,6 +28,7 @@ boundary lying exactly along a region's edge (a measure-zero coincidence) is not
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -151,6 +152,9 @@ def exact_partition(
     return _collect(run, lo, hi, time.perf_counter() - t0)
 
 
+ENV_CAP = "PRUNELIMIT_MAX_EXACT_REGIONS"
+
+
 def try_exact(
     model: nn.Module,
     anchors: torch.Tensor,
@@ -159,7 +163,14 @@ def try_exact(
     geometry: bool = True,
 ) -> tuple[PlanePartition | None, str | None]:
     """:func:`exact_partition`, or None and the reason where the model is no ReLU MLP or has
-    more than ``max_regions`` regions on the plane."""
+    more than ``max_regions`` regions on the plane. The environment variable
+    ``PRUNELIMIT_MAX_EXACT_REGIONS`` lowers that cap (the CPU rehearsal of the paper grid sets
+    it: FC5 on a CIFAR plane has about a million regions, minutes a count)."""
+    cap = os.environ.get(ENV_CAP, "")
+    if cap:
+        if not cap.isdigit():
+            raise ValueError(f"{ENV_CAP} must be a number of regions, got {cap!r}")
+        max_regions = int(cap) if max_regions is None else min(max_regions, int(cap))
     try:
         part = exact_partition(model, anchors, margin, max_regions=max_regions, geometry=geometry)
         return part, None

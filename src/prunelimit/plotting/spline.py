@@ -216,11 +216,14 @@ def _allocation(axes, sub: pd.DataFrame, alloc: str, layer_cols: list[str]) -> l
                         color, {alloc: f"{alloc}, layer {j + 1}"}, errorbar=None,
                         marker="osd^v"[j % 5], mec=color[alloc], lw=1)  # fmt: skip
         densities += [line.get_ydata() for line in lines]
-    if "regions" in sub:
-        mean_sd(axes[3], sub, "rho", "regions", "allocation", color,
+    counted = sub.dropna(subset=["regions"]) if "regions" in sub else sub.iloc[:0]
+    if len(counted):  # NaN: a partition above the region cap (partition.exact.try_exact)
+        mean_sd(axes[3], counted, "rho", "regions", "allocation", color,
                 {alloc: f"{alloc} (fine-tuned)"}, bars=True, marker="o", mec=color[alloc],
                 err_kws={"capsize": 3})  # fmt: skip
-        mean_sd(axes[3], sub, "rho", "oneshot_regions", "allocation", color,
+    counted = sub.dropna(subset=["oneshot_regions"]) if "regions" in sub else sub.iloc[:0]
+    if len(counted):
+        mean_sd(axes[3], counted, "rho", "oneshot_regions", "allocation", color,
                 {alloc: f"{alloc} (no fine-tuning)"}, bars=True, marker=".", ls=":",
                 alpha=0.7, mec=color[alloc], err_kws={"capsize": 2})  # fmt: skip
     return densities
@@ -229,9 +232,11 @@ def _allocation(axes, sub: pd.DataFrame, alloc: str, layer_cols: list[str]) -> l
 def _region_axes(axes, df: pd.DataFrame, densities: list) -> None:
     """The labels, log axes and legends of :func:`regions`'s panels (``densities``: the layer
     densities drawn, for the third panel's axis)."""
-    if "regions" in df:
-        log_axis(axes[3], "y", df["regions"], "region-count")
+    if "regions" in df and df["regions"].notna().any():
+        log_axis(axes[3], "y", df["regions"].dropna(), "region-count")
         axes[3].legend(fontsize=7)
+    elif "regions" in df:
+        note(axes[3], "no exact counts: every partition has more regions than the cap")
     else:
         note(axes[3], "no region counts in regions.csv (written before they were counted)")
     axes[3].set_ylabel("linear regions on the input plane (exact)")
