@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from prunelimit.methods.registry import add_entry, get_entry
+
 if TYPE_CHECKING:  # torch is imported when a method runs, not when the workflow is parsed
     import torch
     from torch import nn
@@ -46,17 +48,12 @@ NODE_METHODS: dict[str, NodeMethod] = {}
 
 def register_node(method: NodeMethod) -> NodeMethod:
     """Make ``method`` available under its name."""
-    if method.name in NODE_METHODS:
-        raise ValueError(f"a node-pruning method named {method.name!r} is already registered")
-    NODE_METHODS[method.name] = method
-    return method
+    return add_entry(NODE_METHODS, method.name, method, "node-pruning method")
 
 
 def get_node_method(name: str) -> NodeMethod:
     """The registered node method ``name``; the error lists the registered names."""
-    if name not in NODE_METHODS:
-        raise ValueError(f"node-pruning method must be one of {sorted(NODE_METHODS)}, got {name!r}")
-    return NODE_METHODS[name]
+    return get_entry(NODE_METHODS, name, "node-pruning method")
 
 
 # --------------------------------------------------------------------------- the entries

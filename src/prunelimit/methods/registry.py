@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from prunelimit.config.kinds import rescaled
 from prunelimit.config.settings import RareGemsConfig, SmartRatioSettings, TrainSettings
@@ -82,20 +82,34 @@ class Method:
 METHODS: dict[str, Method] = {}
 
 
+T = TypeVar("T")
+
+
+def add_entry(table: dict[str, T], name: str, entry: T, kind: str) -> T:
+    """Put ``entry`` in a registry ``table`` under ``name``; a second entry of that name is an
+    error (``kind`` names the registry in it)."""
+    if name in table:
+        raise ValueError(f"a {kind} named {name!r} is already registered")
+    table[name] = entry
+    return entry
+
+
+def get_entry(table: dict[str, T], name: str, kind: str) -> T:
+    """The entry ``name`` of a registry ``table``; the error lists the registered names."""
+    if name not in table:
+        raise ValueError(f"{kind} must be one of {sorted(table)}, got {name!r}")
+    return table[name]
+
+
 def register(method: Method) -> Method:
     """Make ``method`` available under its name (an iterative one runs the
     :class:`~prunelimit.sap.strategies.Strategy` registered under the same name)."""
-    if method.name in METHODS:
-        raise ValueError(f"a pruning method named {method.name!r} is already registered")
-    METHODS[method.name] = method
-    return method
+    return add_entry(METHODS, method.name, method, "pruning method")
 
 
 def get_method(name: str) -> Method:
     """The registered method ``name``; the error lists the registered names."""
-    if name not in METHODS:
-        raise ValueError(f"pruning method must be one of {sorted(METHODS)}, got {name!r}")
-    return METHODS[name]
+    return get_entry(METHODS, name, "pruning method")
 
 
 def names(schedule: str | None = None, nested: bool = False) -> list[str]:
