@@ -271,3 +271,16 @@ def test_region_models_are_exactly_the_plain_relu_mlps(name):
     except ValueError:
         accepted = False
     assert accepted == (name in REGION_MODELS)
+
+
+def test_the_bounds_logsumexp_is_scipys():
+    from scipy.special import logsumexp
+
+    from prunelimit.regions.bound import _logsumexp_rows
+
+    a = np.random.default_rng(0).normal(0.0, 300.0, (6, 40))
+    a[1, 5:] = -np.inf  # a row cut by the programme's mask
+    a[2] = -np.inf  # nothing: log 0
+    a[3, 0] = 1e4  # one term dominating the rest
+    np.testing.assert_allclose(_logsumexp_rows(a), logsumexp(a, axis=1), rtol=1e-14)
+    assert _logsumexp_rows(a)[2] == -np.inf
