@@ -11,14 +11,14 @@ from torch import nn
 
 from prunelimit.partition import polygons as pg
 from prunelimit.partition.affine import NotAnMLP, affine_chain
-from prunelimit.partition.codes import distinct_codes, partition_bits
+from prunelimit.partition.codes import distinct_codes, partition_bits, predicted_classes
 from prunelimit.partition.exact import (
     TooManyRegions,
     exact_partition,
     plane_basis,
     try_exact,
 )
-from prunelimit.partition.plane import grid_inputs
+from prunelimit.partition.plane import grid_inputs, plane_classes
 
 UNIT = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)  # x(a, b) = (a, b)
 
@@ -325,3 +325,27 @@ def test_the_environment_lowers_the_region_cap(monkeypatch):
     monkeypatch.setenv("PRUNELIMIT_MAX_EXACT_REGIONS", "4")
     capped, reason = try_exact(model, anchors, 0.25, None)
     assert capped is None and "more than 4 regions" in reason
+
+
+def test_plane_classes_combine_the_first_layer_and_equal_the_inputs_classes():
+    """The class backdrop from three first-layer products is the classes of the grid's inputs
+    (float32: all but the points within rounding of a decision boundary), for a flattened
+    image MLP; a network that is no MLP takes the inputs, and so equals them exactly."""
+    torch.manual_seed(0)
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(48, 40), nn.ReLU(), nn.Linear(40, 30), nn.ReLU(),
+                        nn.Linear(30, 5))  # fmt: skip
+    conv = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(16, 5))
+    anchors = torch.randn(3, 3, 4, 4)
+    x = grid_inputs(anchors, 60, 0.25)[0]
+    for net in (mlp, conv):
+        want = predicted_classes(net, x).reshape(60, 60)
+        got = plane_classes(net, anchors, 60, 0.25, batch_size=1000)
+        assert len(np.unique(want)) >= 2  # the plane crosses a decision boundary
+        assert got.shape == (60, 60) and (got != want).mean() <= 0.002
+    assert np.array_equal(plane_classes(conv, anchors, 60, 0.25), want)
+    # a forward that is not its leaves in order (here: without its ReLU) fails the check at
+    # the anchors and takes the inputs
+    skip = nn.Sequential(nn.Flatten(), nn.Linear(48, 40), nn.ReLU(), nn.Linear(40, 5))
+    skip.forward = lambda z: skip[3](skip[1](skip[0](z)))
+    want = predicted_classes(skip, grid_inputs(anchors, 20, 0.25)[0]).reshape(20, 20)
+    assert np.array_equal(plane_classes(skip, anchors, 20, 0.25), want)

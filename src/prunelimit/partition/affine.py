@@ -74,8 +74,9 @@ def _fold(maps: list[tuple[np.ndarray, np.ndarray]], width: int) -> tuple[np.nda
     return w, b
 
 
-def _leaves(model: nn.Module) -> list[nn.Module]:
-    """The leaf modules of ``model`` in registration order, checked to be those of an MLP."""
+def mlp_leaves(model: nn.Module) -> list[nn.Module]:
+    """The leaf modules of ``model`` in registration order from its first ``Linear``, checked to
+    be those of an MLP (:class:`NotAnMLP` otherwise)."""
     leaves = [m for m in model.modules() if not list(m.children())]
     allowed = (nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Flatten, *_IDENTITIES)
     others = sorted({type(m).__name__ for m in leaves if not isinstance(m, allowed)})
@@ -99,7 +100,7 @@ def affine_chain(model: nn.Module, inputs: torch.Tensor) -> AffineChain:
     call its modules in registration order, say)."""
     width = int(np.prod(inputs.shape[1:]))
     hidden, pending = [], []
-    for m in _leaves(model):
+    for m in mlp_leaves(model):
         if isinstance(m, nn.ReLU):
             hidden.append(_fold(pending, width))
             width, pending = len(hidden[-1][1]), []

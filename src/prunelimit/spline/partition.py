@@ -36,9 +36,8 @@ import torch
 from torch import nn
 
 from prunelimit.data import DatasetSplits
-from prunelimit.partition.codes import predicted_classes
 from prunelimit.partition.exact import PlanePartition, try_exact
-from prunelimit.partition.plane import grid_inputs, grid_partition, watch_anchors
+from prunelimit.partition.plane import grid_inputs, grid_partition, plane_classes, watch_anchors
 from prunelimit.pruning import Masks, apply_masks, keep_count, magnitude_path, prunable_weights
 from prunelimit.spline.nodes import node_layers, node_param_masks, output_positions, structure
 from prunelimit.spline.pruning import magnitude_scores, select_nodes
@@ -104,8 +103,7 @@ def _measure(
     """One panel's partition: its record entries, its grid arrays and its exact partition."""
     x = grid_inputs(anchors, grid, margin)[0]
     part = grid_partition(model, x, grid)
-    fine = grid_inputs(anchors, BACKDROP, margin)[0]
-    backdrop = predicted_classes(model, fine).reshape(BACKDROP, BACKDROP).astype(np.int8)
+    backdrop = plane_classes(model, anchors, BACKDROP, margin).astype(np.int8)
     exact, note = try_exact(model, anchors, margin, MAX_REGIONS)
     entry = {
         "regions": None if exact is None else exact.regions,
