@@ -373,3 +373,14 @@ def test_shared_dense_start_gives_the_records_of_a_full_run(method):
     other = dense_start(build, data, rescaled(TRAIN, 2), seed=0, log=lambda s: None)  # other E
     with pytest.raises(ValueError, match="dense start"):
         run_pruning(method, "neuron", build, data, TRAIN, 2, 3, PruneSettings(), 0, start=other)
+
+
+def test_the_torch_free_keys_are_the_strategies_own():
+    """The workflow plans SAP jobs from prunelimit.sap.keys without importing torch; each
+    built-in strategy reads exactly the keys listed there."""
+    from prunelimit.sap.keys import STRATEGY_KEYS
+    from prunelimit.sap.strategies import STRATEGIES
+
+    assert set(STRATEGY_KEYS) <= set(STRATEGIES)
+    for name, keys in STRATEGY_KEYS.items():
+        assert STRATEGIES[name].hyper_keys == keys

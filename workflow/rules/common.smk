@@ -169,12 +169,17 @@ def limit_inputs(w):
 
 def sap_hyper(method):
     """The sap config keys a run of ``method`` depends on (so only their changes rerun it):
-    the driver's and those its registered strategy declares."""
-    from prunelimit.sap.strategies import (
-        get_strategy,
-    )  # torch: only when a sap job is planned
+    the driver's and those its registered strategy declares (the built-in ones without
+    importing torch while planning)."""
+    from prunelimit.sap.keys import STRATEGY_KEYS
 
-    keys = ["iterations", "epochs", "p", "q", *get_strategy(method).hyper_keys]
+    if method in STRATEGY_KEYS:
+        own = STRATEGY_KEYS[method]
+    else:  # a strategy registered elsewhere: its class says
+        from prunelimit.sap.strategies import get_strategy
+
+        own = get_strategy(method).hyper_keys
+    keys = ["iterations", "epochs", "p", "q", *own]
     return {k: getattr(SETTINGS.sap, k) for k in keys}
 
 

@@ -30,6 +30,7 @@ from typing import ClassVar
 import torch
 
 from prunelimit.pruning import Masks, flat_weights, full_masks, keep_largest, split_flat
+from prunelimit.sap.keys import STRATEGY_KEYS
 from prunelimit.sap.pqi import check_pq, pq_bound, pq_index_rows
 
 SCOPES = ("global", "layer", "neuron")
@@ -206,7 +207,7 @@ class SAP(Strategy):
     """Sparsity-informed Adaptive Pruning: remove ``c_t`` (from the PQ Index) per group."""
 
     name = "sap"
-    hyper_keys = ("eta_r", "gamma", "beta")
+    hyper_keys = STRATEGY_KEYS[name]
 
     def remove(self, stats: dict, state: PruningState) -> torch.Tensor:
         return stats["c"]
@@ -217,7 +218,7 @@ class LotteryTicket(Strategy):
     """Lottery Ticket: remove ``round(lt_rate * d_t)`` (half up) per group."""
 
     name = "lt"
-    hyper_keys = ("lt_rate",)
+    hyper_keys = STRATEGY_KEYS[name]
 
     def remove(self, stats: dict, state: PruningState) -> torch.Tensor:
         return torch.floor(self.hyper.lt_rate * stats["d"] + 0.5)
@@ -228,7 +229,7 @@ class OneShot(Strategy):
     """One Shot: keep ``round((1 - lt_rate)^{t+1} n_g)`` largest ``|w_0|`` of each group."""
 
     name = "os"
-    hyper_keys = ("lt_rate",)
+    hyper_keys = STRATEGY_KEYS[name]
 
     def next_masks(
         self, weights: dict[str, torch.Tensor], masks: Masks, state: PruningState
@@ -261,5 +262,3 @@ class OneShot(Strategy):
 
 
 # --------------------------------------------------------------------------- one step each
-
-
