@@ -42,10 +42,11 @@ SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 SAMPLES = {
     "cifar10": (32, 8),  # FC5, FC12, AlexNet, VGG16: 29 train (4 batches), 3 val
     "cifar100": (24, 8),  # ResNet18/50 at 32x32: 22 train (3 batches), 2 val
-    # ResNet50 at 64x64 costs ~0.6 s per training sample and ~1.5 s per sample and vector of a
-    # Hessian product on one core, and the full-batch gradient of the l1 regime holds about
-    # 0.4 GB per sample: 14 train (2 batches), 2 val
-    "tinyimagenet": (16, 8),
+    # ResNet50 at 64x64 costs ~0.6 s per training sample and ~1.3 s per sample and vector of a
+    # Hessian product on one core (the local model's products run over the whole training
+    # split), and the full-batch gradient of the l1 regime holds about 0.4 GB per sample:
+    # 11 train (2 batches), 1 val
+    "tinyimagenet": (12, 8),
 }
 # The test splits: 8 inputs, the rehearsal's ntk.real_batch (cifar10), covering classes 0-7.
 # Labels over the first 10 classes, so that these few samples hold each class a few times (the
