@@ -53,6 +53,50 @@ def test_setup_is_quick_to_start_and_deterministic_in_a_fresh_process():
     assert proc.returncode == 0, proc.stderr
 
 
+def test_a_training_job_imports_no_torchdynamo():
+    """After setup, an optimizer's creation, steps, state dict and the CUDA guard run without
+    TorchDynamo (1.3 s of a job's start): the wrappers torch.compile needs are cached as their
+    functions. Fails when a new PyTorch wraps them otherwise (skip_dynamo_wrappers sets none)."""
+    code = (
+        "import sys, torch\n"
+        "from prunelimit.runtime import setup, skip_dynamo_wrappers\n"
+        "from prunelimit.guard.alerts import CudaGuard\n"
+        "from prunelimit.training.loop import sgd_step\n"
+        "assert skip_dynamo_wrappers() > 0\n"
+        "setup(0)\n"
+        "m = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))\n"
+        "opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)\n"
+        "x, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])\n"
+        "with CudaGuard():\n"
+        "    sgd_step(m, opt, x, y, l1=1e-4)\n"
+        "opt.load_state_dict(opt.state_dict())\n"
+        "assert 'torch._dynamo' not in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_the_optimizer_step_without_its_wrappers_is_opt_step():
+    """optimizer_step gives the bits of opt.step(): weights and momentum, with weight decay."""
+    from prunelimit.training.loop import optimizer_step
+
+    torch.manual_seed(0)
+    nets = [torch.nn.Linear(5, 4) for _ in range(2)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    opts = [torch.optim.SGD(n.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4) for n in nets]
+    x, y = torch.randn(8, 5), torch.randint(0, 4, (8,))
+    start = nets[0].weight.detach().clone()
+    for _ in range(4):
+        for net, opt, step in zip(nets, opts, (lambda o: o.step(), optimizer_step), strict=True):
+            opt.zero_grad()
+            F.cross_entropy(net(x), y).backward()
+            step(opt)
+    for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
+        assert torch.equal(a, b) and a.grad is not None
+        assert torch.equal(opts[0].state[a]["momentum_buffer"], opts[1].state[b]["momentum_buffer"])
+    assert not torch.equal(nets[0].weight, start)  # the steps moved the weights
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", sorted(MODELS))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 import sys
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -46,7 +48,37 @@ def setup(seed: int, threads: int | None = None, device: str = "auto") -> torch.
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     activate_from_env()
+    skip_dynamo_wrappers()
     return resolve_device(device)
+
+
+def skip_dynamo_wrappers() -> int:
+    """Let the functions PyTorch wraps for ``torch.compile`` run without importing TorchDynamo.
+
+    ``torch._disable_dynamo`` wraps functions a compile must not trace (the optimizer's
+    ``add_param_group``, ``zero_grad`` and state dicts; the decompositions ``torch.func`` runs a
+    Hessian-vector product through; a ``TorchDispatchMode``'s handler, the CUDA guard's). On its
+    first call the wrapper imports ``torch._dynamo`` (1.3 s of a job's start) and caches
+    ``torch._dynamo.disable(fn)`` on ``fn``, which outside a compile runs ``fn`` as it is. The
+    cache of every wrapper made so far is set to ``fn`` itself; the pipeline never compiles (a
+    wrapper made later, or a process that has loaded TorchDynamo already, is left alone).
+    Returns the number of functions set."""
+    if "torch._dynamo" in sys.modules:
+        return 0
+    import torch._compile
+
+    code = torch._compile._disable_dynamo(lambda: None).__code__
+    if "fn" not in code.co_freevars:  # another PyTorch: leave its wrappers as they are
+        return 0
+    cell = code.co_freevars.index("fn")
+    count = 0
+    for obj in gc.get_objects():
+        if type(obj) is types.FunctionType and obj.__code__ is code:
+            fn = obj.__closure__[cell].cell_contents
+            if getattr(fn, "__dynamo_disable", None) is None:
+                fn.__dynamo_disable = fn
+                count += 1
+    return count
 
 
 def deterministic_algorithms() -> None:

@@ -41,7 +41,7 @@ from prunelimit.config.settings import Section, TrainSettings, setting
 from prunelimit.data import DatasetSplits
 from prunelimit.pruning import Masks, flat_weights, keep_largest, prunable_weights, split_flat
 from prunelimit.runtime import generator as make_generator
-from prunelimit.training.loop import TrainingDiverged, lr_at_epoch
+from prunelimit.training.loop import TrainingDiverged, lr_at_epoch, optimizer_step
 
 
 def _is_int(value: object) -> bool:
@@ -120,7 +120,7 @@ def _score_epoch(
         objective = loss + s.l2 * sum(score.square().sum() for score in scores.values())
         opt.zero_grad(set_to_none=True)
         objective.backward()
-        opt.step()
+        optimizer_step(opt)
         with torch.no_grad():
             for name, score in scores.items():
                 score.clamp_(0.0, 1.0).mul_(alive[name])

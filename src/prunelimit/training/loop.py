@@ -15,6 +15,7 @@ weights of an uninterrupted run. A checkpoint whose fingerprint does not match i
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import os
@@ -80,6 +81,15 @@ def sgd(model: nn.Module, s: TrainSettings) -> torch.optim.SGD:
     )
 
 
+def optimizer_step(opt: torch.optim.Optimizer) -> None:
+    """``opt.step()`` as the wrappers PyTorch puts around it run it for a non-differentiable
+    optimizer (its update under ``no_grad``), without them: one of them imports TorchDynamo
+    for a ``torch.compile`` graph break (1.3 s of every training job's start), the other runs
+    step hooks, which this package registers none of."""
+    with torch.no_grad():
+        inspect.unwrap(type(opt).step)(opt)
+
+
 def sgd_step(
     model: nn.Module,
     opt: torch.optim.Optimizer,
@@ -117,7 +127,7 @@ def sgd_step(
     if masks is not None:
         for name, m in masks.items():
             params[name].grad.mul_(m)
-    opt.step()
+    optimizer_step(opt)
     if masks is not None:
         apply_masks(model, masks)
     return logits, loss, objective
