@@ -26,10 +26,10 @@ SCHEMA = load_schema(REPO / "workflow" / "schemas" / "config.schema.yaml")
 MODEL_FILE = Path(__file__).with_name("any_network_model.py")
 
 
-
 def own(source: dict) -> dict:
     """A config's ``datasets`` entry with its defaults filled in, as the download rule passes it."""
     return DatasetSettings.from_dict(source).as_dict()
+
 
 def _images(n: int, classes: int = 4, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Class-dependent 3x8x8 uint8 images: each class a mean colour, plus noise."""

@@ -78,7 +78,7 @@ def test_a_training_job_imports_no_torchdynamo():
 
 def test_the_optimizer_step_without_its_wrappers_is_opt_step():
     """optimizer_step gives the bits of opt.step(): weights and momentum, with weight decay."""
-    from prunelimit.training.loop import optimizer_step
+    from prunelimit.training.optimizer import optimizer_step
 
     torch.manual_seed(0)
     nets = [torch.nn.Linear(5, 4) for _ in range(2)]

@@ -197,7 +197,8 @@ def test_epoch_sums_on_the_device_give_the_host_loop_bit_for_bit(mnist1d):
     from prunelimit.config.kinds import train_settings
     from prunelimit.experiment.runs import new_model
     from prunelimit.runtime import generator
-    from prunelimit.training.loop import fit, sgd, sgd_step
+    from prunelimit.training.loop import fit, sgd_step
+    from prunelimit.training.optimizer import sgd
 
     s = train_settings(E(EXP), "l1")
     model = new_model(E(EXP), mnist1d, seed=0)

@@ -214,9 +214,7 @@ def load_torch(
         ) from err
 
 
-def load_given(
-    path: str | os.PathLike, where: str, error: type[Exception], hint: str = ""
-) -> Any:
+def load_given(path: str | os.PathLike, where: str, error: type[Exception], hint: str = "") -> Any:
     """``torch.load`` (tensors and plain containers only) of a file a user gave: one
     ``error(message)`` that starts with ``where`` when it does not exist or does not load,
     followed by ``hint`` (what such a file holds)."""

@@ -32,7 +32,8 @@ def sgd_steps_seconds(build, data, settings, trainings: int, seed: int) -> float
     operations as any mask), each :func:`prunelimit.training.loop.sgd_step` as in training."""
     from prunelimit.pruning import full_masks, prunable_weights
     from prunelimit.runtime import generator
-    from prunelimit.training.loop import sgd, sgd_step
+    from prunelimit.training.loop import sgd_step
+    from prunelimit.training.optimizer import sgd
 
     t0 = time.perf_counter()
     for t in range(trainings):

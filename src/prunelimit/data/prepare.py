@@ -34,5 +34,3 @@ def prepare_dataset(
     for remote in spec.files:
         fetch(remote, raw, name)
     return write_prepared(spec, READERS[spec.reader](spec, raw), out, val_fraction, split_seed)
-
-

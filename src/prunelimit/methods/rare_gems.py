@@ -41,7 +41,8 @@ from prunelimit.config.settings import Section, TrainSettings, setting
 from prunelimit.data import DatasetSplits
 from prunelimit.pruning import Masks, flat_weights, keep_largest, prunable_weights, split_flat
 from prunelimit.runtime import generator as make_generator
-from prunelimit.training.loop import TrainingDiverged, lr_at_epoch, optimizer_step
+from prunelimit.training.loop import TrainingDiverged, lr_at_epoch
+from prunelimit.training.optimizer import optimizer_step
 
 
 def _is_int(value: object) -> bool:

@@ -15,7 +15,6 @@ weights of an uninterrupted run. A checkpoint whose fingerprint does not match i
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import math
 import os
@@ -34,6 +33,7 @@ from prunelimit.io import load_checkpoint, save_torch
 from prunelimit.pruning import Masks, apply_masks
 from prunelimit.runtime import generator as make_generator
 from prunelimit.runtime import training_precision
+from prunelimit.training.optimizer import optimizer_step, sgd
 
 
 def _checkpoint_interval(value: str) -> float:
@@ -72,22 +72,6 @@ def lr_at_epoch(s: TrainSettings, epoch: int) -> float:
 def l1_norm(model: nn.Module) -> torch.Tensor:
     """``sum |theta|`` over all parameters (weights and biases)."""
     return sum(p.abs().sum() for p in model.parameters())
-
-
-def sgd(model: nn.Module, s: TrainSettings) -> torch.optim.SGD:
-    """The optimizer of every training: SGD with momentum and weight decay."""
-    return torch.optim.SGD(
-        model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay
-    )
-
-
-def optimizer_step(opt: torch.optim.Optimizer) -> None:
-    """``opt.step()`` as the wrappers PyTorch puts around it run it for a non-differentiable
-    optimizer (its update under ``no_grad``), without them: one of them imports TorchDynamo
-    for a ``torch.compile`` graph break (1.3 s of every training job's start), the other runs
-    step hooks, which this package registers none of."""
-    with torch.no_grad():
-        inspect.unwrap(type(opt).step)(opt)
 
 
 def sgd_step(
