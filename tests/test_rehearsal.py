@@ -5,8 +5,8 @@ The config is .test/rehearsal.yaml, derived from config/paper.yaml by
 sizes shrunk, each for the reason given there and in the file's header). The datasets are
 synthetic CIFAR10-, CIFAR100- and TinyImageNet-shaped prepared files
 (:mod:`prunelimit.data.synthetic`, through the real preparation code), since CI is offline.
-Its 117 jobs take about 1,000 s on 2 free cores (1,840 core-seconds); the largest job stays under
-4.2 GB resident.
+Its 130 jobs take 1,420 core-seconds, about 1,450 s beside the rest of the suite; the largest job
+stays under 4.2 GB resident.
 """
 
 import json
@@ -133,7 +133,7 @@ def rehearsal(tmp_path_factory) -> tuple[Path, str]:
         # FC5 on a CIFAR plane has about a million regions (minutes a count): partitions above
         # 5,000 regions take the fallbacks (the grid's figure, a NaN count) as they would at 2 M
         env.setenv("PRUNELIMIT_MAX_EXACT_REGIONS", "5000")
-        # about 17 min on 2 free cores (117 jobs), 21 beside the rest of the suite: room to spare
+        # about 24 min beside the rest of the suite (130 jobs, two at a time): room to spare
         proc = run_snakemake("--cores", "2", *args, timeout=2700)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return work, proc.stdout + proc.stderr
