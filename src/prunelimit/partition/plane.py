@@ -65,24 +65,16 @@ def plane_classes(
     Equal to the classes of the inputs up to float32 rounding (a point on a decision boundary
     may take the neighbouring class); checked against the model's forward at the anchors.
     Other networks, and a chain that fails the check, take the inputs."""
-    try:
-        first, rest = _split_first_linear(model)
-    except NotAnMLP:
+    parts = _first_layer_on_plane(model, anchors)
+    if parts is None:
         x = grid_inputs(anchors, grid, margin)[0]
         return predicted_classes(model, x, batch_size).reshape(grid, grid)
-    flat = anchors.reshape(3, -1)
-    u0 = first(flat[:1])[0]
-    u1, u2 = (torch.nn.functional.linear(flat[i] - flat[0], first.weight) for i in (1, 2))
+    rest, u0, u1, u2 = parts
+    coef = torch.linspace(-margin, 1 + margin, grid, dtype=u0.dtype, device=u0.device)
+    a, b = (t.reshape(-1, 1) for t in torch.meshgrid(coef, coef, indexing="ij"))
     was_training = model.training
     model.eval()
     try:
-        logits = _through(rest, torch.stack([u0, u0 + u1, u0 + u2]))
-        want = model(anchors)
-        if (logits - want).abs().max() > 1e-4 * (1 + want.abs().max()):
-            x = grid_inputs(anchors, grid, margin)[0]
-            return predicted_classes(model, x, batch_size).reshape(grid, grid)
-        coef = torch.linspace(-margin, 1 + margin, grid, dtype=u0.dtype, device=u0.device)
-        a, b = (t.reshape(-1, 1) for t in torch.meshgrid(coef, coef, indexing="ij"))
         out = [
             _through(rest, u0 + a[s : s + batch_size] * u1 + b[s : s + batch_size] * u2)
             .argmax(1)
@@ -94,11 +86,29 @@ def plane_classes(
     return torch.cat(out).numpy().reshape(grid, grid)
 
 
-def _split_first_linear(model: nn.Module) -> tuple[nn.Linear, list[nn.Module]]:
-    """The first ``Linear`` of a ReLU MLP and the leaf modules after it (:class:`NotAnMLP`
-    for other networks)."""
-    leaves = mlp_leaves(model)
-    return leaves[0], leaves[1:]
+def _first_layer_on_plane(
+    model: nn.Module, anchors: torch.Tensor
+) -> tuple[list[nn.Module], torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """The leaf modules after a ReLU MLP's first ``Linear`` and that layer's output at ``x0``
+    and its changes along ``x1 - x0`` and ``x2 - x0``; None for another network, or where the
+    chain does not give the model's logits at the anchors (eval mode, to 1e-4 of their scale)."""
+    try:
+        first, *rest = mlp_leaves(model)
+    except NotAnMLP:
+        return None
+    flat = anchors.reshape(3, -1)
+    u0 = first(flat[:1])[0]
+    u1, u2 = (torch.nn.functional.linear(flat[i] - flat[0], first.weight) for i in (1, 2))
+    was_training = model.training
+    model.eval()
+    try:
+        got = _through(rest, torch.stack([u0, u0 + u1, u0 + u2]))
+        want = model(anchors)
+    finally:
+        model.train(was_training)
+    if (got - want).abs().max() > 1e-4 * (1 + want.abs().max()):
+        return None
+    return rest, u0, u1, u2
 
 
 def _through(modules: Sequence[nn.Module], z: torch.Tensor) -> torch.Tensor:
