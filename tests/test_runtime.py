@@ -34,6 +34,12 @@ def test_setup_makes_nondeterministic_kernels_raise(deterministic):
         torch.zeros(3).put_(torch.tensor([0]), torch.tensor([1.0]))
 
 
+def run_fresh(code: str) -> None:
+    """Run ``code`` in a fresh Python process (nothing imported yet); its asserts must hold."""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_setup_is_quick_to_start_and_deterministic_in_a_fresh_process():
     """A job's start does not import TorchInductor (2 s) for the flag, and the flag is set;
     Inductor's own, where it was loaded before, follows."""
@@ -49,8 +55,7 @@ def test_setup_is_quick_to_start_and_deterministic_in_a_fresh_process():
         "setup(0)\n"
         "assert c.deterministic\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    run_fresh(code)
 
 
 def test_a_training_job_imports_no_torchdynamo():
@@ -72,8 +77,7 @@ def test_a_training_job_imports_no_torchdynamo():
         "opt.load_state_dict(opt.state_dict())\n"
         "assert 'torch._dynamo' not in sys.modules\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    run_fresh(code)
 
 
 def test_the_optimizer_step_without_its_wrappers_is_opt_step():

@@ -61,7 +61,8 @@ def skip_dynamo_wrappers() -> int:
     first call the wrapper imports ``torch._dynamo`` (1.3 s of a job's start) and caches
     ``torch._dynamo.disable(fn)`` on ``fn``, which outside a compile runs ``fn`` as it is. The
     cache of every wrapper made so far is set to ``fn`` itself; the pipeline never compiles (a
-    wrapper made later, or a process that has loaded TorchDynamo already, is left alone).
+    wrapper made later, or a process that has loaded TorchDynamo already, is left alone; a
+    Hessian job loads it anyway: ``torch.func.grad`` calls ``torch._dynamo`` itself).
     Returns the number of functions set."""
     if "torch._dynamo" in sys.modules:
         return 0

@@ -45,7 +45,7 @@ def pq_index_rows(
     check_pq(p, q)
     if w.dim() != 2:
         raise ValueError(f"pq_index_rows needs a 2-D tensor, got shape {tuple(w.shape)}")
-    a = w.detach().double().abs_()  # one float64 copy, then in place: ~4x fewer passes
+    a = w.detach().double().abs_()  # one float64 copy, then worked in place
     if mask is None:
         d = torch.full((a.shape[0],), float(a.shape[1]), dtype=a.dtype, device=a.device)
     else:
