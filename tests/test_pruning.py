@@ -10,6 +10,7 @@ from prunelimit.pruning import (
     prunable_weights,
     prune_smallest,
     removed_norm,
+    removed_sq_tail,
     sorted_magnitudes,
 )
 
@@ -45,6 +46,17 @@ def test_removed_norm_matches_direct_computation():
     ks = torch.tensor([0, 10, 1000])
     assert removed_norm(mags, ks).shape == (3,)
     assert removed_norm(mags, 1000) == 0 and torch.isclose(removed_norm(mags, 0), w.norm())
+
+
+def test_the_removed_squares_tail_sums_backwards_as_torch_does():
+    """The CPU's in-place numpy sum gives the bits of the device path's flipped cumsum, and
+    each entry is the sum of the squares from there on."""
+    mags = sorted_magnitudes(torch.randn(100_003, dtype=torch.float64))
+    tail = removed_sq_tail(mags)
+    reference = torch.cumsum(mags.flip(0) ** 2, 0).flip(0)
+    assert torch.equal(tail[:-1], reference) and tail[-1] == 0 and tail.shape == (100_004,)
+    assert torch.isclose(tail[99_000], (mags[99_000:] ** 2).sum())
+    assert torch.equal(mags, sorted_magnitudes(mags))  # its input is untouched
 
 
 def test_prune_smallest_only_touches_kept_entries():

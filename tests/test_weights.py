@@ -27,6 +27,19 @@ def test_the_histogram_counts_every_weight_once_in_its_decade_bin():
     assert fractions(h).sum() == pytest.approx(1.0)
 
 
+def test_sorted_magnitudes_are_binned_as_log10_of_each_value():
+    """The bisection over sorted magnitudes (either order) bins as log10 of every value does,
+    at the edges and one float either side of each."""
+    edges = 10.0**LOG10_EDGES
+    w = np.r_[np.zeros(3), edges, np.nextafter(edges, 0), np.nextafter(edges, 1), 1e-300, 1e300]
+    logs = np.clip(np.log10(w[w > 0]), LOG10_EDGES[0], LOG10_EDGES[-1])
+    expected = np.histogram(logs, bins=LOG10_EDGES)[0].tolist()
+    rng = np.random.default_rng(2)
+    for v in (rng.permutation(w), np.sort(w), np.sort(w)[::-1]):
+        h = magnitude_histogram(v)
+        assert h["zeros"] == 3 and h["counts"] == expected
+
+
 def test_tv_distance_of_known_distributions():
     a = magnitude_histogram(np.full(100, 1e-2))
     b = magnitude_histogram(np.r_[np.full(75, 1e-2), np.full(25, 1.0)])

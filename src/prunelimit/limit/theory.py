@@ -116,10 +116,16 @@ def pruning_limit(
     Each kept ratio is resolved to ``1/D``: the smallest ``k/D`` with ``rho >= 1 - delta/D``
     (resp. the bound) is returned.
     """
+    return _limit_of_tail(removed_sq_tail(sorted_mags), nodes, weights, eps, negative)
+
+
+def _limit_of_tail(
+    tail: torch.Tensor, nodes: np.ndarray, weights: np.ndarray, eps: float, negative: str
+) -> dict:
+    """:func:`pruning_limit` from the removed-squares tail of the weights."""
     check_finite(nodes, weights, eps)
-    D = sorted_mags.numel()
+    D = tail.numel() - 1
     T, lam_max = measure_moments(nodes, weights, D, negative)
-    tail = removed_sq_tail(sorted_mags)
 
     def R2(k: int) -> float:
         return float(tail[k])
@@ -153,12 +159,14 @@ def magnitude_scaling(
     """The key factor "weight magnitude" (Zhang et al.): :func:`pruning_limit` of the weights
     scaled by each of ``factors`` (``c |w*|``), with the spectrum of ``H`` and ``eps`` held.
     Only the removed magnitudes ``R(rho)`` change (by ``c``), so ``rho_th`` can only grow with
-    ``c``. One record per factor: ``factor``, ``rho_th``, ``rho_lower``, ``rho_upper``."""
-    out = []
+    ``c``. One record per factor: ``factor``, ``rho_th``, ``rho_lower``, ``rho_upper``. The
+    scaled weights' removed squares are ``c^2`` times the weights' (one tail for all factors)."""
+    out, tail = [], removed_sq_tail(sorted_mags)
     for c in factors:
         if not c > 0:
             raise ValueError(f"magnitude factors must be positive, got {c}")
-        lim = pruning_limit(sorted_mags * float(c), nodes, weights, eps, negative)
+        scaled = tail if c == 1 else tail * float(c) ** 2
+        lim = _limit_of_tail(scaled, nodes, weights, eps, negative)
         out.append(
             {"factor": float(c), **{k: lim[k] for k in ("rho_th", "rho_lower", "rho_upper")}}
         )
