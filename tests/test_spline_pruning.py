@@ -25,10 +25,19 @@ from prunelimit.methods.early_bird import (
 from prunelimit.methods.nodes import NODE_METHODS, get_node_method
 from prunelimit.models.registry import build_model
 from prunelimit.pruning import apply_masks
-from prunelimit.spline.nodes import node_layers, node_param_masks, output_positions, structure
+from prunelimit.spline.nodes import (
+    hyperplanes,
+    node_layers,
+    node_param_masks,
+    output_positions,
+    structure,
+)
 from prunelimit.spline.pruning import (
+    chance_steps,
     magnitude_scores,
+    plane_distances,
     random_scores,
+    redundancy_order,
     select_nodes,
     slimming_scores,
     spline_scores,
@@ -98,6 +107,34 @@ def test_layer_wise_keeps_the_same_fraction_per_layer_global_need_not():
     found, kept = counts(0.75, "global")
     assert found == [6, 12] and kept["0"].view(2, 6).sum(0).tolist() == [1] * 6
     assert sum(counts(0.3, "global")[0]) == 7
+
+
+def test_global_measures_each_layer_in_units_of_chance():
+    """Random hyperplanes in a narrow and in a wide layer: in units of chance, global pruning
+    takes about half of each at half the nodes, where one raw order empties the narrow layer
+    first; a twin planted in the wide layer still goes first of all."""
+    torch.manual_seed(1)
+    model = nn.Sequential(
+        nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 2)
+    )
+    with torch.no_grad():  # isotropic [w | b] rows: the chance order's own model
+        for layer in (model[0], model[2]):
+            layer.weight.normal_()
+            layer.bias.normal_()
+        model[2].weight[1] = 2 * model[2].weight[0]  # a twin in the wide layer
+        model[2].bias[1] = 2 * model[2].bias[0]
+    layers = node_layers(model)
+    raw = redundancy_order([plane_distances(hyperplanes(model, layer)) for layer in layers])
+    assert (raw[0][0] < 64).sum() >= 60  # one raw order: the narrow layer's nodes first
+    assert chance_steps(64, 5)[0] < 0.5 * chance_steps(64, 65)[0]
+    scores = spline_scores(model, layers, "global")
+    kept = select_nodes(scores, 0.5, "global")
+    narrow, wide = (int(kept[layer.name].sum()) for layer in layers)
+    assert 26 <= narrow <= 38 and narrow + wide == 64
+    assert scores[layers[1].name][:2].min() == 0  # the twin pair: the first pruned of all 128
+    for layer in layers:  # each layer's nodes go in its layer-wise order
+        alone = spline_scores(model, [layer], "layer")[layer.name]
+        assert torch.equal(scores[layer.name].argsort(), alone.argsort())
 
 
 def test_global_keeps_at_least_one_node_per_layer():
