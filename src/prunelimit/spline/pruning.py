@@ -119,9 +119,9 @@ def _global_ranks(orders: list[tuple[np.ndarray, np.ndarray]], chance: list[np.n
     over the chance step's; ties: the earlier layer. Returns the global rank per layer."""
     keys, owners = [], []
     for (rank, dist), null in zip(orders, chance, strict=True):
-        steps = dist[np.argsort(rank)] / np.maximum(null, np.finfo(float).tiny)
-        keys.append(np.sort(steps))
-        owners.append(np.argsort(rank))
+        order = np.argsort(rank)  # the layer's nodes in its pruning order
+        keys.append(np.sort(dist[order] / np.maximum(null, np.finfo(float).tiny)))
+        owners.append(order)
     merged = np.argsort(np.concatenate(keys), kind="stable")
     sizes = [len(k) for k in keys]
     starts = np.concatenate([[0], np.cumsum(sizes)])
