@@ -5,8 +5,8 @@ The config is .test/rehearsal.yaml, derived from config/paper.yaml by
 sizes shrunk, each for the reason given there and in the file's header). The datasets are
 synthetic CIFAR10-, CIFAR100- and TinyImageNet-shaped prepared files
 (:mod:`prunelimit.data.synthetic`, through the real preparation code), since CI is offline.
-Its 130 jobs take 1,420 core-seconds, about 1,450 s beside the rest of the suite; the largest job
-stays under 4.2 GB resident.
+Its 130 jobs take 1,360-1,420 core-seconds, 1,360-1,450 s beside the rest of the suite; the
+largest job stays under 4.2 GB resident.
 """
 
 import json
