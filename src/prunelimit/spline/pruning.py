@@ -123,12 +123,12 @@ def _global_ranks(orders: list[tuple[np.ndarray, np.ndarray]], chance: list[np.n
         keys.append(np.sort(dist[order] / np.maximum(null, np.finfo(float).tiny)))
         owners.append(order)
     merged = np.argsort(np.concatenate(keys), kind="stable")
-    sizes = [len(k) for k in keys]
-    starts = np.concatenate([[0], np.cumsum(sizes)])
-    out = [np.empty(n, dtype=np.int64) for n in sizes]
-    for position, k in enumerate(merged):
-        layer = int(np.searchsorted(starts, k, side="right") - 1)
-        out[layer][owners[layer][k - starts[layer]]] = position
+    layer_at = np.repeat(np.arange(len(keys)), [len(k) for k in keys])[merged]
+    out = []
+    for layer, order in enumerate(owners):  # the layer's steps come in its own order
+        ranks = np.empty(len(order), dtype=np.int64)
+        ranks[order] = np.nonzero(layer_at == layer)[0]
+        out.append(ranks)
     return out
 
 
