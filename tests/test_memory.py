@@ -12,6 +12,7 @@ from prunelimit.bench.memory import train_step_measure
 from prunelimit.config.settings import HessianSettings
 from prunelimit.curvature.memory import (
     GB,
+    NOISE,
     LinearCost,
     auto_chunk,
     fit_chunk,
@@ -40,6 +41,30 @@ def test_the_fit_recovers_a_known_linear_cost():
     grown = per_sample_cost(fake, (2, 4, 8), max_size=100_000)  # 3 kB/sample: unresolved at 2..8
     assert grown.sizes == (8192, 16384, 32768)  # the first sizes whose peaks differ by 64 MiB
     assert calls[:4] == [2, 2, 4, 8] and grown.per_sample == pytest.approx(3e3)
+
+
+def test_sizes_stop_growing_where_the_steepest_line_fits_every_sample():
+    """Peaks 3 kB apart (within the CPU's noise) at 1 and 2 samples: the slope is unresolved,
+    but each peak is off by at most NOISE, so 29 samples take at most the larger peak plus
+    NOISE plus 29 x (3 kB + 2 NOISE), ~1.1 GB: they fit 1.5 GB and the sizes stay; under 1 GB
+    they might not, and the sizes grow as before."""
+    calls = []
+
+    def fake(n: int) -> int:
+        calls.append(n)
+        return 100_000_000 + 3_000 * n
+
+    line = per_sample_cost(fake, (1, 2), max_size=29, available=1.5e9)
+    assert calls == [1, 1, 2] and line.bound and line.sizes == (1, 2)
+    assert line.per_sample == 3_000 + 2 * NOISE and line.fixed == fake(2) + NOISE
+    assert line.largest(1.5e9, 29) == 29  # the plan takes every sample
+    assert all(line.at(n) >= fake(n) for n in range(2, 30))  # above the true cost
+    calls.clear()
+    grown = per_sample_cost(fake, (1, 2), max_size=29, available=1e9)
+    assert calls == [1, 1, 2, 4, 4, 8] and not grown.bound and grown.sizes == (4, 8)
+    calls.clear()
+    per_sample_cost(fake, (1, 2), max_size=29)  # no budget given: grows
+    assert calls == [1, 1, 2, 4, 4, 8]
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc")
@@ -97,11 +122,13 @@ def test_fit_chunk_refuses_what_does_not_fit():
 
 def test_auto_picks_a_chunk_within_the_budget():
     """One measurement, then the plan under budgets set from it: a second measurement would
-    scatter by tens of MB on a shared CPU, more than the room the budgets leave."""
+    scatter by tens of MB on a shared CPU, more than the room the budgets leave. 1 GB: room
+    for every sample at the cost measured (~0.55 GB), not at the steepest line the peaks of the
+    smaller sizes allow (~2.6 GB from 16 and 32 samples), so the sizes grow until they resolve."""
     model, x, y = _problem()
     held = sum(t.numel() * t.element_size() for t in [*model.parameters(), x, y])
     basis = 2 * 10 * sum(p.numel() for n, p in model.named_parameters() if "weight" in n) * 4
-    probe = auto_chunk(model, x, y, 100.0, probes=2, steps=10)
+    probe = auto_chunk(model, x, y, 1.0, probes=2, steps=10)
     assert probe.batch_size == len(y)  # a large budget: all samples in one chunk
     assert probe.reserved_bytes == held + basis and probe.basis_bytes == basis
     # the product's activations: about 1 MB per sample in the 20000-wide layer (0.16 MB a copy)
@@ -142,8 +169,8 @@ def test_the_spectrum_with_auto_equals_the_one_with_the_chunk_it_chose():
     )
     # a budget that splits the 512 samples into chunks (so the chosen chunk is not all of them),
     # with room for a quarter of them: spectrum_of measures again, and the two measurements
-    # scatter by tens of MB on a shared CPU
-    probe = auto_chunk(model, x, y, 100.0, probes=2, steps=10)
+    # scatter by tens of MB on a shared CPU (the probe's budget: see the test above)
+    probe = auto_chunk(model, x, y, 1.0, probes=2, steps=10)
     h = dataclasses.replace(h, memory_gb=(probe.reserved_bytes + probe.hvp.at(128)) / GB)
     auto = spectrum_of(model, data, h)
     chunk = auto["batch_size"]

@@ -43,7 +43,9 @@ GB = 1e9  # bytes
 # allocator's slack (on a 40 GB A100: 0.75 x 42.4 = 31.8 GB, as the fixed 30 GB it replaces)
 AUTO_SHARE = 0.75
 # bytes: on the CPU, peaks of the same call at the same size differ by up to ~10 MB (allocator
-# and thread arenas); growth over the measured sizes below this is not resolved
+# and thread arenas): NOISE bounds one peak's error; growth over the measured sizes below
+# RESOLVABLE is not resolved (a slope fitted to it may be off by half or more)
+NOISE = 16 * 2**20
 RESOLVABLE = 64 * 2**20
 T = TypeVar("T")
 
@@ -156,6 +158,7 @@ class LinearCost:
     per_sample: float
     sizes: tuple[int, ...]
     peaks: tuple[int, ...]
+    bound: bool = False  # the steepest line the peaks allow, not their fit (per_sample_cost)
 
     def at(self, n: float) -> float:
         """Predicted peak bytes at ``n`` samples."""
@@ -177,13 +180,17 @@ def per_sample_cost(
     sizes: Sequence[int] = (2, 4, 8),
     max_size: int | None = None,
     warmup: bool = True,
+    available: float | None = None,
 ) -> LinearCost:
     """Fit ``fixed + per_sample * n`` to ``measure(n)`` (peak bytes) at ``sizes``.
 
     ``warmup`` first runs the smallest size once, unrecorded (one-time allocations: thread
     pools, library workspaces). With ``max_size``, while the peaks grow by less than
     :data:`RESOLVABLE` over the sizes (noise on the CPU) the sizes are quadrupled (and warmed
-    up again), up to ``max_size``."""
+    up again), up to ``max_size``. With ``available`` (bytes) as well, they stop growing where
+    the steepest line the peaks allow (:func:`steepest_line`) keeps ``max_size`` samples within
+    ``available``: all samples fit whatever the unresolved slope, and that line is returned
+    (``bound``), so a chunk planned with it is all ``max_size`` samples."""
     sizes = tuple(int(s) for s in sizes)
     if len(sizes) < 2:
         raise ValueError(f"a linear fit needs two sizes or more, got {sizes}")
@@ -195,7 +202,19 @@ def per_sample_cost(
         if not grow or peaks[-1] - peaks[0] >= RESOLVABLE:
             slope, fixed = np.polyfit(np.array(sizes, float), np.array(peaks, float), 1)
             return LinearCost(float(fixed), float(slope), sizes, peaks)
+        if available is not None:
+            line = steepest_line(sizes, peaks)
+            if line.at(max_size) <= available:
+                return line
         sizes = tuple(4 * s for s in sizes)
+
+
+def steepest_line(sizes: Sequence[int], peaks: Sequence[int]) -> LinearCost:
+    """An upper bound on the cost where the peaks' growth over ``sizes`` is not resolved, each
+    peak off by up to :data:`NOISE`: the largest peak plus that noise, and per sample their
+    growth plus twice the noise over the sizes' span (``bound``)."""
+    slope = (max(peaks[-1] - peaks[0], 0) + 2 * NOISE) / (sizes[-1] - sizes[0])
+    return LinearCost(float(max(peaks) + NOISE), float(slope), tuple(sizes), tuple(peaks), True)
 
 
 def hvp_measure(
@@ -285,6 +304,7 @@ class ChunkChoice:
             "hvp_per_sample_bytes": self.hvp.per_sample,
             "hvp_sizes": list(self.hvp.sizes),
             "hvp_peaks": list(self.hvp.peaks),
+            "hvp_bound": self.hvp.bound,
         }
 
     def reason(self) -> str:
@@ -295,7 +315,9 @@ class ChunkChoice:
             f"{self.basis_device_bytes / GB:.2f} of the basis' {self.basis_bytes / GB:.2f} GB) "
             f"leaves {left / GB:.2f} GB; a product over n samples takes "
             f"{self.hvp.fixed / GB:.3f} + {self.hvp.per_sample / 1e6:.2f} MB x n "
-            f"(measured at n = {list(self.hvp.sizes)})"
+            f"(measured at n = {list(self.hvp.sizes)}"
+            + ("; an upper bound: the growth is below the noise" if self.hvp.bound else "")
+            + ")"
         )
 
 
@@ -351,16 +373,19 @@ def auto_chunk(
     :func:`resolve_memory_gb` on the samples' device) minus the weights, the samples ``(x, y)``
     and the device share of ``probes x steps`` basis vectors. Two sizes fit the line, and the
     smallest cost least: on the CPU, measuring a ResNet50 at 2, 4 and 8 samples took as long
-    as the spectrum's own products."""
+    as the spectrum's own products. Sizes grow only while the steepest line their peaks allow
+    does not already fit all samples (:func:`per_sample_cost` with ``available``)."""
     memory_gb = resolve_memory_gb(memory_gb, x.device)
     D = HessianOperator(model, x[:1], y[:1]).D
     basis = lanczos_basis_bytes(probes, steps, D)
     held = tensor_bytes([*model.parameters(), *model.buffers(), x, y])
+    available = memory_gb * GB - held - device_basis_bytes(basis, basis_memory_gb)
     usable = tuple(s for s in sizes if s <= len(y))
     if len(usable) < 2:  # too few samples to measure: one chunk of all of them
         cost = LinearCost(0.0, 0.0, usable, ())
     else:
-        cost = per_sample_cost(hvp_measure(model, x, y, probes, cache_primal), usable, len(y))
+        measure = hvp_measure(model, x, y, probes, cache_primal)
+        cost = per_sample_cost(measure, usable, len(y), available=available)
     return plan_chunk(cost, memory_gb, held, basis, basis_memory_gb, len(y), cache_primal)
 
 
