@@ -16,10 +16,10 @@ from prunelimit.curvature.memory import (
     LinearCost,
     auto_chunk,
     fit_chunk,
-    peak_memory,
     per_sample_cost,
     plan_chunk,
 )
+from prunelimit.curvature.peak import peak_memory
 from prunelimit.data import DatasetSplits, Split
 from prunelimit.limit.prediction import spectrum_of
 from prunelimit.models.registry import build_model
@@ -247,8 +247,6 @@ def test_a_measurement_leaves_the_allocator_as_it_found_it():
     """A CPU measurement serves every allocation over 128 kB by its own mmap, which makes a
     job's later work page-fault afresh (a ResNet50 Hessian product 43 % slower): released
     after, a 1 MB block lands on the heap again."""
-    from prunelimit.curvature.memory import peak_memory
-
     peak_memory(lambda: None, "cpu")
     before = _mmapped_blocks()
     block = bytearray(2**20)

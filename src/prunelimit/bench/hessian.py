@@ -40,8 +40,8 @@ from torch import nn  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from prunelimit.bench import sync, time_it  # noqa: E402
-from prunelimit.curvature.memory import PeakMemory  # noqa: E402
 from prunelimit.curvature.operator import HessianOperator  # noqa: E402
+from prunelimit.curvature.peak import PeakMemory  # noqa: E402
 from prunelimit.curvature.pyhessian_engine import _torch_eig_for_pyhessian  # noqa: E402
 from prunelimit.curvature.spectrum import builtin_spectrum  # noqa: E402
 from prunelimit.data import load_dataset, prepare_dataset  # noqa: E402

@@ -19,8 +19,9 @@ from prunelimit.bench.memory import DATASET_SIZES
 from prunelimit.bench.units import Sizes
 from prunelimit.config.kinds import train_settings
 from prunelimit.config.settings import ExperimentSettings, HessianSettings, NtkSettings, Settings
-from prunelimit.curvature.memory import auto_chunk, peak_memory
+from prunelimit.curvature.memory import auto_chunk
 from prunelimit.curvature.operator import HessianOperator
+from prunelimit.curvature.peak import peak_memory
 from prunelimit.data import DatasetSplits, get_spec
 from prunelimit.data.splits import Split
 from prunelimit.limit.actual import pruned_point

@@ -3,7 +3,7 @@
 Run as ``python -m prunelimit.bench.memory [--config config/paper.yaml] [--device cpu]
 [--json memory.json] [--only resnet50]``. For each experiment of the config (its model, input
 shape and classes; seeded initial weights: memory does not depend on the values) it measures
-with :func:`prunelimit.curvature.memory.peak_memory` the fixed and per-sample bytes
+with :func:`prunelimit.curvature.peak.peak_memory` the fixed and per-sample bytes
 (:func:`prunelimit.curvature.memory.per_sample_cost`, at 2, 4 and 8 samples, more for small
 models) of
 
@@ -49,12 +49,12 @@ from prunelimit.curvature.memory import (
     LinearCost,
     hvp_measure,
     lanczos_basis_bytes,
-    peak_memory,
     per_sample_cost,
     plan_chunk,
     resolve_memory_gb,
     tensor_bytes,
 )
+from prunelimit.curvature.peak import peak_memory  # noqa: E402
 from prunelimit.data import get_spec  # noqa: E402
 from prunelimit.models.registry import build_model  # noqa: E402
 from prunelimit.pruning import prunable_names  # noqa: E402
