@@ -152,9 +152,9 @@ def test_bound_matches_direct_sum(n0, widths, data):
     data=st.data(),
 )
 def test_bound_matches_the_quadratic_programme_at_wider_layers(n0, widths, data):
-    """Widths up to 60 and densities down to 1e-6, where a rank of low probability still
-    reaches layers of many regions: every rank counts (a cut of ranks below e^-60 of the most
-    likely one was off by 2e-4 in the log at the example below)."""
+    """Widths up to 60 and densities down to 2e-6, where a rank of low probability still
+    reaches layers of many regions: every rank counts (skipping the ranks below e^-60 of the
+    most likely one is off by 2e-4 in the log at the example below)."""
     density = st.sampled_from([0.0, 1.0, 1e-3, 2e-6]) | st.floats(0.0, 1.0)
     dens = [data.draw(density) for _ in widths]
     want = quadratic_dp_bound(n0, widths, dens)
