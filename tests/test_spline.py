@@ -20,7 +20,12 @@ from prunelimit.partition.codes import (
     partition_bits,
 )
 from prunelimit.partition.plane import anchor_indices, grid_inputs
-from prunelimit.spline.tickets import CodeRecorder, detect_early_bird, window_max
+from prunelimit.spline.tickets import (
+    CodeRecorder,
+    detect_early_bird,
+    sampled_units,
+    window_max,
+)
 
 
 def prefix_code(counts: list[int], sizes: list[int]) -> list[np.ndarray]:
@@ -174,6 +179,30 @@ def test_recorder_detects_and_copies_weights():
         rec(10, model)
 
 
+def test_a_wide_layer_is_read_on_a_fixed_subset_of_its_units():
+    """Past ``max_layer_bits`` the distances read a seeded subset of the units, all inputs of
+    each: exactly the normalised Hamming distance over those units' columns, the same subset at
+    every epoch, near the whole code's distance (an unbiased estimate of it)."""
+    torch.manual_seed(0)
+    x = torch.randn(40, 3)
+    nets = [MLP((3,), 2, (400, 6)) for _ in range(2)]
+    rec = CodeRecorder(x, threshold=0.0, window=1, max_layer_bits=40 * 100)
+    for epoch, net in enumerate(nets):
+        rec(epoch, net)
+    kept = rec.kept_units()
+    assert len(kept[0]) == 100 and kept[1] is None  # 400 units x 40 inputs > 4,000 bits
+    assert (np.diff(kept[0]) > 0).all() and np.array_equal(kept[0], sampled_units(400, 40, 4000, 0))
+    assert rec.sizes == [40 * 100, 40 * 6] and rec.units == [400, 6]
+    bits = [partition_bits(net, x) for net in nets]
+    cols = torch.from_numpy(kept[0])
+    sampled = (bits[0][0][:, cols] != bits[1][0][:, cols]).double().mean().item()
+    whole = (bits[0][0] != bits[1][0]).double().mean().item()
+    assert rec.layer_steps[0][0] == pytest.approx(sampled, abs=1e-15)
+    assert abs(sampled - whole) < 0.05 and sampled != whole
+    obs = rec.observations()
+    assert obs["units_per_layer"] == [400, 6] and obs["sampled_units_per_layer"] == [100, 6]
+
+
 WATCH_EXP = {
     "name": "t",
     "dataset": "mnist1d",
@@ -237,5 +266,7 @@ def test_watched_training_resumes_to_identical_codes_and_weights(mnist1d, tmp_pa
     assert torch.equal(clean["distances"], resumed["distances"])
     for key in ("epochs", "step_distance_per_layer", "detected_epoch", "code_bits_per_layer"):
         assert clean[key] == resumed[key], key
+    for key, value in clean["trajectory"].items():  # kept per epoch, restored from the checkpoint
+        assert torch.equal(value, resumed["trajectory"][key]), key
     if clean["eb_state"] is not None:
         assert all(torch.equal(clean["eb_state"][k], resumed["eb_state"][k]) for k in clean_w)

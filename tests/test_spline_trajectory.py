@@ -1,4 +1,4 @@
-"""Spline trajectories: the partition at each recorded epoch, from the recorder's packed codes."""
+"""Spline trajectories: the partition at each recorded epoch, kept by the recorder."""
 
 import numpy as np
 import torch
@@ -7,23 +7,25 @@ from prunelimit.models.registry import build_model
 from prunelimit.partition.plane import grid_inputs, grid_partition
 from prunelimit.plotting.spline import snapshot_epochs
 from prunelimit.spline.tickets import CodeRecorder
-from prunelimit.spline.trajectory import code_trajectory, trajectory_arrays
+from prunelimit.spline.trajectory import trajectory_arrays
 
 
 def test_trajectory_equals_the_partition_of_each_epochs_network():
-    """Unpacked codes give each epoch's per-layer boundaries and region count exactly as the
-    direct partition of that epoch's network (:func:`grid_partition`), and ``moved`` is the
-    share of grid points whose boundary flag changed."""
+    """The recorder's trajectory has each epoch's per-layer boundaries and region count exactly
+    as the direct partition of that epoch's network (:func:`grid_partition`), and ``moved`` is
+    the share of grid points whose boundary flag changed; also where the distances read a
+    subset of the units (the trajectory reads the whole code)."""
     torch.manual_seed(0)
     grid = 12
     x, _ = grid_inputs(torch.randn(3, 1, 10), grid=grid, margin=0.25)
     nets = [build_model("mlp", (1, 10), 3, seed=s, widths=(7, 5)) for s in (0, 1, 1)]
     with torch.no_grad():  # the third epoch: the second network with its second layer shifted
         nets[2].net[3].bias.add_(0.5)
-    recorder = CodeRecorder(x, threshold=0.0, window=1)
+    recorder = CodeRecorder(x, threshold=0.0, window=1, grid=grid, max_layer_bits=3 * grid**2)
     for epoch, net in enumerate(nets):
         recorder(epoch, net)
-    path = code_trajectory(recorder.codes, recorder.sizes, recorder.epochs, len(x))
+    assert recorder.sizes == [3 * grid**2, 3 * grid**2]  # 3 of 7 and of 5 units for distances
+    path = recorder.trajectory()
     direct = [grid_partition(net, x, grid) for net in nets]
     assert path["epochs"].tolist() == [0, 1, 2]
     assert path["layer_boundaries"].shape == (3, 2, grid, grid)

@@ -29,6 +29,7 @@ from prunelimit.pruning import (
 )
 from prunelimit.sap.iterative import run_pruning
 from prunelimit.sap.strategies import PruneSettings
+from prunelimit.spline.tickets import MAX_LAYER_BITS
 from prunelimit.spline.trajectory import watch_recorder, watched
 from prunelimit.training.convergence import training_summary
 from prunelimit.training.imported import check_state_dict, sha256_of
@@ -136,7 +137,8 @@ def train_experiment(
     run_id = fingerprint(exp=exp.as_dict(), kind=kind, seed=seed, data=data.meta, settings=repr(s))
     recorder = None
     if watch:
-        run_id = fingerprint(run=run_id, watch=watch)
+        # a recording with another cap on its codes cannot be continued (nor an older one)
+        run_id = fingerprint(run=run_id, watch=watch, max_layer_bits=MAX_LAYER_BITS)
         spool = Path(f"{checkpoint}.codes") if checkpoint is not None else None
         recorder = watch_recorder(data, watch, spool)
         recorder(0, model)  # the initialisation (a resumed run restores the whole recording)

@@ -159,7 +159,11 @@ def distance_matrix(codes: Sequence[Code], sizes: Sequence[int], block: int = 20
 def distinct_codes(bits: Sequence[np.ndarray]) -> int:
     """The number of distinct whole codes among the rows of ``bits`` (one (N, units) bool array
     per layer, the layers' bits side by side): the regions the N inputs meet."""
-    rows = np.packbits(np.concatenate([np.asarray(b) for b in bits], axis=1), axis=1)
+    # each layer packed on its own (zero padded to whole bytes): the rows are equal exactly
+    # when the codes are, without a copy of every layer's bits side by side
+    rows = np.ascontiguousarray(
+        np.concatenate([np.packbits(np.asarray(b), axis=1) for b in bits], axis=1)
+    )
     return len(np.unique(rows.view(np.dtype((np.void, rows.shape[1])))))
 
 

@@ -99,6 +99,10 @@ def early_bird_limits(
         },
         "epochs": epochs,
         "code_bits_per_layer": observed["code_bits_per_layer"],
+        # the units whose bits the distances read, of each layer's (a watch file written
+        # before units were sampled read them all)
+        "units_per_layer": observed.get("units_per_layer"),
+        "sampled_units_per_layer": observed.get("sampled_units_per_layer"),
         "window_max": window_max(dist, observed["window"]),
         "step_distance_per_layer": observed["step_distance_per_layer"],
         "test_acc": observed["test_acc"],

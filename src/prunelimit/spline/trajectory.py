@@ -1,53 +1,26 @@
 """Spline trajectories during training (You et al., Fig. 4): the input-plane partition of the
 watched run at every recorded epoch.
 
-From the packed partition codes a :class:`~prunelimit.spline.tickets.CodeRecorder` keeps on the
-``grid x grid`` inputs of :func:`~prunelimit.partition.plane.watch_inputs`, per epoch: each ReLU
-layer's boundary map (:func:`~prunelimit.partition.plane.boundary_map` of that layer's bits: the
-grid points whose code differs from the next point's along either axis), the number of regions
-(distinct whole codes on the grid), and the fraction of grid points whose whole-code boundary
-flag changed since the previous epoch (0 at the first epoch).
+The :class:`~prunelimit.spline.tickets.CodeRecorder` of a watched run keeps, per epoch, from the
+whole partition code on the ``grid x grid`` inputs of
+:func:`~prunelimit.partition.plane.watch_inputs`: each ReLU layer's boundary map
+(:func:`~prunelimit.partition.plane.boundary_map` of that layer's bits: the grid points whose code
+differs from the next point's along either axis) and the number of regions (distinct whole
+codes on the grid); :meth:`~prunelimit.spline.tickets.CodeRecorder.trajectory` adds the
+fraction of grid points whose whole-code boundary flag changed since the previous epoch (0 at
+the first epoch).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from prunelimit.data import DatasetSplits
-from prunelimit.partition.codes import Code, distinct_codes, unpack
-from prunelimit.partition.plane import boundary_map, watch_inputs
-from prunelimit.spline.tickets import CodeRecorder
-
-
-def code_trajectory(
-    codes: Sequence[Code], sizes: Sequence[int], epochs: Sequence[int], points: int
-) -> dict[str, np.ndarray]:
-    """The partition at every recorded epoch (module docstring). Returns ``epochs`` (E,),
-    ``layer_boundaries`` (E, layers, grid, grid) bool, ``regions`` (E,) and ``moved`` (E,):
-    the fraction of grid points whose boundary flag changed since the previous epoch."""
-    grid = math.isqrt(points)
-    if grid * grid != points:
-        raise ValueError(f"{points} watched inputs are not a square grid")
-    maps, regions = [], []
-    for code in codes:
-        bits = unpack(code, sizes, points)
-        maps.append(np.stack([boundary_map(b.reshape(grid, grid, -1)) for b in bits]))
-        regions.append(distinct_codes(bits))
-    layers = np.stack(maps) if maps else np.zeros((0, len(sizes), grid, grid), dtype=bool)
-    whole = layers.any(axis=1)
-    moved = np.zeros(len(whole))
-    moved[1:] = (whole[1:] != whole[:-1]).mean(axis=(1, 2))
-    return {
-        "epochs": np.asarray(epochs, dtype=np.int64),
-        "layer_boundaries": layers,
-        "regions": np.asarray(regions, dtype=np.int64),
-        "moved": moved,
-    }
+from prunelimit.partition.plane import watch_inputs
+from prunelimit.spline.tickets import MAX_LAYER_BITS, CodeRecorder
 
 
 def trajectory_arrays(observed: dict, grid: int) -> dict[str, np.ndarray]:
@@ -74,16 +47,19 @@ def watch_recorder(data: DatasetSplits, watch: dict, spool: Path | None) -> Code
     """The observer of a watched training run: the partition codes on the plane of
     :func:`~prunelimit.partition.plane.watch_inputs` (``watch``: ``grid``, ``margin``,
     ``threshold``, ``window``), spooled to ``spool`` so that a resumed run continues them."""
-    x = watch_inputs(data, int(watch["grid"]), float(watch["margin"]))
-    return CodeRecorder(x, float(watch["threshold"]), int(watch["window"]), spool=spool)
+    grid = int(watch["grid"])
+    x = watch_inputs(data, grid, float(watch["margin"]))
+    return CodeRecorder(
+        x, float(watch["threshold"]), int(watch["window"]), spool=spool, grid=grid,
+        max_layer_bits=MAX_LAYER_BITS,
+    )  # fmt: skip
 
 
 def watched(recorder: CodeRecorder, watch: dict, history: dict) -> dict:
     """What the spline stage reads of a watched run (``{kind}_watch.pt``): the recorder's
     observations, the partition at every recorded epoch and the run's accuracy and loss."""
     observed = {**recorder.observations(), "grid": watch["grid"], "margin": watch["margin"]}
-    path = code_trajectory(recorder.codes, recorder.sizes, recorder.epochs, len(recorder.x))
-    observed["trajectory"] = {k: torch.from_numpy(v) for k, v in path.items()}
+    observed["trajectory"] = {k: torch.from_numpy(v) for k, v in recorder.trajectory().items()}
     observed["test_acc"] = [None, *history["test_acc"]]
     observed["train_loss"] = [None, *history["train_loss"]]
     return observed
