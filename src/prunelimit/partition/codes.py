@@ -120,16 +120,6 @@ def pack(bits: torch.Tensor) -> np.ndarray:
     return packed.view(np.uint64)
 
 
-def unpack(code: Code, sizes: Sequence[int], points: int) -> list[np.ndarray]:
-    """The bits of a packed code: one bool array (points, units) per layer, ``sizes`` being
-    each layer's bit count (points x units), as :func:`pack` wrote."""
-    out = []
-    for words, size in zip(code, sizes, strict=True):
-        bits = np.unpackbits(np.ascontiguousarray(words).view(np.uint8))[:size].astype(bool)
-        out.append(bits.reshape(points, size // points))
-    return out
-
-
 def hamming(a: Code, b: Code, sizes: Sequence[int]) -> np.ndarray:
     """Per-layer normalised Hamming distance of two packed codes (``sizes``: bits per layer)."""
     return np.array(
