@@ -35,7 +35,7 @@ from prunelimit.partition.plane import boundary_map
 # the fraction of inputs whose bit differs, estimated from units drawn uniformly without
 # replacement (unbiased; standard error at most 0.5 / sqrt(units read)). An MLP of the paper
 # grid at the 100 x 100 grid keeps every unit (FC5's widest layer: 1,000 units, 10 M bits);
-# VGG16's widest (64 channels x 32 x 32) keeps 1,677 of 65,536, and its whole code takes 24 MB
+# VGG16's widest (64 channels x 32 x 32) keeps 1,677 of 65,536, and its whole code takes 27 MB
 # an epoch instead of 345 MB.
 MAX_LAYER_BITS = 2**24
 
