@@ -245,9 +245,17 @@ def plan_chunk(
     """The chunk for a product of cost ``hvp`` under ``memory_gb`` GB, after ``held_bytes``
     (weights, buffers, Hessian samples) and the device share of a ``basis_bytes`` basis."""
     on_device = device_basis_bytes(basis_bytes, basis_memory_gb)
-    reserved = held_bytes + on_device
-    n = fit_chunk(hvp, memory_gb * GB - reserved, samples, cache_primal)
-    return ChunkChoice(n, memory_gb, reserved, basis_bytes, on_device, hvp)
+    room = room_for_products(memory_gb, held_bytes, basis_bytes, basis_memory_gb)
+    n = fit_chunk(hvp, room, samples, cache_primal)
+    return ChunkChoice(n, memory_gb, held_bytes + on_device, basis_bytes, on_device, hvp)
+
+
+def room_for_products(
+    memory_gb: float, held_bytes: float, basis_bytes: float, basis_memory_gb: float | None
+) -> float:
+    """Bytes of ``memory_gb`` GB left for the Hessian products after ``held_bytes`` and the
+    device share of a ``basis_bytes`` basis."""
+    return memory_gb * GB - held_bytes - device_basis_bytes(basis_bytes, basis_memory_gb)
 
 
 def auto_chunk(
@@ -272,7 +280,7 @@ def auto_chunk(
     D = HessianOperator(model, x[:1], y[:1]).D
     basis = lanczos_basis_bytes(probes, steps, D)
     held = tensor_bytes([*model.parameters(), *model.buffers(), x, y])
-    available = memory_gb * GB - held - device_basis_bytes(basis, basis_memory_gb)
+    available = room_for_products(memory_gb, held, basis, basis_memory_gb)
     usable = tuple(s for s in sizes if s <= len(y))
     if len(usable) < 2:  # too few samples to measure: one chunk of all of them
         cost = LinearCost(0.0, 0.0, usable, ())

@@ -20,7 +20,7 @@ import torch
 
 from prunelimit.data import DatasetSplits
 from prunelimit.partition.plane import watch_inputs
-from prunelimit.spline.tickets import MAX_LAYER_BITS, CodeRecorder
+from prunelimit.spline.tickets import CodeRecorder
 
 
 def trajectory_arrays(observed: dict, grid: int) -> dict[str, np.ndarray]:
@@ -49,10 +49,7 @@ def watch_recorder(data: DatasetSplits, watch: dict, spool: Path | None) -> Code
     ``threshold``, ``window``), spooled to ``spool`` so that a resumed run continues them."""
     grid = int(watch["grid"])
     x = watch_inputs(data, grid, float(watch["margin"]))
-    return CodeRecorder(
-        x, float(watch["threshold"]), int(watch["window"]), spool=spool, grid=grid,
-        max_layer_bits=MAX_LAYER_BITS,
-    )  # fmt: skip
+    return CodeRecorder(x, float(watch["threshold"]), int(watch["window"]), spool=spool, grid=grid)
 
 
 def watched(recorder: CodeRecorder, watch: dict, history: dict) -> dict:
