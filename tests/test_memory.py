@@ -16,6 +16,7 @@ from prunelimit.curvature.memory import (
     LinearCost,
     auto_chunk,
     fit_chunk,
+    hvp_measure,
     per_sample_cost,
     plan_chunk,
 )
@@ -122,17 +123,19 @@ def test_fit_chunk_refuses_what_does_not_fit():
 
 def test_auto_picks_a_chunk_within_the_budget():
     """One measurement, then the plan under budgets set from it: a second measurement would
-    scatter by tens of MB on a shared CPU, more than the room the budgets leave. 1 GB: room
-    for every sample at the cost measured (~0.55 GB), not at the steepest line the peaks of the
-    smaller sizes allow (~2.6 GB from 16 and 32 samples), so the sizes grow until they resolve."""
+    scatter by tens of MB on a shared CPU, more than the room the budgets leave. The large
+    budget takes every sample (on the steepest line the first peaks allow); the plan reads the
+    cost fitted where the sizes resolve it (no budget given: they grow until then)."""
     model, x, y = _problem()
     held = sum(t.numel() * t.element_size() for t in [*model.parameters(), x, y])
     basis = 2 * 10 * sum(p.numel() for n, p in model.named_parameters() if "weight" in n) * 4
-    probe = auto_chunk(model, x, y, 1.0, probes=2, steps=10)
+    probe = auto_chunk(model, x, y, 100.0, probes=2, steps=10)
     assert probe.batch_size == len(y)  # a large budget: all samples in one chunk
     assert probe.reserved_bytes == held + basis and probe.basis_bytes == basis
+    cost = per_sample_cost(hvp_measure(model, x, y, 2), (1, 2), len(y))
     # the product's activations: about 1 MB per sample in the 20000-wide layer (0.16 MB a copy)
-    assert 0.3e6 < probe.hvp.per_sample < 4e6
+    assert 0.3e6 < cost.per_sample < 4e6 and not cost.bound
+    probe = dataclasses.replace(probe, hvp=cost)
     # room for 40.5 samples' products above what the fit says a product needs: the half sample
     # keeps both bounds below clear of the rounding of the budget in GB (at exactly 40, one of
     # them compares two equal numbers)
