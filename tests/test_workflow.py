@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import finite, run_snakemake
+from prunelimit.bench.dag import job_times
 from prunelimit.config.settings import ExperimentSettings
 
 E = ExperimentSettings.from_dict
@@ -37,6 +38,16 @@ def test_training_outputs(tiny_run):
         assert (tiny_run / f"results/tiny/seed0/{kind}.pt").exists()
         assert not (tiny_run / f"results/tiny/seed0/{kind}.ckpt").exists()
         assert (tiny_run / f"logs/train/tiny/seed0/{kind}.log").read_text().count("epoch") >= 20
+
+
+def test_every_job_log_ends_with_what_the_job_used(tiny_run):
+    """Each job's CPU seconds and peak memory, from the kernel at its end (``job usage:``),
+    summed by ``python -m prunelimit.bench.dag``."""
+    jobs = job_times(tiny_run / "benchmarks")
+    assert len(jobs) > 30
+    assert all(j["cpu_s"] > 0.05 and j["peak_mb"] > 20 for j in jobs), jobs
+    train = [j for j in jobs if j["stage"] == "train"]
+    assert all(j["peak_mb"] > 200 for j in train)  # torch and a network: not a stub line
 
 
 def test_rerun_is_a_no_op(tiny_run):

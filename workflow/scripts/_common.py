@@ -1,6 +1,7 @@
 """Shared by the workflow scripts: the library on the path, output into the rule's log, a damaged
 input reported as one message."""
 
+import atexit
 import os
 import sys
 from collections.abc import Iterator
@@ -15,11 +16,15 @@ if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))  # the library, also in an environment without the install
 
 from prunelimit.io import DamagedFile  # noqa: E402 - after the library is on the path
+from prunelimit.usage import usage_line  # noqa: E402
+
+_FAILED: list[bool] = []  # the job raised: its log ends with the error, not the usage line
 
 
 def _report(kind: type[BaseException], err: BaseException, tb: object) -> None:
     """A damaged input file: its one message (file, what is wrong, what to do), in the log and
     on the console, without a traceback; any other error as Python reports it."""
+    _FAILED.append(True)
     if not isinstance(err, DamagedFile):
         sys.__excepthook__(kind, err, tb)
         return
@@ -28,10 +33,12 @@ def _report(kind: type[BaseException], err: BaseException, tb: object) -> None:
 
 
 def log_to(path: str) -> None:
-    """Redirect stdout and stderr (line-buffered) to the rule's log file."""
+    """Redirect stdout and stderr (line-buffered) to the rule's log file, which ends with the
+    job's CPU seconds and peak memory (:func:`prunelimit.usage.usage_line`) where it succeeds."""
     fh = open(path, "w", buffering=1)  # lives as long as the job
     sys.stdout = sys.stderr = fh
     sys.excepthook = _report
+    atexit.register(lambda: _FAILED or print(usage_line(), file=fh, flush=True))
 
 
 @contextmanager

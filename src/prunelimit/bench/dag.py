@@ -5,8 +5,11 @@ workflow. Every job writes one Snakemake benchmark file (``benchmarks/{stage}/..
 seconds ``s``, ``max_rss`` in MB, ``cpu_time``), under the folder of its stage (``train``,
 ``spectrum``, ``sap``: SAP/LT/OS runs with the PQI and their tables and figures, ``spline``,
 ``results``: the limits table and figures, ...). This prints, per stage, the number of jobs,
-their summed and longest wall time and the largest resident memory, sorted by summed time. The
-sum is the machine time of the DAG, not its wall time (jobs run in parallel up to ``--cores``).
+their summed and longest wall time, their CPU seconds and the largest resident memory, sorted
+by summed time. The sum is the machine time of the DAG, not its wall time (jobs run in parallel
+up to ``--cores``). CPU seconds (user and system) are the exact ones each job's log ends with
+(:mod:`prunelimit.usage`, in ``logs/`` beside ``benchmarks/``), not the benchmark's sampled
+``cpu_time``, which misses the end of every job longer than 30 s.
 
 ``python -m prunelimit.bench.dag --plan config/paper.yaml [--json plan.json]`` prints the jobs
 per rule that Snakemake plans for a config, before anything ran (:func:`planned_jobs`: a dry run
@@ -28,14 +31,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prunelimit.usage import read_usage
+
 REPO = Path(__file__).resolve().parents[3]  # src/prunelimit/bench/dag.py -> the repository
 SNAKEFILE = REPO / "workflow" / "Snakefile"
 _HEADER = re.compile(r"^(?:local)?rule (\w+):$", re.M)
 
 
-def job_times(root: str | Path) -> list[dict]:
-    """One row per benchmark file under ``root``: stage (first folder), job, seconds, max_rss."""
+def job_times(root: str | Path, logs: str | Path | None = None) -> list[dict]:
+    """One row per benchmark file under ``root``: stage (first folder), job, seconds, max_rss
+    (sampled), and ``cpu_s``, ``peak_mb`` (exact) from the job's log under ``logs`` (default:
+    ``logs/`` beside ``root``; None where the log has no usage line)."""
     root = Path(root)
+    logs = Path(logs) if logs is not None else root.parent / "logs"
     rows = []
     for path in sorted(root.rglob("*.tsv")):
         with open(path) as fh:
@@ -44,25 +52,40 @@ def job_times(root: str | Path) -> list[dict]:
             continue
         rec = records[-1]
         rel = path.relative_to(root)
+        usage = read_usage(logs / rel.with_suffix(".log")) or {}
         rows.append(
             {
                 "stage": rel.parts[0] if len(rel.parts) > 1 else rel.stem,
                 "job": str(rel.with_suffix("")),
                 "s": float(rec["s"]),
                 "max_rss_mb": float(rec["max_rss"]) if rec.get("max_rss", "-") != "-" else 0.0,
+                "cpu_s": usage.get("cpu_s"),
+                "peak_mb": usage.get("peak_mb"),
             }
         )
     return rows
 
 
 def by_stage(rows: list[dict]) -> list[dict]:
-    """Jobs, summed and longest seconds and largest resident memory per stage, by summed time."""
+    """Jobs, summed and longest seconds, CPU seconds (of ``cpu_jobs`` jobs with a usage line)
+    and largest resident memory per stage, by summed time."""
     out: dict[str, dict] = {}
     for r in rows:
         agg = out.setdefault(
             r["stage"],
-            {"stage": r["stage"], "jobs": 0, "sum_s": 0.0, "max_s": 0.0, "max_rss_mb": 0.0},
+            {
+                "stage": r["stage"],
+                "jobs": 0,
+                "sum_s": 0.0,
+                "max_s": 0.0,
+                "max_rss_mb": 0.0,
+                "cpu_s": 0.0,
+                "cpu_jobs": 0,
+            },
         )
+        if r.get("cpu_s") is not None:
+            agg["cpu_s"] += r["cpu_s"]
+            agg["cpu_jobs"] += 1
         agg["jobs"] += 1
         agg["sum_s"] += r["s"]
         agg["max_s"] = max(agg["max_s"], r["s"])
@@ -71,18 +94,26 @@ def by_stage(rows: list[dict]) -> list[dict]:
 
 
 def table(stages: list[dict]) -> str:
-    """A Markdown table of :func:`by_stage`, with the total."""
+    """A Markdown table of :func:`by_stage`, with the total. CPU seconds are marked with the
+    jobs they sum where some jobs' logs had no usage line."""
+
+    def cpu(a: dict) -> str:
+        if not a["cpu_jobs"]:
+            return "-"
+        part = f" ({a['cpu_jobs']} of {a['jobs']} jobs)" if a["cpu_jobs"] < a["jobs"] else ""
+        return f"{a['cpu_s']:.1f}{part}"
+
     lines = [
-        "| stage | jobs | job time (s) | longest job (s) | max RSS (MB) |",
-        "|---|---|---|---|---|",
+        "| stage | jobs | job time (s) | CPU (s) | longest job (s) | max RSS (MB) |",
+        "|---|---|---|---|---|---|",
     ]
     for a in stages:
         lines.append(
-            f"| {a['stage']} | {a['jobs']} | {a['sum_s']:.1f} | {a['max_s']:.1f} | "
+            f"| {a['stage']} | {a['jobs']} | {a['sum_s']:.1f} | {cpu(a)} | {a['max_s']:.1f} | "
             f"{a['max_rss_mb']:.0f} |"
         )
-    total = sum(a["sum_s"] for a in stages)
-    lines.append(f"| **total** | {sum(a['jobs'] for a in stages)} | {total:.1f} | | |")
+    total = {k: sum(a[k] for a in stages) for k in ("jobs", "sum_s", "cpu_s", "cpu_jobs")}
+    lines.append(f"| **total** | {total['jobs']} | {total['sum_s']:.1f} | {cpu(total)} | | |")
     return "\n".join(lines)
 
 
