@@ -161,3 +161,16 @@ def test_the_architecture_document_names_every_rule_and_module():
     leaves = {m.rsplit(".", 1)[-1] for m in modules}
     named = set(re.findall(r"`(?:[\w.]+\.)?(\w+)/?`", text))
     assert not sorted(leaves - named), "modules missing from the floors table"
+
+
+def test_a_module_run_as_a_program_defines_everything_first():
+    """``if __name__ == "__main__":`` is a module's last statement: ``python -m`` runs it as
+    the module loads, and a function defined below it does not exist yet (``python -m
+    prunelimit.bench.memory`` stopped with a NameError that its import-based test never saw)."""
+    import ast
+
+    for path in (REPO / "src" / "prunelimit").rglob("*.py"):
+        body = ast.parse(path.read_text()).body
+        mains = [i for i, node in enumerate(body) if "__main__" in ast.unparse(node)[:40]]
+        mains = [i for i in mains if isinstance(body[i], ast.If)]
+        assert mains in ([], [len(body) - 1]), f"{path.relative_to(REPO)}: code after __main__"

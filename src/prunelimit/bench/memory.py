@@ -219,10 +219,6 @@ def main(argv: list[str] | None = None) -> dict:
     return res
 
 
-if __name__ == "__main__":
-    main()
-
-
 def train_step_measure(
     model: nn.Module,
     input_shape: Sequence[int],
@@ -272,3 +268,7 @@ def eval_measure(
         return peak
 
     return measure
+
+
+if __name__ == "__main__":
+    main()
