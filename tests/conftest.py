@@ -102,7 +102,8 @@ def tiny_run(tmp_path_factory) -> Path:
         if not done.exists():
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir()
-            proc = tiny_config_run(work)
+            proc = tiny_config_run(work, "--verbose")  # its scheduling rounds: test_workflow
+            (work / "snakemake.out").write_text(proc.stdout + proc.stderr)
             assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
             done.touch()
     return work

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import finite, run_snakemake
+from conftest import finite, job_counts, run_snakemake
 from prunelimit.bench.dag import job_times
 from prunelimit.config.settings import ExperimentSettings
 
@@ -38,6 +38,16 @@ def test_training_outputs(tiny_run):
         assert (tiny_run / f"results/tiny/seed0/{kind}.pt").exists()
         assert not (tiny_run / f"results/tiny/seed0/{kind}.ckpt").exists()
         assert (tiny_run / f"logs/train/tiny/seed0/{kind}.log").read_text().count("epoch") >= 20
+
+
+def test_the_scheduler_runs_a_round_per_finished_job_not_per_second(tiny_run):
+    """A local run drops Snakemake's job-rate limiter (the Snakefile's ``onstart``): with it,
+    every finished job started one more chain of one-second scheduling rounds, 2,140 rounds
+    for these 48 jobs."""
+    out = (tiny_run / "snakemake.out").read_text()
+    rounds = out.count("Resources before job selection")
+    jobs = sum(job_counts(out).values())
+    assert jobs > 30 and rounds <= jobs + 2, (rounds, jobs)
 
 
 def test_every_job_log_ends_with_what_the_job_used(tiny_run):
