@@ -45,8 +45,8 @@ def test_rule_files_are_headed_by_their_stage():
 # sit on the shared mechanisms; the spline stage reads the limit paper's limits; tables and
 # figures read results; the workflow's glue and the API call everything; benchmarks on top.
 FLOORS = (
-    ("io", "runtime", "pruning", "guard", "usage"),  # files, devices, masks; the CUDA guard;
-    # what a job used
+    ("io", "runtime", "pruning", "guard", "usage", "forkserver"),  # files, devices, masks; the
+    # CUDA guard; what a job used; the local run's fork server
     ("data", "curvature", "models"),  # datasets, the Hessian operator and Lanczos, networks
     ("config", "partition"),  # settings and their validation; ReLU partition codes
     ("training",),  # the one training loop, its verdicts, weights trained elsewhere

@@ -13,6 +13,7 @@ import pytest
 from conftest import finite, job_counts, run_snakemake
 from prunelimit.bench.dag import job_times
 from prunelimit.config.settings import ExperimentSettings
+from prunelimit.forkserver import FORKED_NOTE
 
 E = ExperimentSettings.from_dict
 
@@ -58,6 +59,16 @@ def test_every_job_log_ends_with_what_the_job_used(tiny_run):
     assert all(j["cpu_s"] > 0.05 and j["peak_mb"] > 20 for j in jobs), jobs
     train = [j for j in jobs if j["stage"] == "train"]
     assert all(j["peak_mb"] > 200 for j in train)  # torch and a network: not a stub line
+
+
+def test_the_local_run_forks_every_job_from_its_server(tiny_run):
+    """Every job of the tiny run ran in a process forked from the run's server
+    (prunelimit.forkserver), and its results equal a SLURM run's, whose jobs start afresh
+    (tests/test_slurm.py)."""
+    logs = sorted((tiny_run / "logs").rglob("*.log"))
+    usage = [p for p in logs if "job usage:" in p.read_text()]
+    assert len(usage) > 30
+    assert all(FORKED_NOTE in p.read_text().splitlines()[-1] for p in usage)
 
 
 def test_rerun_is_a_no_op(tiny_run):

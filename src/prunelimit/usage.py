@@ -21,13 +21,15 @@ _LINE = re.compile(
 )
 
 
-def usage_line() -> str:
-    """This process's CPU seconds so far (with its waited-for children) and peak resident MB."""
+def usage_line(note: str = "") -> str:
+    """This process's CPU seconds so far (with its waited-for children) and peak resident MB,
+    then ``; note`` if given."""
     me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
     user, system = me.ru_utime + kids.ru_utime, me.ru_stime + kids.ru_stime
     peak_mb = max(me.ru_maxrss, kids.ru_maxrss) / 1024  # Linux: kB
-    return f"{PREFIX} user {user:.2f} s, system {system:.2f} s, peak resident {peak_mb:.0f} MB"
+    line = f"{PREFIX} user {user:.2f} s, system {system:.2f} s, peak resident {peak_mb:.0f} MB"
+    return f"{line}; {note}" if note else line
 
 
 def read_usage(log: str | Path) -> dict[str, float] | None:

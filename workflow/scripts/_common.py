@@ -15,7 +15,16 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))  # the library, also in an environment without the install
 
-from prunelimit.io import DamagedFile  # noqa: E402 - after the library is on the path
+# noqa below: E402, the library first on the path
+from prunelimit.forkserver import FORKED_NOTE, delegate, exit_as, forked  # noqa: E402
+
+# In a local run, the rest of this job runs in a process forked from the run's server, which
+# has imported the libraries already (prunelimit.forkserver); here only where none answers.
+_JOB = delegate()
+if _JOB is not None:
+    exit_as(_JOB)
+
+from prunelimit.io import DamagedFile  # noqa: E402
 from prunelimit.usage import usage_line  # noqa: E402
 
 _FAILED: list[bool] = []  # the job raised: its log ends with the error, not the usage line
@@ -38,7 +47,8 @@ def log_to(path: str) -> None:
     fh = open(path, "w", buffering=1)  # lives as long as the job
     sys.stdout = sys.stderr = fh
     sys.excepthook = _report
-    atexit.register(lambda: _FAILED or print(usage_line(), file=fh, flush=True))
+    note = FORKED_NOTE if forked() else ""
+    atexit.register(lambda: _FAILED or print(usage_line(note), file=fh, flush=True))
 
 
 @contextmanager

@@ -5,7 +5,7 @@ public code of the pruning-limit paper), SGD with momentum. Learning-rate schedu
 once per epoch: linear warm-up over ``warmup_epochs``, then ``none``, ``cosine`` (to 0 at the
 last epoch) or ``multistep`` (times ``gamma`` at each milestone epoch).
 
-A run is resumable: after an epoch, at most every ``CHECKPOINT_EVERY_S`` seconds (and never
+A run is resumable: after an epoch, at most every :func:`checkpoint_interval_s` seconds (and never
 after the last, whose outputs follow at once), the model, optimizer, data-order generator and
 RNG states are checkpointed atomically together with a fingerprint of everything that determines
 the run; a restarted run continues from the last checkpointed epoch and ends with exactly the
@@ -48,9 +48,11 @@ def _checkpoint_interval(value: str) -> float:
     return seconds
 
 
-# Seconds of training between checkpoints (0: after every epoch). A kill loses at most this
-# much plus one epoch; the checkpoint time does not change the result.
-CHECKPOINT_EVERY_S = _checkpoint_interval(os.environ.get("PRUNELIMIT_CHECKPOINT_EVERY_S", "60"))
+def checkpoint_interval_s() -> float:
+    """Seconds of training between checkpoints (0: after every epoch), from the environment's
+    ``PRUNELIMIT_CHECKPOINT_EVERY_S`` when called (default 60). A kill loses at most this much
+    plus one epoch; the checkpoint time does not change the result."""
+    return _checkpoint_interval(os.environ.get("PRUNELIMIT_CHECKPOINT_EVERY_S", "60"))
 
 
 class TrainingDiverged(RuntimeError):
@@ -346,7 +348,7 @@ def fit(
     An observer with ``state_dict``/``load_state_dict`` has its state saved in the checkpoint
     and restored on resume, so it sees the run as if it had not been interrupted. Without
     ``evaluate_epochs`` the validation and test columns of the history are NaN (no passes).
-    ``checkpoint_every_s`` (default :data:`CHECKPOINT_EVERY_S`): checkpoint after an epoch once
+    ``checkpoint_every_s`` (default :func:`checkpoint_interval_s`): checkpoint after an epoch once
     this many seconds have passed since the last checkpoint (or the start); never after the
     last epoch.
     """
@@ -361,7 +363,7 @@ def fit(
     if masks is not None:  # as float once: the steps multiply by them without a cast
         masks = {k: m.to(device=device, dtype=params[k].dtype) for k, m in masks.items()}
         apply_masks(model, masks)
-    every = CHECKPOINT_EVERY_S if checkpoint_every_s is None else checkpoint_every_s
+    every = checkpoint_interval_s() if checkpoint_every_s is None else checkpoint_every_s
     last_saved = time.perf_counter()
     for epoch in range(start, s.epochs):
         lr = lr_at_epoch(s, epoch)
