@@ -23,9 +23,10 @@ from prunelimit.forkserver import delegate, exit_as, forked
 code = delegate()
 if code is not None:
     exit_as(code)
-import time
+import gc, time
 what = sys.argv[1]
-print("preloaded", "colorsys" in sys.modules, "forked", forked(), "cwd", os.getcwd(),
+print("preloaded", "colorsys" in sys.modules, "frozen", gc.get_freeze_count() > 0,
+      "forked", forked(), "cwd", os.getcwd(),
       "X", os.environ.get("X"), "server", os.environ.get("PRUNELIMIT_FORKSERVER"), flush=True)
 open("out.txt", "w").write(what)
 if what == "fail":
@@ -67,7 +68,8 @@ def test_a_forked_job_has_the_clients_streams_directory_environment_and_exit_cod
     done = _job(work, env, "3")
     assert done.returncode == 3
     assert done.stdout.split() == [
-        "preloaded", "True", "forked", "True", "cwd", str(work), "X", "42", "server", "None",
+        "preloaded", "True", "frozen", "True", "forked", "True", "cwd", str(work), "X", "42",
+        "server", "None",
     ]  # fmt: skip
     assert (work / "out.txt").read_text() == "3"
     failed = _job(work, env, "fail")
@@ -78,7 +80,7 @@ def test_without_a_server_the_job_runs_itself(server):
     work, env = server
     for value in ("0", str(work / "no-such-socket")):
         done = _job(work, {**env, forkserver.ENV: value}, "0")
-        assert done.returncode == 0 and done.stdout.split()[1:4] == ["False", "forked", "False"]
+        assert done.returncode == 0 and done.stdout.split()[1:6:2] == ["False", "False", "False"]
 
 
 def _sleeping_job(work: Path, env: dict, what: str = "sleep") -> tuple[subprocess.Popen, int]:

@@ -35,6 +35,7 @@ import ast
 import atexit
 import contextlib
 import ctypes
+import gc
 import importlib
 import json
 import os
@@ -56,6 +57,12 @@ FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 GRACE_S = 10.0  # seconds a job has to stop after its client died, before SIGKILL
 BIND_WAIT_S = 10.0  # seconds start() waits for the server to listen (jobs before run alone)
 _HEADER = struct.Struct("!q")
+# What jobs do first to the loaded interpreter, done once in the server before it forks, in
+# order ("module:function" is called, "module" imported): PyTorch's torch.compile wrappers set
+# to run their functions without importing TorchDynamo (a training job never loads it; a job's
+# own call sees only what it made itself), then TorchDynamo loaded all the same for the jobs
+# that take Hessian products (torch.func loads it: 1.3 s of such a job's start)
+PREPARE = ("prunelimit.runtime:skip_dynamo_wrappers", "torch._dynamo")
 PR_SET_PDEATHSIG = 1
 # What a forked job's usage line adds (prunelimit.usage): its CPU starts at the fork
 FORKED_NOTE = "forked from the run's server: its imports not counted"
@@ -90,23 +97,26 @@ def delegate(address: str | None = None) -> int | None:
         return None
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     request = {"argv": sys.argv, "cwd": os.getcwd(), "env": dict(os.environ), "path": sys.path}
-    payload = json.dumps(request).encode()
     try:
+        payload = json.dumps(request).encode()  # ValueError: a name or value not in UTF-8
         conn.connect(address)
         for stream in (sys.stdout, sys.stderr):
             stream.flush()
         socket.send_fds(conn, [_HEADER.pack(len(payload))], [0, 1, 2])
         conn.sendall(payload)
         head = _recv_exact(conn, _HEADER.size)  # the job's pid: the server took it
-    except OSError:
+    except (OSError, ValueError):
         return None
     if head is None:
         return None
     pid = _HEADER.unpack(head)[0]
     for sig in FORWARDED:
         signal.signal(sig, lambda s, _f: _signal(pid, s))
-    status = _recv_exact(conn, _HEADER.size)
-    return 1 if status is None else _HEADER.unpack(status)[0]
+    try:
+        status = _recv_exact(conn, _HEADER.size)
+    except OSError:
+        status = None
+    return 1 if status is None else _HEADER.unpack(status)[0]  # 1: the server lost it
 
 
 def _signal(pid: int, sig: int) -> None:
@@ -158,6 +168,16 @@ def serve(address: str, preload: list[str]) -> None:
     for name in preload:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
+    for target in PREPARE:
+        module, _, function = target.partition(":")
+        with contextlib.suppress(Exception):
+            loaded = importlib.import_module(module)
+            if function:
+                getattr(loaded, function)()
+    gc.collect()
+    gc.freeze()  # the loaded objects out of the collector's sight: a job's collections (and
+    # walks such as PREPARE's, which a job repeats for what it loads itself) do not touch, and
+    # so copy, the pages it shares with the server
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the jobs; the server ends by stop
     signal.signal(signal.SIGTERM, lambda _s, _f: sys.exit(0))
