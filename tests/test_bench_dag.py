@@ -54,6 +54,6 @@ def test_the_usage_line_counts_a_childs_cpu_seconds(tmp_path):
     spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
     subprocess.run([sys.executable, "-c", spin], check=True)
     after = read(usage_line())
-    assert after["cpu_s"] - before["cpu_s"] >= 0.3
+    assert after["cpu_s"] - before["cpu_s"] >= 0.3 - 0.02  # the line's two fields: 0.01 s each
     assert after["peak_mb"] > 10  # a Python process
     assert read_usage(tmp_path / "missing.log") is None

@@ -5,9 +5,9 @@ The config is .test/rehearsal.yaml, derived from config/paper.yaml by
 sizes shrunk, each for the reason given there and in the file's header). The datasets are
 synthetic CIFAR10-, CIFAR100- and TinyImageNet-shaped prepared files
 (:mod:`prunelimit.data.synthetic`, through the real preparation code), since CI is offline.
-Its 130 jobs take about 1,420 CPU-s by their own accounting (the usage line each job's log ends
-with; Snakemake's scheduler 140 more), 18 min alone on 2 cores; the largest job peaks at 5.1 GB
-resident (the spectrum of the TinyImageNet ResNet50).
+Its 130 jobs, forked from the run's server (prunelimit.forkserver), used 1,017 CPU-s by their
+usage lines (imports not counted) and took 13 min 23 s beside the rest of the suite in CI; the
+largest job peaks at 5.1 GB resident (the spectrum of the TinyImageNet ResNet50).
 """
 
 import json
@@ -134,7 +134,7 @@ def rehearsal(tmp_path_factory) -> tuple[Path, str]:
         # FC5 on a CIFAR plane has about a million regions (minutes a count): partitions above
         # 5,000 regions take the fallbacks (the grid's figure, a NaN count) as they would at 2 M
         env.setenv("PRUNELIMIT_MAX_EXACT_REGIONS", "5000")
-        # about 24 min beside the rest of the suite (130 jobs, two at a time): room to spare
+        # about 13 min beside the rest of the suite (130 jobs, two at a time): room to spare
         proc = run_snakemake("--cores", "2", *args, timeout=2700)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return work, proc.stdout + proc.stderr

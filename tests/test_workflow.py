@@ -56,9 +56,10 @@ def test_every_job_log_ends_with_what_the_job_used(tiny_run):
     summed by ``python -m prunelimit.bench.dag``."""
     jobs = job_times(tiny_run / "benchmarks")
     assert len(jobs) > 30
-    assert all(j["cpu_s"] > 0.05 and j["peak_mb"] > 20 for j in jobs), jobs
+    # a job forked from the run's server starts with its imports done: a table takes 0.04 CPU-s
+    assert all(j["cpu_s"] > 0 and j["peak_mb"] > 20 for j in jobs), jobs
     train = [j for j in jobs if j["stage"] == "train"]
-    assert all(j["peak_mb"] > 200 for j in train)  # torch and a network: not a stub line
+    assert all(j["peak_mb"] > 200 and j["cpu_s"] > 0.1 for j in train)  # not a stub line
 
 
 def test_the_local_run_forks_every_job_from_its_server(tiny_run):

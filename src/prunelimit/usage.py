@@ -6,7 +6,9 @@ Every workflow job's log ends with :func:`usage_line` (written at exit by the sc
 it by stage). Snakemake's benchmark files record ``cpu_time`` too, but sampled: every second
 for a job's first 30 s, then every 30 s, and the samples after a job's last one are lost, so a
 job of 31-59 s is short by up to 29 CPU-s (the paper grid's CPU rehearsal: 1,424 CPU-s by its
-benchmark files, 1,928 by these lines) and system time is easy to misread. Light: no torch.
+benchmark files, 1,928 by these lines) and system time is easy to misread. A job forked from
+the local run's server (:mod:`prunelimit.forkserver`) counts from the fork: its line leaves out
+the imports, and says so. Light: no torch.
 """
 
 from __future__ import annotations
