@@ -59,9 +59,9 @@ BIND_WAIT_S = 10.0  # seconds start() waits for the server to listen (jobs befor
 _HEADER = struct.Struct("!q")
 # What jobs do first to the loaded interpreter, done once in the server before it forks, in
 # order ("module:function" is called, "module" imported): PyTorch's torch.compile wrappers set
-# to run their functions without importing TorchDynamo (a training job never loads it; a job's
-# own call sees only what it made itself), then TorchDynamo loaded all the same for the jobs
-# that take Hessian products (torch.func loads it: 1.3 s of such a job's start)
+# to run their functions as they are (a job's own call then sees only the wrappers it made
+# itself), then TorchDynamo imported for the jobs that take Hessian products (torch.func imports
+# it: 1.3 s of such a job's start); the wrappers set before it stay set
 PREPARE = ("prunelimit.runtime:skip_dynamo_wrappers", "torch._dynamo")
 PR_SET_PDEATHSIG = 1
 # What a forked job's usage line adds (prunelimit.usage): its CPU starts at the fork

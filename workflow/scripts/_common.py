@@ -15,11 +15,11 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))  # the library, also in an environment without the install
 
-# noqa below: E402, the library first on the path
+# E402 below: these imports need the library on the path first
 from prunelimit.forkserver import FORKED_NOTE, delegate, exit_as, forked  # noqa: E402
 
-# In a local run, the rest of this job runs in a process forked from the run's server, which
-# has imported the libraries already (prunelimit.forkserver); here only where none answers.
+# In a local run the rest of this job runs in a process forked from the run's server, which has
+# imported the libraries already (prunelimit.forkserver); in this process only where none answers.
 _JOB = delegate()
 if _JOB is not None:
     exit_as(_JOB)
