@@ -5,8 +5,8 @@ The config is .test/rehearsal.yaml, derived from config/paper.yaml by
 sizes shrunk, each for the reason given there and in the file's header). The datasets are
 synthetic CIFAR10-, CIFAR100- and TinyImageNet-shaped prepared files
 (:mod:`prunelimit.data.synthetic`, through the real preparation code), since CI is offline.
-Its 130 jobs, forked from the run's server (prunelimit.forkserver), used 1,017 CPU-s by their
-usage lines (imports not counted) and took 13 min 23 s beside the rest of the suite in CI; the
+Its 130 jobs, forked from the run's server (prunelimit.forkserver), used 1,004 CPU-s by their
+usage lines (imports not counted) and took 12 min 52 s beside the rest of the suite in CI; the
 largest job peaks at 5.1 GB resident (the spectrum of the TinyImageNet ResNet50).
 """
 
