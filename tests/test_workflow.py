@@ -66,10 +66,10 @@ def test_the_local_run_forks_every_job_from_its_server(tiny_run):
     """Every job of the tiny run ran in a process forked from the run's server
     (prunelimit.forkserver), and its results equal a SLURM run's, whose jobs start afresh
     (tests/test_slurm.py)."""
-    logs = sorted((tiny_run / "logs").rglob("*.log"))
-    usage = [p for p in logs if "job usage:" in p.read_text()]
+    texts = [p.read_text() for p in sorted((tiny_run / "logs").rglob("*.log"))]
+    usage = [t for t in texts if "job usage:" in t]
     assert len(usage) > 30
-    assert all(FORKED_NOTE in p.read_text().splitlines()[-1] for p in usage)
+    assert all(FORKED_NOTE in t.splitlines()[-1] for t in usage)
 
 
 def test_rerun_is_a_no_op(tiny_run):
