@@ -290,12 +290,28 @@ def test_batchnorm_in_eval_mode_and_masks_follow_the_code():
     assert np.array_equal(whole_codes(part), network_bits(net, anchors, points))
 
 
-def test_non_mlps_and_region_limits_are_refused():
-    conv = nn.Sequential(nn.Conv1d(1, 2, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8, 2)).double()
-    anchors = torch.randn(3, 1, 10, dtype=torch.float64)
-    with pytest.raises(NotAnMLP, match="Conv1d"):
-        exact_partition(conv, anchors)
-    assert try_exact(conv, anchors, 0.25, None)[0] is None
+class _Shortcut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.relu, self.head = nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.head(self.relu(self.a(x)) + x)
+
+
+def test_networks_that_are_no_chain_and_region_limits_are_refused():
+    pool = nn.Sequential(nn.Conv1d(1, 2, 3), nn.ReLU(), nn.MaxPool1d(2), nn.Flatten(),
+                         nn.Linear(8, 2)).double()  # fmt: skip
+    anchors = torch.randn(3, 1, 18, dtype=torch.float64)
+    with pytest.raises(NotAnMLP, match="MaxPool1d"):
+        exact_partition(pool, anchors)
+    assert try_exact(pool, anchors, 0.25, None)[0] is None
+    with pytest.raises(NotAnMLP, match="shortcut"):
+        exact_partition(_Shortcut().double(), torch.randn(3, 4, dtype=torch.float64))
+    wide = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                         nn.Linear(64 * 32 * 32, 2))  # fmt: skip
+    with pytest.raises(NotAnMLP, match="3072 inputs to 65536 outputs"):
+        exact_partition(wide, torch.randn(3, 3, 32, 32))
     net, anchors = random_mlp(10, [8, 6], 2), random_anchors(10, 2)
     with pytest.raises(TooManyRegions):
         exact_partition(net, anchors, max_regions=5)
@@ -349,3 +365,48 @@ def test_plane_classes_combine_the_first_layer_and_equal_the_inputs_classes():
     skip.forward = lambda z: skip[3](skip[1](skip[0](z)))
     want = predicted_classes(skip, grid_inputs(anchors, 20, 0.25)[0]).reshape(20, 20)
     assert np.array_equal(plane_classes(skip, anchors, 20, 0.25), want)
+
+
+def random_convnet(seed: int, two_d: bool = False) -> tuple[nn.Module, torch.Tensor]:
+    """A small convnet (conv, BatchNorm with running statistics, ReLU, average pooling, conv,
+    ReLU, Flatten, Linear) in float64 eval mode, and anchors of its input shape."""
+    torch.manual_seed(seed)
+    if two_d:
+        net = nn.Sequential(nn.Conv2d(1, 3, 2), nn.BatchNorm2d(3), nn.ReLU(), nn.AvgPool2d(2),
+                            nn.Flatten(), nn.Linear(12, 4), nn.ReLU(), nn.Linear(4, 3))  # fmt: skip
+        shape = (1, 5, 5)
+    else:
+        net = nn.Sequential(nn.Conv1d(1, 2, 3, padding=1), nn.BatchNorm1d(2), nn.ReLU(),
+                            nn.AvgPool1d(2), nn.Conv1d(2, 2, 3), nn.ReLU(), nn.Flatten(),
+                            nn.Linear(4, 3))  # fmt: skip
+        shape = (1, 8)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.running_mean.uniform_(-0.3, 0.3)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+            elif isinstance(m, nn.Conv1d | nn.Conv2d | nn.Linear):
+                m.bias.uniform_(-0.5, 0.5)
+    gen = torch.Generator().manual_seed(seed)
+    return net.double().eval(), torch.randn(3, *shape, generator=gen, dtype=torch.float64)
+
+
+@pytest.mark.parametrize(("seed", "two_d"), [(0, False), (21, False), (2, True), (3, True)])
+def test_a_convnet_is_read_as_its_chain_and_enumerated_exactly(seed, two_d):
+    net, anchors = random_convnet(seed, two_d)
+    x = plane_points(anchors, np.random.default_rng(seed).uniform(-0.25, 1.25, (50, 2)))
+    chain = affine_chain(net, x)
+    assert chain.widths == ([3 * 4 * 4, 4] if two_d else [2 * 8, 2 * 2])  # the ReLUs' units
+    with torch.no_grad():
+        want = net(x).numpy()
+    assert np.allclose(chain.forward(x.reshape(len(x), -1).numpy())[1], want, atol=1e-12)
+    part = exact_partition(net, anchors)
+    points = np.stack([part.polygon(i).mean(0) for i in range(part.regions)])
+    assert part.regions > 10
+    assert np.array_equal(whole_codes(part), network_bits(net, anchors, points))
+    assert part.areas().sum() == pytest.approx(1.5**2, abs=1e-9)
+    if seed == 21:  # regions of 5e-4 at least: a 1500 x 1500 grid meets every one
+        assert part.areas().min() > 5e-4
+        grid_x, _ = grid_inputs(anchors, 1500, 0.25)
+        assert distinct_codes([b.numpy() for b in partition_bits(net, grid_x)]) == part.regions

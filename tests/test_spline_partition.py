@@ -224,3 +224,37 @@ def test_constant_network_has_no_boundary(grid):
     part = grid_partition(net, x, grid)
     assert not part["boundary"].any() and not part["decision"].any()
     assert part["regions"] == 1
+
+
+def test_grid_panels_draw_two_layers_and_leave_out_saturated_ones():
+    from prunelimit.plotting.partition import grid_layers
+
+    maps = np.zeros((3, 10, 10), dtype=bool)
+    maps[0, :3] = True  # 30 % of the points: drawn
+    maps[1, :9] = True  # 90 %: a solid block, left out
+    maps[2] = True  # a third layer: beyond the two drawn
+    shown, said = grid_layers(maps)
+    assert shown.shape == (2, 10, 10)
+    assert (shown[0] == maps[0]).all() and not shown[1].any()
+    assert "layer 2 at 90 %" in said and "layer 1" not in said
+    assert maps[1].sum() == 90  # the record's arrays are left as they were
+    one, none = grid_layers(maps[:1])
+    assert none == "" and (one == maps[:1]).all()
+
+
+def test_a_convnet_is_enumerated_exactly_and_takes_its_backdrop_from_the_grid(mnist1d):
+    from torch import nn
+
+    torch.manual_seed(0)
+    channels, width = mnist1d.train.x.shape[1:]  # (1, 40)
+    model = nn.Sequential(
+        nn.Conv1d(channels, 2, 3, padding=1), nn.BatchNorm1d(2), nn.ReLU(),
+        nn.Flatten(), nn.Linear(2 * width, 10),
+    ).eval()  # fmt: skip
+    record, arrays = partition_at_limit("c", mnist1d, model, 0.3, 0.1, grid=12, margin=0.25, seed=0)
+    points = record["points"]
+    assert all(p["regions"] >= p["grid_regions"] > 1 and not p["exact_note"] for p in points)
+    assert arrays["exact"].all() and len(arrays["layer1_segments"]) > 0
+    # no 300 x 300 forward passes: the grid's own classes stand behind the lines
+    assert arrays["backdrop"].shape == arrays["classes"].shape == (len(record["points"]), 12, 12)
+    assert (arrays["backdrop"] == arrays["classes"]).all()

@@ -1,17 +1,25 @@
-"""A ReLU MLP as a chain of affine maps, for the exact partition (:mod:`.exact`).
+"""A ReLU network as a chain of affine maps, for the exact partition (:mod:`.exact`).
 
-The network's leaf modules, in registration order, must be ``Flatten`` (before the first
-``Linear``), ``Linear``, ``BatchNorm1d`` (eval mode: its running statistics), ``Dropout`` and
-``Identity`` (identities in eval mode) and ``ReLU``. The affine modules between two ReLUs fold
-into one map, so hidden layer ``l``'s pre-activation is ``W_l h_{l-1} + b_l`` (``h_0`` the
-flattened input): exactly the input of the ``l``-th ``nn.ReLU``, whose sign is the partition
-code of :mod:`.codes` (the BN output for BatchNorm networks). The maps after the last ReLU fold
-into the head, which gives the logits. Pruned weights are zeros in the model: nothing else is
-read. The chain is checked against the model's forward pass (:func:`affine_chain`).
+The network's leaf modules, in registration order, must be affine ones and ``ReLU``: ``Linear``,
+``Conv1d``/``Conv2d``, ``BatchNorm1d``/``BatchNorm2d`` (eval mode: its running statistics),
+average pooling, ``Flatten``, ``Dropout`` and ``Identity`` (identities in eval mode). The affine
+modules between two ReLUs fold into one map, so hidden layer ``l``'s pre-activation is
+``W_l h_{l-1} + b_l`` (``h_0`` the flattened input, every tensor flattened in PyTorch's order):
+exactly the input of the ``l``-th ``nn.ReLU``, whose sign is the partition code of
+:mod:`.codes` (the BN output for BatchNorm networks). The maps after the last ReLU fold into the
+head, which gives the logits. ``Linear`` and a ``BatchNorm1d`` on features are read from their
+parameters; any other affine module is lowered to its dense matrix, ``W e_i = m(e_i) - m(0)`` on
+the unit inputs ``e_i`` and ``b = m(0)`` (float64), while the matrix holds at most
+:data:`MAX_LOWERED` entries (a small convnet's layers; not VGG16's 3,072 x 65,536 first one).
+Max pooling and shortcuts are not affine maps of one chain: such networks are refused (a
+shortcut by the check). Pruned weights are zeros in the model: nothing else is read. The chain
+is checked against the model's forward pass (:func:`affine_chain`).
 """
 
 from __future__ import annotations
 
+import copy
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +27,10 @@ import torch
 from torch import nn
 
 _IDENTITIES = (nn.Dropout, nn.Identity)
+# affine in eval mode, lowered to a dense matrix (Linear and feature BatchNorm1d are read)
+_LOWERED = (nn.Conv1d, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.AvgPool1d, nn.AvgPool2d,
+            nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)  # fmt: skip
+MAX_LOWERED = 2**24  # entries of a lowered module's matrix (128 MB in float64)
 
 
 class NotAnMLP(ValueError):
@@ -64,6 +76,40 @@ def _module_map(m: nn.Module) -> tuple[np.ndarray, np.ndarray]:
     return np.diag(scale.cpu().numpy()), shift.cpu().numpy()
 
 
+@torch.no_grad()
+def _lowered(m: nn.Module, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """(W, b) of the affine module ``m`` (eval mode) on inputs of ``shape`` (one sample), by
+    its images of zero and of the unit inputs (module docstring), and its output shape."""
+    net = copy.deepcopy(m).double().eval().cpu()
+    n = math.prod(shape)
+    zero = net(torch.zeros(1, *shape, dtype=torch.float64))
+    if n * max(n, zero.numel()) > MAX_LOWERED:
+        raise NotAnMLP(
+            f"its {type(m).__name__} maps {n} inputs to {zero.numel()} outputs: a dense matrix "
+            f"beyond {MAX_LOWERED:,} entries for the exact partition"
+        )
+    images = net(torch.eye(n, dtype=torch.float64).reshape(n, *shape)).reshape(n, -1)
+    b = zero.reshape(-1)
+    return (images - b).T.numpy(), b.numpy(), tuple(zero.shape[1:])
+
+
+def _step(m: nn.Module, shape: tuple[int, ...]) -> tuple[tuple | None, tuple[int, ...]]:
+    """The map of one affine leaf on inputs of ``shape`` ((W, b), or None for a reshape or an
+    identity) and its output shape."""
+    if isinstance(m, _IDENTITIES):
+        return None, shape
+    if isinstance(m, nn.Flatten):
+        return None, (math.prod(shape),)
+    if isinstance(m, nn.Linear):
+        if len(shape) != 1:
+            raise NotAnMLP("a Linear applied to a tensor of several dimensions")
+        return _module_map(m), (m.out_features,)
+    if isinstance(m, nn.BatchNorm1d) and len(shape) == 1:
+        return _module_map(m), shape
+    w, b, out = _lowered(m, shape)
+    return (w, b), out
+
+
 def _fold(maps: list[tuple[np.ndarray, np.ndarray]], width: int) -> tuple[np.ndarray, np.ndarray]:
     """The composition of ``maps`` (applied in order) on inputs of ``width`` features."""
     if not maps:
@@ -72,6 +118,21 @@ def _fold(maps: list[tuple[np.ndarray, np.ndarray]], width: int) -> tuple[np.nda
     for wm, bm in maps[1:]:
         w, b = wm @ w, wm @ b + bm
     return w, b
+
+
+def relu_leaves(model: nn.Module) -> list[nn.Module]:
+    """The leaf modules of ``model`` in registration order, checked to be affine modules and
+    ReLUs the chain reads (module docstring; :class:`NotAnMLP` otherwise)."""
+    leaves = [m for m in model.modules() if not list(m.children())]
+    allowed = (nn.Linear, nn.ReLU, nn.Flatten, *_LOWERED, *_IDENTITIES)
+    others = sorted({type(m).__name__ for m in leaves if not isinstance(m, allowed)})
+    if others:
+        raise NotAnMLP(
+            "the exact partition needs a chain of ReLUs and affine modules (Linear, Conv1d/2d, "
+            "BatchNorm, average pooling, Flatten, Dropout, Identity); the model also has "
+            f"{', '.join(others)}"
+        )
+    return leaves
 
 
 def mlp_leaves(model: nn.Module) -> list[nn.Module]:
@@ -93,19 +154,23 @@ def mlp_leaves(model: nn.Module) -> list[nn.Module]:
 
 @torch.no_grad()
 def affine_chain(model: nn.Module, inputs: torch.Tensor) -> AffineChain:
-    """``model`` (a ReLU MLP, see the module docstring) as a chain of affine maps, float64.
+    """``model`` (a chain of ReLUs and affine modules, see the module docstring) as a chain of
+    affine maps, float64.
 
     ``inputs`` (N, *input_shape): the forward pass of the chain on them must give the model's
     logits (eval mode) to ``1e-4`` of their scale, else :class:`NotAnMLP` (a forward that does not
-    call its modules in registration order, say)."""
-    width = int(np.prod(inputs.shape[1:]))
+    call its modules in registration order, or adds a shortcut, say)."""
+    shape = tuple(inputs.shape[1:])
+    width = math.prod(shape)
     hidden, pending = [], []
-    for m in mlp_leaves(model):
+    for m in relu_leaves(model):
         if isinstance(m, nn.ReLU):
             hidden.append(_fold(pending, width))
             width, pending = len(hidden[-1][1]), []
-        elif not isinstance(m, _IDENTITIES):
-            pending.append(_module_map(m))
+            continue
+        step, shape = _step(m, shape)
+        if step is not None:
+            pending.append(step)
     if not hidden:
         raise NotAnMLP("the model has no ReLU layer: it has no partition to enumerate")
     chain = AffineChain(hidden, _fold(pending, width))
@@ -124,6 +189,7 @@ def _check(model: nn.Module, chain: AffineChain, inputs: torch.Tensor) -> None:
     got = chain.forward(inputs.reshape(len(inputs), -1).double().cpu().numpy())[1]
     if got.shape != want.shape or np.abs(got - want).max() > 1e-4 * (1 + np.abs(want).max()):
         raise NotAnMLP(
-            "the model's Linear/BatchNorm/ReLU modules, composed in registration order, do not "
-            "give its outputs: the exact partition cannot read it as an MLP"
+            "the model's affine and ReLU modules, composed in registration order, do not give "
+            "its outputs (a shortcut, or another order of calls): the exact partition cannot "
+            "read it as a chain"
         )

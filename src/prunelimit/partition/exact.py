@@ -1,4 +1,5 @@
-"""The exact partition of a ReLU MLP on a 2-D plane of its input space.
+"""The exact partition of a ReLU network on a 2-D plane of its input space: an MLP or a small
+convnet, any chain of ReLUs and affine modules (:mod:`~prunelimit.partition.affine`).
 
 The plane is that of :func:`~prunelimit.partition.plane.grid_inputs`:
 ``x(a, b) = x0 + a (x1 - x0) + b (x2 - x0)`` over the box ``[-margin, 1 + margin]^2`` of
@@ -135,7 +136,8 @@ def exact_partition(
     max_regions: int | None = None,
     geometry: bool = True,
 ) -> PlanePartition:
-    """The exact partition of ``model`` (a ReLU MLP, eval mode; pruned weights zero) on the
+    """The exact partition of ``model`` (a chain of ReLUs and affine modules, eval mode; pruned
+    weights zero) on the
     plane through ``anchors`` (3, *input_shape), see the module docstring; with ``geometry``
     False only its counts (memory: one chunk's polygons). Raises :class:`TooManyRegions` once a
     layer has more than ``max_regions`` regions."""
@@ -162,7 +164,7 @@ def try_exact(
     max_regions: int | None,
     geometry: bool = True,
 ) -> tuple[PlanePartition | None, str | None]:
-    """:func:`exact_partition`, or None and the reason where the model is no ReLU MLP or has
+    """:func:`exact_partition`, or None and the reason where the model is no such chain or has
     more than ``max_regions`` regions on the plane. The environment variable
     ``PRUNELIMIT_MAX_EXACT_REGIONS`` lowers that cap (the CPU rehearsal of the paper grid sets
     it: FC5 on a CIFAR plane has about a million regions, minutes a count)."""

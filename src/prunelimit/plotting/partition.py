@@ -6,8 +6,10 @@ Inputs: ``partition.json`` records and their ``partition.npz`` arrays
 panels and, where the network has node layers, one row of node-pruning panels. A panel with
 an exact partition draws each layer's boundary segments as lines (one colour per layer, layer 1
 blue and on top) and the decision boundary in red, over the argmax class (light colours);
-without one (no ReLU MLP, too many regions, or an ``npz`` from before the exact partition) it
-falls back to the grid's boundary points, and says so.
+without one (no chain of ReLUs and affine maps, too many regions, or an ``npz`` from before the
+exact partition) it falls back to the grid's boundary points of the first two layers (as the
+paper's Fig. 3 draws a ConvNet's), leaves out a layer whose sign changes at most grid points (a
+VGG16's at every one: a solid block says nothing), and says so.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from prunelimit.plotting import note, plane, setup_style, tight_layout
 
 ROWS = (("weights", "weights pruned (global magnitude)"), ("nodes", "nodes pruned (l2 norm)"))
 LAYER_WIDTH = (0.45, 0.3)  # line width of layer 1, of deeper layers (points)
+GRID_LAYERS = 2  # layers drawn from the grid where there is no exact partition
+SATURATED = 0.5  # a layer changing sign at more of the grid's points is not drawn
 
 
 def partition(records: list[dict], arrays: list[dict[str, np.ndarray]]) -> plt.Figure:
@@ -35,7 +39,9 @@ def partition(records: list[dict], arrays: list[dict[str, np.ndarray]]) -> plt.F
     )
     layers = 0
     for ax_row, (k, kind, idx) in zip(axes, rows, strict=True):
-        layers = max(layers, arrays[k]["layer_boundaries"].shape[1])
+        depth = arrays[k]["layer_boundaries"].shape[1]
+        exact = "exact" in arrays[k] and bool(np.asarray(arrays[k]["exact"])[idx].any())
+        layers = max(layers, depth if exact else min(depth, GRID_LAYERS))
         for j, ax in enumerate(ax_row):
             if j >= len(idx):
                 ax.axis("off")
@@ -102,10 +108,11 @@ def _panel(ax: plt.Axes, rec: dict, arr: dict, i: int) -> None:
         _lines(ax, decision, plane.DECISION_COLOR, 1.5, rasterized=False)
     else:
         grid_extent = plane.grid_extent(arr["coef"])
-        plane.draw_layers(ax, arr["layer_boundaries"][i], grid_extent)
+        maps, left_out = grid_layers(arr["layer_boundaries"][i])
+        plane.draw_layers(ax, maps, grid_extent)
         plane.overlay(ax, arr["decision"][i], plane.DECISION_COLOR, grid_extent)
-        why = p.get("exact_note") or "no exact partition in this partition.npz"
-        note(ax, f"grid points, not lines: {why}")
+        why = (p.get("exact_note") or "no exact partition in this partition.npz").split(" (")[0]
+        note(ax, f"grid points, not lines, of layers 1-{len(maps)}: {why}{left_out}")
     for c, (a, b) in enumerate([(0, 0), (1, 0), (0, 1)]):  # x0, x1, x2 of the plane
         ax.plot(b, a, "o", mfc="white", mec="k", ms=9, zorder=5)
         ax.text(b, a, str(c), ha="center", va="center", fontsize=7, zorder=6)
@@ -116,6 +123,18 @@ def _panel(ax: plt.Axes, rec: dict, arr: dict, i: int) -> None:
     if not p["decision_fraction"]:
         note(ax, f"one class ({p['classes_on_grid'][0]}) on the whole plane")
     ax.set_xlabel("b (towards signal 2)")
+
+
+def grid_layers(boundaries: np.ndarray) -> tuple[np.ndarray, str]:
+    """The first :data:`GRID_LAYERS` of a panel's grid boundary maps (layers, grid, grid), those
+    changing sign at more than :data:`SATURATED` of the points emptied, and the note naming them
+    (empty when none is)."""
+    maps = boundaries[:GRID_LAYERS].copy()
+    shares = maps.reshape(len(maps), -1).mean(1)
+    full = [j for j, share in enumerate(shares) if share > SATURATED]
+    maps[full] = False
+    said = ", ".join(f"layer {j + 1} at {100 * shares[j]:.0f} %" for j in full)
+    return maps, f"; not drawn, changing sign at most points: {said}" if full else ""
 
 
 def _lines(ax: plt.Axes, segments: np.ndarray, color: str, width: float, rasterized: bool) -> None:

@@ -12,17 +12,19 @@ one-shot pruned, nothing retrained:
   so their output is 0 and their boundary gone).
 
 Per panel the partition is measured twice: on the ``grid x grid`` points (codes,
-:func:`~prunelimit.partition.plane.grid_partition`: ``grid_regions``, the boundary maps) and,
-for a ReLU MLP, exactly (:func:`~prunelimit.partition.exact.exact_partition`: ``regions``, the
-boundary and decision segments). A network that is no MLP, or whose plane has more than
+:func:`~prunelimit.partition.plane.grid_partition`: ``grid_regions``, the boundary maps) and
+exactly (:func:`~prunelimit.partition.exact.exact_partition`: ``regions``, the boundary and
+decision segments) for a chain of ReLUs and affine modules (an MLP, a small convnet). A network
+that is none (max pooling, shortcuts, a layer too large to lower), or whose plane has more than
 :data:`MAX_REGIONS` regions, has ``regions`` None and the reason in ``exact_note``.
 
 Arrays of ``partition.npz``, P panels in the record's order: ``coef`` (grid,), ``rho`` (P,);
 ``layer_boundaries`` (P, layers, grid, grid), ``decision`` and ``classes`` (P, grid, grid)
-from the grid; ``backdrop`` (P, BACKDROP, BACKDROP) the argmax class on a finer grid (the
-figure's colours); ``exact`` (P,) bool; ``layer{l}_segments`` (S, 2, 2) float32 in ``(a, b)``
-for layers ``l = 1..layers`` and ``decision_segments``, each with ``*_offsets`` (P + 1,): panel
-``i`` owns rows ``offsets[i]:offsets[i + 1]``.
+from the grid; ``backdrop`` (P, n, n) the argmax class behind the figure's lines (``n`` is
+:data:`BACKDROP` for a ReLU MLP, the grid otherwise: :func:`_backdrop`); ``exact`` (P,) bool;
+``layer{l}_segments`` (S, 2, 2) float32 in ``(a, b)`` for layers ``l = 1..layers`` and
+``decision_segments``, each with ``*_offsets`` (P + 1,): panel ``i`` owns rows
+``offsets[i]:offsets[i + 1]``.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import torch
 from torch import nn
 
 from prunelimit.data import DatasetSplits
+from prunelimit.partition.affine import NotAnMLP, mlp_leaves
 from prunelimit.partition.exact import PlanePartition, try_exact
 from prunelimit.partition.plane import grid_inputs, grid_partition, plane_classes, watch_anchors
 from prunelimit.pruning import Masks, apply_masks, keep_count, magnitude_path, prunable_weights
@@ -44,7 +47,7 @@ from prunelimit.spline.pruning import magnitude_scores, select_nodes
 from prunelimit.training.loop import evaluate
 
 NODES_PRUNED = (0.2, 0.4, 0.6, 0.8, 0.9)  # fractions of every node layer's nodes removed
-BACKDROP = 300  # the class backdrop's grid
+BACKDROP = 300  # the class backdrop's grid of a ReLU MLP
 # beyond: no exact partition (a panel of 3 inches shows no more; its segments would fill the
 # npz at 16 bytes each, and FC5's 1.26 M regions on the MNIST-1D plane take ~160 s)
 MAX_REGIONS = 500_000
@@ -103,7 +106,7 @@ def _measure(
     """One panel's partition: its record entries, its grid arrays and its exact partition."""
     x = grid_inputs(anchors, grid, margin)[0]
     part = grid_partition(model, x, grid)
-    backdrop = plane_classes(model, anchors, BACKDROP, margin).astype(np.int8)
+    backdrop = _backdrop(model, anchors, margin, part["classes"])
     exact, note = try_exact(model, anchors, margin, MAX_REGIONS)
     entry = {
         "regions": None if exact is None else exact.regions,
@@ -122,6 +125,20 @@ def _measure(
     arrays = {k: part[k] for k in ("layer_boundaries", "decision", "classes")}
     arrays["backdrop"] = backdrop
     return entry, arrays, exact
+
+
+def _backdrop(
+    model: nn.Module, anchors: torch.Tensor, margin: float, grid_classes: np.ndarray
+) -> np.ndarray:
+    """The argmax class behind a panel (int8, n x n): on a ``BACKDROP x BACKDROP`` grid for a
+    ReLU MLP, whose first layer :func:`plane_classes` computes on the plane, and the partition
+    grid's own classes for another network (each point a full forward pass: VGG16 at 300 x 300
+    is 90,000 passes a panel)."""
+    try:
+        mlp_leaves(model)
+    except NotAnMLP:
+        return grid_classes.astype(np.int8)
+    return plane_classes(model, anchors, BACKDROP, margin).astype(np.int8)
 
 
 def partition_at_limit(
