@@ -239,7 +239,8 @@ def _context() -> EarlyBirdContext:
 
 
 def _drop_time(records: list[dict]) -> list[dict]:
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in records]
+    timed = {"seconds", "step_seconds", "dense_step_seconds", "train_speedup"}
+    return [{k: v for k, v in r.items() if k not in timed} for r in records]
 
 
 def test_the_driver_records_every_run_and_a_killed_run_resumes_with_the_same_records(
@@ -325,6 +326,16 @@ def test_table_and_figure_of_the_records():
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert len(labels) == 5 and labels[0].startswith("unpruned")
     assert fig.axes[1].get_xscale() == "log" and not notes(fig)
+    # (c): the measured speed-up, one point per run, from the records
+    speed = [line.get_ydata() for line in fig.axes[2].get_lines() if len(line.get_ydata()) == 1]
+    assert sorted(float(y[0]) for y in speed) == pytest.approx(
+        sorted(raw["train_speedup"].iloc[1:]), rel=1e-9
+    )
+    assert (raw["train_speedup"].iloc[1:] > 0).all() and raw["train_speedup"].iloc[0] == 1.0
+    assert shown["speed-up"].iloc[0] == "1.00x"
+    old = df.drop(columns=["train_speedup", "step_seconds", "dense_step_seconds"])
+    assert notes(plot_spline_pruning(old)) == ["training speed not measured in these records"]
+    assert (pruning_table(old)[1]["speed-up"] == "-").all()
 
 
 @pytest.mark.slow

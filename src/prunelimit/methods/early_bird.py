@@ -5,14 +5,21 @@ Every run starts from the same weights: those of the watched l1 run at its early
 ``e`` (:class:`~prunelimit.spline.tickets.CodeRecorder`; when no early bird was found, its final
 weights, ``e`` = its epochs). A node method (:mod:`prunelimit.methods.nodes`) keeps a kept node
 fraction of the nodes (layer-wise or global, :func:`~prunelimit.spline.pruning.select_nodes`);
-the masked network retrains ``retrain.epochs`` epochs (the run's schedule rescaled to them,
-``l1 = 0``: :func:`~prunelimit.config.kinds.rescaled`) with the data order of ``seed``. The
-``unpruned`` run retrains the same weights unmasked: the reference.
+the pruned network, its pruned nodes cut out (:func:`~prunelimit.spline.compact.compact`: the
+same function as the network with those nodes masked, at the cost of its kept nodes), retrains
+``retrain.epochs`` epochs (the run's schedule rescaled to them, ``l1 = 0``:
+:func:`~prunelimit.config.kinds.rescaled`) with the data order of ``seed``; it trains as the
+masked network would (a pruned node's output is 0 and its weights get no gradient), up to float
+rounding. The ``unpruned`` run retrains the same weights: the reference.
 
 **Training FLOPs** = 3 x forward FLOPs per sample x training samples x epochs (backward = 2 x
 forward), summed over the ``e`` dense epochs before the early bird and the retraining epochs of
 the pruned architecture (:func:`~prunelimit.spline.nodes.structure`: Linear and Conv MACs x 2;
 the partition codes recorded to find the early bird are not counted).
+
+**Training speed** (the paper's Figs. 2-3, middle): a training step of the pruned network
+against one of the dense network (timed once per job), at the retraining batch on the job's
+device (:func:`~prunelimit.spline.compact.step_seconds`): ``train_speedup`` > 1 is faster.
 
 Resumable by run: the records of the finished runs are kept in ``checkpoint`` (and a run's
 training in ``<checkpoint>.run``).
@@ -27,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from prunelimit.config.kinds import rescaled
@@ -35,11 +43,10 @@ from prunelimit.data import DatasetSplits
 from prunelimit.io import load_checkpoint, save_torch
 from prunelimit.methods.budget import budget_columns
 from prunelimit.methods.nodes import get_node_method
-from prunelimit.pruning import apply_masks
+from prunelimit.spline.compact import compact, step_seconds
 from prunelimit.spline.nodes import (
     has_batchnorm,
     node_layers,
-    node_param_masks,
     output_positions,
     structure,
 )
@@ -122,6 +129,8 @@ def _cost_columns(ctx: EarlyBirdContext, dense: dict, size: dict) -> dict:
         "train_flops": train,
         "dense_train_flops": reference,
         "flops_saving": reference / train,
+        "dense_step_seconds": dense["step_seconds"],
+        "train_speedup": dense["step_seconds"] / size["step_seconds"],
     }
 
 
@@ -152,16 +161,15 @@ def run_record(
 
 
 def _prune(model: nn.Module, run: Run, ctx: EarlyBirdContext, cache: dict) -> tuple:
-    """Kept node masks (None: unpruned) and parameter masks of ``run`` on ``model`` (the
-    early-bird weights); the scores of a (method, scope) are computed once, in ``cache``."""
+    """The node layers of ``model`` (the early-bird weights) and the kept node masks of ``run``
+    (None: unpruned); the scores of a (method, scope) are computed once, in ``cache``."""
     layers = node_layers(model)
     if run == UNPRUNED:
-        return layers, None, None
+        return layers, None
     name, scope, fraction = run
     if (name, scope) not in cache:
         cache[name, scope] = get_node_method(name).scores(model, layers, scope, ctx.seed)
-    kept = select_nodes(cache[name, scope], fraction, scope)
-    return layers, kept, node_param_masks(model, layers, kept)
+    return layers, select_nodes(cache[name, scope], fraction, scope)
 
 
 def prune_at_early_bird(
@@ -179,6 +187,8 @@ def prune_at_early_bird(
                          weights=state_digest(probe))  # fmt: skip
     positions = output_positions(probe, tuple(ctx.data.meta["input_shape"]))
     dense = structure(probe, node_layers(probe), None, positions)
+    batch = _speed_batch(ctx)
+    dense["step_seconds"] = step_seconds(probe, *batch)
     ckpt = Path(checkpoint) if checkpoint else None
     state = load_checkpoint(ckpt, log=log) if ckpt is not None else None
     records = state["records"] if state and state.get("run_id") == run_id else []
@@ -188,14 +198,17 @@ def prune_at_early_bird(
             continue
         t0 = time.perf_counter()
         model = build()
-        layers, kept, masks = _prune(model, run, ctx, cache)
+        layers, kept = _prune(model, run, ctx, cache)
         size = structure(model, layers, kept, positions)
-        if masks is not None:
-            apply_masks(model, masks)
+        if kept is not None:  # the pruned network itself: it computes only its kept nodes
+            model = compact(model, layers, kept)
+        size["step_seconds"] = (
+            dense["step_seconds"] if kept is None else step_seconds(model, *batch)
+        )
         pruned_acc = evaluate(model, ctx.data.test)[1]
         run_ckpt = Path(f"{ckpt}.run") if ckpt is not None else None
         fit(model, ctx.data, ctx.retrain, ctx.seed, checkpoint=run_ckpt,
-            run_id=fingerprint(run=run_id, index=i), masks=masks, log=lambda s: None,
+            run_id=fingerprint(run=run_id, index=i), log=lambda s: None,
             evaluate_epochs=False)  # fmt: skip
         records.append(run_record(run, model, ctx, dense, size, pruned_acc))
         records[-1]["seconds"] = time.perf_counter() - t0
@@ -203,11 +216,18 @@ def prune_at_early_bird(
         log(f"[{run[0]} {run[1]} {run[2]:g}] nodes {r['kept_nodes']}/{r['nodes']}, weights "
             f"{r['weight_fraction']:.3f}, acc pruned {pruned_acc:.4f} -> retrained "
             f"{r['test_acc']:.4f}, train FLOPs {r['train_flops']:.3g} "
-            f"({r['flops_saving']:.2f}x fewer), {r['seconds']:.1f} s")  # fmt: skip
+            f"({r['flops_saving']:.2f}x fewer), a training step {r['train_speedup']:.2f}x as "
+            f"fast made smaller, {r['seconds']:.1f} s")  # fmt: skip
         if ckpt is not None:
             save_torch(ckpt, {"run_id": run_id, "records": records})
             Path(f"{ckpt}.run").unlink(missing_ok=True)
     return records
+
+
+def _speed_batch(ctx: EarlyBirdContext) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch the training speed is timed on: the first retraining batch's worth of
+    training samples, on the data's device."""
+    return ctx.data.train.get(slice(0, ctx.retrain.batch_size))
 
 
 def batchnorm_network(model: nn.Module) -> bool:
