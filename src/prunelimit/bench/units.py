@@ -26,7 +26,8 @@ from prunelimit.config.settings import HessianSettings, Settings
 from prunelimit.limit.search import coarse_grid
 from prunelimit.methods.early_bird import node_plan
 from prunelimit.methods.registry import get_method
-from prunelimit.regions.bound import ALLOCATIONS
+from prunelimit.models.registry import MODELS
+from prunelimit.regions.bound import ALLOCATIONS, REGION_MODELS
 
 Counts = dict[str, float]  # primitive -> how many times a job does it
 PRIMITIVES = {
@@ -196,7 +197,10 @@ def _spline_partition(s: Settings, w: dict, z: Sizes) -> Counts:
 
     panels = 5 + len(NODES_PRUNED)  # weight-pruning ratios around the limit, node fractions
     grid = s.spline.early_bird.grid
-    return {"eval_sample": panels * (grid**2 + BACKDROP**2 + z.test)}
+    # the finer class backdrop of a ReLU MLP; a registry network that is none uses the grid's
+    model = s.experiment(w["experiment"]).model
+    backdrop = 0 if model in MODELS and model not in REGION_MODELS else BACKDROP**2
+    return {"eval_sample": panels * (grid**2 + backdrop + z.test)}
 
 
 def _ntk_sweep(s: Settings, w: dict, z: Sizes) -> Counts:
@@ -231,7 +235,8 @@ UNITS: dict[str, Unit] = {
     "spline_eb": (_spline_eb, "2 x (spectrum + theory + curve points): end and early bird"),
     "spline_pruning": (
         _spline_pruning,
-        "node runs x (retraining epochs x steps + passes); epochs at most the l1 run's",
+        "node runs x (retraining epochs x steps + passes); epochs at most the l1 run's, steps "
+        "at the dense network's cost (the pruned networks train smaller)",
     ),
     "linear_regions": (
         _linear_regions,
