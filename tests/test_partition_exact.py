@@ -299,6 +299,18 @@ class _Shortcut(nn.Module):
         return self.head(self.relu(self.a(x)) + x)
 
 
+class _ConvShortcut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.relu1 = nn.Conv1d(1, 2, 3, padding=1), nn.ReLU()
+        self.conv2, self.short = nn.Conv1d(2, 2, 3, padding=1), nn.Conv1d(1, 2, 1)
+        self.relu2, self.flat, self.head = nn.ReLU(), nn.Flatten(), nn.Linear(16, 2)
+
+    def forward(self, x):
+        h = self.relu2(self.conv2(self.relu1(self.conv1(x))) + self.short(x))
+        return self.head(self.flat(h))
+
+
 def test_networks_that_are_no_chain_and_region_limits_are_refused():
     pool = nn.Sequential(nn.Conv1d(1, 2, 3), nn.ReLU(), nn.MaxPool1d(2), nn.Flatten(),
                          nn.Linear(8, 2)).double()  # fmt: skip
@@ -308,6 +320,10 @@ def test_networks_that_are_no_chain_and_region_limits_are_refused():
     assert try_exact(pool, anchors, 0.25, None)[0] is None
     with pytest.raises(NotAnMLP, match="shortcut"):
         exact_partition(_Shortcut().double(), torch.randn(3, 4, dtype=torch.float64))
+    anchors = torch.randn(3, 1, 8, dtype=torch.float64)
+    with pytest.raises(NotAnMLP, match="Conv1d does not take inputs of shape"):
+        exact_partition(_ConvShortcut().double(), anchors)  # its shortcut's conv meets 2 channels
+    assert try_exact(_ConvShortcut().double(), anchors, 0.25, None)[0] is None
     wide = nn.Sequential(nn.Conv2d(3, 64, 3, padding=1), nn.ReLU(), nn.Flatten(),
                          nn.Linear(64 * 32 * 32, 2))  # fmt: skip
     with pytest.raises(NotAnMLP, match="3072 inputs to 65536 outputs"):

@@ -101,12 +101,17 @@ def _step(m: nn.Module, shape: tuple[int, ...]) -> tuple[tuple | None, tuple[int
     if isinstance(m, nn.Flatten):
         return None, (math.prod(shape),)
     if isinstance(m, nn.Linear):
-        if len(shape) != 1:
-            raise NotAnMLP("a Linear applied to a tensor of several dimensions")
+        if shape != (m.in_features,):
+            raise NotAnMLP(f"a Linear of {m.in_features} inputs meets inputs of shape {shape} "
+                           "in registration order: the modules are no chain")  # fmt: skip
         return _module_map(m), (m.out_features,)
-    if isinstance(m, nn.BatchNorm1d) and len(shape) == 1:
+    if isinstance(m, nn.BatchNorm1d) and shape == (m.num_features,):
         return _module_map(m), shape
-    w, b, out = _lowered(m, shape)
+    try:
+        w, b, out = _lowered(m, shape)
+    except RuntimeError as err:  # another input than registration order gives (a shortcut's)
+        raise NotAnMLP(f"its {type(m).__name__} does not take inputs of shape {shape} in "
+                       "registration order: the modules are no chain") from err  # fmt: skip
     return (w, b), out
 
 
