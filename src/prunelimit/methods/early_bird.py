@@ -182,9 +182,10 @@ def prune_at_early_bird(
     """One record per run of ``runs`` (:func:`node_plan`; see :func:`run_record`), each from
     ``build()``: the network at the early bird, on its device."""
     probe = build()
+    # "compact": a checkpoint of the masked retraining of earlier versions starts afresh
     run_id = fingerprint(runs=runs, retrain=repr(ctx.retrain), seed=ctx.seed, eb=ctx.eb_epoch,
                          dense=ctx.dense_epochs, data=ctx.data.meta,
-                         weights=state_digest(probe))  # fmt: skip
+                         weights=state_digest(probe), retrained="compact")  # fmt: skip
     positions = output_positions(probe, tuple(ctx.data.meta["input_shape"]))
     dense = structure(probe, node_layers(probe), None, positions)
     batch = _speed_batch(ctx)
