@@ -63,7 +63,10 @@ def test_a_step_is_timed_on_a_copy():
     model = build_model("mlp", (1, 64), 10, seed=0, widths=(64,))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x, y = torch.randn(32, 1, 64), torch.randint(0, 10, (32,))
-    assert 0 < step_seconds(model, x, y) < 60
+    layers = node_layers(model)
+    small = compact(model, layers, {layers[0].name: torch.arange(64) < 8})
+    dense, pruned = step_seconds([model, small], x, y)
+    assert 0 < dense < 60 and 0 < pruned < 60
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
 
 

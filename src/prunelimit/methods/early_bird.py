@@ -18,7 +18,7 @@ the pruned architecture (:func:`~prunelimit.spline.nodes.structure`: Linear and 
 the partition codes recorded to find the early bird are not counted).
 
 **Training speed** (the paper's Figs. 2-3, middle): a training step of the pruned network
-against one of the dense network (timed once per job), at the retraining batch on the job's
+against one of the dense network, the two alternating, at the retraining batch on the job's
 device (:func:`~prunelimit.spline.compact.step_seconds`): ``train_speedup`` > 1 is faster.
 
 Resumable by run: the records of the finished runs are kept in ``checkpoint`` (and a run's
@@ -129,8 +129,7 @@ def _cost_columns(ctx: EarlyBirdContext, dense: dict, size: dict) -> dict:
         "train_flops": train,
         "dense_train_flops": reference,
         "flops_saving": reference / train,
-        "dense_step_seconds": dense["step_seconds"],
-        "train_speedup": dense["step_seconds"] / size["step_seconds"],
+        "train_speedup": size["dense_step_seconds"] / size["step_seconds"],
     }
 
 
@@ -189,7 +188,6 @@ def prune_at_early_bird(
     positions = output_positions(probe, tuple(ctx.data.meta["input_shape"]))
     dense = structure(probe, node_layers(probe), None, positions)
     batch = _speed_batch(ctx)
-    dense["step_seconds"] = step_seconds(probe, *batch)
     ckpt = Path(checkpoint) if checkpoint else None
     state = load_checkpoint(ckpt, log=log) if ckpt is not None else None
     records = state["records"] if state and state.get("run_id") == run_id else []
@@ -203,9 +201,9 @@ def prune_at_early_bird(
         size = structure(model, layers, kept, positions)
         if kept is not None:  # the pruned network itself: it computes only its kept nodes
             model = compact(model, layers, kept)
-        size["step_seconds"] = (
-            dense["step_seconds"] if kept is None else step_seconds(model, *batch)
-        )
+        # the pruned network's training step against the dense one's, alternating
+        times = step_seconds([probe] if kept is None else [probe, model], *batch)
+        size["dense_step_seconds"], size["step_seconds"] = times[0], times[-1]
         pruned_acc = evaluate(model, ctx.data.test)[1]
         run_ckpt = Path(f"{ckpt}.run") if ckpt is not None else None
         fit(model, ctx.data, ctx.retrain, ctx.seed, checkpoint=run_ckpt,

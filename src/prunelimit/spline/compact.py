@@ -9,9 +9,9 @@ its consumer only their inputs (a Conv's input channels; a Linear after a Flatte
 node's output is 0, so its inputs to the consumer add nothing), and its Linear and Conv weights
 number :func:`~prunelimit.spline.nodes.structure`'s ``kept_weights``.
 
-:func:`step_seconds` times a training step, for the paper's training-speed panel (You et al.,
-TMLR 2022, Figs. 2-3): the dense network's step time over the compact one's, both timed in one
-job on its device (:mod:`prunelimit.methods.early_bird`).
+:func:`step_seconds` times training steps, for the paper's training-speed panel (You et al.,
+TMLR 2022, Figs. 2-3): the dense network's step time over the compact one's, their steps
+alternating on the job's device (:mod:`prunelimit.methods.early_bird`).
 """
 
 from __future__ import annotations
@@ -75,21 +75,23 @@ def compact(model: nn.Module, layers: list[NodeLayer], kept: dict[str, torch.Ten
     return out
 
 
-def step_seconds(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    """The median time of one SGD step (forward, cross-entropy, backward, update) of a copy
-    of ``model`` on the batch ``(x, y)``, over :data:`STEPS` steps after three untimed ones."""
-    net = copy.deepcopy(model).train()
-    opt = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9)
-    times = []
+def step_seconds(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor) -> list[float]:
+    """Per model the median time of one SGD step (forward, cross-entropy, backward, update) of
+    a copy of it on the batch ``(x, y)``, over :data:`STEPS` steps after three untimed ones; the
+    models' steps alternate, so a slower or faster spell of the machine meets them all."""
+    nets = [copy.deepcopy(m).train() for m in models]
+    opts = [torch.optim.SGD(n.parameters(), lr=1e-3, momentum=0.9) for n in nets]
+    times: list[list[float]] = [[] for _ in nets]
     for i in range(STEPS + 3):
-        if x.is_cuda:
-            torch.cuda.synchronize(x.device)
-        t0 = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(net(x), y).backward()
-        opt.step()
-        if x.is_cuda:
-            torch.cuda.synchronize(x.device)
-        if i >= 3:
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for net, opt, out in zip(nets, opts, times, strict=True):
+            if x.is_cuda:
+                torch.cuda.synchronize(x.device)
+            t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+            if x.is_cuda:
+                torch.cuda.synchronize(x.device)
+            if i >= 3:
+                out.append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
