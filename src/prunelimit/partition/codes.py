@@ -84,7 +84,16 @@ def check_relu_modules(model: nn.Module, x: torch.Tensor) -> None:
 def partition_bits(model: nn.Module, x: torch.Tensor, batch_size: int = 2500) -> list[torch.Tensor]:
     """Unpacked partition code: one bool tensor (N, units) per ReLU call, in call order.
     Raises ``ValueError`` when a ReLU is applied as a function (its units would be missing)."""
+    return bits_and_classes(model, x, batch_size)[0]
+
+
+@torch.no_grad()
+def bits_and_classes(
+    model: nn.Module, x: torch.Tensor, batch_size: int = 2500
+) -> tuple[list[torch.Tensor], np.ndarray]:
+    """:func:`partition_bits` and :func:`predicted_classes` of ``x`` from one forward pass."""
     calls: list[list[torch.Tensor]] = []
+    classes: list[torch.Tensor] = []
     position = [0]
 
     def hook(_module: nn.Module, args: tuple) -> None:
@@ -102,15 +111,16 @@ def partition_bits(model: nn.Module, x: torch.Tensor, batch_size: int = 2500) ->
             position[0] = 0
             if start == 0:  # one batch shows the forward pass's ReLUs
                 with _ReluCalls() as relus:
-                    model(x[:batch_size])
+                    out = model(x[:batch_size])
                 _check_every_relu_is_a_module(position[0], relus.count)
             else:
-                model(x[start : start + batch_size])
+                out = model(x[start : start + batch_size])
+            classes.append(out.argmax(1).cpu())
     finally:
         for h in handles:
             h.remove()
         model.train(was_training)
-    return [torch.cat(parts) for parts in calls]
+    return [torch.cat(parts) for parts in calls], torch.cat(classes).numpy()
 
 
 def pack(bits: torch.Tensor) -> np.ndarray:

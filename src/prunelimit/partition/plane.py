@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from prunelimit.partition.affine import NotAnMLP, mlp_leaves
-from prunelimit.partition.codes import distinct_codes, partition_bits, predicted_classes
+from prunelimit.partition.codes import bits_and_classes, distinct_codes, predicted_classes
 
 if TYPE_CHECKING:
     from prunelimit.data import DatasetSplits
@@ -172,9 +172,10 @@ def grid_partition(model: nn.Module, x: torch.Tensor, grid: int, batch_size: int
     ``boundary`` (grid, grid), the whole code's (their union); ``classes`` (grid, grid), the
     argmax class, and ``decision`` (grid, grid), where it changes; ``regions``, the number of
     distinct codes, and ``regions_per_layer``, of the codes of layers 1..l."""
-    flat = [b.numpy() for b in partition_bits(model, x, batch_size)]
+    codes, classes = bits_and_classes(model, x, batch_size)  # one forward pass
+    flat = [b.numpy() for b in codes]
     bits = [b.reshape(grid, grid, -1) for b in flat]
-    classes = predicted_classes(model, x, batch_size).reshape(grid, grid)
+    classes = classes.reshape(grid, grid)
     layers = np.stack([boundary_map(b) for b in bits])
     regions = [distinct_codes(flat[: i + 1]) for i in range(len(flat))]
     return {
