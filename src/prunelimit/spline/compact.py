@@ -25,7 +25,7 @@ from torch import nn
 
 from prunelimit.spline.nodes import NodeLayer
 
-STEPS = 12  # timed training steps of each network (the median is kept), after 3 untimed
+STEPS = 8  # timed training steps of each network (the median is kept), after 3 untimed
 
 
 def _resize(mod: nn.Module, attr: str, dim: int, index: torch.Tensor) -> None:
