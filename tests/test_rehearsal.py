@@ -31,6 +31,7 @@ from prunelimit.config.rehearsal import (
 )
 from prunelimit.config.validate import load_settings
 from prunelimit.data import write_synthetic
+from prunelimit.regions.bound import REGION_MODELS
 
 PAPER = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
 REHEARSAL = REPO / ".test" / "rehearsal.yaml"
@@ -185,6 +186,12 @@ def test_prediction_and_limits_hold_finite_numbers(rehearsal):
     assert finite(json.loads((work / "results/ntk/summary.json").read_text()))
 
 
+def _region_model(experiment: str) -> bool:
+    """Whether the linear-region bound (and its figure) applies to ``experiment``'s model."""
+    model = next(e["model"] for e in PAPER["experiments"] if e["name"] == experiment)
+    return model in REGION_MODELS
+
+
 @pytest.mark.slow
 def test_tables_and_figures_exist(rehearsal):
     work, _ = rehearsal
@@ -220,7 +227,9 @@ def test_tables_and_figures_exist(rehearsal):
             for e in PAPER["spline"]["experiments"]
             for f in ("eb", "eb_limit", "trajectory")
         ),
-        *(f"regions_{e}" for e in PAPER["spline"]["experiments"]),
+        *(f"regions_{e}" for e in PAPER["spline"]["experiments"] if _region_model(e)),
+        *(f"spline_pruning_{e}" for e in PAPER["spline"]["experiments"]),
+        "spline_partition",
         *(f"methods_{e}" for e in PAPER["sap"]["experiments"]),
     ]
     for name in figures:
