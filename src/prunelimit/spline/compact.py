@@ -25,7 +25,10 @@ from torch import nn
 
 from prunelimit.spline.nodes import NodeLayer
 
-STEPS = 8  # timed training steps of each network (the median is kept), after 3 untimed
+STEPS = 5  # timed training steps of each network at least (the median is kept)
+MAX_STEPS = 50  # and more, up to this many, while the first network's add up to under
+SECONDS = 0.25  # this many seconds: a small network's steps of a millisecond are timed 50 times
+WARMUP = 2  # untimed steps of each network first
 
 
 def _resize(mod: nn.Module, attr: str, dim: int, index: torch.Tensor) -> None:
@@ -77,12 +80,14 @@ def compact(model: nn.Module, layers: list[NodeLayer], kept: dict[str, torch.Ten
 
 def step_seconds(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor) -> list[float]:
     """Per model the median time of one SGD step (forward, cross-entropy, backward, update) of
-    a copy of it on the batch ``(x, y)``, over :data:`STEPS` steps after three untimed ones; the
-    models' steps alternate, so a slower or faster spell of the machine meets them all."""
+    a copy of it on the batch ``(x, y)``, over :data:`STEPS` to :data:`MAX_STEPS` steps (module
+    constants) after :data:`WARMUP` untimed ones; the models' steps alternate, so a slower or
+    faster spell of the machine meets them all."""
     nets = [copy.deepcopy(m).train() for m in models]
     opts = [torch.optim.SGD(n.parameters(), lr=1e-3, momentum=0.9) for n in nets]
     times: list[list[float]] = [[] for _ in nets]
-    for i in range(STEPS + 3):
+    i = 0
+    while i < WARMUP + STEPS or (sum(times[0]) < SECONDS and i < WARMUP + MAX_STEPS):
         for net, opt, out in zip(nets, opts, times, strict=True):
             if x.is_cuda:
                 torch.cuda.synchronize(x.device)
@@ -92,6 +97,7 @@ def step_seconds(models: list[nn.Module], x: torch.Tensor, y: torch.Tensor) -> l
             opt.step()
             if x.is_cuda:
                 torch.cuda.synchronize(x.device)
-            if i >= 3:
+            if i >= WARMUP:
                 out.append(time.perf_counter() - t0)
+        i += 1
     return [statistics.median(t) for t in times]
