@@ -25,10 +25,10 @@ from torch import nn
 
 from prunelimit.spline.nodes import NodeLayer
 
-STEPS = 5  # timed training steps of each network at least (the median is kept)
+STEPS = 3  # timed training steps of each network at least (the median is kept)
 MAX_STEPS = 50  # and more, up to this many, while the first network's add up to under
-SECONDS = 0.25  # this many seconds: a small network's steps of a millisecond are timed 50 times
-WARMUP = 2  # untimed steps of each network first
+SECONDS = 0.25  # this many seconds (a millisecond step is timed 50 times, a 0.1 s one 3 times)
+WARMUP = 1  # untimed steps of each network first
 
 
 def _resize(mod: nn.Module, attr: str, dim: int, index: torch.Tensor) -> None:
