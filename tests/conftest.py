@@ -39,6 +39,20 @@ def toy_splits(n: int, input_shape: tuple[int, ...]):
     )
 
 
+def bn_convnet():
+    """A small BatchNorm convnet on (1, 8) inputs, three classes (seed 5): two conv layers of 6
+    and 8 channels, each with BatchNorm and ReLU, then Flatten and Linear."""
+    import torch
+    from torch import nn
+
+    torch.manual_seed(5)
+    return nn.Sequential(
+        nn.Conv1d(1, 6, 3, padding=1, bias=False), nn.BatchNorm1d(6), nn.ReLU(),
+        nn.Conv1d(6, 8, 3, padding=1, bias=False), nn.BatchNorm1d(8), nn.ReLU(),
+        nn.Flatten(), nn.Linear(8 * 8, 3),
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="session")
 def mnist1d_path(tmp_path_factory) -> Path:
     """MNIST-1D prepared once per test session (offline, ~2 s)."""

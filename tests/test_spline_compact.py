@@ -70,24 +70,15 @@ def test_a_step_is_timed_on_a_copy():
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
 
 
-def _bn_convnet() -> nn.Module:
-    torch.manual_seed(5)
-    return nn.Sequential(
-        nn.Conv1d(1, 6, 3, padding=1, bias=False), nn.BatchNorm1d(6), nn.ReLU(),
-        nn.Conv1d(6, 8, 3, padding=1, bias=False), nn.BatchNorm1d(8), nn.ReLU(),
-        nn.Flatten(), nn.Linear(8 * 8, 3),
-    )  # fmt: skip
-
-
 @pytest.mark.parametrize("case", ["mlp", "bn_convnet"])
 def test_retraining_the_compact_network_is_retraining_the_masked_one(case):
-    from conftest import toy_splits
+    from conftest import bn_convnet, toy_splits
     from prunelimit.config.settings import TrainSettings
     from prunelimit.training.loop import fit
 
     build, shape = {
         "mlp": (lambda: build_model("mlp", (8,), 3, seed=2, widths=(24, 16)), (8,)),
-        "bn_convnet": (_bn_convnet, (1, 8)),
+        "bn_convnet": (bn_convnet, (1, 8)),
     }[case]
     data = toy_splits(96, shape)
     run = TrainSettings(epochs=3, batch_size=16, lr=0.05, momentum=0.9, weight_decay=1e-4,

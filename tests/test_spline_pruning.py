@@ -12,7 +12,7 @@ import yaml
 from torch import nn
 
 import prunelimit.methods.early_bird as early_bird_mod
-from conftest import REPO, run_snakemake, toy_splits
+from conftest import REPO, bn_convnet, run_snakemake, toy_splits
 from prunelimit.config.settings import TrainSettings
 from prunelimit.methods.early_bird import (
     UNPRUNED,
@@ -273,23 +273,14 @@ def test_the_driver_records_every_run_and_a_killed_run_resumes_with_the_same_rec
     assert len(calls) == len(runs) - 2 and _drop_time(resumed) == _drop_time(reference)
 
 
-def _conv_build() -> nn.Module:
-    torch.manual_seed(5)
-    return nn.Sequential(
-        nn.Conv1d(1, 6, 3, padding=1, bias=False), nn.BatchNorm1d(6), nn.ReLU(),
-        nn.Conv1d(6, 8, 3, padding=1, bias=False), nn.BatchNorm1d(8), nn.ReLU(),
-        nn.Flatten(), nn.Linear(8 * 8, 3),
-    )  # fmt: skip
-
-
 def test_a_batchnorm_convnet_runs_every_method_and_its_pruned_channels_stay_off():
     run = TrainSettings(epochs=4, batch_size=32, lr=0.05, schedule="cosine")
     ctx = early_bird_context(run, 1, 2, toy_splits(96, (1, 8)), seed=0)
     runs, skipped = node_plan(list(NODE_METHODS), ["layer", "global"], [0.5], batchnorm=True)
     assert not skipped and len(runs) == 1 + 2 * len(NODE_METHODS)
-    records = prune_at_early_bird(_conv_build, ctx, runs, log=lambda s: None)
+    records = prune_at_early_bird(bn_convnet, ctx, runs, log=lambda s: None)
     assert all(r["kept_nodes"] == 7 for r in records[1:])  # round(0.5 * 14)
-    model = _conv_build()
+    model = bn_convnet()
     layers = node_layers(model)
     kept = select_nodes(slimming_scores(model, layers), 0.5, "layer")
     masks = node_param_masks(model, layers, kept)
