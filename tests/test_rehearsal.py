@@ -5,8 +5,8 @@ The config is .test/rehearsal.yaml, derived from config/paper.yaml by
 sizes shrunk, each for the reason given there and in the file's header). The datasets are
 synthetic CIFAR10-, CIFAR100- and TinyImageNet-shaped prepared files
 (:mod:`prunelimit.data.synthetic`, through the real preparation code), since CI is offline.
-Its 135 jobs, forked from the run's server (prunelimit.forkserver), used 1,122 CPU-s by their
-usage lines (imports not counted) and took 14 min 28 s beside the rest of the suite in CI; the
+Its 135 jobs, forked from the run's server (prunelimit.forkserver), used 1,023 CPU-s by their
+usage lines (imports not counted) and took 13 min 9 s beside the rest of the suite in CI; the
 largest job peaks at 5.1 GB resident (the spectrum of the TinyImageNet ResNet50).
 """
 
@@ -135,7 +135,7 @@ def rehearsal(tmp_path_factory) -> tuple[Path, str]:
         # FC5 on a CIFAR plane has about a million regions (minutes a count): partitions above
         # 5,000 regions take the fallbacks (the grid's figure, a NaN count) as they would at 2 M
         env.setenv("PRUNELIMIT_MAX_EXACT_REGIONS", "5000")
-        # about 14-16 min beside the rest of the suite (135 jobs, two at a time)
+        # 13-16 min beside the rest of the suite (135 jobs, two at a time)
         proc = run_snakemake("--cores", "2", *args, timeout=2700)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     return work, proc.stdout + proc.stderr
